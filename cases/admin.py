@@ -1,0 +1,68 @@
+from django.contrib import admin
+
+from cases.models import (
+    CaseTemplate,
+    GenerationJob,
+    GeneratorModel,
+    Instance,
+    LesionGroundTruth,
+    Series,
+    Study,
+    SyntheticPatient,
+    TemplateVersion,
+)
+
+
+@admin.register(GeneratorModel)
+class GeneratorModelAdmin(admin.ModelAdmin):
+    list_display = ("name", "title", "architecture", "modality", "resolution", "is_active")
+    readonly_fields = ("sha256",)
+
+
+class TemplateVersionInline(admin.TabularInline):
+    model = TemplateVersion
+    fields = ("number", "title", "finding", "generator", "created_by", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(CaseTemplate)
+class CaseTemplateAdmin(admin.ModelAdmin):
+    list_display = ("title", "created_by", "created_at")
+    inlines = (TemplateVersionInline,)
+
+
+@admin.register(TemplateVersion)
+class TemplateVersionAdmin(admin.ModelAdmin):
+    list_display = ("template", "number", "finding", "generator", "created_at")
+
+    def has_change_permission(self, request, obj=None) -> bool:  # versions are immutable
+        return False
+
+
+@admin.register(GenerationJob)
+class GenerationJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "template_version", "n_cases", "status", "done", "created_at")
+    list_filter = ("status",)
+    readonly_fields = ("uid", "seed", "worker", "device", "timings", "error")
+
+
+@admin.register(SyntheticPatient)
+class SyntheticPatientAdmin(admin.ModelAdmin):
+    list_display = ("patient_id", "template_version", "sex", "age_at_first_study", "status")
+    list_filter = ("status",)
+    readonly_fields = ("seed", "latent_z")
+
+
+admin.site.register(Study)
+admin.site.register(Series)
+
+
+@admin.register(Instance)
+class InstanceAdmin(admin.ModelAdmin):
+    list_display = ("sop_instance_uid", "series", "severity", "seed")
+    readonly_fields = ("latent_w",)
+
+
+admin.site.register(LesionGroundTruth)

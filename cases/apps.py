@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class CasesConfig(AppConfig):
+    name = "cases"
+    verbose_name = "Cases and generation"
+
+    def ready(self) -> None:
+        from cases.roles import sync_role_groups
+
+        post_migrate.connect(sync_role_groups, dispatch_uid="gantry-sync-role-groups")

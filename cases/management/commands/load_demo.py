@@ -1,0 +1,197 @@
+"""Load the demo: a user per role, the shipped generators, templates and generated cases.
+
+Safe to run again: existing users, generators and templates are kept; cases are generated
+only for templates that have none yet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand, CommandError
+
+from cases.models import CaseTemplate, GenerationJob, GeneratorModel, SyntheticPatient
+
+MODELS_DIR = Path(settings.BASE_DIR) / "genworker" / "models"
+DEMO_USERS = {  # username: (role, password) — demo only; change them on a shared machine
+    "educator": ("educator", "gantry-educator"),
+    "expert": ("expert", "gantry-expert"),
+    "trainee": ("trainee", "gantry-trainee"),
+}
+DEMO_CASES_PER_TEMPLATE = 3
+
+TEMPLATES: dict[str, list[dict[str, Any]]] = {
+    "glioma": [
+        {
+            "title": "Enlarging left hemispheric glioma",
+            "body_region": "brain",
+            "progression": {
+                "timepoints": 5,
+                "severity_from": 0.15,
+                "severity_to": 0.9,
+                "interval_days": 90,
+                "method": "condition",
+            },
+            "patient_recipe": {
+                "age_min": 35,
+                "age_max": 70,
+                "sex_mix": 0.55,
+                "comorbidities": {"epilepsy": 0.4, "hypertension": 0.25},
+            },
+            "history": "A {age}-year-old {sex_word} with {comorbidities} presents with new "
+            "headaches and word-finding difficulty; follow-up MRI every 3 months.",
+            "findings_text": "An intra-axial T1-hypointense mass with surrounding oedema grows "
+            "across the series, with increasing mass effect.",
+            "diagnosis": "Diffuse glioma, progressing",
+            "discussion": "Gliomas infiltrate along white matter; growth with mass effect on "
+            "serial imaging suggests progression.",
+            "teaching_points": "Compare lesion size and mass effect against the earliest study.\n"
+            "Oedema and mass effect may grow faster than the enhancing core.",
+            "question_stems": [
+                "What is the most likely diagnosis?",
+                "Order the studies from earliest to latest.",
+            ],
+        }
+    ],
+    "nodule": [
+        {
+            "title": "Growing solitary pulmonary nodule",
+            "body_region": "chest",
+            "progression": {
+                "timepoints": 4,
+                "severity_from": 0.2,
+                "severity_to": 0.9,
+                "interval_days": 120,
+                "method": "condition",
+            },
+            "patient_recipe": {
+                "age_min": 50,
+                "age_max": 80,
+                "sex_mix": 0.5,
+                "comorbidities": {"COPD": 0.3, "former smoker": 0.6},
+            },
+            "history": "A {age}-year-old {sex_word} ({comorbidities}) with an incidental nodule "
+            "on a chest radiograph, followed up every 4 months.",
+            "findings_text": "A rounded opacity in the lung field enlarges on each radiograph.",
+            "diagnosis": "Enlarging pulmonary nodule",
+            "discussion": "Growth of a solid nodule on serial imaging raises concern for "
+            "malignancy.",
+            "teaching_points": "Always compare with prior films.\nGrowth changes management.",
+            "question_stems": ["Where is the abnormality?"],
+        }
+    ],
+    "effusion": [
+        {
+            "title": "Enlarging pleural effusion",
+            "body_region": "chest",
+            "progression": {
+                "timepoints": 4,
+                "severity_from": 0.2,
+                "severity_to": 0.9,
+                "interval_days": 14,
+                "method": "condition",
+            },
+            "patient_recipe": {
+                "age_min": 55,
+                "age_max": 85,
+                "sex_mix": 0.5,
+                "comorbidities": {"heart failure": 0.5, "chronic kidney disease": 0.2},
+            },
+            "history": "A {age}-year-old {sex_word} with {comorbidities} and increasing "
+            "breathlessness; radiographs every two weeks.",
+            "findings_text": "Blunting of the costophrenic angle progresses to a meniscus-shaped "
+            "opacity rising up the hemithorax.",
+            "diagnosis": "Pleural effusion, increasing",
+            "discussion": "A rising meniscus indicates an enlarging free-flowing effusion.",
+            "teaching_points": "Look at the costophrenic angles first.",
+            "question_stems": ["How severe is the effusion?"],
+        }
+    ],
+}
+
+
+class Command(BaseCommand):
+    help = "Load demo users, the shipped generator models, case templates and cases."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--cases",
+            type=int,
+            default=DEMO_CASES_PER_TEMPLATE,
+            help="cases to generate per template (0 for none)",
+        )
+
+    def handle(self, *args: Any, cases: int, **options: Any) -> None:
+        self._users()
+        generators = self._generators()
+        if not generators:
+            raise CommandError(f"no generator checkpoints (*.pt with a .card.json) in {MODELS_DIR}")
+        educator = User.objects.get(username="educator")
+        for generator in generators:
+            for finding in generator.findings:
+                for spec in TEMPLATES.get(finding, []):
+                    template = self._template(generator, finding, spec, educator)
+                    self._cases(template, educator, cases)
+
+    def _users(self) -> None:
+        self.stdout.write("Demo logins (http://127.0.0.1:8000):")
+        for username, (role, password) in DEMO_USERS.items():
+            user, created = User.objects.get_or_create(username=username)
+            if created:
+                user.set_password(password)
+                user.save()
+            user.groups.add(Group.objects.get(name=role))
+            self.stdout.write(f"  {role:9s} user {username!r:12s} password {password!r}")
+        if not User.objects.filter(is_superuser=True).exists():
+            User.objects.create_superuser("admin", password="gantry-admin")
+        self.stdout.write("  admin     user 'admin'      password 'gantry-admin' (/admin/)")
+
+    def _generators(self) -> list[GeneratorModel]:
+        generators = []
+        for checkpoint in sorted(MODELS_DIR.glob("*.pt")):
+            name = checkpoint.stem
+            generator = GeneratorModel.register(
+                checkpoint, name=name, title=name.replace("-", " ").capitalize()
+            )
+            self.stdout.write(f"Generator {generator.name} ({generator.sha256[:12]})")
+            generators.append(generator)
+        return generators
+
+    def _template(
+        self, generator: GeneratorModel, finding: str, spec: dict[str, Any], educator: User
+    ) -> CaseTemplate:
+        template = CaseTemplate.objects.filter(title=spec["title"]).first()
+        if template is None:
+            template = CaseTemplate.objects.create(title=spec["title"], created_by=educator)
+            template.add_version(
+                author=educator,
+                finding=finding,
+                generator=generator,
+                modality=generator.modality,
+                truncation=0.7,
+                **spec,
+            )
+            self.stdout.write(f"Template {template.title!r}")
+        return template
+
+    def _cases(self, template: CaseTemplate, educator: User, n_cases: int) -> None:
+        """Generate in this process (the worker's own code path), then publish for trainees."""
+        from genworker.tasks import run_generation_job
+
+        if (
+            n_cases == 0
+            or SyntheticPatient.objects.filter(template_version__template=template).exists()
+        ):
+            return
+        job = GenerationJob.objects.create(
+            template_version=template.current, requested_by=educator, n_cases=n_cases, seed=2026
+        )
+        run_generation_job(job_pk=job.pk)
+        job.refresh_from_db()
+        if job.status != job.Status.SUCCEEDED:
+            raise CommandError(f"demo generation failed: {job.error}")
+        job.cases.update(status=SyntheticPatient.Status.APPROVED)
+        self.stdout.write(f"  {job.done} case(s) generated and approved for the case library")

@@ -1,0 +1,26 @@
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from cases import api, views
+
+router = DefaultRouter()
+router.register("generators", api.GeneratorViewSet)
+router.register("templates", api.TemplateViewSet)
+router.register("jobs", api.JobViewSet)
+router.register("cases", api.CaseViewSet, basename="api-case")
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("templates/", views.template_list, name="template-list"),
+    path("templates/new/", views.template_create, name="template-create"),
+    path("templates/<int:pk>/", views.template_detail, name="template-detail"),
+    path("templates/<int:pk>/edit/", views.template_edit, name="template-edit"),
+    path("templates/<int:pk>/generate/", views.job_launch, name="job-launch"),
+    path("jobs/<int:pk>/progress/", views.job_progress, name="job-progress"),
+    path("generators/", views.generator_list, name="generator-list"),
+    path("generators/<int:pk>/", views.generator_detail, name="generator-detail"),
+    path("cases/", views.case_list, name="case-list"),
+    path("cases/<int:pk>/", views.case_detail, name="case-detail"),
+    path("wado/", views.wado_uri, name="wado-uri"),
+    path("api/", include(router.urls)),
+]

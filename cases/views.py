@@ -1,0 +1,213 @@
+"""Pages for templates, generation jobs, generators and cases, and the WADO-URI endpoint."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from cases.forms import GenerateForm, TemplateForm
+from cases.models import (
+    CaseTemplate,
+    GenerationJob,
+    GeneratorModel,
+    SyntheticPatient,
+    instances_visible_to,
+)
+from cases.roles import can_author
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    context = {
+        "cases": SyntheticPatient.objects.visible_to(request.user).select_related(
+            "template_version"
+        )[:12],
+    }
+    if can_author(request.user):
+        context["templates"] = CaseTemplate.objects.all()[:20]
+        context["jobs"] = GenerationJob.objects.select_related("template_version")[:10]
+    return render(request, "home.html", context)
+
+
+@permission_required("cases.view_casetemplate", raise_exception=True)
+def template_list(request: HttpRequest) -> HttpResponse:
+    templates = CaseTemplate.objects.prefetch_related("versions")
+    return render(request, "cases/template_list.html", {"templates": templates})
+
+
+@permission_required("cases.add_casetemplate", raise_exception=True)
+def template_create(request: HttpRequest) -> HttpResponse:
+    form = TemplateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        template = CaseTemplate.objects.create(
+            title=form.cleaned_data["title"], created_by=request.user
+        )
+        if _save_version(request, form, template):
+            return redirect(template)
+        template.delete()
+    return render(request, "cases/template_form.html", {"form": form}, status=_status(form))
+
+
+@permission_required("cases.change_casetemplate", raise_exception=True)
+def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(CaseTemplate, pk=pk)
+    form = TemplateForm(request.POST or None, initial=TemplateForm.initial_from(template.current))
+    if request.method == "POST" and form.is_valid() and _save_version(request, form, template):
+        return redirect(template)
+    return render(
+        request,
+        "cases/template_form.html",
+        {"form": form, "template": template},
+        status=_status(form),
+    )
+
+
+def _status(form: TemplateForm) -> int:
+    return 400 if form.is_bound and form.errors else 200
+
+
+def _save_version(request: HttpRequest, form: TemplateForm, template: CaseTemplate) -> bool:
+    try:
+        version = template.add_version(author=request.user, **form.version_content())
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return False
+    messages.success(request, f"Saved version {version.number}.")
+    return True
+
+
+@permission_required("cases.view_casetemplate", raise_exception=True)
+def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(CaseTemplate, pk=pk)
+    versions = template.versions.select_related("generator")
+    jobs = GenerationJob.objects.filter(template_version__template=template).select_related(
+        "template_version", "requested_by"
+    )
+    return render(
+        request,
+        "cases/template_detail.html",
+        {
+            "template": template,
+            "version": versions.first(),
+            "versions": versions,
+            "jobs": jobs,
+            "generate_form": GenerateForm(),
+        },
+    )
+
+
+@require_POST
+@permission_required("cases.add_generationjob", raise_exception=True)
+def job_launch(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(CaseTemplate, pk=pk)
+    form = GenerateForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(form.errors.as_text())
+    job = template.current.launch_job(
+        requested_by=request.user,
+        n_cases=form.cleaned_data["n_cases"],
+        seed=form.cleaned_data["seed"],
+    )
+    messages.success(request, f"Job {job.pk} queued: {job.n_cases} case(s).")
+    return redirect(template)
+
+
+@require_GET
+@permission_required("cases.view_generationjob", raise_exception=True)
+def job_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    job = get_object_or_404(GenerationJob, pk=pk)
+    return JsonResponse(job.progress_dict())
+
+
+@permission_required("cases.view_generatormodel", raise_exception=True)
+def generator_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "cases/generator_list.html", {"generators": GeneratorModel.objects.all()}
+    )
+
+
+@permission_required("cases.view_generatormodel", raise_exception=True)
+def generator_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    generator = get_object_or_404(GeneratorModel, pk=pk)
+    return render(request, "cases/generator_detail.html", {"generator": generator})
+
+
+@login_required
+def case_list(request: HttpRequest) -> HttpResponse:
+    cases = SyntheticPatient.objects.visible_to(request.user).select_related(
+        "template_version", "job"
+    )
+    return render(request, "cases/case_list.html", {"cases": cases})
+
+
+@login_required
+def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    case = get_object_or_404(SyntheticPatient.objects.visible_to(request.user), pk=pk)
+    studies = case.studies.prefetch_related("series__instances")
+    images = [
+        (study, instance)
+        for study in studies
+        for series in study.series.all()
+        if series.modality != "SEG"
+        for instance in series.instances.all()
+    ]
+    viewer_data = {
+        "imageIds": [f"wadouri:{instance.wado_uri}" for _, instance in images],
+        "labels": [
+            f"t{study.timepoint + 1} · {study.study_date:%Y-%m-%d} · severity {study.severity:.2f}"
+            for study, _ in images
+        ],
+    }
+    return render(
+        request,
+        "cases/case_detail.html",
+        {
+            "case": case,
+            "version": case.template_version,
+            "studies": studies,
+            "viewer_data": viewer_data,
+        },
+    )
+
+
+@require_GET
+@login_required
+def wado_uri(request: HttpRequest) -> HttpResponse:
+    """WADO-URI (DICOM PS3.18 §9) retrieval of one instance as application/dicom."""
+    params = request.GET
+    if params.get("requestType") != "WADO":
+        return HttpResponseBadRequest("requestType must be WADO")
+    missing = [key for key in ("studyUID", "seriesUID", "objectUID") if not params.get(key)]
+    if missing:
+        return HttpResponseBadRequest(f"missing parameter(s): {', '.join(missing)}")
+    content_type = params.get("contentType", "application/dicom")
+    if content_type != "application/dicom":
+        return HttpResponse(
+            f"contentType {content_type} is not supported; use application/dicom", status=406
+        )
+    instance = (
+        instances_visible_to(request.user)
+        .filter(
+            sop_instance_uid=params["objectUID"],
+            series__series_uid=params["seriesUID"],
+            series__study__study_uid=params["studyUID"],
+        )
+        .first()
+    )
+    if instance is None:
+        return HttpResponse("no such instance", status=404, content_type="text/plain")
+    response = FileResponse(instance.file.open("rb"), content_type="application/dicom")
+    response["Content-Length"] = str(instance.size)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class EduConfig(AppConfig):
+    name = "edu"
+    verbose_name = "Education"

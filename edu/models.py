@@ -1,0 +1,1 @@
+"""Quizzes, attempts, expert reviews and Turing studies arrive with the education issues."""

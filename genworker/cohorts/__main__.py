@@ -1,0 +1,5 @@
+import sys
+
+from genworker.cohorts.cli import main
+
+sys.exit(main())

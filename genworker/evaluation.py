@@ -1,0 +1,573 @@
+"""Measure a generator against the held-out part of its cohort; write the model card's numbers.
+
+:func:`evaluate` returns a JSON-able dict (``model_card["metrics"]``);
+:func:`write_report` turns it into Markdown with the issue's targets marked met
+or missed. Everything is computed offline from the cohort:
+
+- distribution: Fréchet distance and KID of generated vs held-out images in the
+  feature space of a :class:`~genworker.features.FeatureNet` trained on every
+  cohort image (so train and held-out images are equally familiar to it and
+  the baseline is not inflated), beside the same distance between the train
+  and held-out images; precision and recall (k-NN manifolds);
+- controllability: an independent regressor (another seed, wider, trained on
+  the train split only) reads severity along generated progression series;
+- identity preservation outside the lesion, beside the cohort's own tracks;
+- memorisation: each generated image's nearest training image in pixel space,
+  with a threshold calibrated on held-out images.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.stats
+import torch
+
+from genworker import metrics
+from genworker.checkpoint import LoadedGenerator
+from genworker.cohorts import Cohort
+from genworker.features import FeatureNet, pixel_descriptor, train_feature_net
+from genworker.networks import z_from_seed
+from genworker.sampling import PROGRESSION_METHODS, progression_series, to_pictures
+
+BATCH = 64  # images per generator call
+FEATURE_WIDTH = 16  # the feature space's network
+REGRESSOR_WIDTH = 24  # the controllability regressor: wider, separately seeded
+KID_SUBSET_SIZE = 100
+KID_SUBSETS = 50
+PR_NEIGHBOURS = 3
+
+# The issue's targets.
+FD_RATIO_MAX = 2.0
+SPEARMAN_MIN = 0.9
+MONOTONE_MIN = 0.9
+MEMORISED_MAX = 0.01
+
+
+@dataclass
+class MemorisationReference:
+    """What the too-close check needs, without the cohort: ship it beside a checkpoint.
+
+    ``descriptors`` are the :func:`~genworker.features.pixel_descriptor` rows of
+    the training images; ``threshold`` the ``quantile`` of held-out images'
+    distances to their nearest training image.
+    """
+
+    descriptors: np.ndarray  # float32 [N_train, D]
+    threshold: float
+    quantile: float
+
+    @classmethod
+    def from_cohort(cls, cohort: Cohort, *, quantile: float = 0.01) -> MemorisationReference:
+        descriptors = pixel_descriptor(cohort.train().images)
+        threshold = metrics.calibrate_memorisation_threshold(
+            descriptors, pixel_descriptor(cohort.held_out_part().images), quantile=quantile
+        )
+        return cls(descriptors, threshold, quantile)
+
+    def check(self, image: np.ndarray) -> tuple[bool, int, float]:
+        """(too close, nearest training row, distance) for one picture [R, R] in [0, 1]."""
+        return metrics.is_too_close(
+            pixel_descriptor(image[None])[0], self.descriptors, self.threshold
+        )
+
+    def save(self, path: str | Path) -> None:
+        """An .npz of plain arrays; descriptors as float16, half the size, ample for the check."""
+        np.savez_compressed(
+            path,
+            descriptors=self.descriptors.astype(np.float16),
+            threshold=np.float64(self.threshold),
+            quantile=np.float64(self.quantile),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> MemorisationReference:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(
+                data["descriptors"].astype(np.float32),
+                float(data["threshold"]),
+                float(data["quantile"]),
+            )
+
+
+def evaluate(
+    loaded: LoadedGenerator,
+    cohort: Cohort,
+    *,
+    n_generated: int = 500,
+    n_series: int = 50,
+    timepoints: int = 8,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    feature_net: FeatureNet | None = None,
+    regressor: FeatureNet | None = None,
+    feature_epochs: int = 10,
+    truncation: float = 1.0,
+    memorisation_quantile: float = 0.01,
+) -> dict:
+    """Every quality figure of ``loaded`` on ``cohort``'s held-out part, as a JSON-able dict.
+
+    ``feature_net`` (FD/KID/precision-recall space) and ``regressor``
+    (controllability) are trained here for ``feature_epochs`` when not given; a
+    supplied regressor must have been trained on the train split only.
+    Generated images take their conditions from randomly drawn held-out rows, so
+    both sets have the same mix of findings, severities, ages and sexes.
+    """
+    started = time.perf_counter()
+    train, held_out = cohort.train(), cohort.held_out_part()
+    if len(held_out.images) < PR_NEIGHBOURS + 2 or len(train.images) < PR_NEIGHBOURS + 2:
+        raise ValueError("the cohort needs a few train and held-out images to evaluate against")
+    origin = {"feature_net": "supplied", "regressor": "supplied"}
+    if feature_net is None:
+        origin["feature_net"] = "all cohort images"
+        feature_net = train_feature_net(
+            cohort, epochs=feature_epochs, seed=seed, device=device, width=FEATURE_WIDTH
+        )
+    if regressor is None:
+        origin["regressor"] = "train split"
+        regressor = train_feature_net(
+            train, epochs=feature_epochs, seed=seed + 1, device=device, width=REGRESSOR_WIDTH
+        )
+    rng = np.random.default_rng(seed)
+    generated = generate_like(loaded, held_out, n_generated, seed=seed, truncation=truncation)
+    if generated.shape[1:] != held_out.images.shape[1:]:
+        raise ValueError(
+            f"the generator makes {generated.shape[1:]} images, the cohort has "
+            f"{held_out.images.shape[1:]}"
+        )
+    result = {
+        "evaluated_on": {
+            "cohort": cohort.name,
+            "cohort_seed": cohort.seed,
+            "train_images": len(train.images),
+            "held_out_images": len(held_out.images),
+            "generated_images": n_generated,
+            "seed": seed,
+            "truncation": truncation,
+        },
+        "feature_space": _describe(feature_net, origin["feature_net"]),
+        "severity_regressor": {
+            **_describe(regressor, origin["regressor"]),
+            "held_out": _regressor_check(regressor, held_out),
+        },
+        **_distribution(feature_net, train, held_out, generated, rng, seed),
+        "memorisation": _memorisation(
+            MemorisationReference.from_cohort(cohort, quantile=memorisation_quantile), generated
+        ),
+    }
+    result.update(
+        _progression(
+            loaded,
+            train,
+            held_out,
+            regressor,
+            n_series=n_series,
+            timepoints=timepoints,
+            seed=seed,
+            truncation=truncation,
+        )
+    )
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    result = _json_safe(result)
+    result["targets"] = check_targets(result)
+    return result
+
+
+def generate_like(
+    loaded: LoadedGenerator,
+    reference: Cohort,
+    n: int,
+    *,
+    seed: int,
+    truncation: float = 1.0,
+) -> np.ndarray:  # float32 [n, R, R] in [0, 1]
+    """``n`` images conditioned on randomly drawn rows of ``reference``; z = z_from_seed(seed)."""
+    generator = loaded.generator
+    rows = np.random.default_rng(seed).integers(0, len(reference.images), n)
+    finding = np.array([generator.schema.finding_index(f) for f in reference.findings])
+    cond = generator.schema.encode(
+        finding[reference.finding[rows]],
+        reference.severity[rows],
+        reference.age[rows],
+        reference.sex[rows],
+    )  # [n, cond_dim]
+    z = z_from_seed(seed, n, generator.z_dim)  # [n, z_dim]
+    pictures = []
+    with torch.no_grad():
+        for start in range(0, n, BATCH):
+            batch = slice(start, start + BATCH)
+            ws = generator.mapping(
+                torch.from_numpy(z[batch]).to(generator.device),
+                torch.from_numpy(cond[batch]).to(generator.device),
+                truncation,
+            )
+            pictures.append(to_pictures(generator.synthesis(ws))[0])
+    return np.concatenate(pictures).astype(np.float32)
+
+
+def check_targets(result: dict) -> list[dict]:
+    """The issue's targets, each with its measured value and whether it is met.
+
+    ``met`` is None where the figure could not be measured.
+    """
+    entries = [
+        (
+            "Fréchet distance / train-vs-held-out Fréchet distance",
+            result.get("fd_ratio"),
+            "<=",
+            FD_RATIO_MAX,
+        ),
+        (
+            "Memorised share",
+            result.get("memorisation", {}).get("share_too_close"),
+            "<=",
+            MEMORISED_MAX,
+        ),
+    ]
+    for method, figures in result.get("controllability", {}).items():
+        entries.append(
+            (f"Controllability Spearman ({method})", figures.get("spearman"), ">=", SPEARMAN_MIN)
+        )
+        entries.append(
+            (f"Monotone series ({method})", figures.get("monotone_fraction"), ">=", MONOTONE_MIN)
+        )
+    return [
+        {
+            "name": name,
+            "value": value,
+            "target": f"{sign} {bound:g}",
+            "met": _meets(value, sign, bound),
+        }
+        for name, value, sign, bound in entries
+    ]
+
+
+def _meets(value: float | None, sign: str, bound: float) -> bool | None:
+    if value is None:
+        return None
+    return bool(value <= bound) if sign == "<=" else bool(value >= bound)
+
+
+def write_report(result: dict, path: str | Path, *, title: str = "Generator quality") -> Path:
+    """A Markdown report of ``result`` (from :func:`evaluate`), targets first."""
+    lines = [f"# {title}", "", _sizes_line(result), "", "## Targets", ""]
+    lines += ["| measure | value | target | |", "| --- | --- | --- | --- |"]
+    for target in check_targets(result):
+        verdict = {True: "met", False: "**missed**", None: "not measured"}[target["met"]]
+        lines.append(
+            f"| {target['name']} | {_fmt(target['value'])} | {target['target']} | {verdict} |"
+        )
+    lines += _distribution_section(result)
+    lines += _progression_section(result)
+    lines += _memorisation_section(result)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Pieces of evaluate()
+
+
+def _distribution(
+    feature_net: FeatureNet,
+    train: Cohort,
+    held_out: Cohort,
+    generated: np.ndarray,
+    rng: np.random.Generator,
+    seed: int,
+) -> dict:
+    """FD, KID and precision/recall of generated vs held-out, and the real baseline.
+
+    The baseline draws as many training images as there are generated ones (or
+    all of them), since FD is biased upward for small sets.
+    """
+    f_gen = feature_net.embed(generated)
+    f_held = feature_net.embed(held_out.images)
+    f_train = feature_net.embed(train.images)
+    f_train = f_train[rng.permutation(len(f_train))[: len(f_gen)]]  # random rows
+    fd = metrics.frechet_distance(f_gen, f_held)
+    baseline = metrics.frechet_distance(f_train, f_held)
+    size = min(KID_SUBSET_SIZE, len(f_gen), len(f_held))
+    kid_mean, kid_std = metrics.kernel_inception_distance(
+        f_gen, f_held, subsets=KID_SUBSETS, subset_size=size, seed=seed
+    )
+    kid_baseline, _ = metrics.kernel_inception_distance(
+        f_train, f_held, subsets=KID_SUBSETS, subset_size=size, seed=seed
+    )
+    n = min(len(f_gen), len(f_held), len(f_train))  # equal sets: k-NN radii depend on size
+    held_n = f_held[rng.permutation(len(f_held))[:n]]
+    return {
+        "fd": fd,
+        "fd_train_vs_held_out": baseline,
+        "fd_ratio": fd / baseline if baseline > 0 else None,
+        "kid": {"mean": kid_mean, "std": kid_std, "subset_size": size},
+        "kid_train_vs_held_out": kid_baseline,
+        "precision_recall": {
+            **metrics.precision_recall(held_n, f_gen[:n], k=PR_NEIGHBOURS),
+            "k": PR_NEIGHBOURS,
+            "n": n,
+        },
+        "precision_recall_train_vs_held_out": metrics.precision_recall(
+            held_n, f_train[:n], k=PR_NEIGHBOURS
+        ),
+    }
+
+
+def _progression(
+    loaded: LoadedGenerator,
+    train: Cohort,
+    held_out: Cohort,
+    regressor: FeatureNet,
+    *,
+    n_series: int,
+    timepoints: int,
+    seed: int,
+    truncation: float,
+) -> dict:
+    """Controllability and identity preservation of generated series, for each method."""
+    progressive = _progressive_findings(train)
+    controllability, identity = {}, {}
+    for method in PROGRESSION_METHODS:
+        missing = [f for f in progressive if method == "direction" and f not in loaded.directions]
+        if missing or not progressive:
+            reason = f"no direction for {missing}" if missing else "no finding varies in severity"
+            controllability[method] = {"skipped": reason}
+            continue
+        requested, predicted, series = _series(
+            loaded,
+            held_out,
+            progressive,
+            train,
+            regressor,
+            method=method,
+            n_series=n_series,
+            timepoints=timepoints,
+            seed=seed,
+            truncation=truncation,
+        )
+        controllability[method] = {
+            **metrics.controllability(requested, predicted),
+            "mean_absolute_error": float(np.mean(np.abs(requested - predicted))),
+            "series": len(series),
+            "timepoints": requested.shape[1],
+        }
+        masks = [s.masks for s in series] if series[0].masks is not None else None
+        identity[method] = metrics.identity_preservation([s.images for s in series], masks)
+        identity["outside_lesion_masks"] = masks is not None
+    tracks = _cohort_tracks(held_out, progressive)
+    if tracks:
+        use_masks = identity.get("outside_lesion_masks", True)
+        identity["cohort_tracks"] = metrics.identity_preservation(
+            [images for images, _ in tracks], [masks for _, masks in tracks] if use_masks else None
+        )
+    return {"controllability": controllability, "identity_preservation": identity}
+
+
+def _progressive_findings(train: Cohort) -> list[str]:
+    """Findings whose training severity varies: the ones a series can progress."""
+    varying = []
+    for index, name in enumerate(train.findings):
+        severity = train.severity[train.finding == index]
+        if len(severity) and severity.max() - severity.min() > 1e-6:
+            varying.append(name)
+    return varying
+
+
+def _series(
+    loaded: LoadedGenerator,
+    held_out: Cohort,
+    progressive: list[str],
+    train: Cohort,
+    regressor: FeatureNet,
+    *,
+    method: str,
+    n_series: int,
+    timepoints: int,
+    seed: int,
+    truncation: float,
+) -> tuple[np.ndarray, np.ndarray, list]:
+    """Requested and predicted severity [S, T] along ``n_series`` generated series.
+
+    Series cycle through the progressive findings; each sweeps the finding's
+    training severity range, with age and sex of a random held-out image.
+    """
+    rng = np.random.default_rng(seed + 1)
+    z = z_from_seed(seed + 1, n_series, loaded.generator.z_dim)
+    requested, predicted, series = [], [], []
+    for s in range(n_series):
+        finding = progressive[s % len(progressive)]
+        severities = train.severity[train.finding == train.findings.index(finding)]
+        sweep = np.linspace(severities.min(), severities.max(), timepoints)
+        row = rng.integers(len(held_out.images))
+        one = progression_series(
+            loaded,
+            z=z[s],
+            finding=finding,
+            severities=sweep,
+            age=float(held_out.age[row]),
+            sex="M" if held_out.sex[row] else "F",
+            truncation=truncation,
+            method=method,
+        )
+        requested.append(sweep)
+        predicted.append(regressor.predict_severity(one.images))
+        series.append(one)
+    return np.array(requested), np.array(predicted), series
+
+
+def _cohort_tracks(held_out: Cohort, progressive: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Held-out tracks of a progressive finding with two or more images, by severity."""
+    indices = [held_out.findings.index(f) for f in progressive]
+    tracks = []
+    for track in np.unique(held_out.track):
+        rows = np.flatnonzero((held_out.track == track) & np.isin(held_out.finding, indices))
+        if len(rows) >= 2:
+            rows = rows[np.argsort(held_out.severity[rows], kind="stable")]
+            tracks.append((held_out.images[rows], held_out.masks[rows]))
+    return tracks
+
+
+def _regressor_check(regressor: FeatureNet, held_out: Cohort) -> dict:
+    """How well the regressor reads severity on real held-out images."""
+    predicted = regressor.predict_severity(held_out.images)
+    return {
+        "spearman": float(scipy.stats.spearmanr(predicted, held_out.severity).statistic),
+        "mean_absolute_error": float(np.mean(np.abs(predicted - held_out.severity))),
+    }
+
+
+def _memorisation(reference: MemorisationReference, generated: np.ndarray) -> dict:
+    found = metrics.memorisation(
+        pixel_descriptor(generated), reference.descriptors, reference.threshold
+    )
+    return {
+        "space": "pixels (32x32, zero mean, unit norm)",
+        "quantile": reference.quantile,
+        "threshold": reference.threshold,
+        "share_too_close": found["share_too_close"],
+        "nearest_distance_min": float(found["nearest_distance"].min()),
+        "nearest_distance_median": float(np.median(found["nearest_distance"])),
+    }
+
+
+def _describe(net: FeatureNet, trained_on: str) -> dict:
+    config = net.config
+    return {
+        "network": f"FeatureNet width {config.width}, {config.input_size}px input",
+        "feature_dim": config.feature_dim,
+        "trained_on": trained_on,
+    }
+
+
+def _json_safe(value: object) -> object:
+    """Plain Python numbers, NaN and infinity as None (JSON has neither)."""
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# Pieces of write_report()
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _sizes_line(result: dict) -> str:
+    on = result.get("evaluated_on", {})
+    return (
+        f"Cohort `{on.get('cohort')}` (seed {on.get('cohort_seed')}): "
+        f"{on.get('train_images')} train and {on.get('held_out_images')} held-out images; "
+        f"{on.get('generated_images')} generated images, seed {on.get('seed')}, "
+        f"truncation {on.get('truncation')}."
+    )
+
+
+def _distribution_section(result: dict) -> list[str]:
+    space = result.get("feature_space", {})
+    kid = result.get("kid", {})
+    pr = result.get("precision_recall", {})
+    pr_base = result.get("precision_recall_train_vs_held_out", {})
+    return [
+        "",
+        "## Distribution (generated vs held-out)",
+        "",
+        f"Feature space: {space.get('network')}, {space.get('feature_dim')} features, "
+        f"trained on: {space.get('trained_on')}.",
+        "",
+        "| measure | generated | train images (baseline) |",
+        "| --- | --- | --- |",
+        f"| Fréchet distance | {_fmt(result.get('fd'))} | "
+        f"{_fmt(result.get('fd_train_vs_held_out'))} |",
+        f"| KID (mean ± std) | {_fmt(kid.get('mean'))} ± {_fmt(kid.get('std'))} | "
+        f"{_fmt(result.get('kid_train_vs_held_out'))} |",
+        f"| precision (k={pr.get('k')}) | {_fmt(pr.get('precision'))} | "
+        f"{_fmt(pr_base.get('precision'))} |",
+        f"| recall (k={pr.get('k')}) | {_fmt(pr.get('recall'))} | {_fmt(pr_base.get('recall'))} |",
+    ]
+
+
+def _progression_section(result: dict) -> list[str]:
+    regressor = result.get("severity_regressor", {})
+    check = regressor.get("held_out", {})
+    identity = result.get("identity_preservation", {})
+    where = "outside the lesion masks" if identity.get("outside_lesion_masks") else "whole images"
+    lines = [
+        "",
+        "## Progression",
+        "",
+        f"Severity regressor: {regressor.get('network')}, trained on: "
+        f"{regressor.get('trained_on')}"
+        f"; on real held-out images Spearman {_fmt(check.get('spearman'))}, "
+        f"mean absolute error {_fmt(check.get('mean_absolute_error'))}.",
+        "",
+        "| method | series x timepoints | Spearman | monotone | mean abs. error | identity SSIM |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for method, figures in result.get("controllability", {}).items():
+        if "skipped" in figures:
+            lines.append(f"| {method} | skipped: {figures['skipped']} | | | | |")
+            continue
+        lines.append(
+            f"| {method} | {figures['series']} x {figures['timepoints']} | "
+            f"{_fmt(figures['spearman'])} | {_fmt(figures['monotone_fraction'])} | "
+            f"{_fmt(figures['mean_absolute_error'])} | {_fmt(identity.get(method))} |"
+        )
+    lines += [
+        "",
+        f"Identity is the mean SSIM between consecutive timepoints, {where}; the cohort's own "
+        f"held-out tracks score {_fmt(identity.get('cohort_tracks'))}.",
+    ]
+    return lines
+
+
+def _memorisation_section(result: dict) -> list[str]:
+    found = result.get("memorisation", {})
+    return [
+        "",
+        "## Memorisation",
+        "",
+        f"Nearest training image of each generated image in {found.get('space')}. Threshold "
+        f"{_fmt(found.get('threshold'))}: the {_fmt(found.get('quantile'))} quantile of the "
+        "held-out images' distances to their nearest training image. Share of generated images "
+        f"within it: {_fmt(found.get('share_too_close'))}; nearest distance min "
+        f"{_fmt(found.get('nearest_distance_min'))}, median "
+        f"{_fmt(found.get('nearest_distance_median'))}.",
+    ]

@@ -1,0 +1,216 @@
+"""From a template's request to one complete synthetic case in memory: patient, images, DICOM.
+
+Pure: no Django, no storage. The same request (model, job seed, case index) reproduces the
+same patient, the same pixels and the same UIDs, which makes a retried task idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time as clock
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
+
+import numpy as np
+
+from genworker import dicom
+from genworker.checkpoint import LoadedGenerator
+from genworker.networks import z_from_seed
+from genworker.patients import PatientRecipe, SyntheticPatientSpec, draw_patient, study_timeline
+from genworker.sampling import progression_series
+
+BODY_PART = {"MR": "BRAIN", "DX": "CHEST"}
+PIXEL_SPACING_MM = {"MR": 1.0, "DX": 2.5}  # at 128²: a 12.8 cm brain slice, a 32 cm chest
+STUDY_TIME = time(9, 0)
+
+
+@dataclass(frozen=True)
+class CaseRequest:
+    job_uid: str  # globally unique id of the job; UIDs derive from it
+    job_seed: int
+    case_index: int
+    title: str
+    finding: str
+    modality: str
+    truncation: float
+    method: str  # "condition" or "direction"
+    recipe: PatientRecipe
+    start_date: date
+
+
+@dataclass
+class TimepointResult:
+    timepoint: int
+    study_date: date
+    severity: float
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    accession_number: str
+    study_description: str
+    series_description: str
+    image_bytes: bytes
+    latent_w: list[float]
+    seg_series_uid: str | None = None
+    seg_sop_uid: str | None = None
+    seg_bytes: bytes | None = None
+    mask_area: int = 0
+    mask_centroid: tuple[float, float] | None = None
+
+
+@dataclass
+class GeneratedCase:
+    request: CaseRequest
+    patient: SyntheticPatientSpec
+    seed: int
+    z: np.ndarray  # float32 [z_dim]
+    sop_class_uid: str
+    timepoints: list[TimepointResult]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def case_seed(job_seed: int, case_index: int) -> int:
+    """The identity seed of one case, derived from the job's seed."""
+    return int(np.random.SeedSequence([job_seed, case_index]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def generator_identity(loaded: LoadedGenerator, software_version: str) -> dicom.GeneratorIdentity:
+    card = loaded.card
+    return dicom.GeneratorIdentity(
+        name=str(card.get("name", "generator")),
+        architecture=str(card.get("architecture", "")),
+        sha256=loaded.sha256,
+        software_version=software_version,
+    )
+
+
+def generate_case(
+    loaded: LoadedGenerator, request: CaseRequest, *, software_version: str
+) -> GeneratedCase:
+    """Draw the patient, sample the progression series and write every DICOM object."""
+    seed = case_seed(request.job_seed, request.case_index)
+    rng = np.random.default_rng([request.job_seed, request.case_index])
+    patient = draw_patient(
+        request.recipe, rng, start_date=request.start_date, finding=request.finding
+    )
+    # Unique per job and case, even for two jobs that share a seed (they share pixels).
+    token = hashlib.sha256(f"{request.job_uid}/{request.case_index}".encode()).hexdigest()
+    patient = replace(patient, patient_id=f"SYNTH-{token[:12]}")
+    timeline = study_timeline(request.recipe, start_date=request.start_date)
+    z = z_from_seed(seed, 1, loaded.generator.z_dim)[0]
+
+    started = clock.perf_counter()
+    series = progression_series(
+        loaded,
+        z=z,
+        finding=request.finding,
+        severities=[severity for _, severity in timeline],
+        age=patient.age,
+        sex=patient.sex,
+        truncation=request.truncation,
+        method=request.method,
+    )
+    generated = clock.perf_counter()
+    identity = generator_identity(loaded, software_version)
+    timepoints = [
+        _timepoint(request, patient, identity, series, t, seed, timeline[t])
+        for t in range(len(timeline))
+    ]
+    written = clock.perf_counter()
+    return GeneratedCase(
+        request=request,
+        patient=patient,
+        seed=seed,
+        z=z,
+        sop_class_uid=dicom.SOP_CLASS_FOR_MODALITY[request.modality],
+        timepoints=timepoints,
+        timings={"generator": generated - started, "dicom": written - generated},
+    )
+
+
+def _timepoint(
+    request: CaseRequest,
+    patient: SyntheticPatientSpec,
+    identity: dicom.GeneratorIdentity,
+    series,  # genworker.sampling.Series
+    t: int,
+    seed: int,
+    when: tuple[date, float],
+) -> TimepointResult:
+    study_date, severity = when
+    key = (request.job_uid, request.case_index, t)
+    created = datetime.combine(study_date, STUDY_TIME)
+    header = dicom.ImageHeader(
+        modality=request.modality,
+        body_part=BODY_PART.get(request.modality, ""),
+        study_uid=dicom.uid_from(*key, "study"),
+        series_uid=dicom.uid_from(*key, "series"),
+        sop_uid=dicom.uid_from(*key, "image"),
+        frame_of_reference_uid=dicom.uid_from(request.job_uid, request.case_index, "frame"),
+        study_date=study_date,
+        study_time=STUDY_TIME,
+        accession_number="G" + hashlib.sha256(repr(key).encode()).hexdigest()[:15].upper(),
+        study_description=f"{request.title} — timepoint {t + 1}"[:64],
+        series_description=f"Synthetic {request.modality} t{t + 1}",
+        series_number=1,
+        instance_number=1,
+        pixel_spacing_mm=PIXEL_SPACING_MM.get(request.modality, 1.0),
+        seed=seed,
+        severity=float(severity),
+        timepoint=t,
+    )
+    image_ds = dicom.image_dataset(
+        series.images[t],
+        patient=dicom.PatientHeader(
+            patient_id=patient.patient_id,
+            patient_name=patient.name,
+            birth_date=patient.birth_date,
+            sex=patient.sex,
+        ),
+        header=header,
+        generator=identity,
+        created=created,
+    )
+    result = TimepointResult(
+        timepoint=t,
+        study_date=study_date,
+        severity=float(severity),
+        study_uid=header.study_uid,
+        series_uid=header.series_uid,
+        sop_uid=header.sop_uid,
+        accession_number=header.accession_number,
+        study_description=header.study_description,
+        series_description=header.series_description,
+        image_bytes=dicom.to_bytes(image_ds),
+        latent_w=[float(v) for v in series.w[t]],
+    )
+    if series.masks is not None:
+        _add_segmentation(result, image_ds, series.masks[t], request, identity, created, key)
+    return result
+
+
+def _add_segmentation(
+    result: TimepointResult,
+    image_ds,  # pydicom Dataset
+    mask: np.ndarray,
+    request: CaseRequest,
+    identity: dicom.GeneratorIdentity,
+    created: datetime,
+    key: tuple,
+) -> None:
+    result.seg_series_uid = dicom.uid_from(*key, "seg-series")
+    result.seg_sop_uid = dicom.uid_from(*key, "seg")
+    seg = dicom.segmentation_dataset(
+        image_ds,
+        mask,
+        finding=request.finding,
+        series_uid=result.seg_series_uid,
+        sop_uid=result.seg_sop_uid,
+        generator=identity,
+        created=created,
+    )
+    result.seg_bytes = dicom.to_bytes(seg)
+    result.mask_area = int(mask.sum())
+    if result.mask_area:
+        rows, cols = np.nonzero(mask)
+        result.mask_centroid = (float(rows.mean()), float(cols.mean()))

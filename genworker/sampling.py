@@ -1,0 +1,199 @@
+"""Progression series, severity directions in w, and sample grids.
+
+A progression series holds one identity (one z) fixed and sweeps severity over T
+timepoints, in one of two ways:
+
+- ``"condition"``: move the generator's continuous severity condition, z fixed;
+- ``"direction"``: map z once at the first severity, then walk w along the finding's
+  severity direction (InterFaceGAN-style), stored in the checkpoint by
+  :func:`fit_severity_direction`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from genworker.checkpoint import LoadedGenerator
+from genworker.networks import ConditionalGenerator, z_from_seed
+
+PROGRESSION_METHODS = ("condition", "direction")
+BATCH = 64  # images per generator call when many are needed
+
+# A scorer predicts severity in [0, 1] from pictures float32 [n, R, R] in [0, 1].
+SeverityScorer = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Series:
+    """One identity at T severities."""
+
+    images: np.ndarray  # float32 [T, R, R] in [0, 1]
+    masks: np.ndarray | None  # bool [T, R, R]; None for image-only generators
+    w: np.ndarray  # float32 [T, w_dim], the w each image was made from (first ws row)
+    severities: np.ndarray  # float32 [T]
+
+
+def progression_series(
+    loaded: LoadedGenerator,
+    *,
+    z: np.ndarray,  # float32 [z_dim], the identity
+    finding: str,
+    severities: Sequence[float],
+    age: float,
+    sex: str,
+    truncation: float = 1.0,
+    method: str = "condition",
+) -> Series:
+    generator = loaded.generator
+    severity = np.asarray(severities, dtype=np.float32)  # [T]
+    count = len(severity)
+    if np.shape(z) != (generator.z_dim,):
+        raise ValueError(f"z must have shape [{generator.z_dim}], got {list(np.shape(z))}")
+    z_rows = torch.from_numpy(np.repeat(np.asarray(z, np.float32)[None], count, axis=0))
+    z_rows = z_rows.to(generator.device)  # [T, z_dim]
+    with torch.no_grad():
+        if method == "condition":
+            cond = _cond(generator, finding, severity, age, sex)  # [T, cond_dim]
+            ws = generator.mapping(z_rows, cond, truncation)  # [T, num_ws, w_dim]
+        elif method == "direction":
+            if finding not in loaded.directions:
+                raise KeyError(f"the checkpoint has no severity direction for {finding!r}")
+            direction = torch.from_numpy(loaded.directions[finding]).to(generator.device)
+            cond = _cond(generator, finding, severity[:1], age, sex)  # [1, cond_dim]
+            w0 = generator.mapping(z_rows[:1], cond, truncation)  # [1, num_ws, w_dim]
+            steps = torch.from_numpy(severity - severity[0]).to(generator.device)  # [T]
+            ws = w0 + steps[:, None, None] * direction[None, None, :]
+        else:
+            raise ValueError(f"method must be one of {PROGRESSION_METHODS}")
+        out = generator.synthesis(ws)  # [T, C, R, R]
+    images, masks = to_pictures(out)
+    return Series(images, masks, ws[:, 0].float().cpu().numpy(), severity)
+
+
+def to_pictures(
+    out: torch.Tensor,  # [n, img_channels, R, R] in [-1, 1]
+) -> tuple[np.ndarray, np.ndarray | None]:  # float32 [n, R, R] in [0, 1], bool [n, R, R]
+    """Generator output as display pictures and, for two-channel models, lesion masks."""
+    images = ((out[:, 0].float() + 1) / 2).clamp(0, 1).cpu().numpy()
+    masks = (out[:, 1] > 0).cpu().numpy() if out.shape[1] == 2 else None
+    return images, masks
+
+
+def fit_severity_direction(
+    generator: ConditionalGenerator | LoadedGenerator,
+    finding: str,
+    *,
+    n_samples: int = 2000,
+    seed: int = 0,
+    age_range: tuple[float, float] = (20.0, 80.0),
+    scorer: SeverityScorer | None = None,
+) -> np.ndarray:  # float32 [w_dim]
+    """The w shift per unit severity of ``finding``, InterFaceGAN-style.
+
+    Samples w for random identities, severities, ages and sexes and labels each with the
+    severity it was conditioned on (or, given ``scorer``, the severity the scorer reads
+    from its image). The boundary normal n is the first partial-least-squares direction,
+    the covariance of w with the label: the least-squares normal in the limit of strong
+    ridge regularisation. Plain least squares whitens w first and picks low-variance
+    directions the synthesis network hardly responds to (on the toy cohort of the tests
+    the lesion grew 30 times less along it). The calibration ``scale`` is the slope of
+    ``n . w`` against the label: how far along n one unit of severity lies.
+
+    Returns ``n * scale``: a series moves by ``(s - s0) * direction``, and the norm of
+    the result is the calibration scale.
+    """
+    if isinstance(generator, LoadedGenerator):
+        generator = generator.generator
+    rng = np.random.default_rng(seed)
+    severity = rng.uniform(0.0, 1.0, n_samples).astype(np.float32)
+    age = rng.uniform(*age_range, n_samples).astype(np.float32)
+    sex = rng.integers(0, 2, n_samples)
+    cond = torch.from_numpy(generator.schema.encode(finding, severity, age, sex))
+    z = torch.from_numpy(z_from_seed(seed, n_samples, generator.z_dim))
+    w_parts, score_parts = [], []
+    with torch.no_grad():
+        for start in range(0, n_samples, BATCH):
+            rows = slice(start, start + BATCH)
+            ws = generator.mapping(z[rows].to(generator.device), cond[rows].to(generator.device))
+            w_parts.append(ws[:, 0].double().cpu().numpy())
+            if scorer is not None:
+                score_parts.append(np.asarray(scorer(to_pictures(generator.synthesis(ws))[0])))
+    w = np.concatenate(w_parts)  # [n, w_dim]
+    labels = (
+        np.concatenate(score_parts).astype(np.float64)
+        if scorer is not None
+        else severity.astype(np.float64)
+    )
+    centred_w = w - w.mean(axis=0)
+    centred_labels = labels - labels.mean()
+    covariance = centred_w.T @ centred_labels  # [w_dim]
+    normal = covariance / np.linalg.norm(covariance)
+    along = centred_w @ normal  # [n]
+    scale = float(along @ centred_labels / (centred_labels @ centred_labels))
+    return (normal * scale).astype(np.float32)
+
+
+def sample_grid(
+    loaded: LoadedGenerator,
+    finding: str,
+    *,
+    n_identities: int,
+    severities: Sequence[float],
+    seed: int,
+    age: float = 50.0,
+    sex: str = "F",
+    truncation: float = 1.0,
+    method: str = "condition",
+) -> np.ndarray:  # float32 [n_identities, T, R, R] in [0, 1]
+    """Rows are identities (z_from_seed(seed, n_identities)), columns severities."""
+    z = z_from_seed(seed, n_identities, loaded.generator.z_dim)
+    rows = [
+        progression_series(
+            loaded,
+            z=z[i],
+            finding=finding,
+            severities=severities,
+            age=age,
+            sex=sex,
+            truncation=truncation,
+            method=method,
+        ).images
+        for i in range(n_identities)
+    ]
+    return np.stack(rows)
+
+
+def save_grid_png(
+    grid: np.ndarray,  # float32 [rows, cols, R, R] in [0, 1]
+    path: str | Path,
+    *,
+    padding: int = 2,
+) -> Path:
+    """Tile the grid into one greyscale PNG with ``padding`` black pixels between tiles."""
+    rows, cols, height, width = grid.shape
+    canvas = np.zeros(
+        (rows * (height + padding) + padding, cols * (width + padding) + padding), np.uint8
+    )
+    tiles = np.rint(np.clip(grid, 0, 1) * 255).astype(np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            top, left = padding + r * (height + padding), padding + c * (width + padding)
+            canvas[top : top + height, left : left + width] = tiles[r, c]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(canvas).save(path)
+    return path
+
+
+def _cond(
+    generator: ConditionalGenerator, finding: str, severity: np.ndarray, age: float, sex: str
+) -> torch.Tensor:  # [len(severity), cond_dim]
+    return torch.from_numpy(generator.schema.encode(finding, severity, age, sex)).to(
+        generator.device
+    )

@@ -1,0 +1,414 @@
+"""Training a conditional generator on a cohort, resumable exactly, and exporting it.
+
+One :func:`train` call runs until the requested length or until ``max_minutes`` is
+spent (GPU time comes in 10-minute commands), then saves a training state in
+``out_dir`` and exports the EMA generator. Calling it again with ``resume=True`` and
+the same settings continues bit for bit where it stopped: the state holds both
+networks, the EMA copy, both optimisers, the random states of torch, numpy and
+Python, the images seen and the loss history.
+
+Losses follow StyleGAN2: non-saturating logistic loss for both players, lazy R1 on
+real images every ``R1_INTERVAL`` discriminator steps, an exponential moving average
+(EMA) of the generator's weights for inference, and differentiable augmentation
+(:mod:`genworker.augment`) in front of the discriminator.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from genworker.augment import augment
+from genworker.checkpoint import load_training_state, save_generator, save_training_state
+from genworker.cohorts import Cohort
+from genworker.networks import GeneratorConfig, build_discriminator, build_generator
+from genworker.sampling import fit_severity_direction
+
+STATE_FILE = "training-state.pt"
+EXPORT_FILE = "generator.pt"
+R1_INTERVAL = 16  # lazy regularisation: R1 on every 16th discriminator step, scaled up
+EMA_RAMPUP = 0.05  # early on, the EMA half-life is at most 5% of the images seen
+W_AVG_BETA = 0.995
+ADAM_BETAS = (0.0, 0.99)
+HISTORY_KEYS = ("step", "kimg", "loss_G", "loss_D", "logit_real", "logit_fake", "r1")
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """The settings a resumed run must share with the run it continues."""
+
+    batch_size: int
+    lr: float
+    r1_gamma: float
+    ema_kimg: float
+    augment_p: float
+    seed: int
+
+
+@dataclass
+class TrainResult:
+    state_path: Path
+    export_path: Path
+    step: int
+    images_seen: int
+    finished: bool  # False when the time budget stopped the run first
+    history: dict[str, list[float]]
+
+
+@dataclass
+class _Run:
+    """Everything that changes while training; saved whole in the training state."""
+
+    G: nn.Module
+    D: nn.Module
+    G_ema: nn.Module
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    rng: np.random.Generator  # batches and latents
+    step: int = 0
+    images_seen: int = 0
+    seconds: float = 0.0
+    devices: list[str] = field(default_factory=list)
+    history: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
+
+
+@dataclass
+class _Data:
+    images: torch.Tensor  # [N, img_channels, R, R] in [-1, 1]
+    conds: torch.Tensor  # [N, cond_dim]
+
+
+def default_r1_gamma(resolution: int, batch_size: int) -> float:
+    """StyleGAN2-ADA's heuristic: gamma = 0.0002 * R^2 / batch."""
+    return 0.0002 * resolution**2 / batch_size
+
+
+def train(
+    cohort: Cohort,
+    *,
+    config: GeneratorConfig,
+    out_dir: str | Path,
+    batch_size: int = 16,
+    kimg: float | None = None,
+    steps: int | None = None,
+    lr: float = 0.0025,
+    r1_gamma: float | None = None,  # None: default_r1_gamma(resolution, batch_size)
+    ema_kimg: float = 5.0,
+    augment_p: float = 0.5,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    resume: bool = False,  # continue from out_dir's training state if there is one
+    max_minutes: float | None = None,
+    checkpoint_every: int = 500,  # steps between training-state saves
+    progress: bool = True,
+) -> TrainResult:
+    """Train for ``kimg`` thousand images or ``steps`` steps in total (counting resumes)."""
+    if (kimg is None) == (steps is None):
+        raise ValueError("give exactly one of kimg and steps")
+    total_steps = steps if steps is not None else math.ceil(kimg * 1000 / batch_size)
+    device = torch.device(device)
+    out_dir = Path(out_dir)
+    state_path = out_dir / STATE_FILE
+    if state_path.exists() and not resume:
+        raise FileExistsError(f"{state_path} exists: pass resume=True to continue it")
+    options = TrainingOptions(
+        batch_size=batch_size,
+        lr=lr,
+        r1_gamma=default_r1_gamma(config.resolution, batch_size) if r1_gamma is None else r1_gamma,
+        ema_kimg=ema_kimg,
+        augment_p=augment_p,
+        seed=seed,
+    )
+    data = _training_data(cohort, config, device)
+    cohort_card = _cohort_card(cohort, n_train=len(data.images))
+    if state_path.exists():
+        run = _restore(load_training_state(state_path), config, options, cohort_card, device)
+    else:
+        run = _start(config, options, device)
+    run.devices = sorted({*run.devices, _device_name(device)})
+
+    started = time.monotonic()
+    stopped_early = False
+    bar = tqdm(total=total_steps, initial=run.step, disable=not progress, unit="step")
+    while run.step < total_steps:
+        if max_minutes is not None and time.monotonic() - started > max_minutes * 60:
+            stopped_early = True
+            break
+        losses = _train_step(run, data, options, device)
+        bar.update(1)
+        bar.set_postfix(
+            kimg=f"{run.images_seen / 1000:.1f}", **{k: f"{v:.3f}" for k, v in losses.items()}
+        )
+        if run.step % checkpoint_every == 0:
+            save_training_state(state_path, _state(run, config, options, cohort_card, started))
+    bar.close()
+    run.seconds += time.monotonic() - started
+    state = _state(run, config, options, cohort_card, started=None)
+    state["finished"] = not stopped_early
+    save_training_state(state_path, state)
+    export_path = out_dir / EXPORT_FILE
+    export_generator(state_path, export_path)
+    return TrainResult(
+        state_path, export_path, run.step, run.images_seen, not stopped_early, run.history
+    )
+
+
+def export_generator(
+    state_path: str | Path,
+    out_path: str | Path,
+    *,
+    half: bool = False,
+    direction_samples: int = 2000,
+) -> str:
+    """Export a training state's EMA generator with directions and model card; -> sha256."""
+    state = load_training_state(state_path)
+    config = GeneratorConfig.from_dict(state["config"])
+    generator = build_generator(config)
+    generator.load_state_dict(state["G_ema"])
+    generator.eval().requires_grad_(False)
+    cohort = state["cohort"]
+    directions = {
+        finding: fit_severity_direction(
+            generator,
+            finding,
+            n_samples=direction_samples,
+            seed=0,
+            age_range=tuple(cohort["age_range"]),
+        )
+        for finding in cohort["findings_with_severity"]
+    }
+    return save_generator(
+        out_path,
+        generator,
+        model_card=model_card(state, directions, half=half),
+        directions=directions,
+        half=half,
+    )
+
+
+def model_card(state: dict, directions: dict[str, np.ndarray], *, half: bool) -> dict:
+    """The card shipped with an exported generator; ``metrics`` is filled by evaluation."""
+    config = GeneratorConfig.from_dict(state["config"])
+    cohort = state["cohort"]
+    provenance = cohort["provenance"]
+    return {
+        "architecture": config.architecture,
+        "modality": cohort["modality"],
+        "config": config.to_dict(),
+        "conditions": config.schema.to_dict(),
+        "resolution": config.resolution,
+        "channels": ["image", "lesion mask"][: config.img_channels],
+        "cohort": {k: v for k, v in cohort.items() if k != "provenance"},
+        "training": {
+            **state["options"],
+            "steps": state["step"],
+            "images_seen": state["images_seen"],
+            "kimg": state["images_seen"] / 1000,
+            "seconds": round(state["seconds"], 1),
+            "devices": state["devices"],
+            "finished": state["finished"],
+        },
+        "weights": "ema, float16" if half else "ema, float32",
+        "directions": {
+            finding: {"method": "partial least squares in w", "scale": float(np.linalg.norm(v))}
+            for finding, v in directions.items()
+        },
+        "licence": provenance.get("licence", "unknown"),
+        "provenance": provenance,
+        "metrics": {},
+    }
+
+
+# --------------------------------------------------------------------------------------
+
+
+def _training_data(cohort: Cohort, config: GeneratorConfig, device: torch.device) -> _Data:
+    """The cohort's training split as network tensors on ``device``."""
+    if tuple(cohort.findings) != config.findings:
+        raise ValueError(f"cohort findings {cohort.findings} differ from {config.findings}")
+    if cohort.resolution != config.resolution:
+        raise ValueError(f"cohort is {cohort.resolution}px, the generator {config.resolution}px")
+    part = cohort.train()
+    channels = [part.images.astype(np.float32) * 2 - 1]
+    if config.img_channels == 2:
+        channels.append(part.masks.astype(np.float32) * 2 - 1)
+    images = torch.from_numpy(np.stack(channels, axis=1))  # [N, C, R, R]
+    conds = config.schema.encode(part.finding, part.severity, part.age, part.sex)
+    return _Data(images.to(device), torch.from_numpy(conds).to(device))
+
+
+def _cohort_card(cohort: Cohort, *, n_train: int) -> dict:
+    train = cohort.train()
+    with_severity = sorted({int(i) for i in train.finding[train.severity > 0]})
+    return {
+        "name": cohort.name,
+        "seed": int(cohort.seed),
+        "modality": cohort.modality,
+        "findings": list(cohort.findings),
+        "findings_with_severity": [cohort.findings[i] for i in with_severity],
+        "n_train_images": n_train,
+        "age_range": [float(train.age.min()), float(train.age.max())],
+        "provenance": cohort.provenance,
+    }
+
+
+def _build(
+    config: GeneratorConfig, options: TrainingOptions, device: torch.device
+) -> tuple[nn.Module, nn.Module, nn.Module, torch.optim.Optimizer, torch.optim.Optimizer]:
+    G = build_generator(config).to(device).train()
+    D = build_discriminator(config).to(device).train()
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    opt_G = torch.optim.Adam(G.parameters(), lr=options.lr, betas=ADAM_BETAS, eps=1e-8)
+    opt_D = torch.optim.Adam(D.parameters(), lr=options.lr, betas=ADAM_BETAS, eps=1e-8)
+    return G, D, G_ema, opt_G, opt_D
+
+
+def _start(config: GeneratorConfig, options: TrainingOptions, device: torch.device) -> _Run:
+    random.seed(options.seed)
+    torch.manual_seed(options.seed)  # seeds CUDA too
+    return _Run(*_build(config, options, device), rng=np.random.default_rng(options.seed))
+
+
+def _restore(
+    state: dict,
+    config: GeneratorConfig,
+    options: TrainingOptions,
+    cohort_card: dict,
+    device: torch.device,
+) -> _Run:
+    expected = {"config": config.to_dict(), "options": asdict(options), "cohort": cohort_card}
+    for key, value in expected.items():
+        if state[key] != value:
+            raise ValueError(
+                f"cannot resume: the {key} differs from the saved run's\n"
+                f"  saved: {state[key]}\n  now:   {value}"
+            )
+    run = _Run(*_build(config, options, device), rng=np.random.default_rng())
+    for name in ("G", "D", "G_ema", "opt_G", "opt_D"):
+        getattr(run, name).load_state_dict(state[name])
+    run.rng.bit_generator.state = state["rng"]["numpy"]
+    torch.set_rng_state(state["rng"]["torch"])
+    if device.type == "cuda" and state["rng"]["cuda"] is not None:
+        torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+    version, internal, gauss = state["rng"]["python"]
+    random.setstate((version, tuple(internal), gauss))
+    for key in ("step", "images_seen", "seconds", "devices", "history"):
+        setattr(run, key, state[key])
+    return run
+
+
+def _state(
+    run: _Run,
+    config: GeneratorConfig,
+    options: TrainingOptions,
+    cohort_card: dict,
+    started: float | None,  # monotonic start of this call while it is still running
+) -> dict:
+    seconds = run.seconds + (time.monotonic() - started if started is not None else 0.0)
+    on_cuda = next(run.G.parameters()).device
+    return {
+        "config": config.to_dict(),
+        "options": asdict(options),
+        "cohort": cohort_card,
+        **{name: getattr(run, name).state_dict() for name in ("G", "D", "G_ema", "opt_G", "opt_D")},
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(on_cuda) if on_cuda.type == "cuda" else None,
+            "numpy": run.rng.bit_generator.state,
+            "python": random.getstate(),
+        },
+        "step": run.step,
+        "images_seen": run.images_seen,
+        "seconds": seconds,
+        "devices": run.devices,
+        "history": run.history,
+        "finished": False,
+    }
+
+
+def _train_step(
+    run: _Run, data: _Data, options: TrainingOptions, device: torch.device
+) -> dict[str, float]:
+    """One generator step and one discriminator step on a batch; returns the losses."""
+    G, D = run.G, run.D
+    n = options.batch_size
+    real_rows = torch.from_numpy(run.rng.integers(0, len(data.images), n)).to(device)
+    fake_rows = torch.from_numpy(run.rng.integers(0, len(data.images), n)).to(device)
+    z = torch.from_numpy(run.rng.standard_normal((n, G.z_dim), dtype=np.float32)).to(device)
+    real, real_cond = data.images[real_rows], data.conds[real_rows]  # [n, C, R, R], [n, c]
+    fake_cond = data.conds[fake_rows]  # generated images take conditions seen in the cohort
+    amp = device.type == "cuda"  # bf16 autocast on GPU only
+
+    # Generator: make the discriminator call generated images real.
+    G.requires_grad_(True)
+    D.requires_grad_(False)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        ws = G.mapping(z, fake_cond)  # [n, num_ws, w_dim]
+        fake = G.synthesis_network(ws, "random")  # [n, C, R, R]
+        logit_fake = D(augment(fake, options.augment_p), fake_cond).float()
+    loss_G = F.softplus(-logit_fake).mean()
+    run.opt_G.zero_grad(set_to_none=True)
+    loss_G.backward()
+    run.opt_G.step()
+    with torch.no_grad():
+        w_avg = G.mapping_network.w_avg
+        w_avg.copy_(ws[:, 0].float().mean(dim=0).lerp(w_avg, W_AVG_BETA))
+
+    # Discriminator: real high, generated low; R1 penalty on real images every R1_INTERVAL.
+    G.requires_grad_(False)
+    D.requires_grad_(True)
+    do_r1 = options.r1_gamma > 0 and run.step % R1_INTERVAL == 0
+    real = real.detach().requires_grad_(do_r1)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and not do_r1):
+        logit_real = D(augment(real, options.augment_p), real_cond).float()
+        logit_fake = D(augment(fake.detach(), options.augment_p), fake_cond).float()
+    loss_D = F.softplus(logit_fake).mean() + F.softplus(-logit_real).mean()
+    r1 = torch.tensor(float("nan"))
+    if do_r1:
+        (grad,) = torch.autograd.grad(logit_real.sum(), real, create_graph=True)
+        r1 = grad.square().sum(dim=[1, 2, 3]).mean()
+        loss_D = loss_D + r1 * (options.r1_gamma / 2) * R1_INTERVAL
+    run.opt_D.zero_grad(set_to_none=True)
+    loss_D.backward()
+    run.opt_D.step()
+
+    run.step += 1
+    run.images_seen += n
+    _update_ema(run, options)
+    losses = {"loss_G": loss_G.item(), "loss_D": loss_D.item(), "r1": r1.item()}
+    record = {
+        "step": run.step,
+        "kimg": run.images_seen / 1000,
+        "logit_real": logit_real.mean().item(),
+        "logit_fake": logit_fake.mean().item(),
+        **losses,
+    }
+    for key in HISTORY_KEYS:
+        run.history[key].append(record[key])
+    return {k: v for k, v in losses.items() if not math.isnan(v)}
+
+
+@torch.no_grad()
+def _update_ema(run: _Run, options: TrainingOptions) -> None:
+    half_life = min(options.ema_kimg * 1000, run.images_seen * EMA_RAMPUP)
+    beta = 0.5 ** (options.batch_size / max(half_life, 1e-8))
+    for p_ema, p in zip(run.G_ema.parameters(), run.G.parameters(), strict=True):
+        p_ema.copy_(p.lerp(p_ema, beta))
+    for b_ema, b in zip(run.G_ema.buffers(), run.G.buffers(), strict=True):
+        b_ema.copy_(b)
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return "cpu"

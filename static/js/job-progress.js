@@ -1,0 +1,35 @@
+// Live progress of generation jobs: polls each unfinished job's progress URL.
+(function () {
+  "use strict";
+  const FINISHED = new Set(["succeeded", "failed"]);
+  const POLL_MS = 1500;
+
+  function render(row, job) {
+    row.dataset.status = job.status;
+    const bar = row.querySelector("progress");
+    bar.max = job.total;
+    bar.value = job.done;
+    row.querySelector(".count").textContent = job.done + "/" + job.total;
+    const status = row.querySelector(".status");
+    status.textContent = job.status.charAt(0).toUpperCase() + job.status.slice(1);
+    status.className = "status status-" + job.status;
+    row.querySelector(".error").textContent = job.error;
+  }
+
+  function watch(row) {
+    const tick = function () {
+      fetch(row.dataset.progressUrl, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (job) {
+          render(row, job);
+          if (!FINISHED.has(job.status)) setTimeout(tick, POLL_MS);
+        })
+        .catch(function () { setTimeout(tick, POLL_MS * 4); });
+    };
+    tick();
+  }
+
+  document.querySelectorAll("tr.job").forEach(function (row) {
+    if (!FINISHED.has(row.dataset.status)) watch(row);
+  });
+})();

@@ -1,0 +1,151 @@
+import io
+
+import pydicom
+import pytest
+from django.urls import reverse
+
+from cases.models import CaseTemplate, GenerationJob
+from genworker import tasks
+from tests.factories import GenerationJobFactory, TemplateVersionFactory
+
+FORM = {
+    "title": "Glioma growth",
+    "finding": "glioma",
+    "body_region": "brain",
+    "truncation": "0.7",
+    "timepoints": "4",
+    "severity_from": "0.1",
+    "severity_to": "0.9",
+    "interval_days": "90",
+    "method": "condition",
+    "age_min": "40",
+    "age_max": "70",
+    "sex_mix": "0.5",
+    "comorbidities": "hypertension: 0.3, diabetes: 0.1",
+    "history": "A {age}-year-old {sex_word} with seizures.",
+    "diagnosis": "Glioma",
+}
+
+
+@pytest.fixture
+def no_broker(monkeypatch):
+    sent = []
+    monkeypatch.setattr("gantry.celery.app.send_task", lambda *a, **k: sent.append(k))
+    return sent
+
+
+def test_an_educator_creates_and_edits_a_template(login, educator, generator_model):
+    client = login(educator)
+    response = client.post(reverse("template-create"), {**FORM, "generator": generator_model.pk})
+    template = CaseTemplate.objects.get()
+    assert response.status_code == 302
+    assert template.current.patient_recipe["comorbidities"] == {
+        "hypertension": 0.3,
+        "diabetes": 0.1,
+    }
+    client.post(
+        reverse("template-edit", args=[template.pk]),
+        {**FORM, "generator": generator_model.pk, "diagnosis": "Glioblastoma"},
+    )
+    assert [v.diagnosis for v in template.versions.order_by("number")] == ["Glioma", "Glioblastoma"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("comorbidities", "hypertension 0.3", "name: probability"),
+        ("comorbidities", "hypertension: 3", "must lie in [0, 1]"),
+        ("finding", "fracture", "knows only"),
+        ("age_min", "90", "youngest age"),
+        ("history", "Seen on {weekday}", "weekday"),
+    ],
+)
+def test_bad_template_input_is_a_400_with_a_message(
+    login, educator, generator_model, field, value, message
+):
+    response = login(educator).post(
+        reverse("template-create"), {**FORM, "generator": generator_model.pk, field: value}
+    )
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert CaseTemplate.objects.count() == 0
+
+
+def test_generate_button_queues_a_job(
+    login, educator, generator_model, no_broker, django_capture_on_commit_callbacks
+):
+    version = TemplateVersionFactory(generator=generator_model)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = login(educator).post(
+            reverse("job-launch", args=[version.template.pk]), {"n_cases": "3"}
+        )
+    job = GenerationJob.objects.get()
+    assert response.status_code == 302
+    assert (job.n_cases, job.status, job.requested_by) == (3, "queued", educator)
+    assert no_broker == [{"kwargs": {"job_pk": job.pk}, "queue": "gpu"}]
+    page = login(educator).get(reverse("template-detail", args=[version.template.pk]))
+    assert f'data-progress-url="/jobs/{job.pk}/progress/"' in page.content.decode()
+
+
+@pytest.mark.parametrize("n_cases", ["0", "100000", "many"])
+def test_generate_refuses_bad_counts(login, educator, generator_model, no_broker, n_cases):
+    version = TemplateVersionFactory(generator=generator_model)
+    response = login(educator).post(
+        reverse("job-launch", args=[version.template.pk]), {"n_cases": n_cases}
+    )
+    assert response.status_code == 400
+    assert b"n_cases" in response.content
+    assert GenerationJob.objects.count() == 0
+
+
+def test_job_progress_reports_done_total_and_reason(login, educator, generator_model):
+    job = GenerationJobFactory(
+        template_version=TemplateVersionFactory(generator=generator_model), n_cases=1
+    )
+    tasks.run_generation_job(job_pk=job.pk)
+    body = login(educator).get(reverse("job-progress", args=[job.pk])).json()
+    assert (body["status"], body["done"], body["total"], body["error"]) == ("succeeded", 1, 1, "")
+
+
+def test_case_page_lists_one_viewer_image_per_timepoint(login, expert, generator_model):
+    job = GenerationJobFactory(
+        template_version=TemplateVersionFactory(generator=generator_model), n_cases=1
+    )
+    tasks.run_generation_job(job_pk=job.pk)
+    case = job.cases.get()
+    response = login(expert).get(reverse("case-detail", args=[case.pk]))
+    data = response.context["viewer_data"]
+    assert len(data["imageIds"]) == 3
+    assert all(i.startswith("wadouri:/wado/?requestType=WADO") for i in data["imageIds"])
+    assert response.headers["Content-Security-Policy"].count("worker-src 'self' blob:") == 1
+
+
+def test_wado_uri_returns_the_dicom_file(login, expert, generator_model):
+    job = GenerationJobFactory(
+        template_version=TemplateVersionFactory(generator=generator_model), n_cases=1
+    )
+    tasks.run_generation_job(job_pk=job.pk)
+    image = job.cases.get().studies.first().series.get(modality="MR").instances.get()
+    response = login(expert).get(image.wado_uri)
+    assert response["Content-Type"] == "application/dicom"
+    ds = pydicom.dcmread(io.BytesIO(b"".join(response.streaming_content)))
+    assert ds.SOPInstanceUID == image.sop_instance_uid
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ("requestType=WADO&studyUID=1&seriesUID=2", 400, "objectUID"),
+        ("requestType=XYZ&studyUID=1&seriesUID=2&objectUID=3", 400, "requestType"),
+        (
+            "requestType=WADO&studyUID=1&seriesUID=2&objectUID=3&contentType=image/jpeg",
+            406,
+            "not supported",
+        ),
+        ("requestType=WADO&studyUID=1&seriesUID=2&objectUID=3", 404, "no such instance"),
+    ],
+)
+def test_wado_uri_rejects_bad_requests_clearly(login, expert, query, status, message):
+    response = login(expert).get(f"{reverse('wado-uri')}?{query}")
+    assert response.status_code == status
+    assert message in response.content.decode()

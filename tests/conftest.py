@@ -1,0 +1,145 @@
+"""Fixtures shared by every suite: media in a temporary folder, users per role, a tiny
+real generator checkpoint, and a real Celery worker process for the worker tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from tests.factories import PASSWORD, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path_factory) -> Path:
+    root = tmp_path_factory.getbasetemp() / "media"
+    settings.MEDIA_ROOT = root
+    return root
+
+
+@pytest.fixture
+def trainee(db):
+    return UserFactory(role="trainee")
+
+
+@pytest.fixture
+def other_trainee(db):
+    return UserFactory(role="trainee")
+
+
+@pytest.fixture
+def educator(db):
+    return UserFactory(role="educator")
+
+
+@pytest.fixture
+def expert(db):
+    return UserFactory(role="expert")
+
+
+@pytest.fixture
+def login(client):
+    def _login(user):
+        assert client.login(username=user.username, password=PASSWORD)
+        return client
+
+    return _login
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A real, randomly initialised 32² StyleGAN2 generator (image + mask), saved as a
+    Gantry checkpoint with its card: fast to load and sample on a CPU."""
+    from tests.tiny_generator import write_tiny_checkpoint
+
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("generators"))
+
+
+@pytest.fixture
+def generator_model(db, tiny_checkpoint):
+    from cases.models import GeneratorModel
+
+    return GeneratorModel.register(tiny_checkpoint, name="tiny-brain", title="Tiny brain")
+
+
+def _database_url() -> str:
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or "postgres"
+    return f"postgres://{user}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def celery_worker(transactional_db, media_root, tmp_path):
+    """A real ``celery worker`` process on the configured broker, using the test database."""
+    from gantry.celery import app
+
+    app.control.purge()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "MEDIA_ROOT": str(media_root),
+        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
+        "GANTRY_WORKER_CACHE_DIR": str(tmp_path / "cache"),
+        "GANTRY_DEVICE": "cpu",
+    }
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "gantry",
+                "worker",
+                "-Q",
+                "gpu,cpu",
+                "-c",
+                "1",
+                "-P",
+                "solo",
+                "--prefetch-multiplier",
+                "1",
+                "-l",
+                "info",
+                "-n",
+                f"test-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for(lambda: "ready." in log.read_text(), timeout=60, what="worker start", log=log)
+        yield SimpleNamespace(process=process, log=log)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        print(log.read_text()[-3000:])
+
+
+def _wait_for(condition, *, timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    detail = log.read_text()[-2000:] if log else ""
+    raise AssertionError(f"timed out waiting for {what}\n{detail}")
+
+
+@pytest.fixture
+def wait_for():
+    return _wait_for

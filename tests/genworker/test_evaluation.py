@@ -1,0 +1,176 @@
+"""evaluate() with stand-in generators whose quality is known by construction."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from genworker.checkpoint import LoadedGenerator
+from genworker.conditions import ConditionSchema
+from genworker.evaluation import MemorisationReference, evaluate, write_report
+from genworker.features import train_feature_net
+from genworker.networks import GeneratorConfig, build_generator
+from tests.toy_cohort import BODY, FINDINGS, LESION, disc_cohort, lesion_radius
+
+RESOLUTION = 16
+SIZES = {"n_generated": 60, "n_series": 8, "timepoints": 5, "seed": 0}
+
+
+class DiscGenerator:
+    """Draws the toy cohort's subjects from (z, condition), like a perfectly trained model.
+
+    w = [body half-axes (2), lesion centre offset (2), severity, lesion flag]; z picks
+    the subject through the normal CDF, so subjects are spread as in the cohort.
+    ``follows_severity=False`` draws every lesion at severity 0.
+    """
+
+    def __init__(self, *, follows_severity: bool = True) -> None:
+        self.schema = ConditionSchema(FINDINGS)
+        self.z_dim, self.w_dim, self.num_ws = 4, 6, 1
+        self.device = torch.device("cpu")
+        self.follows_severity = follows_severity
+
+    def mapping(self, z, cond, truncation=1.0):  # [n, z_dim], [n, cond_dim] -> [n, 1, w_dim]
+        u = torch.special.ndtr(z)  # uniform in (0, 1)
+        half_axes = RESOLUTION * (0.3 + 0.15 * u[:, :2])
+        offset = (2 * u[:, 2:4] - 1) * RESOLUTION / 16
+        severity = cond[:, 2:3] if self.follows_severity else torch.zeros_like(cond[:, 2:3])
+        return torch.cat([half_axes, offset, severity, cond[:, 1:2]], dim=1)[:, None]
+
+    def synthesis(self, w):  # [n, 1, w_dim] -> [n, 2, R, R] in [-1, 1]
+        w = w[:, 0, :, None, None]
+        yy, xx = torch.meshgrid(*[torch.arange(RESOLUTION) + 0.5] * 2, indexing="ij")
+        centre = RESOLUTION / 2
+        body = ((yy - centre) / w[:, 0]) ** 2 + ((xx - centre) / w[:, 1]) ** 2 < 1
+        radius = torch.as_tensor(lesion_radius(w[:, 4].clamp(0, 1).numpy(), RESOLUTION))
+        lesion = (torch.hypot(yy - centre - w[:, 2], xx - centre - w[:, 3]) < radius) & (
+            w[:, 5] > 0.5
+        )
+        image = torch.where(lesion, LESION, torch.where(body, BODY, 0.0))
+        return torch.stack([image, lesion.float()], dim=1) * 2 - 1
+
+
+class CopyingGenerator(DiscGenerator):
+    """Returns training images verbatim: the memorising generator."""
+
+    def __init__(self, train_images: np.ndarray) -> None:
+        super().__init__()
+        self.train_images = torch.as_tensor(train_images)
+
+    def synthesis(self, w):
+        index = (w[:, 0, :2].abs().sum(dim=1) * 1000).long() % len(self.train_images)
+        image = self.train_images[index]
+        return torch.stack([image, torch.zeros_like(image)], dim=1) * 2 - 1
+
+
+def loaded(generator) -> LoadedGenerator:
+    direction = np.zeros(generator.w_dim, np.float32)
+    direction[4] = 1.0  # one unit of severity moves w's severity entry by one
+    return LoadedGenerator(generator, card={}, directions={"lesion": direction}, sha256="stub")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return disc_cohort(resolution=RESOLUTION, n_tracks=48, seed=1)
+
+
+@pytest.fixture(scope="module")
+def nets(cohort):
+    feature_net = train_feature_net(cohort, epochs=6, seed=0, width=8)
+    regressor = train_feature_net(cohort.train(), epochs=6, seed=1, width=12)
+    return {"feature_net": feature_net, "regressor": regressor}
+
+
+def targets_by_name(result):
+    return {target["name"]: target["met"] for target in result["targets"]}
+
+
+def test_a_faithful_generator_meets_the_progression_and_memorisation_targets(cohort, nets):
+    result = evaluate(loaded(DiscGenerator()), cohort, **SIZES, **nets)
+    assert json.loads(json.dumps(result)) == result
+    for method in ("condition", "direction"):
+        figures = result["controllability"][method]
+        assert figures["spearman"] > 0.9
+        assert figures["monotone_fraction"] >= 0.9
+        assert figures["series"] == 8
+        assert figures["timepoints"] == 5
+        # only the lesion changes, so outside it the series is identical
+        assert result["identity_preservation"][method] == pytest.approx(1.0)
+    assert result["identity_preservation"]["outside_lesion_masks"] is True
+    assert result["identity_preservation"]["cohort_tracks"] < 1.0  # the cohort adds noise
+    assert result["memorisation"]["share_too_close"] <= 0.05
+    assert result["fd"] >= 0
+    assert result["fd_train_vs_held_out"] > 0
+    assert result["fd_ratio"] == pytest.approx(result["fd"] / result["fd_train_vs_held_out"])
+    met = targets_by_name(result)
+    assert met["Controllability Spearman (condition)"] is True
+    assert met["Monotone series (direction)"] is True
+
+
+def test_a_generator_that_ignores_severity_misses_controllability(cohort, nets):
+    result = evaluate(loaded(DiscGenerator(follows_severity=False)), cohort, **SIZES, **nets)
+    condition = result["controllability"]["condition"]
+    assert condition["monotone_fraction"] == 0.0
+    assert targets_by_name(result)["Monotone series (condition)"] is False
+    assert result["controllability"]["direction"]["spearman"] > 0.9  # the direction still moves w
+
+
+def test_a_copying_generator_is_caught_memorising(cohort, nets):
+    copier = CopyingGenerator(cohort.train().images)
+    result = evaluate(loaded(copier), cohort, **SIZES, **nets)
+    assert result["memorisation"]["share_too_close"] == 1.0
+    assert result["memorisation"]["nearest_distance_min"] == pytest.approx(0.0, abs=1e-3)
+    assert targets_by_name(result)["Memorised share"] is False
+
+
+def test_a_missing_direction_is_reported_not_faked(cohort, nets):
+    without = LoadedGenerator(DiscGenerator(), card={}, directions={}, sha256="stub")
+    result = evaluate(without, cohort, **SIZES, **nets)
+    assert "skipped" in result["controllability"]["direction"]
+    assert "Monotone series (direction)" in targets_by_name(result)
+    assert targets_by_name(result)["Monotone series (direction)"] is None
+
+
+def test_a_real_network_evaluates_end_to_end_and_writes_a_report(cohort, tmp_path):
+    torch.manual_seed(0)
+    config = GeneratorConfig(
+        resolution=RESOLUTION, findings=FINDINGS, z_dim=8, w_dim=8, img_channels=2,
+        channel_base=64, channel_max=8, mapping_layers=1,
+    )  # fmt: skip
+    generator = build_generator(config).eval().requires_grad_(False)
+    direction = {"lesion": np.ones(config.w_dim, np.float32)}
+    untrained = LoadedGenerator(generator, card={}, directions=direction, sha256="tiny")
+    result = evaluate(
+        untrained, cohort, n_generated=24, n_series=3, timepoints=3, seed=2, feature_epochs=1
+    )
+    assert result["feature_space"]["trained_on"] == "all cohort images"
+    assert result["severity_regressor"]["trained_on"] == "train split"
+    assert result["fd_ratio"] > 1  # random weights are far from the cohort
+    report = write_report(result, tmp_path / "report.md", title="Tiny model").read_text()
+    assert report.startswith("# Tiny model")
+    assert "| Fréchet distance / train-vs-held-out Fréchet distance |" in report
+    assert "**missed**" in report
+    assert f"{result['fd']:.4g}" in report
+
+
+def test_the_memorisation_reference_refuses_training_images_after_a_round_trip(cohort, tmp_path):
+    reference = MemorisationReference.from_cohort(cohort, quantile=0.01)
+    reference.save(tmp_path / "reference.npz")
+    loaded_reference = MemorisationReference.load(tmp_path / "reference.npz")
+    assert loaded_reference.threshold == reference.threshold
+    train, held_out = cohort.train(), cohort.held_out_part()
+    too_close, index, distance = loaded_reference.check(train.images[10])
+    assert too_close
+    assert index == 10
+    assert distance < 0.01
+    passed = [not loaded_reference.check(image)[0] for image in held_out.images]
+    assert np.mean(passed) >= 0.9  # by construction about 99 % of new subjects pass
