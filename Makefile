@@ -9,6 +9,9 @@ TEST_SECRET_KEY := insecure-test-key-not-for-production
 demo: install  ## the embedded demo: SQLite, local files, a filesystem broker, a real worker
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py load_demo
+	DEBUG=1 $(PY) manage.py load_demo_quiz
+	DEBUG=1 $(PY) manage.py load_reference_pool --cohort brain-glioma --resolution 64 \
+		--subjects 200 --seed 2026 --limit 60
 	DEBUG=1 bin/run-demo
 
 install: $(VENV)/.installed

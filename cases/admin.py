@@ -6,6 +6,8 @@ from cases.models import (
     GeneratorModel,
     Instance,
     LesionGroundTruth,
+    ReferenceImage,
+    ReferencePool,
     Series,
     Study,
     SyntheticPatient,
@@ -66,3 +68,15 @@ class InstanceAdmin(admin.ModelAdmin):
 
 
 admin.site.register(LesionGroundTruth)
+
+
+@admin.register(ReferencePool)
+class ReferencePoolAdmin(admin.ModelAdmin):
+    list_display = ("name", "created_by", "created_at")
+
+
+@admin.register(ReferenceImage)
+class ReferenceImageAdmin(admin.ModelAdmin):
+    list_display = ("source_name", "pool", "origin", "modality", "finding", "imported_at")
+    list_filter = ("pool", "origin", "modality")
+    readonly_fields = ("deidentification",)

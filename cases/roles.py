@@ -18,6 +18,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "cases.view_syntheticpatient",
         "cases.view_generatormodel",
         "cases.view_casetemplate",
+        "cases.view_referencepool",
     ],
     EDUCATOR: [
         "cases.view_generatormodel",
@@ -28,6 +29,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "cases.add_generationjob",
         "cases.view_syntheticpatient",
         "cases.change_syntheticpatient",
+        "cases.view_referencepool",
+        "cases.add_referencepool",
+        "cases.add_referenceimage",
     ],
 }
 
@@ -63,6 +67,16 @@ def can_author(user: User) -> bool:
 def can_see_all_cases(user: User) -> bool:
     """Educators and experts see every case, drafts included; trainees only approved ones."""
     return user.has_perm("cases.view_syntheticpatient")
+
+
+def can_see_reference(user: User) -> bool:
+    """Educators and experts see the real images of reference pools; trainees never do."""
+    return user.has_perm("cases.view_referencepool")
+
+
+def can_import_reference(user: User) -> bool:
+    """Educators (and admins) create pools and import real DICOM into them."""
+    return user.has_perm("cases.add_referenceimage")
 
 
 def role_context(request: HttpRequest) -> dict[str, Any]:

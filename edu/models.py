@@ -1,1 +1,453 @@
-"""Quizzes, attempts, expert reviews and Turing studies arrive with the education issues."""
+"""Expert reviews and curation, quizzes with their questions, attempts and answers.
+
+The keys of every question (correct option, true order, lesion masks, severities) come
+from the case itself or from the question row; none of them is ever serialised for a
+trainee before the answer is revealed (see ``edu.serializers``).
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from cases.models import CaseTemplate, SyntheticPatient
+from edu import curation
+
+SCORE_1_TO_5 = [MinValueValidator(1), MaxValueValidator(5)]
+
+
+class Review(models.Model):
+    """One expert's review of one case; editing it re-applies the curation rule."""
+
+    class Finding(models.TextChoices):
+        YES = "yes"
+        NO = "no"
+        UNSURE = "unsure"
+
+    case = models.ForeignKey(SyntheticPatient, on_delete=models.CASCADE, related_name="reviews")
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    realism = models.PositiveSmallIntegerField(validators=SCORE_1_TO_5)
+    shows_finding = models.CharField(max_length=8, choices=Finding.choices)
+    teaching_value = models.PositiveSmallIntegerField(validators=SCORE_1_TO_5)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("case", "expert")
+        constraints = [
+            models.UniqueConstraint(fields=("case", "expert"), name="one_review_per_expert"),
+            models.CheckConstraint(
+                condition=Q(realism__gte=1, realism__lte=5), name="realism_1_to_5"
+            ),
+            models.CheckConstraint(
+                condition=Q(teaching_value__gte=1, teaching_value__lte=5),
+                name="teaching_value_1_to_5",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.expert} on {self.case}"
+
+    @classmethod
+    def submit(cls, *, case: SyntheticPatient, expert: Any, **fields: Any) -> Review:
+        """Create or edit ``expert``'s review of ``case`` and decide the case's status."""
+        with transaction.atomic():
+            locked = SyntheticPatient.objects.select_for_update().get(pk=case.pk)
+            review = cls.objects.filter(case=locked, expert=expert).first() or cls(
+                case=locked, expert=expert
+            )
+            for name, value in fields.items():
+                setattr(review, name, value)
+            review.full_clean(exclude=("case", "expert"))
+            review.save()
+            CurationRule.for_template(locked.template_version.template).apply(locked)
+        return review
+
+
+class CurationRule(models.Model):
+    """When a template's cases are approved; the defaults apply to templates without one."""
+
+    template = models.OneToOneField(
+        CaseTemplate, on_delete=models.CASCADE, related_name="curation_rule"
+    )
+    min_reviews = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1)])
+    min_mean_realism = models.FloatField(
+        default=3.5, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    finding_confirmed_by_all = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"curation rule of {self.template}"
+
+    @classmethod
+    def for_template(cls, template: CaseTemplate) -> CurationRule:
+        return cls.objects.filter(template=template).first() or cls(template=template)
+
+    def as_rule(self) -> curation.Rule:
+        return curation.Rule(self.min_reviews, self.min_mean_realism, self.finding_confirmed_by_all)
+
+    def apply(self, case: SyntheticPatient) -> str:
+        votes = [curation.Vote(r.realism, r.shows_finding) for r in case.reviews.all()]
+        status = curation.decide(self.as_rule(), votes)
+        if status != case.status:
+            SyntheticPatient.objects.filter(pk=case.pk).update(status=status)
+            case.status = status
+        return status
+
+
+class QuizQuerySet(QuerySet):
+    def for_trainee(self, user: Any) -> QuizQuerySet:
+        """Published quizzes of the trainee's cohorts (open or not)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(is_published=True, cohort__in=user.groups.all())
+
+
+class Quiz(models.Model):
+    class Mode(models.TextChoices):
+        PRACTICE = "practice", "practice (immediate feedback)"
+        EXAM = "exam", "exam (feedback at the end)"
+
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.PRACTICE)
+    time_limit_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Exam mode only; empty for no limit."
+    )
+    allow_back = models.BooleanField(
+        default=True, help_text="Exam mode: may trainees change an answer before finishing?"
+    )
+    shuffle = models.BooleanField(default=False, help_text="A new item order per attempt.")
+    unknown_case = models.BooleanField(
+        default=True, help_text="Hide the history until the item is answered."
+    )
+    cohort = models.ForeignKey(Group, null=True, blank=True, on_delete=models.PROTECT)
+    opens_at = models.DateTimeField(null=True, blank=True)
+    closes_at = models.DateTimeField(null=True, blank=True)
+    is_published = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = QuizQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created_at",)
+        verbose_name_plural = "quizzes"
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("edu:quiz-edit", args=[self.pk])
+
+    @property
+    def is_exam(self) -> bool:
+        return self.mode == self.Mode.EXAM
+
+    def is_open(self, now: datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return (
+            self.is_published
+            and (self.opens_at is None or self.opens_at <= now)
+            and (self.closes_at is None or now < self.closes_at)
+        )
+
+    def clean(self) -> None:
+        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            raise ValidationError({"closes_at": "the quiz must close after it opens"})
+        if self.is_published:
+            self.check_publishable()
+
+    def check_publishable(self) -> None:
+        """Raise ValidationError unless the quiz may be (or stay) published."""
+        problems = []
+        if self.cohort_id is None:
+            problems.append("choose the cohort (group) the quiz is for")
+        items = list(self.items.select_related("case").prefetch_related("questions"))
+        if not items:
+            problems.append("add at least one item")
+        for item in items:
+            if item.case.status != SyntheticPatient.Status.APPROVED:
+                problems.append(f"case {item.case.patient_id} is not approved")
+            if not item.questions.all():
+                problems.append(f"item {item.order} ({item.case.patient_id}) has no question")
+        if problems:
+            raise ValidationError(problems)
+
+    def publish(self) -> None:
+        with transaction.atomic():
+            locked = Quiz.objects.select_for_update().get(pk=self.pk)
+            locked.check_publishable()
+            Quiz.objects.filter(pk=self.pk).update(is_published=True)
+        self.is_published = True
+
+
+class QuizItem(models.Model):
+    """One case in a quiz; its questions are asked together over the case's images."""
+
+    quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="items")
+    case = models.ForeignKey(SyntheticPatient, on_delete=models.PROTECT, related_name="+")
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("quiz", "order", "pk")
+        constraints = [
+            models.UniqueConstraint(fields=("quiz", "case"), name="one_item_per_case"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quiz} #{self.order}: {self.case.patient_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.clean()  # the rule holds for every path that saves an item, not only forms
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if self.quiz.is_published and self.case.status != SyntheticPatient.Status.APPROVED:
+            raise ValidationError({"case": "only approved cases can enter a published quiz"})
+
+    @property
+    def shuffles_images(self) -> bool:
+        """A staging question shows the timepoints shuffled (and unlabelled)."""
+        return any(q.kind == Question.Kind.STAGING for q in self.questions.all())
+
+
+class Question(models.Model):
+    class Kind(models.TextChoices):
+        SINGLE_BEST = "single_best", "single best answer"
+        STAGING = "staging", "order the timepoints"
+        LOCALISATION = "localisation", "click the lesion"
+        SEVERITY = "severity", "estimate the severity"
+        FREE_TEXT = "free_text", "free text (graded by hand)"
+
+    item = models.ForeignKey(QuizItem, on_delete=models.CASCADE, related_name="questions")
+    order = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    prompt = models.TextField()
+    options = models.JSONField(
+        default=list, blank=True, help_text='Single best answer: [{"text", "correct", "feedback"}]'
+    )
+    tolerance = models.FloatField(
+        default=0.1, validators=[MinValueValidator(0)], help_text="Severity: allowed error."
+    )
+    points = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    explanation = models.TextField(blank=True, help_text="Teaching point shown with feedback.")
+
+    class Meta:
+        ordering = ("item", "order", "pk")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.prompt[:40]}"
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.SINGLE_BEST:
+            valid = isinstance(self.options, list) and all(
+                isinstance(o, dict) and isinstance(o.get("text"), str) for o in self.options
+            )
+            if not valid or len(self.options) < 2:
+                raise ValidationError({"options": "give at least two options, each with a text"})
+            if sum(bool(o.get("correct")) for o in self.options) != 1:
+                raise ValidationError({"options": "exactly one option must be correct"})
+        if self.kind == self.Kind.STAGING and self.item.case.studies.count() < 2:
+            raise ValidationError({"kind": "staging needs a case with two or more timepoints"})
+        if self.kind == self.Kind.LOCALISATION and not ground_truth_exists(self.item.case):
+            raise ValidationError({"kind": "this case has no lesion mask to click"})
+
+
+def ground_truth_exists(case: SyntheticPatient) -> bool:
+    from cases.models import LesionGroundTruth
+
+    return LesionGroundTruth.objects.filter(
+        image__series__study__patient=case, area_pixels__gt=0
+    ).exists()
+
+
+class AttemptError(ValueError):
+    """An answer or action the attempt refuses (finished, past its deadline, wrong item)."""
+
+
+class Attempt(models.Model):
+    """One trainee's pass through a quiz (or a retry of the items they got wrong)."""
+
+    quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="attempts")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attempts"
+    )
+    is_exam = models.BooleanField(help_text="Feedback only at the end; one per trainee.")
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="retries"
+    )
+    item_ids = models.JSONField(help_text="QuizItem ids in the order this attempt shows them.")
+    seed = models.BigIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    shown_at = models.JSONField(default=dict, help_text="item id -> when it was first shown.")
+
+    class Meta:
+        ordering = ("-started_at",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=("quiz", "user"), condition=Q(is_exam=True), name="one_exam_attempt"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.quiz} ({self.started_at:%Y-%m-%d %H:%M})"
+
+    @classmethod
+    def start(cls, *, quiz: Quiz, user: Any, retry_of: Attempt | None = None) -> Attempt:
+        """A new attempt; in exam mode the trainee's existing one is returned instead."""
+        if not quiz.is_open():
+            raise AttemptError("the quiz is not open")
+        if retry_of is not None:
+            items = retry_of.wrong_item_ids()
+            if not items:
+                raise AttemptError("nothing to retry: every item was answered right")
+            return cls.objects.create(
+                quiz=quiz,
+                user=user,
+                is_exam=False,
+                retry_of=retry_of,
+                item_ids=items,
+                seed=random.randrange(2**31),
+            )
+        ids = list(quiz.items.values_list("pk", flat=True))
+        seed = random.randrange(2**31)
+        if quiz.shuffle:
+            random.Random(seed).shuffle(ids)
+        if not quiz.is_exam:
+            return cls.objects.create(quiz=quiz, user=user, is_exam=False, item_ids=ids, seed=seed)
+        try:
+            with transaction.atomic():
+                return cls.objects.create(
+                    quiz=quiz, user=user, is_exam=True, item_ids=ids, seed=seed
+                )
+        except IntegrityError:
+            return cls.objects.get(quiz=quiz, user=user, is_exam=True)
+
+    @property
+    def deadline(self) -> datetime | None:
+        if not self.is_exam or not self.quiz.time_limit_minutes:
+            return None
+        return self.started_at + timedelta(minutes=self.quiz.time_limit_minutes)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.finished_at is not None
+
+    def expire_if_due(self, now: datetime | None = None) -> None:
+        now = now or timezone.now()
+        if not self.is_finished and self.deadline is not None and now >= self.deadline:
+            self.finish(now=self.deadline)
+
+    def finish(self, now: datetime | None = None) -> None:
+        Attempt.objects.filter(pk=self.pk, finished_at__isnull=True).update(
+            finished_at=now or timezone.now()
+        )
+        self.refresh_from_db(fields=["finished_at"])
+
+    def items(self) -> list[QuizItem]:
+        by_id = {
+            i.pk: i
+            for i in QuizItem.objects.filter(pk__in=self.item_ids)
+            .select_related("case__template_version")
+            .prefetch_related("questions")
+        }
+        return [by_id[pk] for pk in self.item_ids if pk in by_id]
+
+    def item_at(self, position: int) -> QuizItem:
+        if not 0 <= position < len(self.item_ids):
+            raise AttemptError(f"position must be 0 to {len(self.item_ids) - 1}")
+        return QuizItem.objects.select_related("case__template_version").get(
+            pk=self.item_ids[position]
+        )
+
+    def mark_shown(self, item: QuizItem, now: datetime | None = None) -> None:
+        """Remember when the item was first shown: the start of its time on item."""
+        key = str(item.pk)
+        if key not in self.shown_at:
+            self.shown_at[key] = (now or timezone.now()).isoformat()
+            Attempt.objects.filter(pk=self.pk).update(shown_at=self.shown_at)
+
+    def reveals(self, item_answered: bool) -> bool:
+        """Feedback is shown: right after answering in practice, after finishing in exams."""
+        return self.is_finished or (item_answered and not self.is_exam)
+
+    def may_change_answers(self) -> bool:
+        return self.is_exam and self.quiz.allow_back and not self.is_finished
+
+    def wrong_item_ids(self) -> list[int]:
+        """Items with any question answered below full marks or left unanswered."""
+        scored = {a.question_id: a.score for a in self.answers.all()}
+        wrong = []
+        for item in self.items():
+            for question in item.questions.all():
+                score = scored.get(question.pk, 0.0)
+                if score is not None and score < 1.0:
+                    wrong.append(item.pk)
+                    break
+        return wrong
+
+    def score(self) -> dict[str, Any]:
+        """Points earned over points available; ungraded free text is left out until graded."""
+        earned = possible = 0.0
+        pending = 0
+        answers = {a.question_id: a for a in self.answers.all()}
+        for item in self.items():
+            for question in item.questions.all():
+                answer = answers.get(question.pk)
+                if answer is not None and answer.score is None:
+                    pending += 1
+                    continue
+                possible += question.points
+                earned += question.points * (answer.score if answer else 0.0)
+        percent = round(100 * earned / possible, 1) if possible else None
+        return {"earned": earned, "possible": possible, "percent": percent, "pending": pending}
+
+
+class Answer(models.Model):
+    """The response to one question in one attempt, saved as given, scored on arrival."""
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="answers")
+    response = models.JSONField()
+    score = models.FloatField(null=True, blank=True)
+    detail = models.JSONField(default=dict)
+    time_on_item_s = models.FloatField(null=True, blank=True)
+    answered_at = models.DateTimeField(default=timezone.now)
+    graded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ("attempt", "question__item__order", "question__order")
+        constraints = [
+            models.UniqueConstraint(fields=("attempt", "question"), name="one_answer_per_question"),
+        ]
+
+    def __str__(self) -> str:
+        return f"answer to {self.question} in {self.attempt}"
+
+
+def revealed_case_ids(user: Any) -> QuerySet:
+    """Ids of the cases whose answers ``user`` has seen in a published quiz of their cohort:
+    answered in a practice attempt (feedback is immediate) or in a finished attempt."""
+    if not user.is_authenticated:
+        return SyntheticPatient.objects.none().values("pk")
+    answers = Answer.objects.filter(
+        attempt__user=user,
+        attempt__quiz__is_published=True,
+        attempt__quiz__cohort__in=user.groups.all(),
+    ).filter(Q(attempt__is_exam=False) | Q(attempt__finished_at__isnull=False))
+    return answers.values("question__item__case")

@@ -30,10 +30,12 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
     "django_celery_results",
     "cases",
     "edu",
+    "turing",
 ]
 
 MIDDLEWARE = [
@@ -148,8 +150,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Where a worker keeps local copies of generator checkpoints (keyed by sha256).
 GANTRY_WORKER_CACHE_DIR = Path(env.str("GANTRY_WORKER_CACHE_DIR", default=str(VAR_DIR / "cache")))
+# The DICOM node (PACS) cases are sent to by C-STORE; none when GANTRY_PACS_HOST is empty.
+GANTRY_PACS_AE = env.str("GANTRY_PACS_AE", default="PACS")
+GANTRY_PACS_HOST = env.str("GANTRY_PACS_HOST", default="")
+GANTRY_PACS_PORT = env.int("GANTRY_PACS_PORT", default=104)
+GANTRY_PACS_CALLING_AE = env.str("GANTRY_PACS_CALLING_AE", default="GANTRY")
 # "cuda", "cpu", or "auto" (CUDA when present).
 GANTRY_DEVICE = env.str("GANTRY_DEVICE", default="auto")
+# CPU threads torch may use in a worker (0: torch's default, one per core). On a busy
+# machine, 1 avoids oversubscription that slows small models by an order of magnitude.
+GANTRY_TORCH_THREADS = env.int("GANTRY_TORCH_THREADS", default=0)
 
 LOGGING = {
     "version": 1,

@@ -8,5 +8,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("turing/", include("turing.urls")),
+    path("edu/", include("edu.urls")),
     path("", include("cases.urls")),
 ]

@@ -46,16 +46,11 @@ class FeatureNet(nn.Module):
         super().__init__()
         self.config = config
         levels = max(1, int(math.log2(config.input_size)) - 2)  # down to about 4x4
-        layers: list[nn.Module] = [nn.Conv2d(1, config.width, 3, padding=1), nn.LeakyReLU(0.2)]
+        layers: list[nn.Module] = _conv_block(1, config.width, stride=1)
         channels = config.width
         for level in range(levels):
             out = config.width * 2 ** min(level, 3)
-            layers += [
-                nn.Conv2d(channels, out, 3, stride=2, padding=1),
-                nn.LeakyReLU(0.2),
-                nn.Conv2d(out, out, 3, padding=1),
-                nn.LeakyReLU(0.2),
-            ]
+            layers += _conv_block(channels, out, stride=2) + _conv_block(out, out, stride=1)
             channels = out
         self.trunk = nn.Sequential(*layers)
         self.embedding = nn.Sequential(nn.Linear(channels, config.feature_dim), nn.LeakyReLU(0.2))
@@ -110,6 +105,16 @@ class FeatureNet(nn.Module):
         net = cls(FeatureNetConfig.from_dict(data["config"]))
         net.load_state_dict(data["state_dict"])
         return net.to(device).eval()
+
+
+def _conv_block(channels_in: int, channels_out: int, *, stride: int) -> list[nn.Module]:
+    """Conv, batch norm, leaky ReLU. Without the normalisation, PyTorch's default init shrinks
+    the activations through the trunk until the net collapses to a constant prediction."""
+    return [
+        nn.Conv2d(channels_in, channels_out, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(channels_out),
+        nn.LeakyReLU(0.2),
+    ]
 
 
 def train_feature_net(

@@ -51,8 +51,11 @@ def gpu_task(func: Callable[..., Any]) -> Task:
 
 
 def torch_device() -> str:
+    """The device generators run on; also applies GANTRY_TORCH_THREADS to this process."""
     import torch
 
+    if settings.GANTRY_TORCH_THREADS > 0:
+        torch.set_num_threads(settings.GANTRY_TORCH_THREADS)
     if settings.GANTRY_DEVICE != "auto":
         return settings.GANTRY_DEVICE
     return "cuda" if torch.cuda.is_available() else "cpu"

@@ -1,4 +1,4 @@
-"""A trainee logs in through the real site, opens a case, and the viewer shows its images."""
+"""An expert logs in through the real site, opens a case, and the viewer shows its images."""
 
 import numpy as np
 import pytest
@@ -22,8 +22,8 @@ def approved_case(generator_model):
     return case
 
 
-def test_trainee_sees_a_rendered_case_and_scrolls_timepoints(
-    live_server, browser, trainee, approved_case
+def test_expert_sees_a_rendered_case_and_scrolls_timepoints(
+    live_server, browser, expert, approved_case
 ):
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     errors = []
@@ -32,7 +32,7 @@ def test_trainee_sees_a_rendered_case_and_scrolls_timepoints(
     page = context.new_page()
     page.goto(f"{live_server.url}{approved_case.get_absolute_url()}")
     assert "/accounts/login/" in page.url  # anonymous: the login page first
-    page.fill("input[name=username]", trainee.username)
+    page.fill("input[name=username]", expert.username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_selector("#gantry-viewer[data-rendered]", timeout=20_000)

@@ -193,5 +193,12 @@ class Command(BaseCommand):
         job.refresh_from_db()
         if job.status != job.Status.SUCCEEDED:
             raise CommandError(f"demo generation failed: {job.error}")
-        job.cases.update(status=SyntheticPatient.Status.APPROVED)
-        self.stdout.write(f"  {job.done} case(s) generated and approved for the case library")
+        # All but the last case are approved for the demo quiz; the last waits for the expert.
+        *approved, waiting = job.cases.order_by("case_index")
+        SyntheticPatient.objects.filter(pk__in=[c.pk for c in approved]).update(
+            status=SyntheticPatient.Status.APPROVED
+        )
+        SyntheticPatient.objects.filter(pk=waiting.pk).update(
+            status=SyntheticPatient.Status.IN_REVIEW
+        )
+        self.stdout.write(f"  {job.done} case(s) generated: {len(approved)} approved, 1 in review")

@@ -1,0 +1,303 @@
+"""Generator speed: images per second by batch size and device, and one progression series.
+
+Measures every shipped generator (``genworker/models/*.pt``, or the checkpoints named on
+the command line) and the *same-config* model, built to compare Gantry's generator with
+NVIDIA's StyleGAN2-ADA generator: z 512, w 512, 4 findings, 1 image channel, 2 mapping
+layers, channel_base 16384, channel_max 512 (``GeneratorConfig``'s defaults), at 128² and
+256², with random weights (speed does not depend on training).
+Gantry's condition vector is the 4-way one-hot plus severity, age and sex (7 values);
+NVIDIA's would be the one-hot alone, a difference of three inputs to one layer.
+
+1. Images/s at each batch size on the CPU and, when CUDA is available, in fp32 and bf16
+   (autocast), timed through ``generator.sample`` (mapping, synthesis, clamp; z drawn
+   from the seed with numpy), with the ratio to batch 1 on the same device and precision.
+   A batch whose estimated time exceeds ``--budget`` seconds is skipped and says so.
+2. One 10-timepoint progression series (same-config 128² and each shipped model at its
+   resolution), generator only (``sampling.progression_series``) and end to end through
+   DICOM (``pipeline.generate_case``: patient, series, DICOM image and SEG objects as
+   bytes).
+
+    python bench/generator_speed.py            # everything; 256² at batch 256 takes long
+    python bench/generator_speed.py --quick    # about a minute on 2 CPU cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from genworker.checkpoint import LoadedGenerator, load_generator  # noqa: E402
+from genworker.networks import GeneratorConfig, build_generator, z_from_seed  # noqa: E402
+from genworker.patients import PatientRecipe  # noqa: E402
+from genworker.pipeline import CaseRequest, generate_case  # noqa: E402
+from genworker.sampling import progression_series  # noqa: E402
+
+SAME_CONFIG_FINDINGS = ("normal", "glioma", "nodule", "effusion")
+SERIES_TIMEPOINTS = 10
+SERIES_TARGET_S = 10.0  # issue 7: one series end to end on 2 CPU cores
+
+
+@dataclass
+class Subject:
+    name: str
+    loaded: LoadedGenerator
+    shipped: bool
+
+    @property
+    def resolution(self) -> int:
+        return self.loaded.generator.config.resolution
+
+
+@dataclass
+class Measurement:
+    subject: str
+    resolution: int
+    device: str
+    precision: str
+    batch: int
+    seconds: float | None  # median wall seconds per batch; None when skipped
+    cpu_seconds: float | None = None  # median CPU seconds of this process (all threads)
+    note: str = ""
+
+
+def same_config(resolution: int) -> Subject:
+    torch.manual_seed(0)
+    config = GeneratorConfig(resolution=resolution, findings=SAME_CONFIG_FINDINGS)
+    generator = build_generator(config).eval().requires_grad_(False)
+    card = {"name": f"same-config-{resolution}", "architecture": config.architecture}
+    loaded = LoadedGenerator(generator, card, directions={}, sha256="0" * 64)
+    return Subject(f"same-config {resolution}²", loaded, shipped=False)
+
+
+def shipped(paths: list[Path]) -> list[Subject]:
+    return [Subject(path.stem, load_generator(path), shipped=True) for path in paths]
+
+
+def devices() -> list[tuple[str, str]]:
+    """(device, precision) pairs to measure."""
+    pairs = [("cpu", "fp32")]
+    if torch.cuda.is_available():
+        pairs += [("cuda", "fp32"), ("cuda", "bf16")]
+    return pairs
+
+
+def timed(
+    call: Callable[[], object], *, repeats: int, budget: float, sync: Callable[[], None]
+) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``call`` over up to ``repeats`` runs (at least one),
+    stopping once ``budget`` seconds are spent. CPU seconds count every thread of this
+    process: on a machine shared with other work they stay honest where wall time does not."""
+    wall: list[float] = []
+    cpu: list[float] = []
+    deadline = time.perf_counter() + budget
+    while len(wall) < repeats and (not wall or time.perf_counter() < deadline):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        call()
+        sync()
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def synchronizer(device: str) -> Callable[[], None]:
+    return torch.cuda.synchronize if device == "cuda" else _none
+
+
+def precision_context(device: str, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def throughput(subject: Subject, device: str, precision: str, args) -> list[Measurement]:
+    """Images/s at each batch size, smallest first; skips batches predicted over budget."""
+    generator = subject.loaded.generator.to(device)
+    schema, sync = generator.schema, synchronizer(device)
+    rng = np.random.default_rng(0)
+    results: list[Measurement] = []
+    per_image: float | None = None
+    with torch.inference_mode(), precision_context(device, precision):
+        generator.sample(schema.encode(0, 0.5, 50.0, 0), seed=0)  # warm-up
+        for batch in args.batches:
+            row = Measurement(subject.name, subject.resolution, device, precision, batch, None)
+            results.append(row)
+            if per_image is not None and per_image * batch > args.budget:
+                row.note = f"skipped: about {per_image * batch:.0f} s per batch > --budget"
+                continue
+            cond = schema.encode(
+                rng.integers(0, len(schema.findings), batch),
+                rng.uniform(0, 1, batch),
+                rng.uniform(20, 80, batch),
+                rng.integers(0, 2, batch),
+            )
+            row.seconds, row.cpu_seconds = timed(
+                lambda cond=cond: generator.sample(cond, seed=1),
+                repeats=args.repeats,
+                budget=args.budget,
+                sync=sync,
+            )
+            per_image = row.seconds / batch
+    generator.to("cpu")
+    return results
+
+
+def series_request(finding: str, modality: str) -> CaseRequest:
+    recipe = PatientRecipe(timepoints=SERIES_TIMEPOINTS, severity_from=0.1, severity_to=0.9)
+    return CaseRequest(
+        job_uid="bench-generator-speed",
+        job_seed=2026,
+        case_index=0,
+        title="Speed benchmark series",
+        finding=finding,
+        modality=modality,
+        truncation=0.7,
+        method="condition",
+        recipe=recipe,
+        start_date=date(2026, 1, 5),
+    )
+
+
+def series_times(subject: Subject, repeats: int) -> dict[str, float]:
+    """Median seconds for one 10-timepoint series: generator only, and end to end."""
+    loaded = subject.loaded
+    modality = loaded.card.get("modality", "MR")
+    finding = loaded.generator.schema.findings[-1]  # a finding with a severity course
+    request = series_request(finding, modality)
+    z = z_from_seed(7, 1, loaded.generator.z_dim)[0]
+    severities = np.linspace(0.1, 0.9, SERIES_TIMEPOINTS)
+
+    def generator_only():
+        progression_series(
+            loaded, z=z, finding=finding, severities=severities, age=50.0, sex="F",
+            truncation=0.7,
+        )  # fmt: skip
+
+    cases = []
+
+    def end_to_end():
+        cases.append(generate_case(loaded, request, software_version="bench"))
+
+    # The throughput runs have warmed this model up on the CPU already.
+    with torch.inference_mode():
+        generator_s, generator_cpu = timed(generator_only, repeats=repeats, budget=60, sync=_none)
+        total_s, total_cpu = timed(end_to_end, repeats=repeats, budget=60, sync=_none)
+    return {
+        "generator": generator_s,
+        "generator_cpu": generator_cpu,
+        "end_to_end": total_s,
+        "end_to_end_cpu": total_cpu,
+        "dicom": statistics.median(case.timings["dicom"] for case in cases),
+        "seg": cases[0].timepoints[0].seg_bytes is not None,
+    }
+
+
+def _none() -> None:
+    pass
+
+
+def print_throughput(rows: list[Measurement]) -> None:
+    """One line per measurement; ratios against batch 1 (and fp32) of the same run."""
+    print(
+        f"{'generator':<18}{'res':>5} {'device':<7}{'prec':<5}{'batch':>6}"
+        f"{'img/s':>9}{'ms/img':>9}{'CPU ms/img':>11}{'x batch 1':>10}{'x fp32':>7}  note"
+    )
+    batch_one = {(r.subject, r.device, r.precision): r for r in rows if r.batch == 1}
+    fp32 = {(r.subject, r.device, r.batch): r for r in rows if r.precision == "fp32"}
+    for r in rows:
+        line = f"{r.subject:<18}{r.resolution:>5} {r.device:<7}{r.precision:<5}{r.batch:>6}"
+        if r.seconds is None:
+            print(f"{line}{'-':>9}{'-':>9}{'-':>11}{'-':>10}{'-':>7}  {r.note}")
+            continue
+        one = batch_one.get((r.subject, r.device, r.precision))
+        reference = fp32.get((r.subject, r.device, r.batch)) if r.precision != "fp32" else None
+        print(
+            f"{line}{r.batch / r.seconds:>9.2f}{1000 * r.seconds / r.batch:>9.0f}"
+            f"{1000 * r.cpu_seconds / r.batch:>11.0f}{_ratio(one, r, per_image=True):>10}"
+            f"{_ratio(reference, r, per_image=False):>7}  {r.note}"
+        )
+
+
+def _ratio(baseline: Measurement | None, row: Measurement, *, per_image: bool) -> str:
+    """Speed of ``row`` relative to ``baseline`` (per image when batch sizes differ)."""
+    if baseline is None or not baseline.seconds:
+        return "-"
+    scale = row.batch / baseline.batch if per_image else 1
+    return f"{baseline.seconds * scale / row.seconds:.2f}"
+
+
+def print_series(name: str, times: dict) -> None:
+    verdict = "met" if times["end_to_end"] <= SERIES_TARGET_S else "MISSED"
+    print(
+        f"{name:<18} generator only {times['generator']:6.2f} s"
+        f" (CPU {times['generator_cpu']:.2f} s)"
+        f"   end to end {times['end_to_end']:6.2f} s (CPU {times['end_to_end_cpu']:.2f} s)"
+        f"   of which DICOM {times['dicom']:.2f} s "
+        f"({'image + SEG' if times['seg'] else 'image only'})"
+        f"   target <= {SERIES_TARGET_S:.0f} s wall: {verdict}"
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoints", nargs="*", type=Path, help="default: genworker/models/*.pt")
+    parser.add_argument("--batches", default="1,16,64,256", help="comma-separated batch sizes")
+    parser.add_argument("--resolutions", default="128,256", help="same-config resolutions")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement")
+    parser.add_argument(
+        "--budget", type=float, default=60.0, help="seconds allowed per measurement"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-series", action="store_true", help="skip the progression series")
+    parser.add_argument(
+        "--quick", action="store_true", help="batches 1,16; 1 repeat; 15 s budget; ~1 min"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batches, args.repeats, args.budget = "1,16", 1, 15.0
+    args.batches = sorted(int(b) for b in args.batches.split(","))
+    args.resolutions = [int(r) for r in args.resolutions.split(",") if r]
+    if not args.checkpoints:
+        args.checkpoints = sorted((ROOT / "genworker" / "models").glob("*.pt"))
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads", end="")
+    print(f", CUDA: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA")
+    if not args.checkpoints:
+        print("no genworker/models/*.pt: the same-config models stand in for shipped ones")
+    subjects = shipped(args.checkpoints) + [same_config(r) for r in args.resolutions]
+
+    rows: list[Measurement] = []
+    for subject in subjects:
+        for device, precision in devices():
+            rows += throughput(subject, device, precision, args)
+    print()
+    print_throughput(rows)
+    if args.no_series:
+        return
+    print(f"\nOne {SERIES_TIMEPOINTS}-timepoint progression series on the CPU (truncation 0.7):")
+    for subject in subjects:
+        if subject.shipped or subject.resolution == 128:
+            name = f"{subject.name} {subject.resolution}²" if subject.shipped else subject.name
+            print_series(name, series_times(subject, min(args.repeats, 3)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""End-to-end time of one generation job of N cases on the CPU, and where it goes.
+
+Runs ``genworker.tasks.run_generation_job`` in this process (the worker's own code path,
+without a broker) against a throwaway SQLite database and media folder, on a registered
+checkpoint: ``--checkpoint``, else the first shipped ``genworker/models/*.pt``, else the
+tiny test generator (32², image + mask, random weights). Prints the job's wall time and
+the shares recorded in ``GenerationJob.timings``: loading the generator, the generator
+(progression series), DICOM writing (image and SEG objects to bytes) and storage (files
+saved, rows committed in one transaction); "other" is the rest of the wall time (claiming
+the job, progress updates, finishing).
+
+    python bench/job_time.py                       # 4 cases of 5 timepoints
+    python bench/job_time.py --cases 10 --timepoints 10 --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+STAGES = ("load", "generator", "dicom", "storage")
+
+
+def configure_django(folder: Path, threads: int | None) -> None:
+    """Point Django at a database and media folder under ``folder``, then set it up."""
+    os.environ["GANTRY_VAR_DIR"] = str(folder)
+    os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'bench.sqlite3'}"
+    os.environ["MEDIA_ROOT"] = str(folder / "media")
+    os.environ["GANTRY_WORKER_CACHE_DIR"] = str(folder / "cache")
+    os.environ["GANTRY_DEVICE"] = "cpu"
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))  # a throwaway database
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gantry.settings")
+    import django
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def default_checkpoint(folder: Path) -> Path:
+    shipped = sorted((ROOT / "genworker" / "models").glob("*.pt"))
+    if shipped:
+        return shipped[0]
+    from tests.tiny_generator import write_tiny_checkpoint
+
+    return write_tiny_checkpoint(folder)
+
+
+def template_version(checkpoint: Path, args: argparse.Namespace):  # -> TemplateVersion
+    """A registered generator and one template version asking for the benchmark's series."""
+    from django.contrib.auth.models import User
+
+    from cases.models import CaseTemplate, GeneratorModel
+
+    user = User.objects.create_user("bench-educator")
+    generator = GeneratorModel.register(checkpoint, name=checkpoint.stem, title=checkpoint.stem)
+    progressive = generator.model_card.get("cohort", {}).get("findings_with_severity")
+    template = CaseTemplate.objects.create(title="Job time benchmark", created_by=user)
+    return template.add_version(
+        author=user,
+        title=template.title,
+        modality=generator.modality,
+        body_region="benchmark",
+        finding=(progressive or generator.findings[-1:])[0],
+        generator=generator,
+        truncation=0.7,
+        progression={
+            "timepoints": args.timepoints,
+            "severity_from": 0.1,
+            "severity_to": 0.9,
+            "interval_days": 90,
+            "method": args.method,
+        },
+        patient_recipe={"age_min": 40, "age_max": 75, "sex_mix": 0.5},
+        history="A {age}-year-old {sex_word}.",
+        diagnosis="Benchmark",
+    )
+
+
+def run_job(version, n_cases: int, seed: int) -> tuple[float, float, dict[str, float], int]:
+    """Run one job in this process; -> (wall seconds, CPU seconds, its timings, DICOM files).
+
+    CPU seconds count every thread of this process: on a machine shared with other work
+    they show what the job cost where the wall time also shows waiting for a core."""
+    from cases.models import GenerationJob, Instance
+    from genworker.tasks import run_generation_job
+
+    job = GenerationJob.objects.create(
+        template_version=version, requested_by=version.created_by, n_cases=n_cases, seed=seed
+    )
+    started, cpu_started = time.perf_counter(), time.process_time()
+    run_generation_job(job_pk=job.pk)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    job.refresh_from_db()
+    if job.status != GenerationJob.Status.SUCCEEDED:
+        sys.exit(f"the job failed: {job.error}")
+    files = Instance.objects.filter(series__study__patient__job=job).count()
+    return wall, cpu, job.timings, files
+
+
+def print_job(
+    number: int, wall: float, cpu: float, timings: dict[str, float], files: int, args
+) -> None:
+    images = args.cases * args.timepoints
+    print(
+        f"\njob {number}: {args.cases} cases x {args.timepoints} timepoints = {images} images, "
+        f"{files} DICOM files; wall {wall:.2f} s = {wall / args.cases:.2f} s per case "
+        f"(process CPU {cpu:.2f} s)"
+    )
+    print(f"  {'stage':<10}{'seconds':>9}{'share':>8}{'per case':>10}")
+    other = wall - sum(timings.get(stage, 0.0) for stage in STAGES)
+    for stage, seconds in [*((s, timings.get(s, 0.0)) for s in STAGES), ("other", other)]:
+        print(f"  {stage:<10}{seconds:>9.3f}{seconds / wall:>8.1%}{seconds / args.cases:>10.3f}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", type=Path, help="a generator .pt with its .card.json")
+    parser.add_argument("--cases", type=int, default=4, help="cases per job (default 4)")
+    parser.add_argument("--timepoints", type=int, default=5, help="studies per case, 1-20")
+    parser.add_argument("--method", choices=("condition", "direction"), default="condition")
+    parser.add_argument("--jobs", type=int, default=1, help="jobs in a row; later ones are warm")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="gantry-bench-") as tmp:
+        folder = Path(tmp)
+        configure_django(folder, args.threads)
+        import torch
+
+        checkpoint = args.checkpoint or default_checkpoint(folder)
+        version = template_version(checkpoint, args)
+        generator = version.generator
+        print(
+            f"{checkpoint.name}: {generator.architecture} {generator.resolution}², "
+            f"finding {version.finding!r}, {args.method} progression, truncation "
+            f"{version.truncation}; CPU, {torch.get_num_threads()} torch threads, SQLite"
+        )
+        for number in range(1, args.jobs + 1):
+            print_job(number, *run_job(version, args.cases, seed=number), args)
+
+
+if __name__ == "__main__":
+    main()

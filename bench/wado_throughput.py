@@ -1,0 +1,185 @@
+"""WADO-RS instance retrieval under concurrent clients, against the same file served static.
+
+Sets up a throwaway SQLite site in a temporary folder (no services needed), imports one
+``--size``² 16-bit image into a reference pool, gives an educator a DICOMweb token, and copies
+the stored file into STATIC_ROOT so that WhiteNoise serves the very same bytes. gunicorn serves
+the site; ``--clients`` threads, each with its own HTTP session, fetch for ``--seconds``:
+
+1. the instance through WADO-RS (token auth, permission check, catalog query, multipart), then
+2. the same file as a plain static file (the baseline).
+
+Prints requests/s, p50 and p95 per phase, and the ratios WADO-RS / static.
+
+    python bench/wado_throughput.py                       # 50 clients, 10 s per phase
+    python bench/wado_throughput.py --seconds 5 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def setup_site(folder: Path, size: int) -> tuple[dict[str, str], str, str]:
+    """Migrate, import one image, make a token; returns env, WADO-RS path, static path."""
+    env = {
+        "DATABASE_URL": f"sqlite:///{folder / 'bench.sqlite3'}",
+        "GANTRY_VAR_DIR": str(folder),
+        "MEDIA_ROOT": str(folder / "media"),
+        "SECRET_KEY": secrets.token_hex(32),
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "gantry.settings",
+    }
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from rest_framework.authtoken.models import Token
+
+    from cases.dicom_import import import_files
+    from cases.models import ReferencePool
+    from tests.cases import dicom_samples
+    from tests.factories import UserFactory
+
+    call_command("migrate", verbosity=0)
+    user = UserFactory(role="educator")
+    pool = ReferencePool.objects.create(name="bench")
+    data = dicom_samples.to_bytes(dicom_samples.dataset(dicom_samples.pixels(size, size)))
+    (image,) = import_files(pool, [("bench.dcm", data)], user).imported
+    token = Token.objects.create(user=user)
+    static = Path(settings.STATIC_ROOT) / "bench" / "instance.dcm"
+    static.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(image.file.path, static)
+    wado = (
+        f"/dicomweb/studies/{image.study_uid}/series/{image.series_uid}"
+        f"/instances/{image.sop_instance_uid}"
+    )
+    env["TOKEN"] = token.key
+    return env, wado, "/static/bench/instance.dcm"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "gantry.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=10)
+            return process
+        except requests.RequestException:
+            time.sleep(0.3)
+    process.terminate()
+    raise SystemExit("gunicorn did not start")
+
+
+def load(url: str, headers: dict[str, str], clients: int, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client() -> None:
+        session = requests.Session()
+        mine, bad = [], 0
+        while time.monotonic() < stop:
+            start = time.perf_counter()
+            response = session.get(url, headers=headers, timeout=30)
+            _ = response.content
+            mine.append(time.perf_counter() - start)
+            bad += response.status_code != 200
+        with lock:
+            latencies.extend(mine)
+            errors[0] += bad
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - began
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": errors[0],
+        "rps": len(latencies) / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p95_ms": 1000 * latencies[int(0.95 * (len(latencies) - 1))],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--size", type=int, default=512, help="image side in pixels")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env, wado, static = setup_site(Path(tmp), args.size)
+        port = free_port()
+        server = start_gunicorn(env, port, args.workers)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+            auth = {"Authorization": f"Bearer {env['TOKEN']}", "Accept": accept}
+            results = {
+                "WADO-RS": load(base + wado, auth, args.clients, args.seconds),
+                "static": load(base + static, {}, args.clients, args.seconds),
+            }
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(f"{args.clients} clients, {args.seconds:g} s per phase, {args.workers} gunicorn workers")
+    for name, r in results.items():
+        print(
+            f"{name:8s} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
+            f"p95 {r['p95_ms']:7.1f} ms  ({r['requests']} requests, {r['errors']} errors)"
+        )
+    wado_r, static_r = results["WADO-RS"], results["static"]
+    print(f"throughput ratio WADO-RS/static: {wado_r['rps'] / static_r['rps']:.2f}")
+    print(f"p95 ratio WADO-RS/static: {wado_r['p95_ms'] / static_r['p95_ms']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

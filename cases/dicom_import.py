@@ -1,0 +1,313 @@
+"""Importing real DICOM into a reference pool: validate, de-identify, store, report.
+
+Every file is judged on its own: a file that cannot be used is refused with a reason a person
+can act on, and the others are kept. A stored file always has its row and a row always has its
+file (the file is written first and removed again if the row cannot be committed). Zip archives
+are expanded, one level deep.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import warnings
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from pydicom import Dataset, dcmread
+from pydicom.datadict import dictionary_VR
+from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
+
+from cases.deidentify import deidentify
+from cases.models import ReferenceImage, ReferencePool
+
+MAX_FILE_BYTES = 512 * 2**20
+MAX_ZIP_MEMBERS = 10_000
+MAX_ZIP_BYTES = 4 * 2**30  # uncompressed total of one archive
+UNDEFINED_LENGTH = 0xFFFFFFFF
+# Attributes the pixel data is interpreted with: a wrong VR here makes the image unreadable.
+PIXEL_MODULE = (
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+)
+REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+
+FileInput = tuple[str, bytes | IO[bytes]]
+
+
+class Refused(Exception):
+    """A file that cannot be imported; ``reason`` says why, for the person who sent it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Duplicate(Exception):
+    """The pool already holds this image (same SOP Instance UID as received)."""
+
+
+@dataclass
+class ImportReport:
+    imported: list[ReferenceImage] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "imported": [
+                {
+                    "name": image.source_name,
+                    "id": image.pk,
+                    "sop_instance_uid": image.sop_instance_uid,
+                }
+                for image in self.imported
+            ],
+            "refused": [{"name": name, "reason": reason} for name, reason in self.refused],
+            "duplicates": list(self.duplicates),
+        }
+
+
+def import_files(
+    pool: ReferencePool,
+    files: Iterable[FileInput],
+    user: Any,
+    *,
+    origin: str = ReferenceImage.Origin.IMPORT,
+) -> ImportReport:
+    """Import every file (zip archives expanded) into ``pool``; see the module docstring."""
+    report = ImportReport()
+    for name, data in expand(files):
+        if isinstance(data, Refused):
+            report.refused.append((name, data.reason))
+            continue
+        try:
+            report.imported.append(import_one(pool, name, data, user, origin=origin))
+        except Refused as exc:
+            report.refused.append((name, exc.reason))
+        except Duplicate:
+            report.duplicates.append(name)
+    return report
+
+
+def expand(files: Iterable[FileInput]) -> Iterator[tuple[str, bytes | Refused]]:
+    """(name, bytes) for each file, members of zip archives in place of the archive."""
+    for name, source in files:
+        try:
+            data = _read_limited(source)
+        except Refused as exc:
+            yield name, exc
+            continue
+        if data[:4] == b"PK\x03\x04" or name.lower().endswith(".zip"):
+            yield from _zip_members(name, data)
+        else:
+            yield name, data
+
+
+def _read_limited(source: bytes | IO[bytes]) -> bytes:
+    data = source if isinstance(source, bytes) else source.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise Refused(f"larger than the {MAX_FILE_BYTES // 2**20} MiB limit for one file")
+    return data
+
+
+def _zip_members(name: str, data: bytes) -> Iterator[tuple[str, bytes | Refused]]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = [m for m in archive.infolist() if not m.is_dir()]
+    except (zipfile.BadZipFile, OSError) as exc:
+        yield name, Refused(f"not a readable zip archive ({exc})")
+        return
+    if len(members) > MAX_ZIP_MEMBERS or sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+        yield (
+            name,
+            Refused(
+                f"zip archive too large: at most {MAX_ZIP_MEMBERS} files and "
+                f"{MAX_ZIP_BYTES // 2**30} GiB uncompressed"
+            ),
+        )
+        return
+    for member in members:
+        if member.filename.startswith("__MACOSX/"):
+            continue
+        member_name = f"{name}/{member.filename}"
+        if member.file_size > MAX_FILE_BYTES:
+            yield member_name, Refused(f"larger than the {MAX_FILE_BYTES // 2**20} MiB limit")
+            continue
+        try:
+            yield member_name, archive.read(member)
+        except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+            yield member_name, Refused(f"cannot be extracted from the archive ({exc})")
+
+
+def import_one(
+    pool: ReferencePool, name: str, data: bytes, user: Any, *, origin: str
+) -> ReferenceImage:
+    """Validate, de-identify and store one file; raises Refused or Duplicate."""
+    ds = read_image(data)
+    digest = hashlib.sha256(str(ds.SOPInstanceUID).encode()).hexdigest()
+    if pool.images.filter(source_uid_digest=digest).exists():
+        raise Duplicate(name)
+    record = deidentify(ds, key=pool_key(pool))
+    return _store(pool, ds, record, name=name, digest=digest, user=user, origin=origin)
+
+
+def pool_key(pool: ReferencePool) -> bytes:
+    return hashlib.sha256(f"{settings.SECRET_KEY}\x00reference-pool\x00{pool.pk}".encode()).digest()
+
+
+def read_image(data: bytes) -> Dataset:
+    """Parse and check one DICOM image file, decoding its pixel data; raises Refused."""
+    if not data:
+        raise Refused("empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # File meta without the 128-byte preamble (as some STOW clients send) is accepted.
+            ds = dcmread(io.BytesIO(data), force=data[:2] == b"\x02\x00")
+    except InvalidDicomError:
+        raise Refused("not a DICOM file (no 'DICM' marker after the 128-byte preamble)") from None
+    except EOFError:
+        raise Refused("truncated: the file ends inside a data element") from None
+    except Exception as exc:  # pydicom raises many types on malformed input
+        raise Refused(f"unreadable DICOM ({type(exc).__name__}: {exc})") from None
+    _check_lengths(ds, len(data))
+    _check_header(ds)
+    _check_pixels(ds)
+    return ds
+
+
+def _check_lengths(ds: Dataset, size: int) -> None:
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag)
+        value = getattr(raw, "value", None)
+        length = getattr(raw, "length", None)
+        if (
+            isinstance(value, bytes)
+            and length not in (None, UNDEFINED_LENGTH)
+            and length > len(value)
+        ):
+            raise Refused(
+                f"element {Tag(tag)} declares a length of {length} bytes but the file "
+                f"({size} bytes) holds only {len(value)} of them: truncated or corrupt"
+            )
+
+
+def _check_header(ds: Dataset) -> None:
+    if getattr(ds, "file_meta", None) is None or "TransferSyntaxUID" not in ds.file_meta:
+        raise Refused("no transfer syntax in the file meta information")
+    if ds.get("SOPClassUID") == DICOMDIR_SOP_CLASS:
+        raise Refused("a DICOMDIR (media index), not an image")
+    missing = [keyword for keyword in REQUIRED_UIDS if not ds.get(keyword)]
+    if missing:
+        raise Refused(f"missing required attribute(s): {', '.join(missing)}")
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        raise Refused("no pixel data: not an image (a report, structure set or similar)")
+    for keyword in PIXEL_MODULE:
+        elem = ds.get_item(keyword)
+        if elem is None:
+            raise Refused(f"missing {keyword}, needed to read the pixel data")
+        expected = dictionary_VR(elem.tag)
+        if elem.VR not in (*expected.split(" or "), "UN", None):  # None: implicit VR
+            raise Refused(f"wrong VR: {keyword} {Tag(elem.tag)} is {elem.VR}, must be {expected}")
+    if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+        raise Refused("burned-in annotation: the pixels may carry identifying text")
+
+
+def _check_pixels(ds: Dataset) -> None:
+    syntax = ds.file_meta.TransferSyntaxUID
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pixels = ds.pixel_array
+    except NotImplementedError as exc:
+        raise Refused(f"no decoder for transfer syntax {syntax.name} ({exc})") from None
+    except Exception as exc:  # decoders raise ValueError, RuntimeError, ... on corrupt data
+        raise Refused(f"pixel data cannot be decoded ({syntax.name}): {exc}") from None
+    if pixels.size == 0:
+        raise Refused("pixel data is empty")
+
+
+def _store(
+    pool: ReferencePool,
+    ds: Dataset,
+    record: dict[str, Any],
+    *,
+    name: str,
+    digest: str,
+    user: Any,
+    origin: str,
+) -> ReferenceImage:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    content = buffer.getvalue()
+    path = default_storage.save(
+        f"reference/{pool.pk}/{ds.SOPInstanceUID}.dcm", ContentFile(content)
+    )
+    try:
+        with transaction.atomic():
+            return ReferenceImage.objects.create(
+                pool=pool,
+                origin=origin,
+                source_name=name[-300:],
+                source_uid_digest=digest,
+                deidentification=record,
+                imported_by=user if getattr(user, "is_authenticated", False) else None,
+                file=path,
+                size=len(content),
+                **header_fields(ds),
+            )
+    except IntegrityError:
+        default_storage.delete(path)
+        raise Duplicate(name) from None
+    except BaseException:
+        default_storage.delete(path)
+        raise
+
+
+def header_fields(ds: Dataset) -> dict[str, Any]:
+    """The ReferenceImage columns taken from a (de-identified) dataset."""
+    return {
+        "study_uid": str(ds.StudyInstanceUID),
+        "series_uid": str(ds.SeriesInstanceUID),
+        "sop_instance_uid": str(ds.SOPInstanceUID),
+        "sop_class_uid": str(ds.SOPClassUID),
+        "transfer_syntax_uid": str(ds.file_meta.TransferSyntaxUID),
+        "modality": str(ds.get("Modality", "") or "OT")[:16],
+        "rows": int(ds.Rows),
+        "columns": int(ds.Columns),
+        "frames": _int_or(ds.get("NumberOfFrames"), 1) or 1,
+        "patient_id": str(ds.get("PatientID", ""))[:64],
+        "study_date": _date_or_none(ds.get("StudyDate")),
+        "series_number": _int_or(ds.get("SeriesNumber"), None),
+        "instance_number": _int_or(ds.get("InstanceNumber"), None),
+    }
+
+
+def _int_or(value: Any, default: int | None) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _date_or_none(value: Any) -> datetime.date | None:
+    try:
+        return datetime.datetime.strptime(str(value)[:8], "%Y%m%d").date()
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,72 @@
+"""Authentication for DICOMweb: a browser session, or a per-user token for external viewers.
+
+A token is sent as ``Authorization: Bearer <key>`` (what OHIF and most DICOMweb clients send)
+or ``Authorization: Token <key>`` (Django REST framework's form). A session must pass the CSRF
+check on unsafe methods, as it does everywhere else; a token needs none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+REALM = 'Bearer realm="gantry-dicomweb"'
+
+
+class BearerTokenAuthentication(TokenAuthentication):
+    keyword = "Bearer"
+
+
+def _token_user(request: HttpRequest) -> Any:
+    for backend in (BearerTokenAuthentication(), TokenAuthentication()):
+        found = backend.authenticate(request)  # type: ignore[arg-type]
+        if found is not None:
+            return found[0]
+    return None
+
+
+def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
+    if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
+        return None
+    check = CsrfViewMiddleware(lambda _request: HttpResponse())
+    check.process_request(request)
+    return check.process_view(request, None, (), {})  # type: ignore[arg-type]
+
+
+def error(status: int, message: str, **headers: str) -> HttpResponse:
+    response = JsonResponse({"error": message}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def dicomweb_auth(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Authenticate by token or session; anonymous requests get 401 with a challenge."""
+
+    @login_not_required
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            user = _token_user(request)
+        except AuthenticationFailed as exc:
+            return error(401, str(exc.detail), WWW_Authenticate=REALM)
+        if user is None:
+            if not request.user.is_authenticated:
+                return error(401, "authentication required", WWW_Authenticate=REALM)
+            rejected = _csrf_failure(request)
+            if rejected is not None:
+                return error(403, "CSRF check failed; send a token instead of a session")
+        else:
+            request.user = user
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,56 @@
+"""Export pages: a case as a DICOM zip (with DICOMDIR), or sent to the configured PACS."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_POST
+
+from cases.export import Node, case_instances, export_zip, send_case
+from cases.models import SyntheticPatient
+
+EXPORT_PERMISSION = "cases.change_syntheticpatient"  # educators
+
+
+def _case(request: HttpRequest, pk: int) -> SyntheticPatient:
+    return get_object_or_404(SyntheticPatient.objects.visible_to(request.user), pk=pk)
+
+
+@permission_required(EXPORT_PERMISSION, raise_exception=True)
+def export_page(request: HttpRequest, pk: int) -> HttpResponse:
+    case = _case(request, pk)
+    context = {"case": case, "count": case_instances(case).count(), "node": Node.configured()}
+    return render(request, "cases/export.html", context)
+
+
+@permission_required(EXPORT_PERMISSION, raise_exception=True)
+def export_download(request: HttpRequest, pk: int) -> HttpResponse:
+    case = _case(request, pk)
+    response = HttpResponse(export_zip(case), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{case.patient_id}-dicom.zip"'
+    return response
+
+
+@require_POST
+@permission_required(EXPORT_PERMISSION, raise_exception=True)
+def export_send(request: HttpRequest, pk: int) -> HttpResponse:
+    """C-STORE the case to the configured node; per-instance status as a page or JSON."""
+    case = _case(request, pk)
+    node = Node.configured()
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    if node is None:
+        message = "no DICOM node configured (set GANTRY_PACS_HOST, _PORT and _AE)"
+        if wants_json:
+            return JsonResponse({"error": message}, status=400)
+        return render(request, "cases/export.html", {"case": case, "error": message}, status=400)
+    results = send_case(case, node)
+    if wants_json:
+        return JsonResponse(
+            {
+                "node": f"{node.ae_title}@{node.host}:{node.port}",
+                "results": [r.as_dict() for r in results],
+            }
+        )
+    context = {"case": case, "node": node, "results": results, "count": len(results)}
+    return render(request, "cases/export.html", context)

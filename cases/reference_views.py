@@ -1,0 +1,77 @@
+"""Pages for reference pools: list and create pools, upload files or a zip, read the report."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from cases.dicom_import import import_files
+from cases.models import ReferencePool
+from cases.roles import can_import_reference
+
+
+class PoolForm(forms.ModelForm):
+    class Meta:
+        model = ReferencePool
+        fields = ("name", "description")
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data: object, initial: object = None) -> list:
+        items = data if isinstance(data, list | tuple) else [data]
+        return [super(MultipleFileField, self).clean(item, initial) for item in items]
+
+
+class UploadForm(forms.Form):
+    files = MultipleFileField(
+        help_text="DICOM files or zip archives of them (use a zip for more than 100 files).",
+    )
+
+
+@permission_required("cases.view_referencepool", raise_exception=True)
+def pool_list(request: HttpRequest) -> HttpResponse:
+    form = PoolForm(request.POST or None)
+    if request.method == "POST":
+        if not can_import_reference(request.user):
+            raise PermissionDenied
+        if form.is_valid():
+            pool = form.save(commit=False)
+            pool.created_by = request.user
+            pool.save()
+            return redirect("reference-pool", pk=pool.pk)
+    pools = ReferencePool.objects.all()
+    status = 400 if form.is_bound and form.errors else 200
+    return render(
+        request, "cases/reference_pool_list.html", {"pools": pools, "form": form}, status=status
+    )
+
+
+@permission_required("cases.view_referencepool", raise_exception=True)
+def pool_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    pool = get_object_or_404(ReferencePool, pk=pk)
+    form = UploadForm(request.POST or None, request.FILES or None)
+    report, status = None, 200
+    if request.method == "POST":
+        if not can_import_reference(request.user):
+            raise PermissionDenied
+        if form.is_valid():
+            uploads = request.FILES.getlist("files")
+            report = import_files(pool, [(f.name, f) for f in uploads], request.user)
+            form = UploadForm()
+        else:
+            status = 400
+    return render(
+        request,
+        "cases/reference_pool_detail.html",
+        {"pool": pool, "images": pool.images.all(), "form": form, "report": report},
+        status=status,
+    )

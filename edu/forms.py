@@ -1,0 +1,157 @@
+"""Forms of the edu pages, and the conversion of a posted item page into responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import Group
+
+from cases.models import CaseTemplate
+from edu.models import CurationRule, Question, Quiz, Review
+
+
+class ReviewForm(forms.ModelForm):
+    class Meta:
+        model = Review
+        fields = ("realism", "shows_finding", "teaching_value", "comment")
+        widgets = {
+            "realism": forms.RadioSelect(choices=[(i, i) for i in range(1, 6)]),
+            "shows_finding": forms.RadioSelect,
+            "teaching_value": forms.RadioSelect(choices=[(i, i) for i in range(1, 6)]),
+            "comment": forms.Textarea(attrs={"rows": 3}),
+        }
+        labels = {"shows_finding": "Shows the labelled finding"}
+
+
+class CurationRuleForm(forms.ModelForm):
+    class Meta:
+        model = CurationRule
+        fields = ("min_reviews", "min_mean_realism", "finding_confirmed_by_all")
+
+
+class QuizForm(forms.ModelForm):
+    cohort = forms.ModelChoiceField(queryset=Group.objects.order_by("name"), required=False)
+
+    class Meta:
+        model = Quiz
+        fields = (
+            "title",
+            "description",
+            "mode",
+            "time_limit_minutes",
+            "allow_back",
+            "shuffle",
+            "unknown_case",
+            "cohort",
+            "opens_at",
+            "closes_at",
+        )
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "opens_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+            "closes_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        }
+
+
+class CaseFilterForm(forms.Form):
+    """Which approved cases the add-item list shows."""
+
+    finding = forms.CharField(required=False)
+    modality = forms.CharField(required=False)
+    template = forms.ModelChoiceField(queryset=CaseTemplate.objects.all(), required=False)
+    severity_min = forms.FloatField(required=False, min_value=0, max_value=1)
+    severity_max = forms.FloatField(required=False, min_value=0, max_value=1)
+
+    def apply(self, cases: Any) -> Any:
+        data = self.cleaned_data
+        if data.get("finding"):
+            cases = cases.filter(template_version__finding__iexact=data["finding"])
+        if data.get("modality"):
+            cases = cases.filter(template_version__modality__iexact=data["modality"])
+        if data.get("template"):
+            cases = cases.filter(template_version__template=data["template"])
+        if data.get("severity_min") is not None:
+            cases = cases.filter(studies__severity__gte=data["severity_min"])
+        if data.get("severity_max") is not None:
+            cases = cases.filter(studies__severity__lte=data["severity_max"])
+        return cases.distinct()
+
+
+class QuestionForm(forms.ModelForm):
+    options_text = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Options",
+        help_text="Single best answer: one option a line, 'text | feedback'; "
+        "start the correct one with '*'.",
+    )
+
+    class Meta:
+        model = Question
+        fields = ("kind", "prompt", "tolerance", "points", "explanation")
+        widgets = {
+            "prompt": forms.TextInput(),
+            "explanation": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        options = []
+        for line in (data.get("options_text") or "").splitlines():
+            if not line.strip():
+                continue
+            text, _, feedback = line.partition("|")
+            correct = text.strip().startswith("*")
+            options.append(
+                {
+                    "text": text.strip().lstrip("*").strip(),
+                    "correct": correct,
+                    "feedback": feedback.strip(),
+                }
+            )
+        self.instance.options = options
+        return data
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def response_from_post(question: Question, post: Any, n_images: int) -> dict[str, Any]:
+    """The response one question's inputs on the item page describe (validated by scoring).
+
+    Staging comes as one "position" select per shown image; it becomes the order of image
+    indices, earliest first (an incomplete or repeated ranking fails validation).
+    """
+    prefix = f"q{question.pk}"
+    if question.kind == Question.Kind.SINGLE_BEST:
+        return {"option": _int(post.get(f"{prefix}_option"))}
+    if question.kind == Question.Kind.STAGING:
+        positions = [_int(post.get(f"{prefix}_pos_{d}")) for d in range(n_images)]
+        if any(p is None for p in positions):
+            return {"order": None}
+        return {
+            "order": sorted(range(n_images), key=lambda d: positions[d])
+            if sorted(positions) == list(range(1, n_images + 1))
+            else None
+        }
+    if question.kind == Question.Kind.LOCALISATION:
+        return {
+            "image": _int(post.get(f"{prefix}_image")),
+            "x": _float(post.get(f"{prefix}_x")),
+            "y": _float(post.get(f"{prefix}_y")),
+        }
+    if question.kind == Question.Kind.SEVERITY:
+        return {"value": _float(post.get(f"{prefix}_value"))}
+    return {"text": post.get(f"{prefix}_text", "")}

@@ -1,0 +1,120 @@
+"""Reading results out of the database: a quiz's item analysis and a trainee's progress.
+
+The arithmetic lives in ``edu.statistics`` and ``edu.agreement``; this module only
+gathers the numbers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from cases.models import SyntheticPatient
+from edu import agreement
+from edu.models import Answer, Attempt, Question, Quiz, Review
+from edu.statistics import histogram, item_analysis
+
+
+def counted_attempts(quiz: Quiz) -> list[Attempt]:
+    """Each trainee's first finished attempt (retries are practice and do not count)."""
+    first: dict[int, Attempt] = {}
+    for attempt in (
+        quiz.attempts.filter(finished_at__isnull=False, retry_of__isnull=True)
+        .select_related("user")
+        .prefetch_related("answers")
+        .order_by("started_at")
+    ):
+        first.setdefault(attempt.user_id, attempt)
+    return list(first.values())
+
+
+def quiz_results(quiz: Quiz) -> dict[str, Any]:
+    questions = list(
+        Question.objects.filter(item__quiz=quiz)
+        .select_related("item__case")
+        .order_by("item__order", "item__pk", "order", "pk")
+    )
+    attempts = counted_attempts(quiz)
+    matrix = np.full((len(attempts), len(questions)), np.nan)
+    rows = []
+    for i, attempt in enumerate(attempts):
+        by_question = {a.question_id: a for a in attempt.answers.all()}
+        for j, question in enumerate(questions):
+            answer = by_question.get(question.pk)
+            if answer is not None and answer.score is not None:
+                matrix[i, j] = answer.score
+        rows.append({"attempt": attempt, "user": attempt.user, "score": attempt.score()})
+    stats = item_analysis(matrix) if attempts else []
+    percents = [r["score"]["percent"] for r in rows if r["score"]["percent"] is not None]
+    counts, edges = histogram(percents)
+    return {
+        "questions": questions,
+        "items": list(zip(questions, stats, strict=False)),
+        "rows": rows,
+        "histogram": {"counts": counts, "edges": edges},
+        "ungraded": [a for attempt in attempts for a in attempt.answers.all() if a.score is None],
+    }
+
+
+def trainee_progress(user: Any) -> dict[str, Any]:
+    """Scores over time and accuracy per finding and per question type."""
+    attempts = list(
+        Attempt.objects.filter(user=user, finished_at__isnull=False)
+        .select_related("quiz")
+        .order_by("finished_at")
+    )
+    answers = Answer.objects.filter(attempt__in=attempts, score__isnull=False).select_related(
+        "question__item__case__template_version"
+    )
+    by_finding: dict[str, list[float]] = defaultdict(list)
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    for answer in answers:
+        by_finding[answer.question.item.case.template_version.finding].append(answer.score)
+        by_kind[answer.question.get_kind_display()].append(answer.score)
+    return {
+        "attempts": [(a, a.score()) for a in attempts],
+        "by_finding": {k: float(np.mean(v)) for k, v in sorted(by_finding.items())},
+        "by_kind": {k: float(np.mean(v)) for k, v in sorted(by_kind.items())},
+    }
+
+
+def _realism_table(reviews: Any) -> dict[Any, dict[Any, dict[int, int]]]:
+    """group -> case -> {expert: realism}."""
+    table: dict[Any, dict[int, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+    for group, case, expert, realism in reviews:
+        table[group][case][expert] = realism
+    return table
+
+
+def agreement_report() -> dict[str, list[dict[str, Any]]]:
+    """Realism agreement per template and per generator model."""
+    reviews = Review.objects.select_related("case__template_version")
+    report = {}
+    for name, key in (
+        ("templates", "case__template_version__template__title"),
+        ("generators", "case__template_version__generator__title"),
+    ):
+        rows = reviews.values_list(key, "case_id", "expert_id", "realism")
+        report[name] = [
+            {"group": group, "agreement": agreement.agreement(cases)}
+            for group, cases in sorted(_realism_table(rows).items())
+        ]
+    return report
+
+
+def generator_realism(generator_pk: int) -> dict[str, Any]:
+    """Mean realism of a generator's reviewed cases, and how many reviews it rests on."""
+    realism = list(
+        Review.objects.filter(case__template_version__generator_id=generator_pk).values_list(
+            "realism", flat=True
+        )
+    )
+    cases = SyntheticPatient.objects.filter(template_version__generator_id=generator_pk)
+    return {
+        "mean": float(np.mean(realism)) if realism else None,
+        "reviews": len(realism),
+        "approved": cases.filter(status=SyntheticPatient.Status.APPROVED).count(),
+        "cases": cases.count(),
+    }

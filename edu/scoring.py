@@ -1,0 +1,118 @@
+"""Scoring of one answer per question type. Pure functions over plain values.
+
+Each scorer validates the trainee's response (``ResponseError`` -> HTTP 400) and returns a
+``Scored``: a score in [0, 1] and the details worth keeping (Kendall tau, click distance).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class ResponseError(ValueError):
+    """The response does not fit the question (wrong shape, out of range)."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    score: float | None  # None: waits for an educator's grade
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ResponseError(f"{name} must be a finite number")
+    return float(value)
+
+
+def score_single_best(options: Sequence[dict[str, Any]], response: dict[str, Any]) -> Scored:
+    """``response = {"option": index}``; full marks for the one correct option."""
+    choice = response.get("option")
+    if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < len(options):
+        raise ResponseError(f"option must be an index from 0 to {len(options) - 1}")
+    correct = next(i for i, option in enumerate(options) if option.get("correct"))
+    return Scored(1.0 if choice == correct else 0.0, {"option": choice, "correct": correct})
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall's tau-a of two rankings without ties: (concordant - discordant) / pairs."""
+    n = len(x)
+    if n != len(y) or n < 2:
+        raise ValueError("tau needs two rankings of the same length, at least 2")
+    balance = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            balance += int(np.sign(x[i] - x[j]) * np.sign(y[i] - y[j]))
+    return balance / (n * (n - 1) / 2)
+
+
+def score_staging(true_timepoints: Sequence[int], response: dict[str, Any]) -> Scored:
+    """``response = {"order": [shown image indices, earliest first]}``.
+
+    ``true_timepoints[d]`` is the real timepoint of the image shown at position d. The score
+    is Kendall's tau between the trainee's order and the true one, floored at 0, so that a
+    random order scores about 0 and a reversed one exactly 0.
+    """
+    order = response.get("order")
+    n = len(true_timepoints)
+    if not isinstance(order, list) or sorted(order) != list(range(n)):
+        raise ResponseError(f"order must list each image index 0 to {n - 1} once")
+    given_rank = [0] * n
+    for rank, shown in enumerate(order):
+        given_rank[shown] = rank
+    tau = kendall_tau(given_rank, list(true_timepoints))
+    return Scored(max(0.0, tau), {"tau": tau, "order": order})
+
+
+@dataclass(frozen=True)
+class Lesion:
+    """The ground truth of one shown image: its mask (bool [rows, cols]) and centroid."""
+
+    mask: np.ndarray
+    centroid: tuple[float, float] | None  # (row, col), None when the mask is empty
+
+
+def score_localisation(lesions: Sequence[Lesion | None], response: dict[str, Any]) -> Scored:
+    """``response = {"image": shown index, "x": column, "y": row}`` in image pixels.
+
+    A hit when the clicked pixel lies inside the mask of that image. The distance from the
+    click to the lesion's centroid and to its nearest mask pixel (0 on a hit) is kept.
+    """
+    image = response.get("image")
+    if isinstance(image, bool) or not isinstance(image, int) or not 0 <= image < len(lesions):
+        raise ResponseError(f"image must be an index from 0 to {len(lesions) - 1}")
+    x, y = _number(response.get("x"), "x"), _number(response.get("y"), "y")
+    lesion = lesions[image]
+    detail: dict[str, Any] = {"image": image, "x": x, "y": y}
+    if lesion is None or lesion.centroid is None:
+        return Scored(0.0, {**detail, "hit": False, "distance": None, "to_centroid": None})
+    rows, cols = lesion.mask.shape
+    row, col = math.floor(y), math.floor(x)
+    hit = 0 <= row < rows and 0 <= col < cols and bool(lesion.mask[row, col])
+    mask_rows, mask_cols = np.nonzero(lesion.mask)
+    nearest = float(np.min(np.hypot(mask_rows + 0.5 - y, mask_cols + 0.5 - x)))
+    to_centroid = math.hypot(lesion.centroid[0] + 0.5 - y, lesion.centroid[1] + 0.5 - x)
+    detail.update(hit=hit, distance=0.0 if hit else nearest, to_centroid=to_centroid)
+    return Scored(1.0 if hit else 0.0, detail)
+
+
+def score_severity(true_value: float, tolerance: float, response: dict[str, Any]) -> Scored:
+    """``response = {"value": number}``; full marks within ``tolerance`` of the truth."""
+    value = _number(response.get("value"), "value")
+    error = abs(value - true_value)
+    return Scored(1.0 if error <= tolerance + 1e-9 else 0.0, {"value": value, "error": error})
+
+
+def score_free_text(response: dict[str, Any], max_length: int = 5000) -> Scored:
+    """``response = {"text": str}``; graded later by an educator."""
+    text = response.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ResponseError("text must be a non-empty string")
+    if len(text) > max_length:
+        raise ResponseError(f"text is limited to {max_length} characters")
+    return Scored(None, {})

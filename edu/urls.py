@@ -1,0 +1,41 @@
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from edu import api, views
+
+app_name = "edu"
+
+router = DefaultRouter()
+router.register("reviews", api.ReviewViewSet, basename="api-review")
+router.register("quizzes", api.QuizViewSet, basename="api-quiz")
+router.register("questions", api.QuestionViewSet, basename="api-question")
+router.register("attempts", api.AttemptViewSet, basename="api-attempt")
+router.register("answers", api.GradeViewSet, basename="api-answer")
+
+urlpatterns = [
+    path("reviews/", views.review_queue, name="review-queue"),
+    path("reviews/cases/<int:pk>/", views.review_case, name="review-case"),
+    path("curation/", views.curation, name="curation"),
+    path("curation/templates/<int:pk>/", views.curation_rule_edit, name="curation-rule"),
+    path("quizzes/", views.quiz_list, name="quiz-list"),
+    path("quizzes/new/", views.quiz_create, name="quiz-create"),
+    path("quizzes/<int:pk>/", views.quiz_edit, name="quiz-edit"),
+    path("quizzes/<int:pk>/items/", views.quiz_add_items, name="quiz-add-items"),
+    path("quizzes/<int:pk>/publish/", views.quiz_publish, name="quiz-publish"),
+    path("quizzes/<int:pk>/results/", views.quiz_results, name="quiz-results"),
+    path("quizzes/<int:pk>/results.csv", views.quiz_results_csv, name="quiz-results-csv"),
+    path("quizzes/<int:pk>/start/", views.attempt_start, name="attempt-start"),
+    path("items/<int:pk>/questions/", views.question_add, name="question-add"),
+    path("answers/<int:pk>/grade/", views.grade_answer, name="grade-answer"),
+    path("attempts/<int:pk>/items/<int:position>/", views.attempt_item, name="attempt-item"),
+    path(
+        "attempts/<int:pk>/items/<int:item>/images/<int:index>/",
+        views.attempt_image,
+        name="attempt-image",
+    ),
+    path("attempts/<int:pk>/finish/", views.attempt_finish, name="attempt-finish"),
+    path("attempts/<int:pk>/retry/", views.attempt_retry, name="attempt-retry"),
+    path("attempts/<int:pk>/", views.attempt_summary, name="attempt-summary"),
+    path("progress/", views.dashboard, name="dashboard"),
+    path("api/", include(router.urls)),
+]

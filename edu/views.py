@@ -1,0 +1,428 @@
+"""Pages: expert review, curation, quiz authoring and results, taking a quiz, progress."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from cases.models import CaseTemplate, SyntheticPatient
+from edu import answering, keys, plots, results
+from edu.blinding import blinded_copy
+from edu.forms import (
+    CaseFilterForm,
+    CurationRuleForm,
+    QuestionForm,
+    QuizForm,
+    ReviewForm,
+    response_from_post,
+)
+from edu.models import Answer, Attempt, AttemptError, CurationRule, Quiz, QuizItem, Review
+from edu.roles import is_educator, is_expert
+from edu.scoring import ResponseError
+from edu.serializers import attempt_view, item_view
+
+View = Callable[..., HttpResponse]
+
+
+def role_required(check: Callable[[Any], bool]) -> Callable[[View], View]:
+    """Anonymous -> login page; signed in without the role -> 403."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        @login_required
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not check(request.user):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+educator_required = role_required(is_educator)
+expert_required = role_required(is_expert)
+
+
+# --- expert review --------------------------------------------------------------------------
+
+
+@expert_required
+def review_queue(request: HttpRequest) -> HttpResponse:
+    mine = dict(Review.objects.filter(expert=request.user).values_list("case_id", "realism"))
+    cases = SyntheticPatient.objects.select_related("template_version").order_by("pk")
+    rows = [(case, mine.get(case.pk)) for case in cases]
+    return render(request, "edu/review_queue.html", {"rows": rows})
+
+
+def _viewer_data(case: SyntheticPatient) -> dict[str, list[str]]:
+    images = keys.case_images(QuizItem(case=case))
+    return {
+        "imageIds": [f"wadouri:{i.wado_uri}" for i in images],
+        "labels": [f"t{i.series.study.timepoint + 1}" for i in images],
+    }
+
+
+@expert_required
+def review_case(request: HttpRequest, pk: int) -> HttpResponse:
+    case = get_object_or_404(SyntheticPatient.objects.select_related("template_version"), pk=pk)
+    review = Review.objects.filter(case=case, expert=request.user).first()
+    form = ReviewForm(request.POST or None, instance=review)
+    if request.method == "POST" and form.is_valid():
+        Review.submit(case=case, expert=request.user, **form.cleaned_data)
+        case.refresh_from_db()
+        messages.success(request, f"Review saved; the case is now {case.get_status_display()}.")
+        return redirect("edu:review-queue")
+    context = {
+        "case": case,
+        "version": case.template_version,
+        "form": form,
+        "viewer_data": _viewer_data(case),
+    }
+    return render(request, "edu/review_case.html", context, status=400 if form.errors else 200)
+
+
+# --- curation and agreement -------------------------------------------------------------------
+
+
+@educator_required
+def curation(request: HttpRequest) -> HttpResponse:
+    templates = [
+        (t, CurationRuleForm(instance=CurationRule.for_template(t), prefix=f"t{t.pk}"))
+        for t in CaseTemplate.objects.all()
+    ]
+    return render(
+        request,
+        "edu/curation.html",
+        {"templates": templates, "agreement": results.agreement_report()},
+    )
+
+
+@require_POST
+@educator_required
+def curation_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(CaseTemplate, pk=pk)
+    form = CurationRuleForm(
+        request.POST, instance=CurationRule.for_template(template), prefix=f"t{template.pk}"
+    )
+    if not form.is_valid():
+        return HttpResponseBadRequest(form.errors.as_text())
+    rule = form.save()
+    for case in SyntheticPatient.objects.filter(template_version__template=template):
+        rule.apply(case)
+    messages.success(request, f"Curation rule of {template} saved and applied.")
+    return redirect("edu:curation")
+
+
+# --- quiz authoring ---------------------------------------------------------------------------
+
+
+@login_required
+def quiz_list(request: HttpRequest) -> HttpResponse:
+    if is_educator(request.user):
+        quizzes = Quiz.objects.all()
+        return render(request, "edu/quiz_list.html", {"quizzes": quizzes, "authoring": True})
+    quizzes = Quiz.objects.for_trainee(request.user)
+    attempts = Attempt.objects.filter(user=request.user, quiz__in=quizzes)
+    return render(request, "edu/quiz_list.html", {"quizzes": quizzes, "attempts": attempts})
+
+
+@educator_required
+def quiz_create(request: HttpRequest) -> HttpResponse:
+    form = QuizForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.instance.created_by = request.user
+        quiz = form.save()
+        return redirect(quiz)
+    return render(request, "edu/quiz_form.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@educator_required
+def quiz_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    quiz = get_object_or_404(Quiz, pk=pk)
+    form = QuizForm(request.POST or None, instance=quiz)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Quiz settings saved.")
+        return redirect(quiz)
+    filters = CaseFilterForm(request.GET or None)
+    candidates = SyntheticPatient.objects.filter(status=SyntheticPatient.Status.APPROVED)
+    if filters.is_valid():
+        candidates = filters.apply(candidates)
+    items = quiz.items.select_related("case__template_version").prefetch_related("questions")
+    context = {
+        "quiz": quiz,
+        "form": form,
+        "filters": filters,
+        "candidates": candidates.exclude(pk__in=items.values("case")).select_related(
+            "template_version"
+        )[:100],
+        "items": [(item, QuestionForm(prefix=f"i{item.pk}")) for item in items],
+    }
+    return render(request, "edu/quiz_edit.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+@educator_required
+def quiz_add_items(request: HttpRequest, pk: int) -> HttpResponse:
+    quiz = get_object_or_404(Quiz, pk=pk)
+    ids = [int(v) for v in request.POST.getlist("cases") if v.isdigit()]
+    cases = SyntheticPatient.objects.filter(pk__in=ids)
+    if not ids or cases.count() != len(set(ids)):
+        return HttpResponseBadRequest("choose one or more existing cases")
+    start = quiz.items.count()
+    try:
+        for offset, case in enumerate(cases.order_by("pk")):
+            QuizItem.objects.get_or_create(quiz=quiz, case=case, defaults={"order": start + offset})
+    except ValidationError as exc:
+        return HttpResponseBadRequest("; ".join(exc.messages))
+    return redirect(quiz)
+
+
+@require_POST
+@educator_required
+def question_add(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(QuizItem, pk=pk)
+    form = QuestionForm(request.POST, prefix=f"i{item.pk}")
+    form.instance.item = item
+    form.instance.order = item.questions.count()
+    if not form.is_valid():
+        return HttpResponseBadRequest(form.errors.as_text())
+    form.save()
+    return redirect(item.quiz)
+
+
+@require_POST
+@educator_required
+def quiz_publish(request: HttpRequest, pk: int) -> HttpResponse:
+    quiz = get_object_or_404(Quiz, pk=pk)
+    try:
+        quiz.publish()
+    except ValidationError as exc:
+        return HttpResponseBadRequest("Cannot publish: " + "; ".join(exc.messages))
+    messages.success(request, f"Published to {quiz.cohort}.")
+    return redirect(quiz)
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+@educator_required
+def quiz_results(request: HttpRequest, pk: int) -> HttpResponse:
+    quiz = get_object_or_404(Quiz, pk=pk)
+    data = results.quiz_results(quiz)
+    edges = data["histogram"]["edges"]
+    labels = [f"{edges[i]:.0f}" for i in range(len(edges) - 1)]
+    chart = plots.bar_chart(labels, data["histogram"]["counts"])
+    return render(request, "edu/quiz_results.html", {"quiz": quiz, **data, "chart": chart})
+
+
+@educator_required
+def quiz_results_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    quiz = get_object_or_404(Quiz, pk=pk)
+    data = results.quiz_results(quiz)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="quiz-{quiz.pk}-results.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["trainee", "started", "finished", "earned", "possible", "percent", "pending"])
+    for row in data["rows"]:
+        a, s = row["attempt"], row["score"]
+        writer.writerow(
+            [
+                row["user"].get_username(),
+                a.started_at.isoformat(),
+                a.finished_at.isoformat(),
+                s["earned"],
+                s["possible"],
+                s["percent"],
+                s["pending"],
+            ]
+        )
+    return response
+
+
+@require_POST
+@educator_required
+def grade_answer(request: HttpRequest, pk: int) -> HttpResponse:
+    answer = get_object_or_404(Answer, pk=pk, question__kind="free_text")
+    try:
+        score = float(request.POST.get("score", ""))
+    except ValueError:
+        score = -1.0
+    if not 0.0 <= score <= 1.0:
+        return HttpResponseBadRequest("the grade is a number from 0 to 1")
+    Answer.objects.filter(pk=answer.pk).update(score=score, graded_by=request.user)
+    return redirect("edu:quiz-results", answer.attempt.quiz_id)
+
+
+# --- taking a quiz ----------------------------------------------------------------------------
+
+
+def _own_attempt(request: HttpRequest, pk: int) -> Attempt:
+    attempt = get_object_or_404(Attempt.objects.select_related("quiz"), pk=pk, user=request.user)
+    attempt.expire_if_due()
+    return attempt
+
+
+@require_POST
+@login_required
+def attempt_start(request: HttpRequest, pk: int) -> HttpResponse:
+    quiz = get_object_or_404(Quiz.objects.for_trainee(request.user), pk=pk)
+    try:
+        attempt = Attempt.start(quiz=quiz, user=request.user)
+    except AttemptError as exc:
+        return HttpResponseBadRequest(str(exc))
+    return redirect("edu:attempt-item", attempt.pk, 0)
+
+
+@require_POST
+@login_required
+def attempt_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    previous = _own_attempt(request, pk)
+    try:
+        attempt = Attempt.start(quiz=previous.quiz, user=request.user, retry_of=previous)
+    except AttemptError as exc:
+        return HttpResponseBadRequest(str(exc))
+    return redirect("edu:attempt-item", attempt.pk, 0)
+
+
+def _submit_item(request: HttpRequest, attempt: Attempt, item: QuizItem) -> str | None:
+    """Save every question of the item from the posted form; the first problem, if any."""
+    n_images = len(keys.case_images(item))
+    for question in item.questions.all():
+        response = response_from_post(question, request.POST, n_images)
+        try:
+            answering.submit(attempt, question, response)
+        except (AttemptError, ResponseError) as exc:
+            return f"{question.prompt}: {exc}"
+    return None
+
+
+def _decorate(question: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+    """What the item template shows of one question, from the trainee's view of it."""
+    response = question.get("response") or {}
+    feedback = question.get("feedback") or {}
+    q = dict(question)
+    if q["kind"] == "single_best":
+        correct = feedback.get("correct_option")
+        notes = feedback.get("option_feedback") or [""] * len(q["options"])
+        q["option_rows"] = [
+            {
+                "index": i,
+                "text": text,
+                "chosen": response.get("option") == i,
+                "correct": i == correct,
+                "feedback": notes[i],
+            }
+            for i, text in enumerate(q["options"])
+        ]
+    elif q["kind"] == "staging":
+        order = response.get("order") or []
+        q["staging_rows"] = [
+            {
+                "index": d,
+                "label": label,
+                "choices": range(1, len(labels) + 1),
+                "given": order.index(d) + 1 if d in order else None,
+            }
+            for d, label in enumerate(labels)
+        ]
+        q["true_order_labels"] = [labels[d] for d in feedback.get("true_order", [])]
+    elif q["kind"] == "localisation" and isinstance(response.get("image"), int):
+        q["mark_label"] = labels[response["image"]]
+    return q
+
+
+@login_required
+def attempt_item(request: HttpRequest, pk: int, position: int) -> HttpResponse:
+    attempt = _own_attempt(request, pk)
+    try:
+        item = attempt.item_at(position)
+    except AttemptError as exc:
+        raise Http404(str(exc)) from exc
+    error = None
+    if request.method == "POST":
+        error = _submit_item(request, attempt, item)
+        if error is None:
+            return redirect("edu:attempt-item", attempt.pk, position)
+    attempt.mark_shown(item)
+    answers = {a.question_id: a for a in attempt.answers.filter(question__item=item)}
+    view = item_view(attempt, item, answers)
+    view["questions"] = [_decorate(q, view["labels"]) for q in view["questions"]]
+    context = {
+        "attempt": attempt,
+        "item": view,
+        "position": position,
+        "count": len(attempt.item_ids),
+        "error": error,
+        "locked": view["answered"] and not attempt.may_change_answers(),
+        "viewer_data": {
+            "imageIds": [f"wadouri:{u}" for u in view["images"]],
+            "labels": view["labels"],
+        },
+        "score": attempt.score() if not attempt.is_exam or attempt.is_finished else None,
+    }
+    return render(request, "edu/attempt_item.html", context, status=400 if error else 200)
+
+
+@require_POST
+@login_required
+def attempt_finish(request: HttpRequest, pk: int) -> HttpResponse:
+    attempt = _own_attempt(request, pk)
+    attempt.finish()
+    return redirect("edu:attempt-summary", attempt.pk)
+
+
+@login_required
+def attempt_summary(request: HttpRequest, pk: int) -> HttpResponse:
+    attempt = _own_attempt(request, pk)
+    return render(
+        request, "edu/attempt_summary.html", {"attempt": attempt, "view": attempt_view(attempt)}
+    )
+
+
+@require_GET
+@login_required
+def attempt_image(request: HttpRequest, pk: int, item: int, index: int) -> HttpResponse:
+    """One image of an item, blinded (see edu.blinding), for the attempt's own trainee."""
+    attempt = _own_attempt(request, pk)
+    if item not in attempt.item_ids:
+        raise Http404("no such item in this attempt")
+    images = keys.shown_images(attempt, get_object_or_404(QuizItem, pk=item))
+    if not 0 <= index < len(images):
+        raise Http404("no such image")
+    with images[index].file.open("rb") as fh:
+        body = blinded_copy(fh, opaque_key=f"{attempt.pk}:{item}:{index}:{attempt.seed}")
+    response = HttpResponse(body, content_type="application/dicom")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    progress = results.trainee_progress(request.user)
+    percents = [s["percent"] or 0 for _, s in progress["attempts"]]
+    charts = {
+        "over_time": plots.line_chart(percents),
+        "by_finding": plots.bar_chart(
+            list(progress["by_finding"]),
+            [100 * v for v in progress["by_finding"].values()],
+            top=100,
+        ),
+        "by_kind": plots.bar_chart(
+            list(progress["by_kind"]), [100 * v for v in progress["by_kind"].values()], top=100
+        ),
+    }
+    return render(request, "edu/dashboard.html", {**progress, "charts": charts})

@@ -1,0 +1,204 @@
+"""``python -m genworker``: build cohorts, train, ship, evaluate and sample generators.
+
+python -m genworker cohort build brain-glioma --out DIR ...   (see python -m genworker.cohorts)
+python -m genworker train brain-glioma --device-class cpu --max-minutes 9   (resumes)
+python -m genworker ship brain-glioma --device-class cpu   (export + evaluate + grid + report)
+python -m genworker evaluate CHECKPOINT --cohort brain-glioma --resolution 64 --subjects 200
+python -m genworker sample CHECKPOINT --finding glioma --out grid.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genworker.checkpoint import load_generator, save_generator
+from genworker.cohorts import cli as cohorts_cli
+from genworker.cohorts.registry import BUILDERS, build_cohort
+from genworker.evaluation import evaluate, write_report
+from genworker.recipes import RECIPES, Recipe, recipe
+from genworker.sampling import sample_grid, save_grid_png
+from genworker.training import export_generator, train
+
+ROOT = Path(__file__).resolve().parent
+MODELS_DIR = ROOT / "models"
+RUNS_DIR = ROOT.parent / "var" / "runs"
+GRID_SEVERITIES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m genworker",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "cohort", help="build or import a cohort (python -m genworker.cohorts)", add_help=False
+    )
+
+    for name, text in (
+        ("train", "train a recipe; resumes its run"),
+        ("ship", "export, evaluate and write grid + report of a recipe's run"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("recipe", choices=sorted(RECIPES))
+        command.add_argument("--device-class", choices=("cpu", "gpu"), default="cpu")
+        command.add_argument("--runs", type=Path, default=RUNS_DIR)
+        command.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    commands.choices["train"].add_argument("--max-minutes", type=float)
+    commands.choices["ship"].add_argument("--models", type=Path, default=MODELS_DIR)
+
+    evaluate_ = commands.add_parser("evaluate", help="quality figures on a cohort's held-out part")
+    evaluate_.add_argument("checkpoint", type=Path)
+    evaluate_.add_argument("--cohort", choices=sorted(BUILDERS), required=True)
+    evaluate_.add_argument("--resolution", type=int, required=True)
+    evaluate_.add_argument("--subjects", type=int, required=True)
+    evaluate_.add_argument("--cohort-seed", type=int, required=True)
+    evaluate_.add_argument("--report", type=Path, help="Markdown report (default: beside it)")
+
+    sample = commands.add_parser("sample", help="a grid PNG: rows identities, columns severity")
+    sample.add_argument("checkpoint", type=Path)
+    sample.add_argument("--finding", required=True)
+    sample.add_argument("--identities", type=int, default=4)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--method", choices=("condition", "direction"), default="condition")
+    sample.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def _cohort(r: Recipe):
+    return build_cohort(
+        r.cohort,
+        resolution=r.resolution,
+        n_subjects=r.subjects,
+        seed=r.cohort_seed,
+        timepoints=r.timepoints,
+    )
+
+
+def _run_dir(args: argparse.Namespace) -> Path:
+    return args.runs / f"{args.recipe}-{args.device_class}"
+
+
+def _train(args: argparse.Namespace) -> int:
+    r = recipe(args.recipe, args.device_class)
+    cohort = _cohort(r)
+    result = train(
+        cohort,
+        config=r.config(cohort.findings),
+        out_dir=_run_dir(args),
+        batch_size=r.batch_size,
+        kimg=r.kimg,
+        lr=r.lr,
+        ema_kimg=r.ema_kimg,
+        augment_p=r.augment_p,
+        seed=r.train_seed,
+        device=args.device,
+        resume=True,
+        max_minutes=args.max_minutes,
+        **r.training,
+    )
+    state = "finished" if result.finished else "stopped by the time limit; run again to resume"
+    print(f"{args.recipe}: step {result.step}, {result.images_seen / 1000:.1f} kimg, {state}")
+    return 0
+
+
+def _ship(args: argparse.Namespace) -> int:
+    r = recipe(args.recipe, args.device_class)
+    cohort = _cohort(r)
+    checkpoint = args.models / f"{r.name}.pt"
+    export_generator(_run_dir(args) / "training-state.pt", checkpoint, half=True)
+    loaded = load_generator(checkpoint, args.device)
+    metrics = evaluate(loaded, cohort, device=args.device)
+    card = {**loaded.card, "recipe": _recipe_card(r, args.device_class), "metrics": metrics}
+    save_generator(
+        checkpoint, loaded.generator, model_card=card, directions=loaded.directions, half=True
+    )
+    write_report(metrics, checkpoint.with_suffix(".report.md"), title=f"{r.name} quality")
+    _write_grids(load_generator(checkpoint, args.device), checkpoint)
+    print(f"shipped {checkpoint} ({checkpoint.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _recipe_card(r: Recipe, device_class: str) -> dict:
+    note = (
+        "the GPU recipe"
+        if device_class == "gpu"
+        else "the CPU recipe: the GPU recipe made smaller (resolution, width, length) because "
+        "no GPU was available; the GPU recipe stays to be trained"
+    )
+    return {
+        "name": r.name,
+        "device_class": device_class,
+        "note": note,
+        "cohort_subjects": r.subjects,
+        "cohort_seed": r.cohort_seed,
+        "kimg": r.kimg,
+    }
+
+
+def _write_grids(loaded, checkpoint: Path) -> None:
+    for finding in loaded.directions:
+        grid = sample_grid(loaded, finding, n_identities=4, severities=GRID_SEVERITIES, seed=0)
+        save_grid_png(_upscaled(grid), checkpoint.with_name(f"{checkpoint.stem}.{finding}.png"))
+
+
+def _upscaled(grid: np.ndarray) -> np.ndarray:
+    """Nearest-neighbour up to at least 128 px per tile, so small models stay legible."""
+    factor = max(1, 128 // grid.shape[-1])
+    return grid.repeat(factor, axis=-2).repeat(factor, axis=-1)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    loaded = load_generator(args.checkpoint)
+    cohort = build_cohort(
+        args.cohort, resolution=args.resolution, n_subjects=args.subjects, seed=args.cohort_seed
+    )
+    metrics = evaluate(loaded, cohort)
+    report = args.report or args.checkpoint.with_suffix(".report.md")
+    write_report(metrics, report, title=f"{args.checkpoint.stem} quality")
+    print(json.dumps(metrics["targets"], indent=2))
+    print(f"report: {report}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    loaded = load_generator(args.checkpoint)
+    if args.finding not in loaded.generator.schema.findings:
+        print(
+            f"error: {args.checkpoint.name} knows only {loaded.generator.schema.findings}",
+            file=sys.stderr,
+        )
+        return 2
+    grid = sample_grid(
+        loaded,
+        args.finding,
+        n_identities=args.identities,
+        severities=GRID_SEVERITIES,
+        seed=args.seed,
+        method=args.method,
+    )
+    print(f"wrote {save_grid_png(_upscaled(grid), args.out)}")
+    return 0
+
+
+COMMANDS = {"train": _train, "ship": _ship, "evaluate": _evaluate, "sample": _sample}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["cohort"]:
+        return cohorts_cli.main(argv[1:])
+    args = _parser().parse_args(argv)
+    for path in (getattr(args, "checkpoint", None),):
+        if path is not None and not path.is_file():
+            print(f"error: no checkpoint at {path}", file=sys.stderr)
+            return 2
+    return COMMANDS[args.command](args)

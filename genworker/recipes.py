@@ -1,0 +1,75 @@
+"""The recipes of the shipped demo generators: cohort, network and training, per device class.
+
+``gpu`` is the recipe the issue asks for (128², trained on a GPU in resumable runs); ``cpu``
+is the same recipe made smaller so that a machine without a GPU can still ship a working
+demo. The model card records which one a checkpoint came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from genworker.networks import GeneratorConfig
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str  # also the checkpoint's file name in genworker/models/
+    cohort: str
+    resolution: int
+    subjects: int
+    network: dict  # GeneratorConfig fields other than resolution and findings
+    kimg: float
+    batch_size: int = 16
+    lr: float = 0.0025
+    ema_kimg: float = 2.0
+    augment_p: float = 0.3
+    cohort_seed: int = 2026
+    train_seed: int = 0
+    timepoints: int = 5
+    training: dict = field(default_factory=dict)  # extra train() keyword arguments
+
+    def config(self, findings: tuple[str, ...]) -> GeneratorConfig:
+        return GeneratorConfig(resolution=self.resolution, findings=findings, **self.network)
+
+
+_SMALL_STYLEGAN2 = {
+    "architecture": "stylegan2",
+    "z_dim": 128,
+    "w_dim": 128,
+    "img_channels": 2,
+    "channel_base": 2048,
+    "channel_max": 64,
+    "mapping_layers": 2,
+}
+_SMALL_CGAN = {**_SMALL_STYLEGAN2, "architecture": "cgan", "channel_max": 128}
+_FULL_STYLEGAN2 = {
+    **_SMALL_STYLEGAN2,
+    "z_dim": 512,
+    "w_dim": 512,
+    "channel_base": 16384,
+    "channel_max": 512,
+}
+
+RECIPES: dict[str, dict[str, Recipe]] = {
+    "brain-glioma": {
+        "gpu": Recipe(
+            "brain-glioma", "brain-glioma", 128, 600, _FULL_STYLEGAN2, kimg=2000, batch_size=32
+        ),
+        "cpu": Recipe("brain-glioma", "brain-glioma", 64, 200, _SMALL_STYLEGAN2, kimg=12),
+    },
+    "chest-xray": {
+        "gpu": Recipe(
+            "chest-xray", "chest-xray", 128, 600, _FULL_STYLEGAN2, kimg=2000, batch_size=32
+        ),
+        "cpu": Recipe("chest-xray", "chest-xray", 64, 200, _SMALL_CGAN, kimg=12),
+    },
+}
+
+
+def recipe(name: str, device_class: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; known: {sorted(RECIPES)}")
+    if device_class not in RECIPES[name]:
+        raise ValueError(f"recipe {name!r} has no {device_class!r} variant")
+    return RECIPES[name][device_class]

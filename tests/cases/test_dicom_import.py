@@ -1,0 +1,203 @@
+"""Importing real DICOM: every transfer syntax, de-identification, duplicates, zips, and
+broken files refused one by one with a reason while the rest are kept."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from pydicom import dcmread
+from pydicom.uid import JPEGBaseline8Bit, RLELossless
+
+from cases.dicom_import import import_files
+from cases.models import ReferenceImage, ReferencePool
+from tests.cases import dicom_samples as samples
+
+
+@pytest.fixture
+def pool(db):
+    return ReferencePool.objects.create(name="chest real")
+
+
+def stored(image: ReferenceImage):
+    with image.file.open("rb") as fh:
+        return dcmread(fh)
+
+
+def media_files(media_root: Path) -> set[Path]:
+    """Files under the (session-wide) media root's reference folder."""
+    folder = media_root / "reference"
+    return {p for p in folder.rglob("*") if p.is_file()} if folder.exists() else set()
+
+
+@pytest.mark.parametrize("syntax", list(samples.LOSSLESS.values()), ids=list(samples.LOSSLESS))
+def test_lossless_syntaxes_import_with_identical_pixels(pool, educator, syntax):
+    report = import_files(pool, [("image.dcm", samples.encoded(syntax))], educator)
+
+    assert report.refused == []
+    assert report.duplicates == []
+    (image,) = report.imported
+    ds = stored(image)
+    assert image.transfer_syntax_uid == syntax == ds.file_meta.TransferSyntaxUID
+    assert (image.rows, image.columns, image.frames) == (32, 32, 1)
+    np.testing.assert_array_equal(ds.pixel_array, samples.pixels())
+
+
+def test_jpeg_baseline_imports_within_lossy_error(pool, educator):
+    original = samples.pixels(bits=8)
+    report = import_files(
+        pool, [("lossy.dcm", samples.encoded(JPEGBaseline8Bit, original))], educator
+    )
+
+    (image,) = report.imported
+    assert image.transfer_syntax_uid == JPEGBaseline8Bit
+    error = np.abs(stored(image).pixel_array.astype(int) - original.astype(int))
+    assert error.mean() < 2
+
+
+def test_multi_frame_rle_keeps_every_frame(pool, educator):
+    original = samples.pixels(frames=3)
+    report = import_files(pool, [("cine.dcm", samples.encoded(RLELossless, original))], educator)
+
+    (image,) = report.imported
+    assert image.frames == 3
+    np.testing.assert_array_equal(stored(image).pixel_array, original)
+
+
+def test_identifiers_dates_private_tags_and_uids_are_replaced(pool, educator):
+    source = samples.dataset()
+    report = import_files(pool, [("a.dcm", samples.to_bytes(source))], educator)
+
+    (image,) = report.imported
+    ds = stored(image)
+    assert str(ds.PatientName) != samples.PATIENT_NAME
+    assert ds.PatientID != samples.PATIENT_ID
+    assert ds.PatientID == image.patient_id
+    assert ds.PatientBirthDate != samples.BIRTH_DATE
+    assert ds.StudyDate != samples.STUDY_DATE
+    assert ds.ReferringPhysicianName == ""
+    assert ds.AccessionNumber == ""
+    assert "StationName" not in ds
+    assert ds.InstitutionName == ""
+    assert not any(elem.tag.is_private for elem in ds)
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        assert ds[keyword].value != source[keyword].value
+    assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID == image.sop_instance_uid
+    assert ds.PatientIdentityRemoved == "YES"
+    record = image.deidentification
+    assert record["attributes"]["PatientName"] == "replaced by pseudonym"
+    assert record["attributes"]["StudyDate"] == "shifted"
+    assert record["private_tags_removed"] == 2
+    assert record["uids_remapped"] >= 4
+    assert "StationName" in record["removed"]
+    assert samples.PATIENT_ID not in str(record)
+    assert samples.PATIENT_NAME not in str(record)
+
+
+def test_one_patient_keeps_one_pseudonym_study_and_date_intervals(pool, educator):
+    first = samples.dataset()
+    second = samples.dataset(study_uid=first.StudyInstanceUID, series_uid=first.SeriesInstanceUID)
+    second.StudyDate = "20240301"  # 44 days later
+    report = import_files(
+        pool, [("1.dcm", samples.to_bytes(first)), ("2.dcm", samples.to_bytes(second))], educator
+    )
+
+    a, b = report.imported
+    assert a.patient_id == b.patient_id
+    assert a.study_uid == b.study_uid
+    assert (b.study_date - a.study_date).days == 44
+    assert a.sop_instance_uid != b.sop_instance_uid
+
+
+def test_broken_files_are_refused_with_reasons_and_the_rest_kept(pool, educator, media_root):
+    files = [
+        ("good-1.dcm", samples.encoded(RLELossless)),
+        ("truncated.dcm", samples.truncated()),
+        ("no-pixels.dcm", samples.no_pixel_data()),
+        ("wrong-vr.dcm", samples.wrong_vr()),
+        ("huge.dcm", samples.huge_length()),
+        ("report.pdf", samples.not_dicom()),
+        ("empty.dcm", b""),
+        ("good-2.dcm", samples.to_bytes(samples.dataset())),
+    ]
+    before = media_files(media_root)
+    report = import_files(pool, files, educator)
+
+    assert [image.source_name for image in report.imported] == ["good-1.dcm", "good-2.dcm"]
+    reasons = dict(report.refused)
+    assert "truncated" in reasons["truncated.dcm"]
+    assert "no pixel data" in reasons["no-pixels.dcm"]
+    assert "wrong VR" in reasons["wrong-vr.dcm"]
+    assert "Rows" in reasons["wrong-vr.dcm"]
+    assert "declares a length of 4294967280" in reasons["huge.dcm"]
+    assert "not a DICOM file" in reasons["report.pdf"]
+    assert reasons["empty.dcm"] == "empty file"
+    assert ReferenceImage.objects.count() == 2
+    assert media_files(media_root) - before == {
+        media_root / image.file.name for image in report.imported
+    }
+
+
+def test_duplicates_by_sop_instance_uid_are_reported_not_stored(pool, educator):
+    data = samples.to_bytes(samples.dataset())
+    first = import_files(pool, [("a.dcm", data)], educator)
+    again = import_files(pool, [("a-again.dcm", data), ("a-third.dcm", data)], educator)
+
+    assert len(first.imported) == 1
+    assert again.imported == []
+    assert again.duplicates == ["a-again.dcm", "a-third.dcm"]
+    other_pool = ReferencePool.objects.create(name="other")
+    assert len(import_files(other_pool, [("a.dcm", data)], educator).imported) == 1
+
+
+def test_zip_archives_are_expanded_member_by_member(pool, educator):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("study/", "")
+        archive.writestr("study/1.dcm", samples.to_bytes(samples.dataset()))
+        archive.writestr("study/2.dcm", samples.encoded(RLELossless))
+        archive.writestr("study/notes.txt", b"not dicom")
+    report = import_files(pool, [("upload.zip", buffer.getvalue())], educator)
+
+    assert sorted(i.source_name for i in report.imported) == [
+        "upload.zip/study/1.dcm",
+        "upload.zip/study/2.dcm",
+    ]
+    assert [name for name, _ in report.refused] == ["upload.zip/study/notes.txt"]
+
+
+def test_a_corrupt_zip_is_refused(pool, educator):
+    report = import_files(pool, [("broken.zip", b"PK\x03\x04 not really")], educator)
+    assert report.imported == []
+    assert "zip" in report.refused[0][1]
+
+
+def test_file_and_row_are_stored_together_or_not_at_all(pool, educator, media_root, monkeypatch):
+    def fail(**_kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(ReferenceImage.objects, "create", fail)
+    before = media_files(media_root)
+    with pytest.raises(RuntimeError):
+        import_files(pool, [("a.dcm", samples.to_bytes(samples.dataset()))], educator)
+
+    assert ReferenceImage.objects.count() == 0
+    assert media_files(media_root) == before
+
+
+def test_management_command_imports_a_folder(db, tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.dcm").write_bytes(samples.to_bytes(samples.dataset()))
+    (tmp_path / "b.dcm").write_bytes(samples.truncated())
+
+    call_command("import_dicom_folder", "folder pool", str(tmp_path))
+
+    out = capsys.readouterr().out
+    assert "1 imported, 0 duplicate(s), 1 refused" in out
+    assert "refused b.dcm" in out
+    pool = ReferencePool.objects.get(name="folder pool")
+    assert [i.source_name for i in pool.images.all()] == ["sub/a.dcm"]

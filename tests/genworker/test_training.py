@@ -1,0 +1,167 @@
+"""Training: it learns the toy cohort, and a stopped run resumes bit for bit."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from genworker import training
+from genworker.checkpoint import load_generator, load_training_state
+from genworker.networks import build_generator
+from genworker.sampling import to_pictures
+from genworker.training import train
+from tests.toy_cohort import disc_cohort
+from tests.toy_training import TOY_BATCH, TOY_STEPS, toy_config
+
+# The resume tests use a smaller network and cohort still: only equality matters there.
+STEPS = 20  # past step 16, so a lazy R1 step falls inside the resumed part
+SMALL = {"z_dim": 8, "w_dim": 8, "channel_base": 64, "channel_max": 16, "mapping_layers": 1}
+RUN = {"batch_size": 4, "seed": 3, "checkpoint_every": 5, "progress": False}
+# Everything a resumed run must reproduce; "seconds" (wall time) is the one thing that may differ.
+EXACT_KEYS = ("G", "D", "G_ema", "opt_G", "opt_D", "rng", "step", "images_seen", "history")
+
+
+@pytest.fixture(scope="module")
+def small_cohort():
+    return disc_cohort(resolution=16, n_tracks=8, seed=2)
+
+
+def run_small(cohort, out_dir, **changes):
+    return train(cohort, config=toy_config(**SMALL), out_dir=out_dir, **{**RUN, **changes})
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(small_cohort, tmp_path_factory, one_torch_thread):
+    result = run_small(small_cohort, tmp_path_factory.mktemp("uninterrupted"), steps=STEPS)
+    return load_training_state(result.state_path), result
+
+
+def assert_identical(saved, expected, where="state"):
+    """Tensors equal bit for bit, everything else equal, through nested dicts and lists."""
+    if isinstance(expected, torch.Tensor):
+        assert torch.equal(saved, expected), f"{where} differs"
+    elif isinstance(expected, dict):
+        assert saved.keys() == expected.keys(), f"{where} has other keys"
+        for key in expected:
+            assert_identical(saved[key], expected[key], f"{where}[{key!r}]")
+    elif isinstance(expected, list | tuple):
+        assert len(saved) == len(expected), f"{where} has another length"
+        for i, (a, b) in enumerate(zip(saved, expected, strict=True)):
+            assert_identical(a, b, f"{where}[{i}]")
+    else:
+        assert saved == expected or (saved != saved and expected != expected), f"{where} differs"
+
+
+def assert_same_run(state_path, expected_state):
+    state = load_training_state(state_path)
+    for key in EXACT_KEYS:
+        assert_identical(state[key], expected_state[key], key)
+
+
+def assert_same_export(export_path, expected_export_path):
+    exported, expected = load_generator(export_path), load_generator(expected_export_path)
+    assert_identical(exported.generator.state_dict(), expected.generator.state_dict(), "export")
+    assert exported.directions.keys() == expected.directions.keys()
+    for finding, vector in expected.directions.items():
+        np.testing.assert_array_equal(exported.directions[finding], vector)
+
+
+def mean_picture_error(generator, cohort) -> float:
+    """Mean absolute difference between the mean generated and the mean real picture,
+    generating one image per training image with its conditions."""
+    part = cohort.train()
+    cond = generator.schema.encode(part.finding, part.severity, part.age, part.sex)
+    pictures, _ = to_pictures(generator.sample(cond, seed=1))
+    return float(np.abs(pictures.mean(axis=0) - part.images.mean(axis=0)).mean())
+
+
+def test_brief_training_lowers_the_discriminator_loss_and_learns_the_cohort(toy_training):
+    result, cohort, config = toy_training.result, toy_training.cohort, toy_training.config
+    history = result.history
+    assert result.finished
+    assert result.step == TOY_STEPS
+    assert result.images_seen == TOY_STEPS * TOY_BATCH
+    assert history["step"] == list(range(1, TOY_STEPS + 1))
+    loss_d = np.asarray(history["loss_D"])
+    assert np.all(np.isfinite(loss_d))
+    assert loss_d[-25:].mean() < 0.9 * loss_d[:25].mean()
+    # Lazy R1: computed on every 16th discriminator step only.
+    r1_steps = [s for s, r1 in zip(history["step"], history["r1"], strict=True) if r1 == r1]
+    assert r1_steps == list(range(1, TOY_STEPS + 1, training.R1_INTERVAL))
+
+    torch.manual_seed(0)  # the same initial weights as the run with seed 0
+    untrained = build_generator(config).eval()
+    trained = load_generator(result.export_path).generator
+    assert mean_picture_error(trained, cohort) < 0.7 * mean_picture_error(untrained, cohort)
+
+
+def test_the_export_carries_the_training_in_its_model_card(toy_training):
+    card = load_generator(toy_training.result.export_path).card
+    assert card["training"]["steps"] == TOY_STEPS
+    assert card["training"]["images_seen"] == TOY_STEPS * TOY_BATCH
+    assert card["training"]["finished"] is True
+    assert card["cohort"]["name"] == "toy-discs"
+    assert card["cohort"]["findings_with_severity"] == ["lesion"]
+    assert card["licence"] == "CC0-1.0"
+
+
+def test_a_stopped_and_resumed_run_equals_an_uninterrupted_one(
+    small_cohort, tmp_path, uninterrupted
+):
+    expected_state, expected = uninterrupted
+    first = run_small(small_cohort, tmp_path, steps=7)
+    assert first.step == 7
+    second = run_small(small_cohort, tmp_path, steps=STEPS, resume=True)
+    assert second.step == STEPS
+    assert second.finished
+    assert_same_run(second.state_path, expected_state)
+    assert_same_export(second.export_path, expected.export_path)
+
+
+def test_a_run_stopped_by_its_time_budget_resumes_exactly(
+    small_cohort, tmp_path, monkeypatch, uninterrupted
+):
+    expected_state, expected = uninterrupted
+    ticks = iter(range(10_000))  # a clock that advances one second per reading
+    monkeypatch.setattr(training, "time", SimpleNamespace(monotonic=lambda: float(next(ticks))))
+    stopped = run_small(small_cohort, tmp_path, steps=STEPS, max_minutes=3.5 / 60)
+    assert not stopped.finished
+    assert 0 < stopped.step < STEPS
+    assert load_generator(stopped.export_path).card["training"]["finished"] is False
+    assert load_training_state(stopped.state_path)["step"] == stopped.step
+
+    monkeypatch.undo()
+    resumed = run_small(small_cohort, tmp_path, steps=STEPS, resume=True)
+    assert resumed.finished
+    assert_same_run(resumed.state_path, expected_state)
+    assert_same_export(resumed.export_path, expected.export_path)
+
+
+def test_an_existing_state_is_not_overwritten_without_resume(small_cohort, tmp_path):
+    first = run_small(small_cohort, tmp_path, steps=2)
+    before = first.state_path.read_bytes()
+    with pytest.raises(FileExistsError, match="resume=True"):
+        run_small(small_cohort, tmp_path, steps=2)
+    assert first.state_path.read_bytes() == before
+
+
+def test_resuming_with_other_settings_is_refused(small_cohort, tmp_path):
+    first = run_small(small_cohort, tmp_path, steps=2)
+    before = first.state_path.read_bytes()
+    with pytest.raises(ValueError, match="cannot resume: the options differ"):
+        run_small(small_cohort, tmp_path, steps=4, resume=True, batch_size=8)
+    other_cohort = disc_cohort(resolution=16, n_tracks=8, seed=5)
+    with pytest.raises(ValueError, match="cannot resume: the cohort differs"):
+        run_small(other_cohort, tmp_path, steps=4, resume=True)
+    assert first.state_path.read_bytes() == before
+
+
+def test_the_length_is_given_once(small_cohort, tmp_path):
+    with pytest.raises(ValueError, match="exactly one of kimg and steps"):
+        run_small(small_cohort, tmp_path, steps=2, kimg=1.0)
+    with pytest.raises(ValueError, match="exactly one of kimg and steps"):
+        run_small(small_cohort, tmp_path)
+    assert not (tmp_path / training.STATE_FILE).exists()

@@ -1,0 +1,148 @@
+"""Build a reference pool from the held-out part of a simulated training cohort (the demo's
+stand-in for real images).
+
+The images are *simulated*, not acquired: they come from the cohort simulator (real
+anatomy templates plus simulated variability and disease), in the held-out split the
+generators never trained on. Each is written as a DICOM file that says so in Image
+Comments, stored with origin "cohort", and the pool's description says so too. For real
+images, import DICOM into a pool instead.
+
+A CLI, not the web process: it may import the generation engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Any
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    ExplicitVRLittleEndian,
+    MRImageStorage,
+    SecondaryCaptureImageStorage,
+    generate_uid,
+)
+
+from cases.models import ReferenceImage, ReferencePool
+
+SOP_CLASS = {"MR": MRImageStorage}
+MAX_STORED = 4095
+
+
+def cohort_image_dicom(
+    image: np.ndarray,  # display intensities [rows, cols] in [0, 1]
+    *,
+    modality: str,
+    label: str,  # e.g. "brain-glioma seed 0 image 17"
+) -> tuple[bytes, str]:
+    """One held-out cohort image as DICOM bytes (and its SOP Instance UID)."""
+    sop_class = SOP_CLASS.get(modality, SecondaryCaptureImageStorage)
+    sop_uid = generate_uid(entropy_srcs=[label])
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
+    ds.StudyInstanceUID = generate_uid(entropy_srcs=[label, "study"])
+    ds.SeriesInstanceUID = generate_uid(entropy_srcs=[label, "series"])
+    ds.Modality = modality
+    ds.PatientName, ds.PatientID = "COHORT^SIMULATED", "COHORT"
+    ds.SeriesDescription = "Held-out simulated cohort image"
+    ds.ImageComments = (
+        f"Simulated cohort image ({label}), held out from generator training; "
+        "stands in for real images in the demo. Not acquired from a patient."
+    )
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = image.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = np.round(np.clip(image, 0, 1) * MAX_STORED).astype(np.uint16).tobytes()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue(), sop_uid
+
+
+class Command(BaseCommand):
+    help = "Build a reference pool from the held-out split of a simulated cohort."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--cohort", default="brain-glioma", help="cohort simulator name")
+        parser.add_argument("--folder", help="read a cohort written by genworker.cohorts")
+        parser.add_argument("--resolution", type=int, default=128)
+        parser.add_argument("--subjects", type=int, default=40, help="simulated subjects")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--limit", type=int, default=200, help="most images to keep")
+        parser.add_argument("--pool", default="", help="pool name (default from the cohort)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from genworker.cohorts.registry import build_cohort
+        from genworker.cohorts.store import read_cohort
+
+        try:
+            cohort = (
+                read_cohort(options["folder"])
+                if options["folder"]
+                else build_cohort(
+                    options["cohort"],
+                    resolution=options["resolution"],
+                    n_subjects=options["subjects"],
+                    seed=options["seed"],
+                )
+            )
+        except (ValueError, OSError) as exc:
+            raise CommandError(str(exc)) from exc
+        held = cohort.held_out_part()
+        if len(held.images) == 0:
+            raise CommandError("the cohort has no held-out images; simulate more subjects")
+        name = options["pool"] or f"{cohort.name} held-out (seed {cohort.seed}, simulated)"
+        pool, added = self._fill(held, name, limit=options["limit"])
+        self.stdout.write(
+            f"Pool {pool.name!r}: {added} image(s) added, {pool.images.count()} in all"
+        )
+
+    @transaction.atomic
+    def _fill(self, held: Any, name: str, *, limit: int) -> tuple[ReferencePool, int]:
+        pool, _ = ReferencePool.objects.get_or_create(
+            name=name,
+            defaults={
+                "description": "Simulated images from the held-out split of a training cohort, "
+                "standing in for real images in the demo; no patient data."
+            },
+        )
+        added = 0
+        for i in range(min(limit, len(held.images))):
+            finding = held.findings[int(held.finding[i])]
+            label = f"{held.name} seed {held.seed} held-out image {i}"
+            data, sop_uid = cohort_image_dicom(held.images[i], modality=held.modality, label=label)
+            digest = hashlib.sha256(sop_uid.encode()).hexdigest()
+            if pool.images.filter(source_uid_digest=digest).exists():
+                continue
+            image = ReferenceImage(
+                pool=pool,
+                origin=ReferenceImage.Origin.COHORT,
+                source_name=f"{held.name}-heldout-{i:04d}.dcm",
+                source_uid_digest=digest,
+                study_uid=generate_uid(entropy_srcs=[label, "study"]),
+                series_uid=generate_uid(entropy_srcs=[label, "series"]),
+                sop_instance_uid=sop_uid,
+                sop_class_uid=SOP_CLASS.get(held.modality, SecondaryCaptureImageStorage),
+                transfer_syntax_uid=ExplicitVRLittleEndian,
+                modality=held.modality,
+                rows=held.images[i].shape[0],
+                columns=held.images[i].shape[1],
+                finding=finding,
+                severity=float(held.severity[i]),
+                deidentification={"simulated": "no patient data: nothing to de-identify"},
+            )
+            image.file.save(f"reference/{pool.pk}/{digest[:16]}.dcm", ContentFile(data), save=False)
+            image.save()
+            added += 1
+        return pool, added

@@ -1,0 +1,287 @@
+"""Visual Turing tests: blinded reading studies of real against synthetic images.
+
+An educator builds a :class:`TuringStudy` (see ``turing.building``): a synthetic side (a
+generator's approved cases, or a chosen set of approved cases), a real reference pool, the
+number of images and the synthetic share, the raters and the response form. Every
+:class:`StudyImage` is stored once, blinded (``turing.blinding``), under an opaque token;
+each :class:`StudyRater` reads them in their own seeded order and leaves one
+:class:`Response` per image. Closing the study opens its results and flags synthetic cases
+that most raters recognised with confidence (:class:`CaseFlag`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from cases.models import GeneratorModel, Instance, ReferenceImage, ReferencePool, SyntheticPatient
+
+CONFIDENCE_HIGH = 4  # a call with this confidence or more counts as "confident"
+
+
+def new_seed() -> int:
+    return secrets.randbelow(2**31)
+
+
+def new_token() -> str:
+    """22 url-safe characters: the only name a rater's browser ever sees for an image."""
+    return secrets.token_urlsafe(16)
+
+
+def one_to_five(**kwargs: Any) -> models.PositiveSmallIntegerField:
+    return models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(5)], **kwargs
+    )
+
+
+class TuringStudy(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"
+
+    title = models.CharField(max_length=200)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    generator = models.ForeignKey(
+        GeneratorModel,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="turing_studies",
+        help_text="Synthetic side: approved cases made by this generator.",
+    )
+    cases = models.ManyToManyField(
+        SyntheticPatient,
+        blank=True,
+        related_name="turing_studies",
+        help_text="Synthetic side: these approved cases (instead of a generator).",
+    )
+    pool = models.ForeignKey(ReferencePool, on_delete=models.PROTECT, related_name="studies")
+    n_images = models.PositiveIntegerField()
+    synthetic_ratio = models.FloatField()
+    modality = models.CharField(max_length=16)
+    image_size = models.PositiveIntegerField(help_text="Rows and columns of every served image.")
+    pixel_spacing_mm = models.FloatField()
+    seed = models.BigIntegerField(default=new_seed)
+    ask_realism = models.BooleanField(default=False)
+    ask_comment = models.BooleanField(default=False)
+    allow_back = models.BooleanField(default=False)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    raters = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="StudyRater", related_name="turing_studies"
+    )
+
+    class Meta:
+        ordering = ("-created_at",)
+        verbose_name = "Turing study"
+        verbose_name_plural = "Turing studies"
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("turing:study-detail", args=[self.pk])
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == self.Status.CLOSED
+
+    def close(self) -> None:
+        """Close the study (no more responses) and flag confidently recognised cases."""
+        with transaction.atomic():
+            updated = TuringStudy.objects.filter(pk=self.pk, status=self.Status.OPEN).update(
+                status=self.Status.CLOSED, closed_at=timezone.now()
+            )
+            self.refresh_from_db()
+            if updated:
+                CaseFlag.flag_recognised_cases(self)
+
+
+class StudyRater(models.Model):
+    study = models.ForeignKey(TuringStudy, on_delete=models.CASCADE, related_name="rater_set")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    experience_years = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(70)],
+        help_text="Years of reading experience, as the rater gave it (optional).",
+    )
+    order_seed = models.BigIntegerField(default=new_seed)
+    started_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("study", "user__username")
+        constraints = [
+            models.UniqueConstraint(fields=("study", "user"), name="one_rater_row_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.study}"
+
+    def order(self) -> list[int]:
+        """The study image ids in this rater's own order, drawn from ``order_seed``."""
+        ids = sorted(self.study.images.values_list("pk", flat=True))
+        permutation = np.random.default_rng(self.order_seed).permutation(len(ids))
+        return [ids[i] for i in permutation]
+
+    def answered_ids(self) -> set[int]:
+        return set(self.responses.values_list("image_id", flat=True))
+
+    def next_position(self, order: list[int] | None = None) -> int | None:
+        """1-based position of the first unanswered image; None when all are answered."""
+        order = order if order is not None else self.order()
+        answered = self.answered_ids()
+        return next((i + 1 for i, pk in enumerate(order) if pk not in answered), None)
+
+    @property
+    def finished(self) -> bool:
+        return self.responses.count() == self.study.images.count()
+
+
+class StudyImage(models.Model):
+    class Side(models.TextChoices):
+        REAL = "real"
+        SYNTHETIC = "synthetic"
+
+    study = models.ForeignKey(TuringStudy, on_delete=models.CASCADE, related_name="images")
+    token = models.CharField(max_length=32, unique=True, default=new_token)
+    side = models.CharField(max_length=16, choices=Side.choices)
+    instance = models.ForeignKey(Instance, null=True, blank=True, on_delete=models.PROTECT)
+    reference = models.ForeignKey(ReferenceImage, null=True, blank=True, on_delete=models.PROTECT)
+    blinded = models.FileField(max_length=300, upload_to="turing/")
+    blinded_size = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ("study", "pk")
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(side="synthetic", instance__isnull=False, reference__isnull=True)
+                    | Q(side="real", instance__isnull=True, reference__isnull=False)
+                ),
+                name="study_image_source_matches_side",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"image {self.token} of {self.study}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("turing:image", args=[self.token])
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.side == self.Side.SYNTHETIC
+
+    def source_identifier(self) -> str:
+        """Where the image came from, for the results export (never shown before closing)."""
+        if self.instance_id is not None:
+            patient = self.instance.series.study.patient
+            return (
+                f"case {patient.patient_id} job {patient.job_id} "
+                f"sop {self.instance.sop_instance_uid} seed {self.instance.seed}"
+            )
+        return f"pool {self.reference.pool.name} {self.reference.source_name} " + (
+            f"sop {self.reference.sop_instance_uid}"
+        )
+
+
+class Response(models.Model):
+    rater = models.ForeignKey(StudyRater, on_delete=models.CASCADE, related_name="responses")
+    image = models.ForeignKey(StudyImage, on_delete=models.CASCADE, related_name="responses")
+    called_synthetic = models.BooleanField()
+    confidence = one_to_five()
+    realism = one_to_five(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    time_on_image_ms = models.PositiveIntegerField(
+        help_text="Time the image was on screen before the answer, summed over visits."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("rater", "created_at")
+        constraints = [
+            models.UniqueConstraint(fields=("rater", "image"), name="one_response_per_image"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rater.user} on {self.image.token}"
+
+    @classmethod
+    def record(
+        cls, *, rater: StudyRater, image: StudyImage, time_ms: int, **answer: Any
+    ) -> Response:
+        """Save a rater's answer (a later answer replaces an earlier one; time adds up)."""
+        if image.study_id != rater.study_id:
+            raise ValidationError("the image is not part of this rater's study")
+        with transaction.atomic():
+            study = TuringStudy.objects.select_for_update().get(pk=rater.study_id)
+            if study.is_closed:
+                raise ValidationError("the study is closed")
+            response = cls.objects.filter(rater=rater, image=image).first()
+            if response is None:
+                response = cls(rater=rater, image=image, time_on_image_ms=0)
+            for name, value in answer.items():
+                setattr(response, name, value)
+            response.time_on_image_ms += time_ms
+            response.full_clean()
+            response.save()
+        return response
+
+
+class CaseFlag(models.Model):
+    """A synthetic case that most raters of a study called synthetic with high confidence."""
+
+    study = models.ForeignKey(TuringStudy, on_delete=models.CASCADE, related_name="flags")
+    case = models.ForeignKey(SyntheticPatient, on_delete=models.CASCADE, related_name="flags")
+    images_flagged = models.PositiveIntegerField()
+    images_in_study = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(fields=("study", "case"), name="one_flag_per_study_case"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case.patient_id} recognised in {self.study}"
+
+    @classmethod
+    def flag_recognised_cases(cls, study: TuringStudy) -> list[CaseFlag]:
+        """Flag every case with an image that a strict majority of its readers called
+        synthetic with confidence >= ``CONFIDENCE_HIGH``."""
+        per_case: dict[int, list[bool]] = {}
+        images = study.images.filter(side=StudyImage.Side.SYNTHETIC).select_related(
+            "instance__series__study"
+        )
+        for image in images.prefetch_related("responses"):
+            responses = list(image.responses.all())
+            confident = sum(
+                r.called_synthetic and r.confidence >= CONFIDENCE_HIGH for r in responses
+            )
+            case_id = image.instance.series.study.patient_id
+            per_case.setdefault(case_id, []).append(
+                bool(responses) and confident * 2 > len(responses)
+            )
+        return [
+            cls.objects.update_or_create(
+                study=study,
+                case_id=case_id,
+                defaults={"images_flagged": sum(flags), "images_in_study": len(flags)},
+            )[0]
+            for case_id, flags in per_case.items()
+            if any(flags)
+        ]

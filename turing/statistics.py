@@ -1,0 +1,259 @@
+"""Statistics of a visual Turing test, as pure functions of the readings.
+
+Conventions: *synthetic is the positive class*. A reading is one rater's call on one image
+with a confidence from 1 (guessing) to 5 (certain). Call and confidence together make a
+10-level score of "how synthetic the rater thinks the image is": a synthetic call with
+confidence c scores 5 + c (6..10), a real call scores 6 - c (1..5). ROC curves and AUC
+are computed from that score.
+
+Intervals: proportions get Wilson score intervals; AUC gets a DeLong interval (the
+variance from the structural components of the Mann-Whitney statistic, DeLong et al. 1988),
+normal approximation, clipped to [0, 1]. Pooled figures treat every reading as independent;
+they ignore reader and case correlation, which a multi-reader multi-case analysis (e.g.
+iMRMC on the CSV export) accounts for.
+
+Undefined figures (a proportion of nothing, an AUC with one class, a kappa with one rater
+or no variation) are ``None``, never a made-up number.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+Z95 = float(stats.norm.ppf(0.975))
+EXPERIENCE_GROUPS = ((5.0, "< 5 years"), (10.0, "5-9 years"), (float("inf"), "≥ 10 years"))
+NOT_RECORDED = "not recorded"
+
+
+@dataclass(frozen=True)
+class Reading:
+    rater: str
+    image: str
+    synthetic: bool  # the truth
+    called_synthetic: bool
+    confidence: int  # 1..5
+    experience_years: float | None = None
+
+    @property
+    def correct(self) -> bool:
+        return self.synthetic == self.called_synthetic
+
+    @property
+    def score(self) -> int:
+        return confidence_score(self.called_synthetic, self.confidence)
+
+
+@dataclass(frozen=True)
+class Proportion:
+    k: int
+    n: int
+    estimate: float | None
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class Auc:
+    auc: float
+    se: float | None
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The figures of one set of readings (one rater, one group, or everyone pooled)."""
+
+    n_readings: int
+    accuracy: Proportion
+    p_value: float | None  # exact two-sided binomial test of accuracy against 0.5
+    sensitivity: Proportion  # synthetic images called synthetic
+    specificity: Proportion  # real images called real
+    auc: Auc | None
+    roc: list[tuple[float, float]]  # (false positive rate, true positive rate) from (0,0) to (1,1)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    pooled: Summary
+    per_rater: dict[str, Summary]
+    by_experience: dict[str, Summary]
+    fleiss_kappa: float | None
+    kappa_images: int  # images read by every rater (the kappa's items)
+    fooling_rates: dict[str, float] = field(default_factory=dict)  # synthetic image -> rate
+
+
+def confidence_score(called_synthetic: bool, confidence: int) -> int:
+    if not 1 <= confidence <= 5:
+        raise ValueError("confidence must be 1..5")
+    return 5 + confidence if called_synthetic else 6 - confidence
+
+
+def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of k successes in n trials (n > 0)."""
+    if n <= 0 or not 0 <= k <= n:
+        raise ValueError("need 0 <= k <= n and n > 0")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+
+
+def proportion(k: int, n: int) -> Proportion:
+    if n == 0:
+        return Proportion(0, 0, None, None, None)
+    low, high = wilson_interval(k, n)
+    return Proportion(k, n, k / n, low, high)
+
+
+def binomial_p_value(k: int, n: int) -> float:
+    """Exact two-sided test of k successes in n trials against p = 0.5.
+
+    The null distribution is symmetric, so the two-sided p-value is twice the smaller tail.
+    """
+    if n <= 0 or not 0 <= k <= n:
+        raise ValueError("need 0 <= k <= n and n > 0")
+    tail = stats.binom.cdf(min(k, n - k), n, 0.5)
+    return float(min(1.0, 2.0 * tail))
+
+
+def _placements(positives: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeLong's structural components: for each positive, the share of negatives it outscores
+    (ties count half), and for each negative, the share of positives that outscore it."""
+    psi = (positives[:, None] > negatives[None, :]) + 0.5 * (
+        positives[:, None] == negatives[None, :]
+    )
+    return psi.mean(axis=1), psi.mean(axis=0)
+
+
+def auc_delong(truth: Sequence[bool], scores: Sequence[float]) -> Auc | None:
+    """ROC AUC (Mann-Whitney) with a DeLong 95% interval; None when a class is missing.
+
+    With fewer than two images of a class the variance is undefined: the AUC is given
+    without an interval.
+    """
+    truth_arr = np.asarray(truth, dtype=bool)
+    score_arr = np.asarray(scores, dtype=float)
+    positives, negatives = score_arr[truth_arr], score_arr[~truth_arr]
+    if len(positives) == 0 or len(negatives) == 0:
+        return None
+    v10, v01 = _placements(positives, negatives)
+    auc = float(v10.mean())
+    if len(positives) < 2 or len(negatives) < 2:
+        return Auc(auc, None, None, None)
+    variance = v10.var(ddof=1) / len(positives) + v01.var(ddof=1) / len(negatives)
+    se = float(np.sqrt(variance))
+    return Auc(auc, se, max(0.0, auc - Z95 * se), min(1.0, auc + Z95 * se))
+
+
+def roc_points(truth: Sequence[bool], scores: Sequence[float]) -> list[tuple[float, float]]:
+    """The empirical ROC curve: one point per distinct score threshold, (0,0) to (1,1)."""
+    truth_arr = np.asarray(truth, dtype=bool)
+    score_arr = np.asarray(scores, dtype=float)
+    n_pos, n_neg = int(truth_arr.sum()), int((~truth_arr).sum())
+    points = [(0.0, 0.0)]
+    for threshold in sorted(set(score_arr.tolist()), reverse=True):
+        called = score_arr >= threshold
+        fpr = float((called & ~truth_arr).sum() / n_neg) if n_neg else 0.0
+        tpr = float((called & truth_arr).sum() / n_pos) if n_pos else 0.0
+        points.append((fpr, tpr))
+    if points[-1] != (1.0, 1.0):
+        points.append((1.0, 1.0))
+    return points
+
+
+def fleiss_kappa(table: np.ndarray) -> float | None:
+    """Fleiss' kappa of a [items, categories] table of counts, every item rated by the same
+    number of raters (>= 2). None when undefined: no items, one rater, or chance agreement 1
+    (every rating in one category)."""
+    table = np.asarray(table, dtype=float)
+    if table.ndim != 2 or table.shape[0] == 0:
+        return None
+    raters = table.sum(axis=1)
+    if not np.all(raters == raters[0]):
+        raise ValueError("every item must have the same number of ratings")
+    r = raters[0]
+    if r < 2:
+        return None
+    p_items = ((table * table).sum(axis=1) - r) / (r * (r - 1))
+    p_categories = table.sum(axis=0) / table.sum()
+    expected = float((p_categories**2).sum())
+    if np.isclose(expected, 1.0):
+        return None
+    return float((p_items.mean() - expected) / (1 - expected))
+
+
+def summarise(readings: Sequence[Reading]) -> Summary:
+    truth = [r.synthetic for r in readings]
+    scores = [r.score for r in readings]
+    n_correct = sum(r.correct for r in readings)
+    synthetic = [r for r in readings if r.synthetic]
+    real = [r for r in readings if not r.synthetic]
+    return Summary(
+        n_readings=len(readings),
+        accuracy=proportion(n_correct, len(readings)),
+        p_value=binomial_p_value(n_correct, len(readings)) if readings else None,
+        sensitivity=proportion(sum(r.called_synthetic for r in synthetic), len(synthetic)),
+        specificity=proportion(sum(not r.called_synthetic for r in real), len(real)),
+        auc=auc_delong(truth, scores),
+        roc=roc_points(truth, scores) if readings else [],
+    )
+
+
+def experience_group(years: float | None) -> str:
+    if years is None:
+        return NOT_RECORDED
+    return next(label for upper, label in EXPERIENCE_GROUPS if years < upper)
+
+
+def agreement_table(readings: Iterable[Reading]) -> np.ndarray:
+    """[images read by every rater, 2] counts of (real, synthetic) calls, for Fleiss' kappa."""
+    readings = list(readings)
+    raters = {r.rater for r in readings}
+    calls: dict[str, list[bool]] = defaultdict(list)
+    for r in readings:
+        calls[r.image].append(r.called_synthetic)
+    complete = [c for c in calls.values() if len(c) == len(raters)]
+    return np.array([[len(c) - sum(c), sum(c)] for c in complete], dtype=float).reshape(-1, 2)
+
+
+def fooling_rates(readings: Iterable[Reading]) -> dict[str, float]:
+    """Per synthetic image: the share of its readers who called it real."""
+    calls: dict[str, list[bool]] = defaultdict(list)
+    for r in readings:
+        if r.synthetic:
+            calls[r.image].append(not r.called_synthetic)
+    return {image: sum(fooled) / len(fooled) for image, fooled in calls.items()}
+
+
+def _grouped(readings: Iterable[Reading], key) -> dict[str, list[Reading]]:
+    groups: dict[str, list[Reading]] = defaultdict(list)
+    for r in readings:
+        groups[key(r)].append(r)
+    return dict(sorted(groups.items()))
+
+
+def analyse(readings: Sequence[Reading]) -> Analysis:
+    """Every figure of a study: pooled, per rater, per experience group, kappa, fooling."""
+    table = agreement_table(readings)
+    return Analysis(
+        pooled=summarise(readings),
+        per_rater={
+            rater: summarise(group)
+            for rater, group in _grouped(readings, lambda r: r.rater).items()
+        },
+        by_experience={
+            label: summarise(group)
+            for label, group in _grouped(
+                readings, lambda r: experience_group(r.experience_years)
+            ).items()
+        },
+        fleiss_kappa=fleiss_kappa(table),
+        kappa_images=len(table),
+        fooling_rates=fooling_rates(readings),
+    )

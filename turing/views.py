@@ -1,0 +1,252 @@
+"""Turing study pages: educators build, watch and close studies; raters read blinded images.
+
+Nothing a rater's browser receives before the study is closed depends on an image's side:
+reading pages differ only in the image token and position, and image files are the
+blinded copies made when the study was built.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from cases.roles import can_author
+from turing import plots
+from turing.building import build_study
+from turing.forms import ResponseForm, StartForm, StudyForm
+from turing.models import Response, StudyImage, StudyRater, TuringStudy
+from turing.results import csv_text, study_analysis
+
+
+def _require_educator(request: HttpRequest) -> None:
+    if not can_author(request.user):
+        raise PermissionDenied("only educators manage Turing studies")
+
+
+def _rater(request: HttpRequest, pk: int) -> StudyRater:
+    return get_object_or_404(
+        StudyRater.objects.select_related("study"), study_id=pk, user=request.user
+    )
+
+
+def _posted(request: HttpRequest):
+    """The POST data of a POST (even an empty one, which must bind and fail), else None."""
+    return request.POST if request.method == "POST" else None
+
+
+def _with_progress(raters):
+    return raters.annotate(answered=Count("responses")).select_related("user", "study")
+
+
+@login_required
+def study_list(request: HttpRequest) -> HttpResponse:
+    readings = _with_progress(StudyRater.objects.filter(user=request.user))
+    if can_author(request.user):
+        studies = TuringStudy.objects.annotate(n_raters=Count("rater_set", distinct=True))
+    elif readings:
+        studies = None
+    else:
+        raise PermissionDenied("Turing studies are for educators and their raters")
+    return render(request, "turing/study_list.html", {"studies": studies, "readings": readings})
+
+
+@login_required
+def study_create(request: HttpRequest) -> HttpResponse:
+    _require_educator(request)
+    form = StudyForm(_posted(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            study = build_study(form.plan(), created_by=request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Study created with {study.images.count()} images.")
+            return redirect(study)
+    status = 400 if form.is_bound else 200
+    return render(request, "turing/study_form.html", {"form": form}, status=status)
+
+
+@login_required
+def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_educator(request)
+    study = get_object_or_404(TuringStudy.objects.select_related("pool", "generator"), pk=pk)
+    raters = _with_progress(study.rater_set.all())
+    return render(request, "turing/study_detail.html", {"study": study, "raters": raters})
+
+
+@require_POST
+@login_required
+def study_close(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_educator(request)
+    study = get_object_or_404(TuringStudy, pk=pk)
+    study.close()
+    messages.success(request, f"Closed; {study.flags.count()} case(s) flagged as recognised.")
+    return redirect("turing:results", pk=study.pk)
+
+
+@login_required
+def start(request: HttpRequest, pk: int) -> HttpResponse:
+    rater = _rater(request, pk)
+    if rater.started_at is not None:
+        return redirect("turing:read-next", pk=pk)
+    form = StartForm(_posted(request), instance=rater)
+    if request.method == "POST" and form.is_valid():
+        rater = form.save(commit=False)
+        rater.started_at = timezone.now()
+        rater.save()
+        return redirect("turing:read-next", pk=pk)
+    status = 400 if form.is_bound else 200
+    context = {"study": rater.study, "form": form, "n_images": rater.study.images.count()}
+    return render(request, "turing/start.html", context, status=status)
+
+
+@require_POST
+@login_required
+def pause(request: HttpRequest, pk: int) -> HttpResponse:
+    rater = _rater(request, pk)
+    StudyRater.objects.filter(pk=rater.pk).update(paused_at=timezone.now())
+    messages.success(request, f"Paused “{rater.study}”. Resume whenever you like.")
+    return redirect("turing:study-list")
+
+
+@login_required
+def read_next(request: HttpRequest, pk: int) -> HttpResponse:
+    rater = _rater(request, pk)
+    if rater.study.is_closed:
+        return render(request, "turing/closed.html", {"study": rater.study})
+    if rater.started_at is None:
+        return redirect("turing:start", pk=pk)
+    position = rater.next_position()
+    if position is None:
+        return render(request, "turing/done.html", {"study": rater.study, "rater": rater})
+    return redirect("turing:read", pk=pk, position=position)
+
+
+def _may_open(study: TuringStudy, position: int, next_position: int | None) -> bool:
+    """The next unanswered image, or an earlier one where the study lets raters go back."""
+    if position == next_position:
+        return True
+    return study.allow_back and (next_position is None or position < next_position)
+
+
+@login_required
+def read(request: HttpRequest, pk: int, position: int) -> HttpResponse:
+    rater = _rater(request, pk)
+    study = rater.study
+    order = rater.order()
+    next_position = rater.next_position(order)
+    if study.is_closed or rater.started_at is None or not 1 <= position <= len(order):
+        return redirect("turing:read-next", pk=pk)
+    if not _may_open(study, position, next_position):
+        return redirect("turing:read-next", pk=pk)
+    image = StudyImage.objects.get(pk=order[position - 1])
+    previous = Response.objects.filter(rater=rater, image=image).first()
+    form = ResponseForm(
+        _posted(request),
+        initial=_initial(previous),
+        ask_realism=study.ask_realism,
+        ask_comment=study.ask_comment,
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        Response.record(
+            rater=rater,
+            image=image,
+            time_ms=data.pop("time_ms"),
+            called_synthetic=data.pop("call") == "synthetic",
+            **data,
+        )
+        return redirect("turing:read-next", pk=pk)
+    if rater.paused_at is not None:
+        StudyRater.objects.filter(pk=rater.pk).update(paused_at=None)
+    context = {
+        "study": study,
+        "form": form,
+        "position": position,
+        "total": len(order),
+        "back": position - 1 if study.allow_back and position > 1 else None,
+        "viewer_data": {
+            "imageIds": [f"wadouri:{image.get_absolute_url()}"],
+            "labels": ["Reading study image"],
+        },
+    }
+    return render(request, "turing/read.html", context, status=400 if form.is_bound else 200)
+
+
+def _initial(previous: Response | None) -> dict[str, object]:
+    if previous is None:
+        return {"time_ms": 0}
+    return {
+        "call": "synthetic" if previous.called_synthetic else "real",
+        "confidence": previous.confidence,
+        "realism": previous.realism,
+        "comment": previous.comment,
+        "time_ms": 0,
+    }
+
+
+@require_GET
+@login_required
+def image(request: HttpRequest, token: str) -> HttpResponse:
+    """The blinded DICOM file of one study image, for its study's raters and educators."""
+    study_image = get_object_or_404(StudyImage, token=token)
+    is_rater = StudyRater.objects.filter(study_id=study_image.study_id, user=request.user)
+    if not (can_author(request.user) or is_rater.exists()):
+        raise Http404("no such image")
+    response = FileResponse(
+        study_image.blinded.open("rb"), content_type="application/dicom", filename=f"{token}.dcm"
+    )
+    response["Content-Length"] = str(study_image.blinded_size)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _closed_study_for_results(request: HttpRequest, pk: int) -> TuringStudy:
+    study = get_object_or_404(TuringStudy, pk=pk)
+    is_rater = study.rater_set.filter(user=request.user).exists()
+    if not (can_author(request.user) or is_rater):
+        raise PermissionDenied("only the study's educators and raters see its results")
+    if not study.is_closed:
+        raise PermissionDenied("results are shown once the study is closed")
+    return study
+
+
+@login_required
+def results(request: HttpRequest, pk: int) -> HttpResponse:
+    study = _closed_study_for_results(request, pk)
+    analysis = study_analysis(study)
+    sources = {
+        image.token: image
+        for image in study.images.select_related(
+            "instance__series__study__patient", "reference__pool"
+        )
+    }
+    fooling = sorted(
+        ((rate, sources[token]) for token, rate in analysis.fooling_rates.items()),
+        key=lambda pair: (-pair[0], pair[1].token),
+    )
+    context = {
+        "study": study,
+        "analysis": analysis,
+        "fooling": fooling,
+        "flags": study.flags.select_related("case"),
+        "roc_plot": plots.roc_svg(analysis.per_rater),
+        "accuracy_plot": plots.accuracy_svg(analysis.per_rater, analysis.pooled),
+        "fooling_plot": plots.histogram_svg(analysis.fooling_rates),
+    }
+    return render(request, "turing/results.html", context)
+
+
+@require_GET
+@login_required
+def results_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    study = _closed_study_for_results(request, pk)
+    response = HttpResponse(csv_text(study), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="turing-study-{study.pk}.csv"'
+    return response
