@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import benchmark_template_version  # noqa: E402
+
 STAGES = ("load", "generator", "dicom", "storage")
 
 
@@ -57,37 +59,6 @@ def default_checkpoint(folder: Path) -> Path:
     from tests.tiny_generator import write_tiny_checkpoint
 
     return write_tiny_checkpoint(folder)
-
-
-def template_version(checkpoint: Path, args: argparse.Namespace):  # -> TemplateVersion
-    """A registered generator and one template version asking for the benchmark's series."""
-    from django.contrib.auth.models import User
-
-    from cases.models import CaseTemplate, GeneratorModel
-
-    user = User.objects.create_user("bench-educator")
-    generator = GeneratorModel.register(checkpoint, name=checkpoint.stem, title=checkpoint.stem)
-    progressive = generator.model_card.get("cohort", {}).get("findings_with_severity")
-    template = CaseTemplate.objects.create(title="Job time benchmark", created_by=user)
-    return template.add_version(
-        author=user,
-        title=template.title,
-        modality=generator.modality,
-        body_region="benchmark",
-        finding=(progressive or generator.findings[-1:])[0],
-        generator=generator,
-        truncation=0.7,
-        progression={
-            "timepoints": args.timepoints,
-            "severity_from": 0.1,
-            "severity_to": 0.9,
-            "interval_days": 90,
-            "method": args.method,
-        },
-        patient_recipe={"age_min": 40, "age_max": 75, "sex_mix": 0.5},
-        history="A {age}-year-old {sex_word}.",
-        diagnosis="Benchmark",
-    )
 
 
 def run_job(version, n_cases: int, seed: int) -> tuple[float, float, dict[str, float], int]:
@@ -145,7 +116,9 @@ def main(argv: list[str] | None = None) -> None:
         import torch
 
         checkpoint = args.checkpoint or default_checkpoint(folder)
-        version = template_version(checkpoint, args)
+        version = benchmark_template_version(
+            checkpoint, timepoints=args.timepoints, method=args.method
+        )
         generator = version.generator
         print(
             f"{checkpoint.name}: {generator.architecture} {generator.resolution}², "

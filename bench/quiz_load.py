@@ -38,15 +38,12 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_postgres, setup_django  # noqa: E402
+
 
 def configure(folder: Path, db: str, secret: str) -> dict[str, str]:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{db}"')
-        c.execute(f'CREATE DATABASE "{db}"')
     env = {
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}",
+        "DATABASE_URL": fresh_postgres(db),
         "MEDIA_ROOT": str(folder / "media"),
         "GANTRY_VAR_DIR": str(folder),
         "GANTRY_WORKER_CACHE_DIR": str(folder / "cache"),
@@ -56,13 +53,7 @@ def configure(folder: Path, db: str, secret: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "gantry.settings",
     }
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
+    setup_django(env)
     return env
 
 

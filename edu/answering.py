@@ -1,4 +1,5 @@
-"""Taking a quiz: saving and scoring an answer, idempotently."""
+"""Taking a quiz: saving and scoring an answer, idempotently; scoring again when the
+reference standard of a question changes."""
 
 from __future__ import annotations
 
@@ -14,16 +15,27 @@ from edu.models import Answer, Attempt, AttemptError, Question, QuizItem
 
 
 def score(attempt: Attempt, question: Question, response: dict[str, Any]) -> scoring.Scored:
-    """Score ``response`` against the key of ``question`` as this attempt shows the item."""
+    """Score ``response`` against the key of ``question`` as this attempt shows the item.
+
+    Trainees' answers to a question keyed by the reference readers are scored against
+    their majority / median; the reference readers themselves against the built-in key.
+    """
     if not isinstance(response, dict):
         raise scoring.ResponseError("the response must be a JSON object")
     kind = question.kind
     if kind == Question.Kind.SINGLE_BEST:
         return scoring.score_single_best(question.options, response)
+    by_reference = question.uses_reference and not attempt.is_reference
+    if kind == Question.Kind.SEVERITY and by_reference:
+        key = keys.reference_key(question)
+        scored = scoring.score_severity(key, question.tolerance, response)
+        return scoring.Scored(scored.score, {**scored.detail, "reference": key})
     if kind == Question.Kind.SEVERITY:
         return scoring.score_severity(
             keys.max_severity(question.item), question.tolerance, response
         )
+    if kind == Question.Kind.FREE_TEXT and by_reference:
+        return scoring.score_free_text(response, key=keys.reference_key(question))
     if kind == Question.Kind.FREE_TEXT:
         return scoring.score_free_text(response)
     images = keys.shown_images(attempt, question.item)
@@ -48,6 +60,11 @@ def submit(
     """
     now = now or timezone.now()
     attempt.expire_if_due(now)
+    if attempt.timed_out:
+        raise AttemptError(
+            f"time is up: the {attempt.quiz.time_limit_minutes}-minute limit has passed, "
+            "the attempt was finished and takes no more answers"
+        )
     if attempt.is_finished:
         raise AttemptError("this attempt is finished")
     if question.item_id not in attempt.item_ids:
@@ -60,6 +77,13 @@ def submit(
         "answered_at": now,
         "time_on_item_s": _time_on_item(attempt, question.item, now),
     }
+    answer, changed = _save(attempt, question, fields)
+    if changed and attempt.is_reference and question.uses_reference:
+        rescore(question)
+    return answer, changed
+
+
+def _save(attempt: Attempt, question: Question, fields: dict[str, Any]) -> tuple[Answer, bool]:
     existing = Answer.objects.filter(attempt=attempt, question=question).first()
     if existing is not None:
         if not attempt.may_change_answers():
@@ -72,3 +96,18 @@ def submit(
             return Answer.objects.create(attempt=attempt, question=question, **fields), True
     except IntegrityError:  # a concurrent duplicate submit won the race
         return Answer.objects.get(attempt=attempt, question=question), False
+
+
+def rescore(question: Question) -> int:
+    """Score the trainees' answers to ``question`` again (its reference standard or its key
+    source changed); answers an educator graded by hand keep their grade. Returns how many
+    answers were scored."""
+    answers = Answer.objects.filter(
+        question=question, attempt__is_reference=False, graded_by__isnull=True
+    ).select_related("attempt__quiz")
+    count = 0
+    for answer in answers:
+        scored = score(answer.attempt, question, answer.response)
+        Answer.objects.filter(pk=answer.pk).update(score=scored.score, detail=scored.detail)
+        count += 1
+    return count

@@ -2,6 +2,8 @@
 
 Trainees get only ``TraineeQuizSerializer`` and ``attempt_view``: neither carries a key
 before it is revealed. Other trainees' attempts answer 404, as if they did not exist.
+Experts start reference readings (``POST quizzes/<id>/reference/``) and answer them through
+the same attempt endpoints.
 """
 
 from __future__ import annotations
@@ -125,6 +127,13 @@ class QuizViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.Rea
             attempt = Attempt.start(quiz=quiz, user=request.user)
         except AttemptError as exc:
             raise ValidationError(str(exc)) from exc
+        return Response(attempt_view(attempt), status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"], permission_classes=[IsExpert])
+    def reference(self, request: Request, pk: str | None = None) -> Response:
+        """Start (or resume) the caller's reference reading: experts only."""
+        quiz = get_object_or_404(Quiz.objects.for_reference_readers(), pk=pk)
+        attempt = Attempt.start_reference(quiz=quiz, user=request.user)
         return Response(attempt_view(attempt), status=status.HTTP_201_CREATED)
 
 

@@ -46,6 +46,7 @@ class QuizForm(forms.ModelForm):
             "cohort",
             "opens_at",
             "closes_at",
+            "invite_reference_readers",
         )
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
@@ -89,14 +90,19 @@ class QuestionForm(forms.ModelForm):
 
     class Meta:
         model = Question
-        fields = ("kind", "prompt", "tolerance", "points", "explanation")
+        fields = ("kind", "prompt", "tolerance", "points", "explanation", "key_source")
         widgets = {
             "prompt": forms.TextInput(),
             "explanation": forms.Textarea(attrs={"rows": 2}),
         }
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["key_source"].required = False  # left out: the built-in key
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        data["key_source"] = data.get("key_source") or Question.KeySource.BUILT_IN
         options = []
         for line in (data.get("options_text") or "").splitlines():
             if not line.strip():
@@ -112,6 +118,33 @@ class QuestionForm(forms.ModelForm):
             )
         self.instance.options = options
         return data
+
+
+class KeySourceForm(forms.ModelForm):
+    """What a free-text or severity question's answers are scored against."""
+
+    class Meta:
+        model = Question
+        fields = ("key_source",)
+
+
+class ItemMoveForm(forms.Form):
+    """Move a quiz item one place up or down, or to a position (1 = first)."""
+
+    direction = forms.ChoiceField(choices=[("up", "up"), ("down", "down")], required=False)
+    position = forms.IntegerField(min_value=1, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not data.get("direction") and data.get("position") is None:
+            raise forms.ValidationError("give a direction (up or down) or a position")
+        return data
+
+    def target(self, current: int) -> int:
+        """The new 0-based position of an item now at ``current`` (0-based)."""
+        if self.cleaned_data.get("position") is not None:
+            return self.cleaned_data["position"] - 1
+        return current - 1 if self.cleaned_data["direction"] == "up" else current + 1
 
 
 def _int(value: Any) -> int | None:

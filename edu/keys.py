@@ -1,6 +1,7 @@
 """The answer keys of a quiz item, read from the case: shown image order, true timepoints,
-lesion masks and severities. Server side only; never serialised for a trainee before the
-answer is revealed."""
+lesion masks and severities; and, for questions that take it, the reference standard read
+from the experts' reference readings. Server side only; never serialised for a trainee
+before the answer is revealed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import numpy as np
 import pydicom
 
 from cases.models import Instance, LesionGroundTruth
-from edu.models import Attempt, QuizItem
+from edu import scoring
+from edu.models import Answer, Attempt, Question, QuizItem
 from edu.scoring import Lesion
 
 
@@ -62,3 +64,23 @@ def true_timepoints(images: list[Instance]) -> list[int]:
 
 def max_severity(item: QuizItem) -> float:
     return max(study.severity for study in item.case.studies.all())
+
+
+def reference_responses(question: Question) -> list[dict]:
+    """The reference readers' responses to ``question``, oldest first."""
+    return list(
+        Answer.objects.filter(question=question, attempt__is_reference=True)
+        .order_by("answered_at", "pk")
+        .values_list("response", flat=True)
+    )
+
+
+def reference_key(question: Question) -> str | float | None:
+    """The reference standard: the majority free-text answer (normalised) or the median
+    severity of the reference readers; None while there is none."""
+    responses = reference_responses(question)
+    if question.kind == Question.Kind.FREE_TEXT:
+        return scoring.majority_text([r["text"] for r in responses])
+    if question.kind == Question.Kind.SEVERITY:
+        return scoring.median([r["value"] for r in responses])
+    return None

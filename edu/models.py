@@ -113,6 +113,11 @@ class QuizQuerySet(QuerySet):
             return self.none()
         return self.filter(is_published=True, cohort__in=user.groups.all())
 
+    def for_reference_readers(self) -> QuizQuerySet:
+        """Quizzes an expert may read as a reference reader: published ones, and drafts whose
+        educator invited reference readers."""
+        return self.filter(Q(is_published=True) | Q(invite_reference_readers=True))
+
 
 class Quiz(models.Model):
     class Mode(models.TextChoices):
@@ -136,6 +141,10 @@ class Quiz(models.Model):
     opens_at = models.DateTimeField(null=True, blank=True)
     closes_at = models.DateTimeField(null=True, blank=True)
     is_published = models.BooleanField(default=False)
+    invite_reference_readers = models.BooleanField(
+        default=False,
+        help_text="Let experts read this quiz as reference readers before it is published.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -192,6 +201,42 @@ class Quiz(models.Model):
             Quiz.objects.filter(pk=self.pk).update(is_published=True)
         self.is_published = True
 
+    def _lock_draft(self) -> list[QuizItem]:
+        """Lock the quiz row (publishing takes the same lock) and return its items in order;
+        a published quiz's items are fixed. Call inside a transaction."""
+        if Quiz.objects.select_for_update().get(pk=self.pk).is_published:
+            raise ValidationError("the quiz is published: its items can no longer be changed")
+        return list(self.items.order_by("order", "pk"))
+
+    def move_item(self, item_pk: int, position: int) -> None:
+        """Put the item at ``position`` (0 = first, clamped) and renumber the items 0..n-1."""
+        with transaction.atomic():
+            items = self._lock_draft()
+            item = next((i for i in items if i.pk == item_pk), None)
+            if item is None:
+                raise ValidationError("no such item in this quiz")
+            items.remove(item)
+            items.insert(max(0, min(position, len(items))), item)
+            _renumber(items)
+
+    def remove_item(self, item_pk: int) -> None:
+        """Delete the item (its questions, and any answers to them, go with it)."""
+        with transaction.atomic():
+            items = self._lock_draft()
+            item = next((i for i in items if i.pk == item_pk), None)
+            if item is None:
+                raise ValidationError("no such item in this quiz")
+            items.remove(item)
+            item.delete()
+            _renumber(items)
+
+
+def _renumber(items: list[QuizItem]) -> None:
+    for order, item in enumerate(items):
+        if item.order != order:
+            QuizItem.objects.filter(pk=item.pk).update(order=order)
+            item.order = order
+
 
 class QuizItem(models.Model):
     """One case in a quiz; its questions are asked together over the case's images."""
@@ -231,6 +276,13 @@ class Question(models.Model):
         SEVERITY = "severity", "estimate the severity"
         FREE_TEXT = "free_text", "free text (graded by hand)"
 
+    class KeySource(models.TextChoices):
+        BUILT_IN = "built_in", "built in (the case's ground truth; free text graded by hand)"
+        REFERENCE = "reference", "reference readers (free text: majority; severity: median)"
+
+    # Question kinds whose key may come from the reference readers' answers.
+    REFERENCE_KINDS = (Kind.FREE_TEXT, Kind.SEVERITY)
+
     item = models.ForeignKey(QuizItem, on_delete=models.CASCADE, related_name="questions")
     order = models.PositiveIntegerField(default=0)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -243,6 +295,12 @@ class Question(models.Model):
     )
     points = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
     explanation = models.TextField(blank=True, help_text="Teaching point shown with feedback.")
+    key_source = models.CharField(
+        max_length=16,
+        choices=KeySource.choices,
+        default=KeySource.BUILT_IN,
+        help_text="Free text and severity: what trainees' answers are scored against.",
+    )
 
     class Meta:
         ordering = ("item", "order", "pk")
@@ -250,7 +308,15 @@ class Question(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.prompt[:40]}"
 
+    @property
+    def uses_reference(self) -> bool:
+        return self.key_source == self.KeySource.REFERENCE
+
     def clean(self) -> None:
+        if self.uses_reference and self.kind not in self.REFERENCE_KINDS:
+            raise ValidationError(
+                {"key_source": "only free text and severity questions take a reference standard"}
+            )
         if self.kind == self.Kind.SINGLE_BEST:
             valid = isinstance(self.options, list) and all(
                 isinstance(o, dict) and isinstance(o.get("text"), str) for o in self.options
@@ -278,13 +344,18 @@ class AttemptError(ValueError):
 
 
 class Attempt(models.Model):
-    """One trainee's pass through a quiz (or a retry of the items they got wrong)."""
+    """One trainee's pass through a quiz (or a retry of the items they got wrong), or an
+    expert's reference reading of it (``is_reference``): kept apart from trainees' results,
+    its answers can be the key of questions without a built-in ground truth."""
 
     quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="attempts")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attempts"
     )
     is_exam = models.BooleanField(help_text="Feedback only at the end; one per trainee.")
+    is_reference = models.BooleanField(
+        default=False, help_text="An expert's reference reading: not a trainee's result."
+    )
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="retries"
     )
@@ -300,6 +371,11 @@ class Attempt(models.Model):
             models.UniqueConstraint(
                 fields=("quiz", "user"), condition=Q(is_exam=True), name="one_exam_attempt"
             ),
+            models.UniqueConstraint(
+                fields=("quiz", "user"),
+                condition=Q(is_reference=True),
+                name="one_reference_reading",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -310,6 +386,8 @@ class Attempt(models.Model):
         """A new attempt; in exam mode the trainee's existing one is returned instead."""
         if not quiz.is_open():
             raise AttemptError("the quiz is not open")
+        if retry_of is not None and retry_of.is_reference:
+            raise AttemptError("a reference reading is not retried")
         if retry_of is not None:
             items = retry_of.wrong_item_ids()
             if not items:
@@ -336,6 +414,35 @@ class Attempt(models.Model):
         except IntegrityError:
             return cls.objects.get(quiz=quiz, user=user, is_exam=True)
 
+    @classmethod
+    def start_reference(cls, *, quiz: Quiz, user: Any) -> Attempt:
+        """An expert's reference reading (one per expert and quiz, resumed when begun).
+
+        Items come in the quiz's order; an unfinished reading follows later edits of a draft.
+        """
+        ids = list(quiz.items.order_by("order", "pk").values_list("pk", flat=True))
+        try:
+            with transaction.atomic():
+                return cls.objects.create(
+                    quiz=quiz,
+                    user=user,
+                    is_exam=False,
+                    is_reference=True,
+                    item_ids=ids,
+                    seed=random.randrange(2**31),
+                )
+        except IntegrityError:
+            attempt = cls.objects.get(quiz=quiz, user=user, is_reference=True)
+        if not attempt.is_finished and attempt.item_ids != ids:
+            attempt.item_ids = ids
+            Attempt.objects.filter(pk=attempt.pk).update(item_ids=ids)
+        return attempt
+
+    @property
+    def feedback_at_end(self) -> bool:
+        """Exams and reference readings show no score or key until they are finished."""
+        return self.is_exam or self.is_reference
+
     @property
     def deadline(self) -> datetime | None:
         if not self.is_exam or not self.quiz.time_limit_minutes:
@@ -345,6 +452,17 @@ class Attempt(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.finished_at is not None
+
+    @property
+    def timed_out(self) -> bool:
+        """Finished by its deadline rather than by the trainee."""
+        deadline = self.deadline
+        return deadline is not None and self.is_finished and self.finished_at >= deadline
+
+    def seconds_left(self, now: datetime | None = None) -> float | None:
+        if self.deadline is None or self.is_finished:
+            return None
+        return max(0.0, (self.deadline - (now or timezone.now())).total_seconds())
 
     def expire_if_due(self, now: datetime | None = None) -> None:
         now = now or timezone.now()
@@ -369,9 +487,14 @@ class Attempt(models.Model):
     def item_at(self, position: int) -> QuizItem:
         if not 0 <= position < len(self.item_ids):
             raise AttemptError(f"position must be 0 to {len(self.item_ids) - 1}")
-        return QuizItem.objects.select_related("case__template_version").get(
-            pk=self.item_ids[position]
+        item = (
+            QuizItem.objects.select_related("case__template_version")
+            .filter(pk=self.item_ids[position])
+            .first()
         )
+        if item is None:
+            raise AttemptError("this item was removed from the quiz")
+        return item
 
     def mark_shown(self, item: QuizItem, now: datetime | None = None) -> None:
         """Remember when the item was first shown: the start of its time on item."""
@@ -381,11 +504,15 @@ class Attempt(models.Model):
             Attempt.objects.filter(pk=self.pk).update(shown_at=self.shown_at)
 
     def reveals(self, item_answered: bool) -> bool:
-        """Feedback is shown: right after answering in practice, after finishing in exams."""
-        return self.is_finished or (item_answered and not self.is_exam)
+        """Feedback is shown: right after answering in practice, after finishing in exams and
+        reference readings."""
+        return self.is_finished or (item_answered and not self.feedback_at_end)
 
     def may_change_answers(self) -> bool:
-        return self.is_exam and self.quiz.allow_back and not self.is_finished
+        """Exams that allow going back, and reference readings, until they are finished."""
+        if self.is_finished:
+            return False
+        return self.is_reference or (self.is_exam and self.quiz.allow_back)
 
     def wrong_item_ids(self) -> list[int]:
         """Items with any question answered below full marks or left unanswered."""
@@ -447,6 +574,7 @@ def revealed_case_ids(user: Any) -> QuerySet:
         return SyntheticPatient.objects.none().values("pk")
     answers = Answer.objects.filter(
         attempt__user=user,
+        attempt__is_reference=False,
         attempt__quiz__is_published=True,
         attempt__quiz__cohort__in=user.groups.all(),
     ).filter(Q(attempt__is_exam=False) | Q(attempt__finished_at__isnull=False))

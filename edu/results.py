@@ -12,16 +12,17 @@ from typing import Any
 import numpy as np
 
 from cases.models import SyntheticPatient
-from edu import agreement
+from edu import agreement, keys
 from edu.models import Answer, Attempt, Question, Quiz, Review
 from edu.statistics import histogram, item_analysis
 
 
 def counted_attempts(quiz: Quiz) -> list[Attempt]:
-    """Each trainee's first finished attempt (retries are practice and do not count)."""
+    """Each trainee's first finished attempt (retries are practice and do not count, nor do
+    reference readings)."""
     first: dict[int, Attempt] = {}
     for attempt in (
-        quiz.attempts.filter(finished_at__isnull=False, retry_of__isnull=True)
+        quiz.attempts.filter(finished_at__isnull=False, retry_of__isnull=True, is_reference=False)
         .select_related("user")
         .prefetch_related("answers")
         .order_by("started_at")
@@ -58,10 +59,54 @@ def quiz_results(quiz: Quiz) -> dict[str, Any]:
     }
 
 
+def describe_response(question: Question, response: dict[str, Any]) -> str:
+    """One answer in words, for the educator's list of reference answers."""
+    if question.kind == Question.Kind.SINGLE_BEST:
+        option = response.get("option")
+        return question.options[option]["text"] if option is not None else "—"
+    if question.kind == Question.Kind.STAGING:
+        return "order " + " → ".join(str(i + 1) for i in response.get("order", []))
+    if question.kind == Question.Kind.LOCALISATION:
+        image, x, y = (response.get(k) for k in ("image", "x", "y"))
+        return f"image {image + 1} at ({x:.0f}, {y:.0f})"
+    if question.kind == Question.Kind.SEVERITY:
+        return f"{response.get('value'):.2f}"
+    return str(response.get("text", ""))
+
+
+def reference_readings(quiz: Quiz) -> dict[str, Any]:
+    """The experts' reference readings of a quiz: who read it, their answer to each question,
+    and the reference standard of the questions that can take one."""
+    attempts = list(
+        quiz.attempts.filter(is_reference=True).select_related("user").order_by("started_at")
+    )
+    answers = Answer.objects.filter(attempt__in=attempts).select_related("attempt__user")
+    by_question: dict[int, list[Answer]] = defaultdict(list)
+    for answer in answers.order_by("attempt__started_at"):
+        by_question[answer.question_id].append(answer)
+    questions = []
+    for question in Question.objects.filter(item__quiz=quiz).order_by(
+        "item__order", "item__pk", "order", "pk"
+    ):
+        eligible = question.kind in Question.REFERENCE_KINDS
+        questions.append(
+            {
+                "question": question,
+                "answers": [
+                    (a.attempt.user.get_username(), describe_response(question, a.response))
+                    for a in by_question[question.pk]
+                ],
+                "eligible": eligible,
+                "key": keys.reference_key(question) if eligible else None,
+            }
+        )
+    return {"readers": attempts, "questions": questions}
+
+
 def trainee_progress(user: Any) -> dict[str, Any]:
     """Scores over time and accuracy per finding and per question type."""
     attempts = list(
-        Attempt.objects.filter(user=user, finished_at__isnull=False)
+        Attempt.objects.filter(user=user, finished_at__isnull=False, is_reference=False)
         .select_related("quiz")
         .order_by("finished_at")
     )

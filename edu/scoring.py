@@ -7,6 +7,9 @@ Each scorer validates the trainee's response (``ResponseError`` -> HTTP 400) and
 from __future__ import annotations
 
 import math
+import re
+import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,18 +104,47 @@ def score_localisation(lesions: Sequence[Lesion | None], response: dict[str, Any
     return Scored(1.0 if hit else 0.0, detail)
 
 
-def score_severity(true_value: float, tolerance: float, response: dict[str, Any]) -> Scored:
-    """``response = {"value": number}``; full marks within ``tolerance`` of the truth."""
+def score_severity(true_value: float | None, tolerance: float, response: dict[str, Any]) -> Scored:
+    """``response = {"value": number}``; full marks within ``tolerance`` of the truth.
+
+    Without a truth (a reference standard no reader has answered yet) the answer waits.
+    """
     value = _number(response.get("value"), "value")
+    if true_value is None:
+        return Scored(None, {"value": value})
     error = abs(value - true_value)
     return Scored(1.0 if error <= tolerance + 1e-9 else 0.0, {"value": value, "error": error})
 
 
-def score_free_text(response: dict[str, Any], max_length: int = 5000) -> Scored:
-    """``response = {"text": str}``; graded later by an educator."""
+def normalise_text(text: str) -> str:
+    """Lower case, punctuation dropped, runs of white space made one space."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def majority_text(texts: Sequence[str]) -> str | None:
+    """The (normalised) answer more than half of ``texts`` give, or None without one."""
+    counts = Counter(normalise_text(t) for t in texts)
+    if not counts:
+        return None
+    text, count = counts.most_common(1)[0]
+    return text if 2 * count > len(texts) else None
+
+
+def median(values: Sequence[float]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def score_free_text(
+    response: dict[str, Any], key: str | None = None, max_length: int = 5000
+) -> Scored:
+    """``response = {"text": str}``; graded later by an educator, unless there is a ``key``
+    (the reference readers' majority answer, normalised): then full marks for the same
+    answer once normalised, none otherwise."""
     text = response.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ResponseError("text must be a non-empty string")
     if len(text) > max_length:
         raise ResponseError(f"text is limited to {max_length} characters")
-    return Scored(None, {})
+    if key is None:
+        return Scored(None, {})
+    return Scored(1.0 if normalise_text(text) == key else 0.0, {"reference": key})

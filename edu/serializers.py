@@ -67,6 +67,7 @@ class QuestionSerializer(serializers.ModelSerializer):
             "tolerance",
             "points",
             "explanation",
+            "key_source",
         )
         read_only_fields = ("id",)
 
@@ -98,6 +99,7 @@ class EducatorQuizSerializer(serializers.ModelSerializer):
             "opens_at",
             "closes_at",
             "is_published",
+            "invite_reference_readers",
             "items",
         )
         read_only_fields = ("id", "is_published", "items")
@@ -124,8 +126,12 @@ def _feedback(question: Question, answer: Answer, images: list) -> dict[str, Any
             distance=answer.detail.get("distance"),
             to_centroid=answer.detail.get("to_centroid"),
         )
+    elif question.kind == Question.Kind.SEVERITY and "reference" in answer.detail:
+        feedback.update(reference_value=answer.detail["reference"], tolerance=question.tolerance)
     elif question.kind == Question.Kind.SEVERITY:
         feedback.update(true_value=keys.max_severity(question.item), tolerance=question.tolerance)
+    elif question.kind == Question.Kind.FREE_TEXT and "reference" in answer.detail:
+        feedback["reference_answer"] = answer.detail["reference"]
     return feedback
 
 
@@ -191,12 +197,15 @@ def attempt_view(attempt: Attempt) -> dict[str, Any]:
         "quiz": attempt.quiz_id,
         "title": attempt.quiz.title,
         "is_exam": attempt.is_exam,
+        "is_reference": attempt.is_reference,
         "allow_back": attempt.quiz.allow_back or not attempt.is_exam,
         "started_at": attempt.started_at.isoformat(),
         "deadline": attempt.deadline.isoformat() if attempt.deadline else None,
+        "seconds_left": attempt.seconds_left(),
         "finished_at": attempt.finished_at.isoformat() if attempt.finished_at else None,
+        "timed_out": attempt.timed_out,
         "items": items,
     }
-    if not attempt.is_exam or attempt.is_finished:
+    if not attempt.feedback_at_end or attempt.is_finished:
         view["score"] = attempt.score()
     return view

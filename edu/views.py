@@ -20,12 +20,23 @@ from edu.blinding import blinded_copy
 from edu.forms import (
     CaseFilterForm,
     CurationRuleForm,
+    ItemMoveForm,
+    KeySourceForm,
     QuestionForm,
     QuizForm,
     ReviewForm,
     response_from_post,
 )
-from edu.models import Answer, Attempt, AttemptError, CurationRule, Quiz, QuizItem, Review
+from edu.models import (
+    Answer,
+    Attempt,
+    AttemptError,
+    CurationRule,
+    Question,
+    Quiz,
+    QuizItem,
+    Review,
+)
 from edu.roles import is_educator, is_expert
 from edu.scoring import ResponseError
 from edu.serializers import attempt_view, item_view
@@ -132,8 +143,15 @@ def quiz_list(request: HttpRequest) -> HttpResponse:
         quizzes = Quiz.objects.all()
         return render(request, "edu/quiz_list.html", {"quizzes": quizzes, "authoring": True})
     quizzes = Quiz.objects.for_trainee(request.user)
-    attempts = Attempt.objects.filter(user=request.user, quiz__in=quizzes)
-    return render(request, "edu/quiz_list.html", {"quizzes": quizzes, "attempts": attempts})
+    attempts = Attempt.objects.filter(user=request.user, quiz__in=quizzes, is_reference=False)
+    context = {"quizzes": quizzes, "attempts": attempts}
+    if is_expert(request.user):
+        readings = Attempt.objects.filter(user=request.user, is_reference=True)
+        context["reference"] = [
+            (quiz, next((a for a in readings if a.quiz_id == quiz.pk), None))
+            for quiz in Quiz.objects.for_reference_readers()
+        ]
+    return render(request, "edu/quiz_list.html", context)
 
 
 @educator_required
@@ -190,6 +208,36 @@ def quiz_add_items(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @educator_required
+def quiz_item_move(request: HttpRequest, pk: int, item: int) -> HttpResponse:
+    quiz = get_object_or_404(Quiz, pk=pk)
+    ids = list(quiz.items.order_by("order", "pk").values_list("pk", flat=True))
+    if item not in ids:
+        raise Http404("no such item in this quiz")
+    form = ItemMoveForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Cannot move the item: " + form.errors.as_text())
+    try:
+        quiz.move_item(item, form.target(ids.index(item)))
+    except ValidationError as exc:
+        return HttpResponseBadRequest("Cannot move the item: " + "; ".join(exc.messages))
+    return redirect(quiz)
+
+
+@require_POST
+@educator_required
+def quiz_item_remove(request: HttpRequest, pk: int, item: int) -> HttpResponse:
+    quiz = get_object_or_404(Quiz, pk=pk)
+    get_object_or_404(QuizItem, pk=item, quiz=quiz)
+    try:
+        quiz.remove_item(item)
+    except ValidationError as exc:
+        return HttpResponseBadRequest("Cannot remove the item: " + "; ".join(exc.messages))
+    messages.success(request, "Item removed.")
+    return redirect(quiz)
+
+
+@require_POST
+@educator_required
 def question_add(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(QuizItem, pk=pk)
     form = QuestionForm(request.POST, prefix=f"i{item.pk}")
@@ -199,6 +247,22 @@ def question_add(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponseBadRequest(form.errors.as_text())
     form.save()
     return redirect(item.quiz)
+
+
+@require_POST
+@educator_required
+def question_key_source(request: HttpRequest, pk: int) -> HttpResponse:
+    """Choose what a question's answers are scored against; the answers are scored again."""
+    question = get_object_or_404(Question.objects.select_related("item__quiz"), pk=pk)
+    form = KeySourceForm(request.POST, instance=question)
+    if not form.is_valid():  # the model's clean refuses kinds without a reference standard
+        return HttpResponseBadRequest(form.errors.as_text())
+    question.save(update_fields=["key_source"])
+    count = answering.rescore(question)
+    messages.success(
+        request, f"Reference standard saved; {count} answer{'s' * (count != 1)} scored again."
+    )
+    return redirect("edu:quiz-results", question.item.quiz_id)
 
 
 @require_POST
@@ -223,7 +287,11 @@ def quiz_results(request: HttpRequest, pk: int) -> HttpResponse:
     edges = data["histogram"]["edges"]
     labels = [f"{edges[i]:.0f}" for i in range(len(edges) - 1)]
     chart = plots.bar_chart(labels, data["histogram"]["counts"])
-    return render(request, "edu/quiz_results.html", {"quiz": quiz, **data, "chart": chart})
+    reference = results.reference_readings(quiz)
+    for row in reference["questions"]:
+        row["form"] = KeySourceForm(instance=row["question"], auto_id=f"k{row['question'].pk}-%s")
+    context = {"quiz": quiz, **data, "chart": chart, "reference": reference}
+    return render(request, "edu/quiz_results.html", context)
 
 
 @educator_required
@@ -281,6 +349,15 @@ def attempt_start(request: HttpRequest, pk: int) -> HttpResponse:
         attempt = Attempt.start(quiz=quiz, user=request.user)
     except AttemptError as exc:
         return HttpResponseBadRequest(str(exc))
+    return redirect("edu:attempt-item", attempt.pk, 0)
+
+
+@require_POST
+@expert_required
+def reference_start(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start (or resume) the expert's reference reading of a quiz."""
+    quiz = get_object_or_404(Quiz.objects.for_reference_readers(), pk=pk)
+    attempt = Attempt.start_reference(quiz=quiz, user=request.user)
     return redirect("edu:attempt-item", attempt.pk, 0)
 
 
@@ -369,7 +446,8 @@ def attempt_item(request: HttpRequest, pk: int, position: int) -> HttpResponse:
             "imageIds": [f"wadouri:{u}" for u in view["images"]],
             "labels": view["labels"],
         },
-        "score": attempt.score() if not attempt.is_exam or attempt.is_finished else None,
+        "score": attempt.score() if not attempt.feedback_at_end or attempt.is_finished else None,
+        "seconds_left": attempt.seconds_left(),
     }
     return render(request, "edu/attempt_item.html", context, status=400 if error else 200)
 

@@ -9,7 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gantry.settings")
 
 app = Celery("gantry")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_routes = {"genworker.tasks.generate_cases": {"queue": "gpu"}}
+app.conf.task_routes = {"genworker.tasks.generate_chunk": {"queue": "gpu"}}
 app.autodiscover_tasks(["genworker"])
 
 GPU_QUEUE = "gpu"

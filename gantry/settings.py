@@ -140,6 +140,15 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     for _folder in ("queue", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+else:
+    # An unacknowledged message (its worker died) goes back to the queue after this long;
+    # Redis has no other way to notice. Longer than the longest chunk, so a live worker's
+    # chunk is redelivered rarely (and then only waits for the lease; see GenerationChunk).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("GANTRY_BROKER_VISIBILITY_TIMEOUT", default=900),
+        "unacked_restore_interval": env.int("GANTRY_BROKER_RESTORE_INTERVAL", default=10),
+        "unacked_restore_throttle": 1,
+    }
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_ACKS_LATE = True
@@ -155,11 +164,23 @@ GANTRY_PACS_AE = env.str("GANTRY_PACS_AE", default="PACS")
 GANTRY_PACS_HOST = env.str("GANTRY_PACS_HOST", default="")
 GANTRY_PACS_PORT = env.int("GANTRY_PACS_PORT", default=104)
 GANTRY_PACS_CALLING_AE = env.str("GANTRY_PACS_CALLING_AE", default="GANTRY")
+# Origins (https://viewer.example.org, or *) whose pages may call DICOMweb with a token (CORS
+# for /dicomweb/ only; see docs/dicomweb.md). None by default: same-origin viewers only.
+GANTRY_DICOMWEB_CORS_ORIGINS = env.list("GANTRY_DICOMWEB_CORS_ORIGINS", default=[])
 # "cuda", "cpu", or "auto" (CUDA when present).
 GANTRY_DEVICE = env.str("GANTRY_DEVICE", default="auto")
 # CPU threads torch may use in a worker (0: torch's default, one per core). On a busy
 # machine, 1 avoids oversubscription that slows small models by an order of magnitude.
 GANTRY_TORCH_THREADS = env.int("GANTRY_TORCH_THREADS", default=0)
+# Scale-out: a job runs as chunks of this many cases, one gpu-queue task each; a worker holds
+# a chunk under a lease it renews after every case, and a chunk whose worker died is taken
+# over once the lease runs out. The lease must outlast the slowest case.
+GANTRY_CHUNK_CASES = env.int("GANTRY_CHUNK_CASES", default=8)
+GANTRY_CHUNK_LEASE_S = env.int("GANTRY_CHUNK_LEASE_S", default=300)
+# Images per generator call (0: 256 on a GPU, 8 on a CPU). A chunk with room to spare also
+# takes queued chunks of other jobs on the same generator into its batches; a batch that
+# runs out of GPU memory is retried at half the size.
+GANTRY_BATCH_IMAGES = env.int("GANTRY_BATCH_IMAGES", default=0)
 
 LOGGING = {
     "version": 1,

@@ -29,12 +29,17 @@ TRAINING_STATE_FORMAT = "gantry-training-state/1"
 
 @dataclass
 class LoadedGenerator:
-    """An exported generator, ready for inference (eval mode, no gradients)."""
+    """An exported generator, ready for inference (eval mode, no gradients).
+
+    ``max_batch`` is the most images one synthesis call may take; sampling halves it when a
+    call runs out of GPU memory, so the generator remembers what fits on its device.
+    """
 
     generator: ConditionalGenerator
     card: dict
     directions: dict[str, np.ndarray]  # finding -> float32 [w_dim], w shift per unit severity
     sha256: str
+    max_batch: int = 64
 
 
 def sha256_file(path: str | Path) -> str:

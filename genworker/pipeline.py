@@ -17,7 +17,7 @@ from genworker import dicom
 from genworker.checkpoint import LoadedGenerator
 from genworker.networks import z_from_seed
 from genworker.patients import PatientRecipe, SyntheticPatientSpec, draw_patient, study_timeline
-from genworker.sampling import progression_series
+from genworker.sampling import Series, SeriesSpec, progression_batch
 
 BODY_PART = {"MR": "BRAIN", "DX": "CHEST"}
 PIXEL_SPACING_MM = {"MR": 1.0, "DX": 2.5}  # at 128²: a 12.8 cm brain slice, a 32 cm chest
@@ -84,10 +84,29 @@ def generator_identity(loaded: LoadedGenerator, software_version: str) -> dicom.
     )
 
 
-def generate_case(
-    loaded: LoadedGenerator, request: CaseRequest, *, software_version: str
-) -> GeneratedCase:
-    """Draw the patient, sample the progression series and write every DICOM object."""
+@dataclass
+class CasePlan:
+    """Everything about one case decided before sampling: patient, identity, timeline."""
+
+    request: CaseRequest
+    patient: SyntheticPatientSpec
+    seed: int
+    z: np.ndarray  # float32 [z_dim]
+    timeline: list[tuple[date, float]]  # (study date, severity) per timepoint
+
+    def series_spec(self) -> SeriesSpec:
+        return SeriesSpec(
+            z=self.z,
+            finding=self.request.finding,
+            severities=[severity for _, severity in self.timeline],
+            age=self.patient.age,
+            sex=self.patient.sex,
+            truncation=self.request.truncation,
+            method=self.request.method,
+        )
+
+
+def plan_case(request: CaseRequest, *, z_dim: int) -> CasePlan:
     seed = case_seed(request.job_seed, request.case_index)
     rng = np.random.default_rng([request.job_seed, request.case_index])
     patient = draw_patient(
@@ -97,34 +116,40 @@ def generate_case(
     token = hashlib.sha256(f"{request.job_uid}/{request.case_index}".encode()).hexdigest()
     patient = replace(patient, patient_id=f"SYNTH-{token[:12]}")
     timeline = study_timeline(request.recipe, start_date=request.start_date)
-    z = z_from_seed(seed, 1, loaded.generator.z_dim)[0]
+    z = z_from_seed(seed, 1, z_dim)[0]
+    return CasePlan(request, patient, seed, z, timeline)
 
+
+def generate_case(
+    loaded: LoadedGenerator, request: CaseRequest, *, software_version: str
+) -> GeneratedCase:
+    """Draw the patient, sample the progression series and write every DICOM object."""
+    plan = plan_case(request, z_dim=loaded.generator.z_dim)
     started = clock.perf_counter()
-    series = progression_series(
-        loaded,
-        z=z,
-        finding=request.finding,
-        severities=[severity for _, severity in timeline],
-        age=patient.age,
-        sex=patient.sex,
-        truncation=request.truncation,
-        method=request.method,
-    )
-    generated = clock.perf_counter()
+    (series,) = progression_batch(loaded, [plan.series_spec()])
+    case = write_case(loaded, plan, series, software_version=software_version)
+    case.timings["generator"] = clock.perf_counter() - started - case.timings["dicom"]
+    return case
+
+
+def write_case(
+    loaded: LoadedGenerator, plan: CasePlan, series: Series, *, software_version: str
+) -> GeneratedCase:
+    """The DICOM image (and SEG, where there is a mask) of every timepoint of the case."""
+    started = clock.perf_counter()
     identity = generator_identity(loaded, software_version)
     timepoints = [
-        _timepoint(request, patient, identity, series, t, seed, timeline[t])
-        for t in range(len(timeline))
+        _timepoint(plan.request, plan.patient, identity, series, t, plan.seed, when)
+        for t, when in enumerate(plan.timeline)
     ]
-    written = clock.perf_counter()
     return GeneratedCase(
-        request=request,
-        patient=patient,
-        seed=seed,
-        z=z,
-        sop_class_uid=dicom.SOP_CLASS_FOR_MODALITY[request.modality],
+        request=plan.request,
+        patient=plan.patient,
+        seed=plan.seed,
+        z=plan.z,
+        sop_class_uid=dicom.SOP_CLASS_FOR_MODALITY[plan.request.modality],
         timepoints=timepoints,
-        timings={"generator": generated - started, "dicom": written - generated},
+        timings={"dicom": clock.perf_counter() - started},
     )
 
 
@@ -132,7 +157,7 @@ def _timepoint(
     request: CaseRequest,
     patient: SyntheticPatientSpec,
     identity: dicom.GeneratorIdentity,
-    series,  # genworker.sampling.Series
+    series: Series,
     t: int,
     seed: int,
     when: tuple[date, float],

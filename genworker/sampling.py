@@ -39,6 +39,19 @@ class Series:
     severities: np.ndarray  # float32 [T]
 
 
+@dataclass(frozen=True)
+class SeriesSpec:
+    """What one progression series needs: an identity and the severities to sweep."""
+
+    z: np.ndarray  # float32 [z_dim], the identity
+    finding: str
+    severities: Sequence[float]
+    age: float
+    sex: str
+    truncation: float = 1.0
+    method: str = "condition"
+
+
 def progression_series(
     loaded: LoadedGenerator,
     *,
@@ -50,30 +63,81 @@ def progression_series(
     truncation: float = 1.0,
     method: str = "condition",
 ) -> Series:
+    spec = SeriesSpec(z, finding, severities, age, sex, truncation, method)
+    return progression_batch(loaded, [spec])[0]
+
+
+def progression_batch(loaded: LoadedGenerator, specs: Sequence[SeriesSpec]) -> list[Series]:
+    """Many series at once: their images go through the synthesis network together, at most
+    ``loaded.max_batch`` per call (halved for good on running out of GPU memory, see
+    :func:`synthesize`).
+
+    Each image depends only on its own w; the batch layout changes pixels by float
+    rounding alone (at most 1 grey level in 4095 on the shipped models).
+    """
     generator = loaded.generator
-    severity = np.asarray(severities, dtype=np.float32)  # [T]
-    count = len(severity)
-    if np.shape(z) != (generator.z_dim,):
-        raise ValueError(f"z must have shape [{generator.z_dim}], got {list(np.shape(z))}")
-    z_rows = torch.from_numpy(np.repeat(np.asarray(z, np.float32)[None], count, axis=0))
-    z_rows = z_rows.to(generator.device)  # [T, z_dim]
     with torch.no_grad():
-        if method == "condition":
-            cond = _cond(generator, finding, severity, age, sex)  # [T, cond_dim]
-            ws = generator.mapping(z_rows, cond, truncation)  # [T, num_ws, w_dim]
-        elif method == "direction":
-            if finding not in loaded.directions:
-                raise KeyError(f"the checkpoint has no severity direction for {finding!r}")
-            direction = torch.from_numpy(loaded.directions[finding]).to(generator.device)
-            cond = _cond(generator, finding, severity[:1], age, sex)  # [1, cond_dim]
-            w0 = generator.mapping(z_rows[:1], cond, truncation)  # [1, num_ws, w_dim]
-            steps = torch.from_numpy(severity - severity[0]).to(generator.device)  # [T]
-            ws = w0 + steps[:, None, None] * direction[None, None, :]
-        else:
-            raise ValueError(f"method must be one of {PROGRESSION_METHODS}")
-        out = generator.synthesis(ws)  # [T, C, R, R]
+        ws = [_series_ws(loaded, spec) for spec in specs]  # each [T, num_ws, w_dim]
+        out, loaded.max_batch = synthesize(generator, torch.cat(ws), max_batch=loaded.max_batch)
     images, masks = to_pictures(out)
-    return Series(images, masks, ws[:, 0].float().cpu().numpy(), severity)
+    series, start = [], 0
+    for spec, w in zip(specs, ws, strict=True):
+        rows = slice(start, start + len(w))
+        start += len(w)
+        series.append(
+            Series(
+                images[rows],
+                None if masks is None else masks[rows],
+                w[:, 0].float().cpu().numpy(),
+                np.asarray(spec.severities, dtype=np.float32),
+            )
+        )
+    return series
+
+
+def synthesize(
+    generator: ConditionalGenerator, ws: torch.Tensor, *, max_batch: int
+) -> tuple[torch.Tensor, int]:  # ([n, C, R, R] on the CPU, the batch size that fitted)
+    """``generator.synthesis`` over ws [n, num_ws, w_dim] in slices of at most ``max_batch``.
+
+    A slice that runs out of GPU memory is retried at half the size (down to 1) instead of
+    failing; the size that worked is returned so the caller can start there next time.
+    """
+    parts, start = [], 0
+    while start < len(ws):
+        try:
+            parts.append(generator.synthesis(ws[start : start + max_batch]).cpu())
+        except torch.OutOfMemoryError:
+            if max_batch == 1:
+                raise
+            max_batch //= 2
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            continue
+        start += max_batch
+    return torch.cat(parts), max_batch
+
+
+def _series_ws(loaded: LoadedGenerator, spec: SeriesSpec) -> torch.Tensor:
+    """The w of each timepoint of one series: [T, num_ws, w_dim]."""
+    generator = loaded.generator
+    severity = np.asarray(spec.severities, dtype=np.float32)  # [T]
+    if np.shape(spec.z) != (generator.z_dim,):
+        raise ValueError(f"z must have shape [{generator.z_dim}], got {list(np.shape(spec.z))}")
+    z_rows = torch.from_numpy(np.repeat(np.asarray(spec.z, np.float32)[None], len(severity), 0))
+    z_rows = z_rows.to(generator.device)  # [T, z_dim]
+    if spec.method == "condition":
+        cond = _cond(generator, spec.finding, severity, spec.age, spec.sex)  # [T, cond_dim]
+        return generator.mapping(z_rows, cond, spec.truncation)
+    if spec.method == "direction":
+        if spec.finding not in loaded.directions:
+            raise KeyError(f"the checkpoint has no severity direction for {spec.finding!r}")
+        direction = torch.from_numpy(loaded.directions[spec.finding]).to(generator.device)
+        cond = _cond(generator, spec.finding, severity[:1], spec.age, spec.sex)  # [1, cond_dim]
+        w0 = generator.mapping(z_rows[:1], cond, spec.truncation)  # [1, num_ws, w_dim]
+        steps = torch.from_numpy(severity - severity[0]).to(generator.device)  # [T]
+        return w0 + steps[:, None, None] * direction[None, None, :]
+    raise ValueError(f"method must be one of {PROGRESSION_METHODS}")
 
 
 def to_pictures(
@@ -153,20 +217,11 @@ def sample_grid(
 ) -> np.ndarray:  # float32 [n_identities, T, R, R] in [0, 1]
     """Rows are identities (z_from_seed(seed, n_identities)), columns severities."""
     z = z_from_seed(seed, n_identities, loaded.generator.z_dim)
-    rows = [
-        progression_series(
-            loaded,
-            z=z[i],
-            finding=finding,
-            severities=severities,
-            age=age,
-            sex=sex,
-            truncation=truncation,
-            method=method,
-        ).images
+    specs = [
+        SeriesSpec(z[i], finding, severities, age, sex, truncation, method)
         for i in range(n_identities)
     ]
-    return np.stack(rows)
+    return np.stack([series.images for series in progression_batch(loaded, specs)])
 
 
 def save_grid_png(

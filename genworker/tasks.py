@@ -1,9 +1,15 @@
 """Celery tasks: the only part of genworker that knows Django and the apps.
 
-``generate_cases`` runs one GenerationJob on the ``gpu`` queue. It is idempotent: a case
-whose (job, case index) already exists is skipped, every case is committed whole (files
-first under a per-attempt folder, then all rows in one transaction, files removed again if
-that fails), and a repeated delivery of a finished job does nothing.
+A GenerationJob runs as chunks of consecutive cases, one ``generate_chunk`` task each on the
+``gpu`` queue, so that several GPU workers share a big job. Everything is idempotent: a case
+whose (job, case index) exists is skipped, every case is committed whole (files first under
+a per-attempt folder, then all rows in one transaction, files removed again if that fails),
+and a chunk is held under a lease (see ``cases.models.GenerationChunk``): a repeated
+delivery of a finished chunk does nothing, one of a chunk a live worker holds waits and asks
+again, and one of a chunk whose worker died takes it over.
+
+A worker fills its generator batches: the cases of its chunk, and when there is room, queued
+chunks of other jobs on the same generator, sample together.
 """
 
 from __future__ import annotations
@@ -14,18 +20,17 @@ import socket
 import time as clock
 import traceback
 import uuid
-from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
-from celery import Task
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from cases.models import (
+    GenerationChunk,
     GenerationJob,
     GeneratorModel,
     Instance,
@@ -37,17 +42,12 @@ from cases.models import (
 )
 from gantry.celery import app
 from genworker.patients import PatientRecipe
-from genworker.pipeline import CaseRequest, GeneratedCase, generate_case
+from genworker.pipeline import CasePlan, CaseRequest, GeneratedCase, plan_case, write_case
+from genworker.sampling import progression_batch
 
 logger = logging.getLogger(__name__)
 SOFTWARE_VERSION = "gantry 0.1.0"
-
-
-def gpu_task(func: Callable[..., Any]) -> Task:
-    """A task for the ``gpu`` queue: acknowledged after it finishes, so a worker that dies
-    mid-job hands the job to the next worker, which resumes it (cases are idempotent).
-    Budget: one generation job, minutes to an hour; one task per GPU at a time."""
-    return app.task(func, queue="gpu", acks_late=True, reject_on_worker_lost=True)
+RETRY_AT_MOST_S = 30  # a task waiting on another worker's lease asks again this often
 
 
 def torch_device() -> str:
@@ -71,6 +71,7 @@ def _load_cached(sha256: str, path: str, device: str):  # -> LoadedGenerator
             f"checkpoint {Path(path).name} has sha256 {loaded.sha256[:12]}…, "
             f"the registry expects {sha256[:12]}…"
         )
+    loaded.max_batch = settings.GANTRY_BATCH_IMAGES or (256 if device.startswith("cuda") else 8)
     return loaded
 
 
@@ -102,43 +103,229 @@ def case_request(job: GenerationJob, case_index: int) -> CaseRequest:
     )
 
 
-@gpu_task
-def generate_cases(*, job_pk: int) -> None:
-    run_generation_job(job_pk=job_pk)
+@app.task(bind=True, queue="gpu", acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def generate_chunk(self, *, job_pk: int, chunk_index: int) -> None:
+    """Acknowledged after it finishes, so the chunk of a worker that dies goes to the next.
+    Budget: one chunk, seconds to minutes; one task per GPU at a time."""
+    wait = run_chunk(
+        job_pk=job_pk, chunk_index=chunk_index, worker=self.request.hostname or _hostname()
+    )
+    if wait is not None:
+        raise self.retry(countdown=min(wait, RETRY_AT_MOST_S))
 
 
 def run_generation_job(*, job_pk: int) -> None:
-    """Generate every missing case of the job; mark it succeeded, or failed with the reason."""
-    job = GenerationJob.objects.select_related("template_version__generator").get(pk=job_pk)
+    """Every chunk of the job in this process, without a broker (demo content, tests, benches)."""
+    job = GenerationJob.objects.get(pk=job_pk)
+    for chunk in job.plan_chunks():
+        run_chunk(job_pk=job_pk, chunk_index=chunk.index, worker=_hostname())
+
+
+def run_chunk(*, job_pk: int, chunk_index: int, worker: str) -> float | None:
+    """Run one chunk (and companions that fit its batches); the seconds to wait before
+    asking again when another live worker holds it, else None."""
+    chunk = GenerationChunk.objects.select_related("job__template_version__generator").get(
+        job_id=job_pk, index=chunk_index
+    )
+    job = chunk.job
+    if job.is_finished or chunk.status in (chunk.Status.DONE, chunk.Status.FAILED):
+        job.finish_if_complete()
+        return None
+    if not chunk.claim(worker=worker):
+        logger.info("%s is leased by %s; asking again later", chunk, chunk.worker)
+        return chunk.seconds_until_lease_ends() + 1
     device = torch_device()
-    if not job.mark_running(worker=socket.gethostname(), device=device):
-        logger.info("job %s is already finished; nothing to do", job_pk)
-        return
-    timings = {"generator": 0.0, "dicom": 0.0, "storage": 0.0, "load": 0.0}
-    case_index = None
-    try:
+    if not job.mark_running(worker=worker, device=device):
+        return None
+    _ChunkRun(worker=worker, device=device, first=chunk).run()
+    return None
+
+
+@dataclass
+class _Work:
+    chunk: GenerationChunk
+    plan: CasePlan
+
+
+class _ChunkRun:
+    """The claimed chunks of one task, sampled in shared batches and committed case by case.
+
+    A failure in one case fails that case's job (with the case named) and nothing else; a
+    failure of the generator fails the jobs whose cases were in the batch.
+    """
+
+    def __init__(self, *, worker: str, device: str, first: GenerationChunk) -> None:
+        self.worker = worker
+        self.device = device
+        self.chunks = [first]
+        self.failed_jobs: set[int] = set()
+        self.lost_chunks: set[int] = set()  # leases another worker took over
+        self.timings = {first.pk: {"generator": 0.0, "dicom": 0.0, "storage": 0.0, "load": 0.0}}
+
+    def run(self) -> None:
+        first = self.chunks[0]
         started = clock.perf_counter()
-        loaded = load_generator_for(job.template_version.generator, device)
-        timings["load"] = clock.perf_counter() - started
+        try:
+            self.loaded = load_generator_for(first.job.template_version.generator, self.device)
+        except Exception as exc:
+            self._fail(first.job, f"{type(exc).__name__}: {exc}")
+            return
+        self.timings[first.pk]["load"] = clock.perf_counter() - started
+        work = self._work_of(first)
+        self._add_companions(room=self.loaded.max_batch - _images(work))
+        for chunk in self.chunks[1:]:
+            work += self._work_of(chunk)
+        for batch in _batches(work, self.loaded.max_batch):
+            self._sample_and_commit(batch)
+        self._end_chunks()
+
+    def _work_of(self, chunk: GenerationChunk) -> list[_Work]:
+        job = chunk.job
         existing = set(job.cases.values_list("case_index", flat=True))
-        for case_index in range(job.n_cases):
-            if case_index in existing:
-                continue
-            case = generate_case(
-                loaded, case_request(job, case_index), software_version=SOFTWARE_VERSION
+        z_dim = self.loaded.generator.z_dim
+        return [
+            _Work(chunk, plan_case(case_request(job, index), z_dim=z_dim))
+            for index in chunk.case_indexes
+            if index not in existing
+        ]
+
+    def _add_companions(self, *, room: int) -> None:
+        """Queued chunks of other jobs (or this one) on the same generator, while they fit."""
+        first = self.chunks[0]
+        candidates = (
+            GenerationChunk.objects.filter(
+                status=GenerationChunk.Status.QUEUED,
+                job__template_version__generator=first.job.template_version.generator,
+                job__status__in=(GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING),
             )
-            timings["generator"] += case.timings["generator"]
-            timings["dicom"] += case.timings["dicom"]
-            started = clock.perf_counter()
-            commit_case(job, case)
-            timings["storage"] += clock.perf_counter() - started
+            .exclude(pk=first.pk)
+            .select_related("job__template_version")
+            .order_by("job__created_at", "index")
+        )
+        for chunk in candidates[:32]:
+            images = chunk.n_cases * _timepoints(chunk.job)
+            if images > room:
+                break
+            if chunk.claim(worker=self.worker) and chunk.job.mark_running(
+                worker=self.worker, device=self.device
+            ):
+                self.chunks.append(chunk)
+                self.timings[chunk.pk] = {"generator": 0.0, "dicom": 0.0, "storage": 0.0}
+                room -= images
+        if len(self.chunks) > 1:
+            logger.info("batching %s with %d more chunks", first, len(self.chunks) - 1)
+
+    def _sample_and_commit(self, batch: list[_Work]) -> None:
+        self._notice_jobs_failed_elsewhere()
+        batch = [item for item in batch if self._still_ours(item.chunk)]
+        if not batch:
+            return
+        started = clock.perf_counter()
+        try:
+            series = progression_batch(self.loaded, [item.plan.series_spec() for item in batch])
+        except Exception as exc:
+            for job in {item.chunk.job.pk: item.chunk.job for item in batch}.values():
+                indexes = [i.plan.request.case_index for i in batch if i.chunk.job == job]
+                where = f"cases {min(indexes) + 1}-{max(indexes) + 1} of {job.n_cases}"
+                self._fail(job, f"{where}: {type(exc).__name__}: {exc}")
+            return
+        share = (clock.perf_counter() - started) / len(batch)
+        for item, one in zip(batch, series, strict=True):
+            if not self._still_ours(item.chunk):
+                continue
+            timings = self.timings[item.chunk.pk]
+            timings["generator"] += share
+            job, index = item.chunk.job, item.plan.request.case_index
+            try:
+                case = write_case(self.loaded, item.plan, one, software_version=SOFTWARE_VERSION)
+                timings["dicom"] += case.timings["dicom"]
+                started = clock.perf_counter()
+                commit_case(job, case)
+                timings["storage"] += clock.perf_counter() - started
+            except Exception as exc:
+                logger.error("job %s failed\n%s", job.pk, traceback.format_exc())
+                self._fail(job, f"case {index + 1} of {job.n_cases}: {type(exc).__name__}: {exc}")
+                continue
             job.record_progress()
-    except Exception as exc:
-        where = f"case {case_index + 1} of {job.n_cases}: " if case_index is not None else ""
-        logger.error("job %s failed\n%s", job_pk, traceback.format_exc())
-        job.finish(error=f"{where}{type(exc).__name__}: {exc}", timings=timings)
-        return
-    job.finish(timings=timings)
+            if not item.chunk.renew():
+                logger.warning("%s was taken over by another worker", item.chunk)
+                self.lost_chunks.add(item.chunk.pk)
+
+    def _still_ours(self, chunk: GenerationChunk) -> bool:
+        return chunk.job_id not in self.failed_jobs and chunk.pk not in self.lost_chunks
+
+    def _notice_jobs_failed_elsewhere(self) -> None:
+        """Stop working for a job another worker's chunk has failed."""
+        active = {chunk.job_id for chunk in self.chunks} - self.failed_jobs
+        for job_pk in GenerationJob.objects.filter(
+            pk__in=active, status=GenerationJob.Status.FAILED
+        ).values_list("pk", flat=True):
+            self._end_chunks_of(job_pk, GenerationChunk.Status.FAILED)
+
+    def _fail(self, job: GenerationJob, error: str) -> None:
+        self._end_chunks_of(job.pk, GenerationChunk.Status.FAILED)
+        job.finish(error=error)
+
+    def _end_chunks_of(self, job_pk: int, status: str) -> None:
+        self.failed_jobs.add(job_pk)
+        for chunk in self.chunks:
+            if chunk.job_id == job_pk and chunk.pk not in self.lost_chunks:
+                chunk.end(status=status, timings=self.timings[chunk.pk])
+
+    def _end_chunks(self) -> None:
+        for chunk in self.chunks:
+            if not self._still_ours(chunk):
+                continue
+            chunk.end(status=GenerationChunk.Status.DONE, timings=self.timings[chunk.pk])
+            job = chunk.job
+            if job.finish_if_complete() and job.status == GenerationJob.Status.SUCCEEDED:
+                sweep_unreferenced_files(job)
+
+
+def _timepoints(job: GenerationJob) -> int:
+    return PatientRecipe.from_dict(job.template_version.patient_recipe_dict()).timepoints
+
+
+def _images(work: list[_Work]) -> int:
+    return sum(len(item.plan.timeline) for item in work)
+
+
+def _batches(work: list[_Work], max_images: int) -> list[list[_Work]]:
+    """Consecutive runs of whole cases with at most ``max_images`` images (at least one case)."""
+    batches: list[list[_Work]] = []
+    for item in work:
+        if batches and _images(batches[-1]) + len(item.plan.timeline) <= max_images:
+            batches[-1].append(item)
+        else:
+            batches.append([item])
+    return batches
+
+
+def _hostname() -> str:
+    return socket.gethostname()
+
+
+def sweep_unreferenced_files(job: GenerationJob) -> int:
+    """Delete files a worker saved for a case but never committed (it died in between).
+
+    Only for a finished, successful job: every case is committed, so any attempt folder
+    without a referenced file belongs to a dead or duplicate attempt. Returns files deleted.
+    """
+    root = f"cases/{job.uid}"
+    if not default_storage.exists(root):
+        return 0
+    referenced = set(
+        Instance.objects.filter(series__study__patient__job=job).values_list("file", flat=True)
+    )
+    deleted = 0
+    for case_folder in default_storage.listdir(root)[0]:
+        for attempt in default_storage.listdir(f"{root}/{case_folder}")[0]:
+            folder = f"{root}/{case_folder}/{attempt}"
+            names = [f"{folder}/{name}" for name in default_storage.listdir(folder)[1]]
+            if referenced.isdisjoint(names):
+                _delete(names)
+                deleted += len(names)
+    return deleted
 
 
 def commit_case(job: GenerationJob, case: GeneratedCase) -> SyntheticPatient | None:

@@ -98,54 +98,51 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, media_root, tmp_path):
-    """A real ``celery worker`` process on the configured broker, using the test database."""
+def start_worker(transactional_db, media_root, tmp_path):
+    """``start_worker(name, **env)``: a real ``celery worker`` process on the configured
+    broker and the test database, consuming the gpu and cpu queues; stopped at teardown."""
     from gantry.celery import app
 
     app.control.purge()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "MEDIA_ROOT": str(media_root),
-        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
-        "GANTRY_WORKER_CACHE_DIR": str(tmp_path / "cache"),
-        "GANTRY_DEVICE": "cpu",
-    }
-    log = tmp_path / "worker.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "gantry",
-                "worker",
-                "-Q",
-                "gpu,cpu",
-                "-c",
-                "1",
-                "-P",
-                "solo",
-                "--prefetch-multiplier",
-                "1",
-                "-l",
-                "info",
-                "-n",
-                f"test-{os.getpid()}@%h",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    workers = []
+
+    def _start(name: str = "test", **extra_env: str):
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "MEDIA_ROOT": str(media_root),
+            "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
+            "GANTRY_WORKER_CACHE_DIR": str(tmp_path / f"cache-{name}"),
+            "GANTRY_DEVICE": "cpu",
+            "GANTRY_TORCH_THREADS": "1",
+            **extra_env,
+        }
+        log = tmp_path / f"worker-{name}.log"
+        command = "-m celery -A gantry worker -Q gpu,cpu -c 1 -P solo --prefetch-multiplier 1"
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                [sys.executable, *command.split(), "-l", "info", "-n", f"{name}-{os.getpid()}@%h"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        worker = SimpleNamespace(process=process, log=log, name=f"{name}-{os.getpid()}@")
+        workers.append(worker)
         _wait_for(lambda: "ready." in log.read_text(), timeout=60, what="worker start", log=log)
-        yield SimpleNamespace(process=process, log=log)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        print(log.read_text()[-3000:])
+        return worker
+
+    yield _start
+    for worker in workers:
+        if worker.process.poll() is None:
+            worker.process.terminate()
+            worker.process.wait(timeout=30)
+        print(worker.log.read_text()[-3000:])
+
+
+@pytest.fixture
+def celery_worker(start_worker):
+    return start_worker()
 
 
 def _wait_for(condition, *, timeout: float, what: str, log: Path | None = None) -> None:

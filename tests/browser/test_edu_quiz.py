@@ -76,7 +76,7 @@ def _build_quiz(browser, live_server, educator, case, cohort, errors):
         page.fill(f"input[name=i{item}-prompt]", prompt)
         page.fill(f"textarea[name=i{item}-options_text]", options)
         page.fill(f"textarea[name=i{item}-explanation]", f"Teaching point for {kind}.")
-        page.click("section.edu-item form button[type=submit]")
+        page.click("section.edu-item form.question-form button[type=submit]")
         page.wait_for_selector(f"text={prompt}")
     page.click("#publish-form button")
     page.wait_for_selector("text=Published to cohort-a")

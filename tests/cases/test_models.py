@@ -2,7 +2,12 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from cases.models import GeneratorModel
-from tests.factories import CaseTemplateFactory, TemplateVersionFactory, version_content
+from tests.factories import (
+    CaseTemplateFactory,
+    GenerationJobFactory,
+    TemplateVersionFactory,
+    version_content,
+)
 
 
 def test_register_reads_the_model_card_and_is_idempotent(generator_model, tiny_checkpoint):
@@ -91,20 +96,47 @@ def test_bad_vignette_placeholder_is_refused(generator_model, educator):
         template.add_version(author=educator, **content)
 
 
-def test_launch_job_queues_after_commit(
-    generator_model, educator, django_capture_on_commit_callbacks, monkeypatch
+def test_launch_job_queues_one_task_per_chunk_after_commit(
+    generator_model, educator, django_capture_on_commit_callbacks, monkeypatch, settings
 ):
     sent = []
     monkeypatch.setattr(
         "gantry.celery.app.send_task",
         lambda name, kwargs, queue: sent.append((name, kwargs, queue)),
     )
+    settings.GANTRY_CHUNK_CASES = 2
     version = TemplateVersionFactory(generator=generator_model)
     with django_capture_on_commit_callbacks(execute=True):
-        job = version.launch_job(requested_by=educator, n_cases=3, seed=7)
+        job = version.launch_job(requested_by=educator, n_cases=5, seed=7)
         assert sent == []
-    assert sent == [("genworker.tasks.generate_cases", {"job_pk": job.pk}, "gpu")]
-    assert (job.status, job.done, job.total, job.seed) == ("queued", 0, 3, 7)
+    assert sent == [
+        ("genworker.tasks.generate_chunk", {"job_pk": job.pk, "chunk_index": i}, "gpu")
+        for i in range(3)
+    ]
+    assert [(c.first_case, c.n_cases, c.status) for c in job.chunks.all()] == [
+        (0, 2, "queued"),
+        (2, 2, "queued"),
+        (4, 1, "queued"),
+    ]
+    assert (job.status, job.done, job.total, job.seed) == ("queued", 0, 5, 7)
+
+
+def test_enqueueing_again_reuses_the_chunks_and_skips_finished_ones(
+    generator_model, settings, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr(
+        "gantry.celery.app.send_task", lambda name, kwargs, queue: sent.append(kwargs)
+    )
+    settings.GANTRY_CHUNK_CASES = 2
+    job = GenerationJobFactory(
+        template_version=TemplateVersionFactory(generator=generator_model), n_cases=4
+    )
+    job.enqueue()
+    job.chunks.filter(index=0).update(status="done")
+    job.enqueue()
+    assert job.chunks.count() == 2
+    assert [kwargs["chunk_index"] for kwargs in sent] == [0, 1, 1]
 
 
 def test_launch_job_refuses_too_many_cases(generator_model, educator):

@@ -2,11 +2,14 @@
 
 import io
 import itertools
+from datetime import timedelta
 
 import numpy as np
 import pydicom
+import torch
 import pytest
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
 from cases.models import GenerationJob, Instance, LesionGroundTruth, Study, SyntheticPatient
 from genworker import tasks
@@ -105,14 +108,32 @@ def _stored_files_of(job):
     return sorted(folders)
 
 
-def test_a_resumed_job_generates_only_the_missing_cases(job):
+def test_a_chunk_whose_worker_died_is_taken_over_and_only_its_missing_cases_made(job):
     tasks.run_generation_job(job_pk=job.pk)
+    first_case = job.cases.get(case_index=0)
     job.cases.get(case_index=1).delete()
+    # As a worker leaves it when killed after committing case 0: chunk leased, lease ended.
+    job.chunks.update(status="running", worker="dead@host", lease_expires_at=timezone.now())
     GenerationJob.objects.filter(pk=job.pk).update(status="running")
     tasks.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
-    assert sorted(job.cases.values_list("case_index", flat=True)) == [0, 1]
-    assert job.status == "succeeded"
+    assert sorted(job.cases.values_list("pk", "case_index")) == [
+        (first_case.pk, 0),
+        (job.cases.get(case_index=1).pk, 1),
+    ]
+    assert (job.status, job.done) == ("succeeded", 2)
+    assert job.chunks.get().attempts == 2
+
+
+def test_a_chunk_leased_by_a_live_worker_is_left_to_it(job):
+    job.plan_chunks()
+    job.chunks.update(
+        status="running", worker="alive@host", lease_expires_at=timezone.now() + timedelta(seconds=60)
+    )
+    wait = tasks.run_chunk(job_pk=job.pk, chunk_index=0, worker="other@host")
+    assert 1 < wait <= 61
+    assert job.cases.count() == 0
+    assert job.chunks.get().worker == "alive@host"
 
 
 def test_a_storage_failure_mid_case_leaves_no_rows_and_no_files(job, monkeypatch, media_root):
@@ -175,3 +196,92 @@ def test_an_unreadable_checkpoint_fails_the_job_with_its_reason(job, settings, t
     assert job.status == "failed"
     assert job.error.startswith("ValueError") or job.error.startswith("UnpicklingError")
     assert SyntheticPatient.objects.count() == 0
+
+
+@pytest.fixture
+def batch_images(settings):
+    """Set GANTRY_BATCH_IMAGES for generators loaded from now on in this process."""
+
+    def _set(images):
+        settings.GANTRY_BATCH_IMAGES = images
+        tasks._load_cached.cache_clear()
+
+    yield _set
+    tasks._load_cached.cache_clear()
+
+
+def test_jobs_queued_together_share_generator_batches(generator_model, batch_images):
+    batch_images(64)
+    version = TemplateVersionFactory(generator=generator_model)
+    first, second = (GenerationJobFactory(template_version=version, n_cases=2) for _ in "ab")
+    for job in (first, second):
+        job.plan_chunks()
+    assert tasks.run_chunk(job_pk=first.pk, chunk_index=0, worker="w1@host") is None
+    for job in (first, second):
+        job.refresh_from_db()
+        assert (job.status, job.done) == ("succeeded", 2)
+        assert job.chunks.get().worker == "w1@host"
+    # The second job's own message arrives later and finds nothing to do.
+    assert tasks.run_chunk(job_pk=second.pk, chunk_index=0, worker="w2@host") is None
+    assert SyntheticPatient.objects.count() == 4
+    assert second.chunks.get().attempts == 1
+
+
+def test_a_failing_case_fails_only_its_own_job_in_a_shared_batch(
+    generator_model, batch_images, media_root
+):
+    batch_images(64)
+    version = TemplateVersionFactory(generator=generator_model)
+    first, second = (GenerationJobFactory(template_version=version, n_cases=2) for _ in "ab")
+    for job in (first, second):
+        job.plan_chunks()
+    blocker = media_root / "cases" / str(second.uid) / "0001"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+    tasks.run_chunk(job_pk=first.pk, chunk_index=0, worker="w1@host")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.done) == ("succeeded", 2)
+    assert (second.status, second.done) == ("failed", 1)
+    assert second.error.startswith("case 2 of 2: ")
+
+
+def test_a_worker_that_runs_out_of_gpu_memory_halves_its_batch(
+    generator_model, batch_images, monkeypatch
+):
+    batch_images(12)
+    job = GenerationJobFactory(
+        template_version=TemplateVersionFactory(generator=generator_model), n_cases=3
+    )
+    loaded = tasks.load_generator_for(generator_model, "cpu")
+    real_synthesis = loaded.generator.synthesis
+    sizes = []
+
+    def small_gpu(ws):
+        sizes.append(len(ws))
+        if len(ws) > 4:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB")
+        return real_synthesis(ws)
+
+    monkeypatch.setattr(loaded.generator, "synthesis", small_gpu)
+    tasks.run_generation_job(job_pk=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.done, job.error) == ("succeeded", 3, "")
+    assert sizes[:3] == [9, 6, 3]  # three cases of three timepoints; 12 halved, halved again
+    assert max(sizes[3:]) <= 3
+    assert loaded.max_batch == 3  # kept for the next batches of this worker
+
+
+def test_files_of_an_attempt_that_never_committed_are_swept_when_the_job_succeeds(
+    job, media_root
+):
+    dead = media_root / "cases" / str(job.uid) / "0000" / "deadattempt1"
+    dead.mkdir(parents=True)
+    (dead / "t00-image.dcm").write_bytes(b"written by a worker killed before its commit")
+    tasks.run_generation_job(job_pk=job.pk)
+    assert not (dead / "t00-image.dcm").exists()
+    referenced = {i.file.name for i in Instance.objects.filter(series__study__patient__job=job)}
+    on_disk = {
+        str(p.relative_to(media_root)) for p in media_root.glob(f"cases/{job.uid}/**/*.dcm")
+    }
+    assert on_disk == referenced

@@ -82,7 +82,7 @@ def test_generate_button_queues_a_job(
     job = GenerationJob.objects.get()
     assert response.status_code == 302
     assert (job.n_cases, job.status, job.requested_by) == (3, "queued", educator)
-    assert no_broker == [{"kwargs": {"job_pk": job.pk}, "queue": "gpu"}]
+    assert no_broker == [{"kwargs": {"job_pk": job.pk, "chunk_index": 0}, "queue": "gpu"}]
     page = login(educator).get(reverse("template-detail", args=[version.template.pk]))
     assert f'data-progress-url="/jobs/{job.pk}/progress/"' in page.content.decode()
 

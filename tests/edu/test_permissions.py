@@ -20,6 +20,7 @@ def world(quiz, trainee, case):
         "attempt": attempt.pk,
         "template": case.template_version.template_id,
         "item": attempt.item_ids[0],
+        "question": quiz.items.get().questions.get(kind="free_text").pk,
     }
 
 
@@ -35,6 +36,23 @@ MATRIX = [
     ("get", lambda w: reverse("edu:quiz-edit", args=[w["quiz"]]), (302, 403, 403, 200)),
     ("post", lambda w: reverse("edu:quiz-add-items", args=[w["quiz"]]), (302, 403, 403, 400)),
     ("post", lambda w: reverse("edu:quiz-publish", args=[w["quiz"]]), (302, 403, 403, 302)),
+    # The world's quiz is published: its items are fixed (400 for the educator).
+    (
+        "post",
+        lambda w: reverse("edu:quiz-item-move", args=[w["quiz"], w["item"]]),
+        (302, 403, 403, 400),
+    ),
+    (
+        "post",
+        lambda w: reverse("edu:quiz-item-remove", args=[w["quiz"], w["item"]]),
+        (302, 403, 403, 400),
+    ),
+    ("post", lambda w: reverse("edu:reference-start", args=[w["quiz"]]), (302, 403, 302, 403)),
+    (
+        "post",
+        lambda w: reverse("edu:question-key-source", args=[w["question"]]),
+        (302, 403, 403, 400),
+    ),
     ("get", lambda w: reverse("edu:quiz-results", args=[w["quiz"]]), (302, 403, 403, 200)),
     ("get", lambda w: reverse("edu:quiz-results-csv", args=[w["quiz"]]), (302, 403, 403, 200)),
     ("post", lambda w: reverse("edu:question-add", args=[w["item"]]), (302, 403, 403, 400)),
@@ -49,6 +67,7 @@ MATRIX = [
     ("get", lambda w: "/edu/api/quizzes/", (403, 200, 200, 200)),
     ("post", lambda w: "/edu/api/quizzes/", (403, 403, 403, 400)),
     ("post", lambda w: f"/edu/api/quizzes/{w['quiz']}/publish/", (403, 403, 403, 200)),
+    ("post", lambda w: f"/edu/api/quizzes/{w['quiz']}/reference/", (403, 403, 201, 403)),
     ("get", lambda w: f"/edu/api/attempts/{w['attempt']}/", (403, 404, 404, 404)),
     ("get", lambda w: "/edu/api/reviews/", (403, 403, 200, 403)),
     ("post", lambda w: "/edu/api/questions/", (403, 403, 403, 400)),

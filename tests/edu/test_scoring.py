@@ -9,6 +9,9 @@ from edu.scoring import (
     Lesion,
     ResponseError,
     kendall_tau,
+    majority_text,
+    median,
+    normalise_text,
     score_free_text,
     score_localisation,
     score_severity,
@@ -80,6 +83,30 @@ def test_free_text_waits_for_a_grade():
     assert score_free_text({"text": "enhancing mass"}).score is None
     with pytest.raises(ResponseError):
         score_free_text({"text": "   "})
+
+
+def test_reference_standard_majority_and_median():
+    assert normalise_text("  Glioma,\tLEFT-frontal. ") == "glioma left frontal"
+    assert majority_text(["Glioma.", "glioma", "Abscess"]) == "glioma"
+    assert majority_text(["glioma", "abscess"]) is None  # half is no majority
+    assert majority_text(["a", "b", "c"]) is None
+    assert majority_text([]) is None
+    values = [0.3, 0.9, 0.35, 0.4]
+    assert median(values) == pytest.approx(float(np.median(values)))
+    assert median([]) is None
+
+
+def test_free_text_and_severity_against_a_reference_standard():
+    assert score_free_text({"text": "GLIOMA!"}, key="glioma").score == 1.0
+    assert score_free_text({"text": "abscess"}, key="glioma").detail == {"reference": "glioma"}
+    assert score_free_text({"text": "abscess"}, key="glioma").score == 0.0
+    assert score_free_text({"text": "abscess"}, key=None).score is None
+    with pytest.raises(ResponseError):
+        score_free_text({"text": " "}, key="glioma")
+    waiting = score_severity(None, 0.1, {"value": 0.4})
+    assert (waiting.score, waiting.detail) == (None, {"value": 0.4})
+    with pytest.raises(ResponseError):
+        score_severity(None, 0.1, {"value": "high"})
 
 
 def test_curation_rule():

@@ -16,7 +16,15 @@ from PIL import Image
 from genworker.checkpoint import LoadedGenerator, load_generator
 from genworker.metrics import identity_preservation
 from genworker.networks import z_from_seed
-from genworker.sampling import PROGRESSION_METHODS, progression_series, sample_grid, save_grid_png
+from genworker.sampling import (
+    PROGRESSION_METHODS,
+    SeriesSpec,
+    progression_batch,
+    progression_series,
+    sample_grid,
+    save_grid_png,
+    synthesize,
+)
 
 SEVERITIES = np.linspace(0.0, 1.0, 6)
 N_SERIES = 8
@@ -92,11 +100,62 @@ def test_a_sample_grid_has_identities_as_rows_and_severities_as_columns(toy):
     row = progression_series(
         toy, z=z[2], finding="lesion", severities=[0.0, 0.5, 1.0, 0.25], age=50.0, sex="F"
     )
-    np.testing.assert_array_equal(grid[2], row.images)
+    np.testing.assert_allclose(grid[2], row.images, atol=1e-5)  # batched with the other rows
     again = sample_grid(toy, "lesion", n_identities=3, severities=[0.0, 0.5, 1.0, 0.25], seed=7)
     np.testing.assert_array_equal(again, grid)
     other = sample_grid(toy, "lesion", n_identities=3, severities=[0.0, 0.5, 1.0, 0.25], seed=8)
     assert np.abs(other - grid).mean() > 0.01
+
+
+@pytest.mark.parametrize("method", PROGRESSION_METHODS)
+def test_series_sampled_together_match_series_sampled_alone(toy, method):
+    z = z_from_seed(3, 5, toy.generator.z_dim)
+    specs = [
+        SeriesSpec(z[i], "lesion", SEVERITIES[: 2 + i], 30.0 + 10 * i, "FM"[i % 2], 0.8, method)
+        for i in range(5)
+    ]
+    toy.max_batch = 7  # slices that cut through series
+    together = progression_batch(toy, specs)
+    for spec, series in zip(specs, together, strict=True):
+        alone = progression_series(
+            toy, z=spec.z, finding="lesion", severities=spec.severities, age=spec.age,
+            sex=spec.sex, truncation=spec.truncation, method=method,
+        )  # fmt: skip
+        assert series.images.shape == (len(spec.severities), 16, 16)
+        np.testing.assert_allclose(series.images, alone.images, atol=1e-5)
+        np.testing.assert_allclose(series.w, alone.w, atol=1e-6)
+
+
+class RunsOutOfMemoryAbove:
+    """The toy generator on a device that holds at most ``limit`` images per call."""
+
+    def __init__(self, generator, limit):
+        self.generator, self.limit, self.calls = generator, limit, []
+
+    def synthesis(self, ws):
+        self.calls.append(len(ws))
+        if len(ws) > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.generator.synthesis(ws)
+
+
+def test_a_batch_that_runs_out_of_memory_is_retried_at_half_the_size(toy):
+    z = torch.from_numpy(z_from_seed(1, 10, toy.generator.z_dim))
+    cond = torch.from_numpy(toy.generator.schema.encode("lesion", np.full(10, 0.5), 50.0, "F"))
+    with torch.no_grad():
+        ws = toy.generator.mapping(z, cond)
+        device = RunsOutOfMemoryAbove(toy.generator, limit=3)
+        out, fitted = synthesize(device, ws, max_batch=16)
+        expected = toy.generator.synthesis(ws)
+    assert fitted == 2
+    assert device.calls == [10, 8, 4, 2, 2, 2, 2, 2]  # slices of ten images
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_a_generator_that_cannot_take_one_image_fails_with_the_memory_error(toy):
+    ws = torch.zeros(2, toy.generator.num_ws, toy.generator.w_dim)
+    with pytest.raises(torch.OutOfMemoryError):
+        synthesize(RunsOutOfMemoryAbove(toy.generator, limit=0), ws, max_batch=4)
 
 
 def test_save_grid_png_tiles_the_grid_with_black_padding(tmp_path):
