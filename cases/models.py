@@ -335,9 +335,12 @@ class GenerationJob(models.Model):
         return claimed == 1
 
     def record_progress(self) -> None:
-        done = self.cases.count()
-        GenerationJob.objects.filter(pk=self.pk).update(done=done)
-        self.done = done
+        """Set ``done`` to the committed cases, never lower: two workers that count at
+        once may write in the other order, and progress must not go back."""
+        GenerationJob.objects.filter(pk=self.pk).update(
+            done=models.functions.Greatest(models.F("done"), self.cases.count())
+        )
+        self.refresh_from_db(fields=["done"])
 
     def finish(self, *, error: str = "") -> None:
         """Mark a queued or running job failed with ``error``, or succeeded; its timings are

@@ -143,3 +143,13 @@ def test_launch_job_refuses_too_many_cases(generator_model, educator):
     version = TemplateVersionFactory(generator=generator_model)
     with pytest.raises(ValidationError, match="1 to"):
         version.launch_job(requested_by=educator, n_cases=10_000)
+
+
+def test_progress_never_goes_back_when_a_slower_worker_reports_an_older_count(make_cases):
+    (case,) = make_cases(1)
+    job = case.job
+    job.record_progress()
+    assert job.done == 1
+    type(job).objects.filter(pk=job.pk).update(done=3)  # another worker counted later cases
+    job.record_progress()
+    assert job.done == 3
