@@ -3,6 +3,9 @@
 A token is sent as ``Authorization: Bearer <key>`` (what OHIF and most DICOMweb clients send)
 or ``Authorization: Token <key>`` (Django REST framework's form). A session must pass the CSRF
 check on unsafe methods, as it does everywhere else; a token needs none.
+
+Every service URL goes through ``dicomweb_auth``, which also answers CORS (``cors``) and turns
+a 404 into a JSON reply that carries the CORS headers too.
 """
 
 from __future__ import annotations
@@ -11,12 +14,17 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib.auth.models import Permission
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
+
+from cases.dicomweb import cors
 
 REALM = 'Bearer realm="gantry-dicomweb"'
 
@@ -31,6 +39,26 @@ def _token_user(request: HttpRequest) -> Any:
         if found is not None:
             return found[0]
     return None
+
+
+def load_permissions(user: Any) -> None:
+    """Fill ModelBackend's per-request permission cache with one query instead of its two (the
+    user's own permissions, then their groups'): the same set, which every DICOMweb request
+    needs (roles decide what is visible). Left to Django with other backends."""
+    if (
+        settings.AUTHENTICATION_BACKENDS != ["django.contrib.auth.backends.ModelBackend"]
+        or not user.is_active
+        or user.is_superuser
+        or hasattr(user, "_perm_cache")
+    ):
+        return
+    found = (
+        Permission.objects.filter(Q(user=user) | Q(group__user=user))
+        .values_list("content_type__app_label", "codename")
+        .order_by()
+        .distinct()
+    )
+    user._perm_cache = {f"{app_label}.{codename}" for app_label, codename in found}
 
 
 def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
@@ -49,24 +77,38 @@ def error(status: int, message: str, **headers: str) -> HttpResponse:
 
 
 def dicomweb_auth(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Authenticate by token or session; anonymous requests get 401 with a challenge."""
+    """Authenticate by token or session; anonymous requests get 401 with a challenge. CORS
+    preflights are answered before, and CORS headers added to every reply."""
 
     @login_not_required
     @csrf_exempt
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            user = _token_user(request)
-        except AuthenticationFailed as exc:
-            return error(401, str(exc.detail), WWW_Authenticate=REALM)
-        if user is None:
-            if not request.user.is_authenticated:
-                return error(401, "authentication required", WWW_Authenticate=REALM)
-            rejected = _csrf_failure(request)
-            if rejected is not None:
-                return error(403, "CSRF check failed; send a token instead of a session")
-        else:
-            request.user = user
-        return view(request, *args, **kwargs)
+        answer = cors.preflight(request)
+        if answer is not None:
+            return answer
+        return cors.add_headers(request, _authenticated(view, request, *args, **kwargs))
 
     return wrapper
+
+
+def _authenticated(
+    view: Callable[..., HttpResponse], request: HttpRequest, *args: Any, **kwargs: Any
+) -> HttpResponse:
+    try:
+        user = _token_user(request)
+    except AuthenticationFailed as exc:
+        return error(401, str(exc.detail), WWW_Authenticate=REALM)
+    if user is None:
+        if not request.user.is_authenticated:
+            return error(401, "authentication required", WWW_Authenticate=REALM)
+        rejected = _csrf_failure(request)
+        if rejected is not None:
+            return error(403, "CSRF check failed; send a token instead of a session")
+    else:
+        request.user = user
+    load_permissions(request.user)
+    try:
+        return view(request, *args, **kwargs)
+    except Http404 as exc:
+        return error(404, str(exc) or "not found")

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import datetime
 import re
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import CharField, QuerySet, Value
 from pydicom.uid import ExplicitVRLittleEndian
 
-from cases.dicomweb.access import visible_instances, visible_reference_images
+from cases.dicomweb.access import (
+    access_filters,
+    hidden_from,
+    visible_instances,
+    visible_reference_images,
+)
 from cases.models import ReferencePool
 
 # alias -> field path, per source. Aliases a source lacks read as empty.
@@ -205,3 +214,175 @@ def group(rows: list[dict[str, Any]], key: str) -> list[list[dict[str, Any]]]:
     for row in rows:
         groups.setdefault(row[key], []).append(row)
     return list(groups.values())
+
+
+# ---- locating files for WADO-RS ---------------------------------------------------------------
+
+# What WADO-RS needs to send an instance's file: where it is, what it holds, its place in the
+# study. Synthetic files are all written in Explicit VR Little Endian.
+LOCATED = (
+    "study_uid",
+    "series_uid",
+    "sop_uid",
+    "series_number",
+    "instance_number",
+    "file",
+    "size",
+    "transfer_syntax",
+)
+# Stand-ins for the UIDs of a path while a plan is compiled (a URL UID is digits and dots).
+_STUDY, _SERIES, _SOP = "\x00study\x00", "\x00series\x00", "\x00sop\x00"
+PLAN_SECONDS = 10.0
+PLAN_LIMIT = 1024
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The compiled SQL of one user's locate query, the path's UIDs left as stand-ins."""
+
+    sql: str
+    params: tuple[Any, ...]
+    expires: float
+
+
+_plans: OrderedDict[tuple, Plan] = OrderedDict()
+_plans_lock = threading.Lock()
+
+
+def _located(
+    queryset: QuerySet, paths: dict[str, str], study: str, series: str | None, sop: str | None
+) -> QuerySet:
+    lookups = {paths["study_uid"]: study}
+    if series is not None:
+        lookups[paths["series_uid"]] = series
+    if sop is not None:
+        lookups[paths["sop_uid"]] = sop
+    columns = [paths[alias] for alias in LOCATED[:-1]]
+    if "transfer_syntax" in paths:
+        columns.append(paths["transfer_syntax"])
+    else:  # a constant, last (after the model's columns) as in the other source's query
+        queryset = queryset.annotate(
+            located_syntax=Value(ExplicitVRLittleEndian, output_field=CharField())
+        )
+        columns.append("located_syntax")
+    return queryset.filter(**lookups).order_by().values_list(*columns)
+
+
+def locate_query(
+    user: Any,
+    study: str,
+    series: str | None = None,
+    sop: str | None = None,
+    pool: ReferencePool | None = None,
+) -> QuerySet | None:
+    """One query over both sources for what a WADO-RS path names, with every permission rule
+    (``visible_instances``, ``visible_reference_images``) a condition of it; None when the
+    user can reach neither source."""
+    hidden = hidden_from(user)
+    queries = []
+    if pool is None:
+        queries.append(_located(visible_instances(user, hidden), SYNTHETIC, study, series, sop))
+    references = visible_reference_images(user, pool, hidden)
+    if not references.query.is_empty():
+        queries.append(_located(references, REFERENCE, study, series, sop))
+    if not queries:
+        return None
+    return queries[0].union(*queries[1:], all=True) if len(queries) > 1 else queries[0]
+
+
+def _plan_key(user: Any, pool: ReferencePool | None, series: bool, sop: bool) -> tuple:
+    """Everything but the database that the rules may read: who the user is, their permissions
+    (read on every request, so a change of role applies at once), the filters registered."""
+    return (
+        connection.alias,
+        user.pk,
+        user.is_active,
+        user.is_superuser,
+        user.is_staff,
+        frozenset(user.get_all_permissions()),
+        pool.pk if pool is not None else None,
+        series,
+        sop,
+        tuple(access_filters()),
+    )
+
+
+def _compile(user: Any, pool: ReferencePool | None, series: bool, sop: bool) -> Plan | None:
+    """The plan of ``locate_query`` for this user and path shape, or None when it cannot be
+    reused: the rules ran a query while being built (they read the database in Python, not in
+    SQL), or a UID does not come through as a plain parameter."""
+    ran = []
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        ran.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        query = locate_query(user, _STUDY, _SERIES if series else None, _SOP if sop else None, pool)
+        if query is None:
+            return None
+        sql, params = query.query.sql_with_params()
+    expected = {_STUDY} | ({_SERIES} if series else set()) | ({_SOP} if sop else set())
+    stand_ins = {p for p in params if isinstance(p, str) and "\x00" in p}
+    if ran or stand_ins != expected:
+        return None
+    return Plan(sql, tuple(params), time.monotonic() + PLAN_SECONDS)
+
+
+def locate(
+    user: Any,
+    study: str,
+    series: str | None = None,
+    sop: str | None = None,
+    pool: ReferencePool | None = None,
+) -> list[dict[str, Any]]:
+    """The stored files a WADO-RS path names (a study, a series or one instance) that the user
+    may reach, in series and instance order, with only the columns that sending them needs.
+
+    One query (``locate_query``; the UID lookups use unique indexes). Building it through the
+    ORM costs far more than running it, so its SQL is kept for ``PLAN_SECONDS`` per user and
+    path shape and run again with the path's UIDs: the rules stay conditions of the SQL,
+    evaluated by the database on every request (a quiz revealing a case, a Turing study
+    opening, a group change apply at once). Rules that read the database while being built are
+    detected and never kept."""
+    key = _plan_key(user, pool, series is not None, sop is not None)
+    now = time.monotonic()
+    with _plans_lock:
+        plan = _plans.get(key)
+        if plan is not None and plan.expires > now:
+            _plans.move_to_end(key)
+        else:
+            plan = None
+    if plan is None:
+        plan = _compile(user, pool, series is not None, sop is not None)
+        if plan is not None:
+            with _plans_lock:
+                _plans[key] = plan
+                while len(_plans) > PLAN_LIMIT:
+                    _plans.popitem(last=False)
+    if plan is not None:
+        uids = {_STUDY: study, _SERIES: series, _SOP: sop}
+        params = [uids[p] if isinstance(p, str) and p in uids else p for p in plan.params]
+        with connection.cursor() as cursor:
+            cursor.execute(plan.sql, params)
+            found = cursor.fetchall()
+    else:
+        query = locate_query(user, study, series, sop, pool)
+        found = list(query) if query is not None else []
+    rows = [dict(zip(LOCATED, values, strict=True)) for values in found]
+    rows.sort(
+        key=lambda row: (
+            row["series_number"] or 0,
+            row["series_uid"],
+            row["instance_number"] or 0,
+            row["sop_uid"],
+        )
+    )
+    return rows
+
+
+def forget_plans() -> None:
+    """Drop every kept plan: for tests that replace the code of a rule (monkeypatch), whose
+    plans would otherwise outlive it for up to PLAN_SECONDS."""
+    with _plans_lock:
+        _plans.clear()

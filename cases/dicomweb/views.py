@@ -21,7 +21,7 @@ from rest_framework.authtoken.models import Token
 
 from cases.dicomweb import media, pixels, results, stow
 from cases.dicomweb.auth import dicomweb_auth, error
-from cases.dicomweb.catalog import Matcher, QueryError, group, instance_rows
+from cases.dicomweb.catalog import Matcher, QueryError, group, instance_rows, locate
 from cases.dicomweb.query import parse_query
 from cases.models import ReferencePool
 from cases.roles import can_see_reference
@@ -104,11 +104,13 @@ def search(
 # ---- WADO-RS ---------------------------------------------------------------------------------
 
 
-def _find(
+def _locate(
     request: HttpRequest, pool: int | None, study: str, series: str | None, sop: str | None
 ) -> tuple[list[dict[str, Any]], str]:
+    """The files a retrieval path names that the user may reach (404 when none), and the base
+    URL. One query: see ``catalog.locate``."""
     scope, base = _scope(request, pool)
-    rows = instance_rows(request.user, _path_matchers(study, series, sop), scope)
+    rows = locate(request.user, study, series, sop, scope)
     if not rows:
         raise Http404("no such study, series or instance")
     return rows, base
@@ -169,7 +171,7 @@ def retrieve(
     sop: str | None = None,
     pool: int | None = None,
 ) -> HttpResponse:
-    rows, base = _find(request, pool, study, series, sop)
+    rows, base = _locate(request, pool, study, series, sop)
     wanted = _wanted_syntax(request.headers.get("Accept"))
     if wanted is None:
         return error(406, 'accepted: multipart/related; type="application/dicom"')
@@ -191,7 +193,7 @@ def retrieve_metadata(
     sop: str | None = None,
     pool: int | None = None,
 ) -> HttpResponse:
-    rows, base = _find(request, pool, study, series, sop)
+    rows, base = _locate(request, pool, study, series, sop)
     return _json([results.metadata(row, base) for row in rows])
 
 
@@ -223,7 +225,7 @@ def _frame_mode(accept: str | None, stored: str) -> tuple[str, str] | None:
 def retrieve_frames(
     request: HttpRequest, *, study: str, series: str, sop: str, frames: str, pool: int | None = None
 ) -> HttpResponse:
-    rows, base = _find(request, pool, study, series, sop)
+    rows, base = _locate(request, pool, study, series, sop)
     row = rows[0]
     mode = _frame_mode(request.headers.get("Accept"), row["transfer_syntax"])
     if mode is None:
@@ -256,7 +258,7 @@ def retrieve_rendered(
     frames: str = "1",
     pool: int | None = None,
 ) -> HttpResponse:
-    rows, _base = _find(request, pool, study, series, sop)
+    rows, _base = _locate(request, pool, study, series, sop)
     wanted = None
     for option in media.parse_accept(request.headers.get("Accept")):
         if option.is_any or option.media_type in ("image/*", "image/jpeg"):

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import numpy as np
 import pydicom
-import torch
 import pytest
+import torch
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
@@ -128,7 +128,9 @@ def test_a_chunk_whose_worker_died_is_taken_over_and_only_its_missing_cases_made
 def test_a_chunk_leased_by_a_live_worker_is_left_to_it(job):
     job.plan_chunks()
     job.chunks.update(
-        status="running", worker="alive@host", lease_expires_at=timezone.now() + timedelta(seconds=60)
+        status="running",
+        worker="alive@host",
+        lease_expires_at=timezone.now() + timedelta(seconds=60),
     )
     wait = tasks.run_chunk(job_pk=job.pk, chunk_index=0, worker="other@host")
     assert 1 < wait <= 61
@@ -272,16 +274,12 @@ def test_a_worker_that_runs_out_of_gpu_memory_halves_its_batch(
     assert loaded.max_batch == 3  # kept for the next batches of this worker
 
 
-def test_files_of_an_attempt_that_never_committed_are_swept_when_the_job_succeeds(
-    job, media_root
-):
+def test_files_of_an_attempt_that_never_committed_are_swept_when_the_job_succeeds(job, media_root):
     dead = media_root / "cases" / str(job.uid) / "0000" / "deadattempt1"
     dead.mkdir(parents=True)
     (dead / "t00-image.dcm").write_bytes(b"written by a worker killed before its commit")
     tasks.run_generation_job(job_pk=job.pk)
     assert not (dead / "t00-image.dcm").exists()
     referenced = {i.file.name for i in Instance.objects.filter(series__study__patient__job=job)}
-    on_disk = {
-        str(p.relative_to(media_root)) for p in media_root.glob(f"cases/{job.uid}/**/*.dcm")
-    }
+    on_disk = {str(p.relative_to(media_root)) for p in media_root.glob(f"cases/{job.uid}/**/*.dcm")}
     assert on_disk == referenced
