@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def fresh_postgres(name: str) -> str:
@@ -57,3 +63,35 @@ def benchmark_template_version(checkpoint: Path, *, timepoints: int, method: str
         history="A {age}-year-old {sex_word}.",
         diagnosis="Benchmark",
     )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(
+    env: dict[str, str], port: int, *, workers: int, threads: int, log: Path
+) -> subprocess.Popen:
+    """gunicorn serving Gantry on ``port`` with ``env``; returns once the login page answers."""
+    import requests
+
+    options = f"-b 127.0.0.1:{port} -w {workers} --threads {threads} --log-level warning"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "gantry.wsgi", *options.split()],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=10)
+            return process
+        except requests.RequestException:
+            time.sleep(0.3)
+    process.terminate()
+    raise SystemExit(f"gunicorn did not start:\n{log.read_text()[-2000:]}")

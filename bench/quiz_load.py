@@ -23,9 +23,7 @@ import argparse
 import os
 import random
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,7 +36,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_postgres, setup_django  # noqa: E402
+from bench.common import free_port, fresh_postgres, setup_django, start_gunicorn  # noqa: E402
 
 
 def configure(folder: Path, db: str, secret: str) -> dict[str, str]:
@@ -103,43 +101,6 @@ def build_quiz(folder: Path, n_cases: int, n_trainees: int) -> tuple[int, dict[i
         store.create()
         sessions[user.pk] = store.session_key
     return quiz.pk, sessions
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_gunicorn(env: dict[str, str], port: int, workers: int, log: Path) -> subprocess.Popen:
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "gantry.wsgi",
-                "-b",
-                f"127.0.0.1:{port}",
-                "-w",
-                str(workers),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=10)
-            return process
-        except requests.RequestException:
-            time.sleep(0.5)
-    process.terminate()
-    raise SystemExit(f"gunicorn did not start:\n{log.read_text()[-2000:]}")
 
 
 def random_response(kind: str, n_images: int, rng: random.Random) -> dict:
@@ -267,7 +228,9 @@ def main() -> None:
         env = configure(folder, args.db, secrets.token_urlsafe(32))
         quiz, sessions = build_quiz(folder, args.cases, args.trainees)
         port = free_port()
-        server = start_gunicorn(env, port, args.workers, folder / "gunicorn.log")
+        server = start_gunicorn(
+            env, port, workers=args.workers, threads=1, log=folder / "gunicorn.log"
+        )
         log: dict[str, list[float]] = defaultdict(list)
         acked: list = []
         barrier = threading.Barrier(args.trainees)

@@ -75,8 +75,8 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'gantry.sqlite3'}"),
 }
 # Keep connections between requests (opening one cost more than a DICOMweb retrieval's
-# queries); checked before reuse, so a restarted database costs one failed check.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+# queries) unless DATABASE_URL says otherwise (?conn_max_age=0); checked before reuse.
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a Celery worker process started by the tests sees the test data.
