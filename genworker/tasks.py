@@ -135,10 +135,18 @@ def run_chunk(*, job_pk: int, chunk_index: int, worker: str) -> float | None:
         logger.info("%s is leased by %s; asking again later", chunk, chunk.worker)
         return chunk.seconds_until_lease_ends() + 1
     device = torch_device()
-    if not job.mark_running(worker=worker, device=device):
-        return None
-    _ChunkRun(worker=worker, device=device, first=chunk).run()
+    if _start_job_of(chunk, worker=worker, device=device):
+        _ChunkRun(worker=worker, device=device, first=chunk).run()
     return None
+
+
+def _start_job_of(chunk: GenerationChunk, *, worker: str, device: str) -> bool:
+    """Mark a claimed chunk's job running; False (and the chunk failed) when the job
+    finished meanwhile, which only a failure elsewhere in it can do."""
+    if chunk.job.mark_running(worker=worker, device=device):
+        return True
+    chunk.end(status=GenerationChunk.Status.FAILED, timings={})
+    return False
 
 
 @dataclass
@@ -206,8 +214,8 @@ class _ChunkRun:
             images = chunk.n_cases * _timepoints(chunk.job)
             if images > room:
                 break
-            if chunk.claim(worker=self.worker) and chunk.job.mark_running(
-                worker=self.worker, device=self.device
+            if chunk.claim(worker=self.worker) and _start_job_of(
+                chunk, worker=self.worker, device=self.device
             ):
                 self.chunks.append(chunk)
                 self.timings[chunk.pk] = {"generator": 0.0, "dicom": 0.0, "storage": 0.0}
