@@ -16,6 +16,7 @@ the image it segments, and itself marked synthetic.
 from __future__ import annotations
 
 import io
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -29,13 +30,13 @@ from pydicom.uid import (
     DigitalXRayImageStorageForPresentation,
     ExplicitVRLittleEndian,
     MRImageStorage,
-    generate_uid,
 )
 
 SOP_CLASS_FOR_MODALITY = {"MR": MRImageStorage, "DX": DigitalXRayImageStorageForPresentation}
 BITS_STORED = 12
 MAX_VALUE = 2**BITS_STORED - 1
 MANUFACTURER = "Gantry (synthetic)"
+UID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "dicom.gantry.invalid")
 LESION_CODES = {
     "glioma": codes.SCT.Neoplasm,
     "nodule": codes.SCT.Nodule,
@@ -83,8 +84,14 @@ class ImageHeader:
 
 
 def uid_from(*parts: object) -> str:
-    """A UID derived from ``parts`` (under 2.25), so a retried job writes the same UIDs."""
-    return generate_uid(prefix=None, entropy_srcs=[str(p) for p in parts])
+    """A UID derived from ``parts``, so a retried job writes the same UIDs.
+
+    Under the 2.25 root a UID is the integer of a UUID; a name-based (version 5) UUID of the
+    parts is one. (pydicom's ``generate_uid(prefix=None)`` ignores its entropy sources and
+    returns a random UUID.)
+    """
+    name = "\x1f".join(str(part) for part in parts)
+    return f"2.25.{uuid.uuid5(UID_NAMESPACE, name).int}"
 
 
 def to_stored_values(image: np.ndarray) -> np.ndarray:
@@ -93,27 +100,69 @@ def to_stored_values(image: np.ndarray) -> np.ndarray:
     return np.round(np.clip(image, 0.0, 1.0) * MAX_VALUE).astype(np.uint16)
 
 
-def window_for(values: np.ndarray) -> tuple[float, float]:
-    """Window centre and width spanning the 1st to 99th percentile of stored values."""
+def window_strings(values: np.ndarray) -> tuple[str, str]:
+    """Window Center and Width (DS) spanning the 1st to 99th percentile of stored values."""
     low, high = np.percentile(values, [1, 99])
     width = max(float(high - low), 1.0)
-    return float(low + width / 2), width
+    return f"{low + width / 2:.1f}", f"{width:.1f}"
+
+
+def fit_lo(text: str) -> str:
+    """At most 64 characters and 64 bytes of UTF-8 (the limit of LO).
+
+    Part 5 counts characters; dciodvfy and some PACS count bytes, so a title with an em dash
+    is cut to satisfy both.
+    """
+    return text.encode()[:64].decode("utf-8", "ignore")
+
+
+def dicom_date(day: date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+def dicom_time(moment: time | datetime) -> str:
+    return moment.strftime("%H%M%S")
+
+
+def dicom_datetime(moment: datetime) -> str:
+    return moment.strftime("%Y%m%d%H%M%S")
+
+
+def age_string(birth_date: date, on: date) -> str:
+    """Patient's Age (AS) in whole years on ``on``."""
+    years = on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+    return f"{years:03d}Y"
+
+
+def image_comments(header: ImageHeader) -> str:
+    """Where an image came from, readable by any DICOM tool."""
+    return (
+        f"Synthetic; timepoint {header.timepoint}; severity {header.severity:.3f}; "
+        f"seed {header.seed}"
+    )
+
+
+def dimension_organization_uid(segmentation_sop_uid: str) -> str:
+    return uid_from(segmentation_sop_uid, "dimension-organization")
 
 
 def _equipment_item(generator: GeneratorIdentity, when: datetime) -> Dataset:
     item = Dataset()
     item.Manufacturer = MANUFACTURER
-    item.ManufacturerModelName = f"{generator.architecture}:{generator.name}"[:64]
+    item.ManufacturerModelName = fit_lo(f"{generator.architecture}:{generator.name}")
     item.DeviceSerialNumber = generator.sha256[:64]
-    item.SoftwareVersions = generator.software_version[:64]
-    item.ContributionDateTime = when.strftime("%Y%m%d%H%M%S")
+    item.SoftwareVersions = fit_lo(generator.software_version)
+    item.ContributionDateTime = dicom_datetime(when)
     item.ContributionDescription = "Image synthesised by a generative model"
-    purpose = Dataset()
-    code = codes.DCM.SynthesizingEquipment
-    purpose.CodeValue = code.value
-    purpose.CodingSchemeDesignator = code.scheme_designator
-    purpose.CodeMeaning = code.meaning
-    item.PurposeOfReferenceCodeSequence = [purpose]
+    item.PurposeOfReferenceCodeSequence = [_code_item(codes.DCM.SynthesizingEquipment)]
+    return item
+
+
+def _code_item(code) -> Dataset:  # a pydicom.sr.coding.Code
+    item = Dataset()
+    item.CodeValue = code.value
+    item.CodingSchemeDesignator = code.scheme_designator
+    item.CodeMeaning = code.meaning
     return item
 
 
@@ -129,27 +178,19 @@ def _file_meta(sop_class: str, sop_uid: str) -> FileMetaDataset:
 def _set_patient_study_series(ds: Dataset, patient: PatientHeader, header: ImageHeader) -> None:
     ds.PatientName = patient.patient_name
     ds.PatientID = patient.patient_id
-    ds.PatientBirthDate = patient.birth_date.strftime("%Y%m%d")
+    ds.PatientBirthDate = dicom_date(patient.birth_date)
     ds.PatientSex = patient.sex
-    age = (
-        header.study_date.year
-        - patient.birth_date.year
-        - (
-            (header.study_date.month, header.study_date.day)
-            < (patient.birth_date.month, patient.birth_date.day)
-        )
-    )
-    ds.PatientAge = f"{age:03d}Y"
+    ds.PatientAge = age_string(patient.birth_date, header.study_date)
     ds.StudyInstanceUID = header.study_uid
-    ds.StudyDate = header.study_date.strftime("%Y%m%d")
-    ds.StudyTime = header.study_time.strftime("%H%M%S")
+    ds.StudyDate = dicom_date(header.study_date)
+    ds.StudyTime = dicom_time(header.study_time)
     ds.StudyID = f"T{header.timepoint}"
     ds.AccessionNumber = header.accession_number
     ds.ReferringPhysicianName = ""
-    ds.StudyDescription = header.study_description[:64]
+    ds.StudyDescription = fit_lo(header.study_description)
     ds.SeriesInstanceUID = header.series_uid
     ds.SeriesNumber = header.series_number
-    ds.SeriesDescription = header.series_description[:64]
+    ds.SeriesDescription = fit_lo(header.series_description)
     ds.SeriesDate = ds.StudyDate
     ds.SeriesTime = ds.StudyTime
     ds.Modality = header.modality
@@ -162,7 +203,6 @@ def _set_image_pixels(ds: Dataset, values: np.ndarray, header: ImageHeader) -> N
     ds.InstanceNumber = header.instance_number
     ds.ContentDate = ds.StudyDate
     ds.ContentTime = ds.StudyTime
-    ds.ImageType = ["DERIVED", "PRIMARY"]
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows, ds.Columns = values.shape
@@ -172,20 +212,15 @@ def _set_image_pixels(ds: Dataset, values: np.ndarray, header: ImageHeader) -> N
     ds.PixelRepresentation = 0
     ds.BurnedInAnnotation = "NO"
     ds.LossyImageCompression = "00"
-    centre, width = window_for(values)
-    ds.WindowCenter = f"{centre:.1f}"
-    ds.WindowWidth = f"{width:.1f}"
-    ds.RescaleIntercept = "0"
-    ds.RescaleSlope = "1"
+    ds.WindowCenter, ds.WindowWidth = window_strings(values)
     ds.PixelData = values.tobytes()
-    # Where this image came from, readable by any DICOM tool.
-    ds.ImageComments = (
-        f"Synthetic; timepoint {header.timepoint}; severity {header.severity:.3f}; "
-        f"seed {header.seed}"
-    )
+    ds.ImageComments = image_comments(header)
 
 
 def _set_mr_module(ds: Dataset, header: ImageHeader) -> None:
+    # The MR Image module requires a third value; no defined flavour fits a synthetic image.
+    ds.ImageType = ["DERIVED", "PRIMARY", "OTHER"]
+    ds.PatientPosition = ""  # Type 2C for MR: nobody lay in a scanner
     ds.ScanningSequence = "RM"  # research mode: no real pulse sequence produced this image
     ds.SequenceVariant = "NONE"
     ds.ScanOptions = ""
@@ -197,7 +232,6 @@ def _set_mr_module(ds: Dataset, header: ImageHeader) -> None:
     ds.PixelSpacing = [f"{header.pixel_spacing_mm:.4f}"] * 2
     ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
     ds.ImagePositionPatient = [0, 0, 0]
-    ds.RescaleType = "US"
 
 
 def _set_dx_module(ds: Dataset, header: ImageHeader) -> None:
@@ -205,6 +239,8 @@ def _set_dx_module(ds: Dataset, header: ImageHeader) -> None:
     ds.PresentationIntentType = "FOR PRESENTATION"
     ds.PixelIntensityRelationship = "LOG"
     ds.PixelIntensityRelationshipSign = 1
+    ds.RescaleIntercept = "0"
+    ds.RescaleSlope = "1"
     ds.RescaleType = "US"
     ds.PresentationLUTShape = "IDENTITY"
     ds.ImageLaterality = "U"
@@ -214,6 +250,10 @@ def _set_dx_module(ds: Dataset, header: ImageHeader) -> None:
     ds.ImagerPixelSpacing = [f"{header.pixel_spacing_mm:.4f}"] * 2
     ds.PixelSpacing = ds.ImagerPixelSpacing
     ds.PixelSpacingCalibrationType = "GEOMETRY"
+    ds.PixelSpacingCalibrationDescription = "Synthetic image: spacing assigned, not measured"
+    ds.AnatomicRegionSequence = [_code_item(codes.SCT.Chest)]
+    ds.PositionerType = ""
+    ds.AcquisitionContextSequence = []
     ds.KVP = ""
 
 
@@ -235,12 +275,12 @@ def image_dataset(
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = header.sop_uid
-    ds.InstanceCreationDate = created.strftime("%Y%m%d")
-    ds.InstanceCreationTime = created.strftime("%H%M%S")
+    ds.InstanceCreationDate = dicom_date(created)
+    ds.InstanceCreationTime = dicom_time(created)
     ds.SyntheticData = "YES"
     ds.Manufacturer = MANUFACTURER
-    ds.ManufacturerModelName = f"{generator.architecture}:{generator.name}"[:64]
-    ds.SoftwareVersions = generator.software_version[:64]
+    ds.ManufacturerModelName = fit_lo(f"{generator.architecture}:{generator.name}")
+    ds.SoftwareVersions = fit_lo(generator.software_version)
     ds.DeviceSerialNumber = generator.sha256[:64]
     ds.ContributingEquipmentSequence = [_equipment_item(generator, created)]
     _set_patient_study_series(ds, patient, header)
@@ -267,12 +307,12 @@ def segmentation_dataset(
     lesion = LESION_CODES.get(finding, codes.SCT.Lesion)
     description = hd.seg.SegmentDescription(
         segment_number=1,
-        segment_label=finding[:64],
+        segment_label=fit_lo(finding),
         segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
         segmented_property_type=lesion,
         algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
         algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name=generator.name[:64],
+            name=fit_lo(generator.name),
             version=generator.sha256[:16],
             family=codes.DCM.ArtificialIntelligence,
         ),
@@ -287,21 +327,51 @@ def segmentation_dataset(
         sop_instance_uid=sop_uid,
         instance_number=1,
         manufacturer=MANUFACTURER,
-        manufacturer_model_name=f"{generator.architecture}:{generator.name}"[:64],
-        software_versions=generator.software_version[:64],
+        manufacturer_model_name=fit_lo(f"{generator.architecture}:{generator.name}"),
+        software_versions=fit_lo(generator.software_version),
         device_serial_number=generator.sha256[:64],
-        series_description=f"Lesion ground truth ({finding})"[:64],
+        series_description=fit_lo(f"Lesion ground truth ({finding})"),
         content_date=created.date(),
         content_time=created.time(),
         omit_empty_frames=False,
     )
     seg.SyntheticData = "YES"
     seg.ContributingEquipmentSequence = [_equipment_item(generator, created)]
+    # highdicom stamps the wall clock and a random UID here; a retried case must write the
+    # same bytes, so both derive from the request instead.
+    seg.InstanceCreationDate = dicom_date(created)
+    seg.InstanceCreationTime = dicom_time(created)
+    dimensions_uid = dimension_organization_uid(sop_uid)
+    for item in (*seg.DimensionOrganizationSequence, *seg.DimensionIndexSequence):
+        item.DimensionOrganizationUID = dimensions_uid
+    if "PatientOrientation" in image:  # a projection radiograph: no plane orientation to copy
+        seg.PatientOrientation = image.PatientOrientation
+        # Required in the SEG's pixel measures; a synthetic projection has no slab, so the
+        # pixel spacing stands in, as SliceThickness does in the MR objects.
+        measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+        measures.SliceThickness = image.PixelSpacing[0]
+    if (mask.size + 7) // 8 % 2:
+        # highdicom pads an odd number of bytes with an ASCII "0"; Part 5 asks for a NUL.
+        seg.PixelData = seg.PixelData[:-1] + b"\x00"
     return seg
 
 
 def to_bytes(ds: Dataset) -> bytes:
-    """The DICOM Part 10 file of ``ds``."""
+    """The DICOM Part 10 file of ``ds``, its sequences and items of undefined length.
+
+    Undefined lengths (as valid as explicit ones) mean that a value's length touches no
+    enclosing length, which is what lets genworker.dicom_templates fill in values fast.
+    """
+    _undefine_sequence_lengths(ds)
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def _undefine_sequence_lengths(ds: Dataset) -> None:
+    for element in ds:
+        if element.VR == "SQ":
+            element.is_undefined_length = True
+            for item in element.value:
+                item.is_undefined_length_sequence_item = True
+                _undefine_sequence_lengths(item)

@@ -13,7 +13,7 @@ from datetime import date, datetime, time
 
 import numpy as np
 
-from genworker import dicom
+from genworker import dicom, dicom_templates
 from genworker.checkpoint import LoadedGenerator
 from genworker.networks import z_from_seed
 from genworker.patients import PatientRecipe, SyntheticPatientSpec, draw_patient, study_timeline
@@ -175,7 +175,7 @@ def _timepoint(
         study_date=study_date,
         study_time=STUDY_TIME,
         accession_number="G" + hashlib.sha256(repr(key).encode()).hexdigest()[:15].upper(),
-        study_description=f"{request.title} — timepoint {t + 1}"[:64],
+        study_description=dicom.fit_lo(f"{request.title} — timepoint {t + 1}"),
         series_description=f"Synthetic {request.modality} t{t + 1}",
         series_number=1,
         instance_number=1,
@@ -184,17 +184,11 @@ def _timepoint(
         severity=float(severity),
         timepoint=t,
     )
-    image_ds = dicom.image_dataset(
-        series.images[t],
-        patient=dicom.PatientHeader(
-            patient_id=patient.patient_id,
-            patient_name=patient.name,
-            birth_date=patient.birth_date,
-            sex=patient.sex,
-        ),
-        header=header,
-        generator=identity,
-        created=created,
+    patient_header = dicom.PatientHeader(
+        patient_id=patient.patient_id,
+        patient_name=patient.name,
+        birth_date=patient.birth_date,
+        sex=patient.sex,
     )
     result = TimepointResult(
         timepoint=t,
@@ -206,36 +200,31 @@ def _timepoint(
         accession_number=header.accession_number,
         study_description=header.study_description,
         series_description=header.series_description,
-        image_bytes=dicom.to_bytes(image_ds),
+        image_bytes=dicom_templates.image_file(
+            series.images[t],
+            patient=patient_header,
+            header=header,
+            generator=identity,
+            created=created,
+        ),
         latent_w=[float(v) for v in series.w[t]],
     )
     if series.masks is not None:
-        _add_segmentation(result, image_ds, series.masks[t], request, identity, created, key)
+        mask = series.masks[t]
+        result.seg_series_uid = dicom.uid_from(*key, "seg-series")
+        result.seg_sop_uid = dicom.uid_from(*key, "seg")
+        result.seg_bytes = dicom_templates.segmentation_file(
+            mask,
+            patient=patient_header,
+            header=header,
+            generator=identity,
+            created=created,
+            finding=request.finding,
+            series_uid=result.seg_series_uid,
+            sop_uid=result.seg_sop_uid,
+        )
+        result.mask_area = int(mask.sum())
+        if result.mask_area:
+            rows, cols = np.nonzero(mask)
+            result.mask_centroid = (float(rows.mean()), float(cols.mean()))
     return result
-
-
-def _add_segmentation(
-    result: TimepointResult,
-    image_ds,  # pydicom Dataset
-    mask: np.ndarray,
-    request: CaseRequest,
-    identity: dicom.GeneratorIdentity,
-    created: datetime,
-    key: tuple,
-) -> None:
-    result.seg_series_uid = dicom.uid_from(*key, "seg-series")
-    result.seg_sop_uid = dicom.uid_from(*key, "seg")
-    seg = dicom.segmentation_dataset(
-        image_ds,
-        mask,
-        finding=request.finding,
-        series_uid=result.seg_series_uid,
-        sop_uid=result.seg_sop_uid,
-        generator=identity,
-        created=created,
-    )
-    result.seg_bytes = dicom.to_bytes(seg)
-    result.mask_area = int(mask.sum())
-    if result.mask_area:
-        rows, cols = np.nonzero(mask)
-        result.mask_centroid = (float(rows.mean()), float(cols.mean()))

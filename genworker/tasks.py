@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from pydicom.uid import SegmentationStorage
 
 from cases.models import (
     GenerationChunk,
@@ -42,7 +43,14 @@ from cases.models import (
 )
 from gantry.celery import app
 from genworker.patients import PatientRecipe
-from genworker.pipeline import CasePlan, CaseRequest, GeneratedCase, plan_case, write_case
+from genworker.pipeline import (
+    CasePlan,
+    CaseRequest,
+    GeneratedCase,
+    TimepointResult,
+    plan_case,
+    write_case,
+)
 from genworker.sampling import progression_batch
 
 logger = logging.getLogger(__name__)
@@ -238,6 +246,7 @@ class _ChunkRun:
                 self._fail(job, f"{where}: {type(exc).__name__}: {exc}")
             return
         share = (clock.perf_counter() - started) / len(batch)
+        committed: list[_Work] = []
         for item, one in zip(batch, series, strict=True):
             if not self._still_ours(item.chunk):
                 continue
@@ -254,10 +263,14 @@ class _ChunkRun:
                 logger.error("job %s failed\n%s", job.pk, traceback.format_exc())
                 self._fail(job, f"case {index + 1} of {job.n_cases}: {type(exc).__name__}: {exc}")
                 continue
+            committed.append(item)
+        # Once per batch, not per case: each is a commit of its own.
+        for job in {item.chunk.job.pk: item.chunk.job for item in committed}.values():
             job.record_progress()
-            if not item.chunk.renew():
-                logger.warning("%s was taken over by another worker", item.chunk)
-                self.lost_chunks.add(item.chunk.pk)
+        for chunk in {item.chunk.pk: item.chunk for item in committed}.values():
+            if not chunk.renew():
+                logger.warning("%s was taken over by another worker", chunk)
+                self.lost_chunks.add(chunk.pk)
 
     def _still_ours(self, chunk: GenerationChunk) -> bool:
         return chunk.job_id not in self.failed_jobs and chunk.pk not in self.lost_chunks
@@ -397,8 +410,9 @@ def _create_rows(
         seed=case.seed,
         latent_z=[float(v) for v in case.z],
     )
-    for tp in case.timepoints:
-        study = Study.objects.create(
+    # One INSERT per table, not per row: this runs once per case on the generation path.
+    studies = Study.objects.bulk_create(
+        Study(
             patient=patient,
             study_uid=tp.study_uid,
             study_date=tp.study_date,
@@ -407,52 +421,74 @@ def _create_rows(
             accession_number=tp.accession_number,
             description=tp.study_description,
         )
-        series = Series.objects.create(
+        for tp in case.timepoints
+    )
+    pairs = list(zip(case.timepoints, studies, strict=True))
+    with_seg = [(tp, study) for tp, study in pairs if tp.seg_bytes is not None]
+    image_series = [
+        Series(
             study=study,
             series_uid=tp.series_uid,
             modality=case.request.modality,
             series_number=1,
             description=tp.series_description,
         )
-        image = Instance.objects.create(
-            series=series,
-            sop_instance_uid=tp.sop_uid,
-            sop_class_uid=case.sop_class_uid,
-            instance_number=1,
-            file=paths[tp.sop_uid],
-            size=len(tp.image_bytes),
-            seed=case.seed,
-            truncation=case.request.truncation,
-            severity=tp.severity,
-            latent_w=tp.latent_w,
-        )
-        if tp.seg_bytes is None:
-            continue
-        seg_series = Series.objects.create(
+        for tp, study in pairs
+    ]
+    seg_series = [
+        Series(
             study=study,
             series_uid=tp.seg_series_uid,
             modality="SEG",
             series_number=101,
             description=f"Lesion ground truth ({case.request.finding})",
         )
-        seg = Instance.objects.create(
-            series=seg_series,
-            sop_instance_uid=tp.seg_sop_uid,
-            sop_class_uid="1.2.840.10008.5.1.4.1.1.66.4",
-            instance_number=1,
-            file=paths[tp.seg_sop_uid],
-            size=len(tp.seg_bytes),
-            seed=case.seed,
-            truncation=case.request.truncation,
-            severity=tp.severity,
-            latent_w=tp.latent_w,
+        for tp, study in with_seg
+    ]
+    Series.objects.bulk_create(image_series + seg_series)
+
+    images = {
+        tp.sop_uid: _instance(
+            case, tp, series, tp.sop_uid, case.sop_class_uid, paths, tp.image_bytes
         )
-        centroid = tp.mask_centroid or (None, None)
-        LesionGroundTruth.objects.create(
-            image=image,
+        for tp, series in zip(case.timepoints, image_series, strict=True)
+    }
+    segs = [
+        _instance(case, tp, series, tp.seg_sop_uid, SegmentationStorage, paths, tp.seg_bytes)
+        for (tp, _), series in zip(with_seg, seg_series, strict=True)
+    ]
+    Instance.objects.bulk_create([*images.values(), *segs])
+    LesionGroundTruth.objects.bulk_create(
+        LesionGroundTruth(
+            image=images[tp.sop_uid],
             segmentation=seg,
             area_pixels=tp.mask_area,
-            centroid_row=centroid[0],
-            centroid_col=centroid[1],
+            centroid_row=(tp.mask_centroid or (None, None))[0],
+            centroid_col=(tp.mask_centroid or (None, None))[1],
         )
+        for (tp, _), seg in zip(with_seg, segs, strict=True)
+    )
     return patient
+
+
+def _instance(
+    case: GeneratedCase,
+    tp: TimepointResult,
+    series: Series,
+    sop_uid: str,
+    sop_class_uid: str,
+    paths: dict[str, str],
+    content: bytes,
+) -> Instance:
+    return Instance(
+        series=series,
+        sop_instance_uid=sop_uid,
+        sop_class_uid=sop_class_uid,
+        instance_number=1,
+        file=paths[sop_uid],
+        size=len(content),
+        seed=case.seed,
+        truncation=case.request.truncation,
+        severity=tp.severity,
+        latent_w=tp.latent_w,
+    )

@@ -159,16 +159,11 @@ def test_a_storage_failure_mid_case_leaves_no_rows_and_no_files(job, monkeypatch
 
 
 def test_a_database_failure_mid_case_removes_the_files(job, monkeypatch, media_root):
-    real_create = LesionGroundTruth.objects.create
-    calls = {"n": 0}
+    def failing_bulk_create(rows, **kwargs):
+        # the case's patient, studies, series and instances are inserted by now
+        raise RuntimeError("database went away")
 
-    def failing_create(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("database went away")
-        return real_create(**kwargs)
-
-    monkeypatch.setattr(LesionGroundTruth.objects, "create", failing_create)
+    monkeypatch.setattr(LesionGroundTruth.objects, "bulk_create", failing_bulk_create)
     tasks.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert job.status == "failed"
