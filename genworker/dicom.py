@@ -25,6 +25,7 @@ import numpy as np
 from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     DigitalXRayImageStorageForPresentation,
@@ -158,7 +159,7 @@ def _equipment_item(generator: GeneratorIdentity, when: datetime) -> Dataset:
     return item
 
 
-def _code_item(code) -> Dataset:  # a pydicom.sr.coding.Code
+def _code_item(code: Code) -> Dataset:
     item = Dataset()
     item.CodeValue = code.value
     item.CodingSchemeDesignator = code.scheme_designator
