@@ -373,7 +373,7 @@ class GenerationChunk(models.Model):
     """Consecutive cases of one job, run by one gpu-queue task under a renewable lease.
 
     A worker claims a queued chunk, or one whose lease ran out because its worker died,
-    and renews the lease after each case. A task that finds a chunk leased by a live
+    and renews the lease after each generator batch. A task that finds a chunk leased by a live
     worker asks again later instead of dropping its message, so a chunk is never lost;
     cases are committed once each whoever runs them.
     """

@@ -177,8 +177,8 @@ GANTRY_DEVICE = env.str("GANTRY_DEVICE", default="auto")
 # machine, 1 avoids oversubscription that slows small models by an order of magnitude.
 GANTRY_TORCH_THREADS = env.int("GANTRY_TORCH_THREADS", default=0)
 # Scale-out: a job runs as chunks of this many cases, one gpu-queue task each; a worker holds
-# a chunk under a lease it renews after every case, and a chunk whose worker died is taken
-# over once the lease runs out. The lease must outlast the slowest case.
+# a chunk under a lease it renews after every generator batch, and a chunk whose worker died
+# is taken over once the lease runs out. The lease must outlast the slowest batch.
 GANTRY_CHUNK_CASES = env.int("GANTRY_CHUNK_CASES", default=8)
 GANTRY_CHUNK_LEASE_S = env.int("GANTRY_CHUNK_LEASE_S", default=300)
 # Images per generator call (0: 256 on a GPU, 8 on a CPU). A chunk with room to spare also

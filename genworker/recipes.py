@@ -51,6 +51,12 @@ _FULL_STYLEGAN2 = {
     "channel_max": 512,
 }
 
+# The generated mask must cover what the real image whose conditions it borrowed covers
+# (genworker.training._train_step). Without it the 12-kimg CPU chest model drew no nodules;
+# with it (24 kimg) nodule masks grow with severity. On the brain recipe at 24 kimg it left
+# the (small) glioma masks empty and the images less brain-like, so the brain keeps without.
+_LESION_BURDEN = {"lesion_weight": 1.0}
+
 RECIPES: dict[str, dict[str, Recipe]] = {
     "brain-glioma": {
         "gpu": Recipe(
@@ -60,9 +66,18 @@ RECIPES: dict[str, dict[str, Recipe]] = {
     },
     "chest-xray": {
         "gpu": Recipe(
-            "chest-xray", "chest-xray", 128, 600, _FULL_STYLEGAN2, kimg=2000, batch_size=32
+            "chest-xray",
+            "chest-xray",
+            128,
+            600,
+            _FULL_STYLEGAN2,
+            kimg=2000,
+            batch_size=32,
+            training=_LESION_BURDEN,
         ),
-        "cpu": Recipe("chest-xray", "chest-xray", 64, 200, _SMALL_CGAN, kimg=12),
+        "cpu": Recipe(
+            "chest-xray", "chest-xray", 64, 200, _SMALL_CGAN, kimg=24, training=_LESION_BURDEN
+        ),
     },
 }
 

@@ -40,7 +40,8 @@ R1_INTERVAL = 16  # lazy regularisation: R1 on every 16th discriminator step, sc
 EMA_RAMPUP = 0.05  # early on, the EMA half-life is at most 5% of the images seen
 W_AVG_BETA = 0.995
 ADAM_BETAS = (0.0, 0.99)
-HISTORY_KEYS = ("step", "kimg", "loss_G", "loss_D", "logit_real", "logit_fake", "r1")
+HISTORY_KEYS = ("step", "kimg", "loss_G", "loss_D", "logit_real", "logit_fake", "r1", "lesion")
+MASK_SHARPNESS = 8.0  # soft mask = sigmoid(8 x): about 0 at -1, about 1 at +1
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class TrainingOptions:
     ema_kimg: float
     augment_p: float
     seed: int
+    lesion_weight: float = 0.0
 
 
 @dataclass
@@ -86,6 +88,13 @@ class _Run:
 class _Data:
     images: torch.Tensor  # [N, img_channels, R, R] in [-1, 1]
     conds: torch.Tensor  # [N, cond_dim]
+    lesion_share: torch.Tensor  # [N] soft share of lesion-mask pixels (zeros without a mask)
+    lesion_scale: float  # 1 / the mean share over images with a lesion
+
+
+def soft_lesion_share(images: torch.Tensor) -> torch.Tensor:
+    """[N] the share of each image's mask channel (channel 1, in [-1, 1]) that is lesion."""
+    return torch.sigmoid(MASK_SHARPNESS * images[:, 1].float()).mean(dim=(1, 2))
 
 
 def default_r1_gamma(resolution: int, batch_size: int) -> float:
@@ -105,6 +114,7 @@ def train(
     r1_gamma: float | None = None,  # None: default_r1_gamma(resolution, batch_size)
     ema_kimg: float = 5.0,
     augment_p: float = 0.5,
+    lesion_weight: float = 0.0,  # see _train_step; needs a mask channel
     seed: int = 0,
     device: str | torch.device = "cpu",
     resume: bool = False,  # continue from out_dir's training state if there is one
@@ -128,7 +138,10 @@ def train(
         ema_kimg=ema_kimg,
         augment_p=augment_p,
         seed=seed,
+        lesion_weight=lesion_weight,
     )
+    if lesion_weight and config.img_channels != 2:
+        raise ValueError("lesion_weight needs a generator with a lesion-mask channel")
     data = _training_data(cohort, config, device)
     cohort_card = _cohort_card(cohort, n_train=len(data.images))
     if state_path.exists():
@@ -244,7 +257,10 @@ def _training_data(cohort: Cohort, config: GeneratorConfig, device: torch.device
         channels.append(part.masks.astype(np.float32) * 2 - 1)
     images = torch.from_numpy(np.stack(channels, axis=1))  # [N, C, R, R]
     conds = config.schema.encode(part.finding, part.severity, part.age, part.sex)
-    return _Data(images.to(device), torch.from_numpy(conds).to(device))
+    share = soft_lesion_share(images) if config.img_channels == 2 else torch.zeros(len(images))
+    with_lesion = share[share > 1e-3]
+    scale = 1.0 / float(with_lesion.mean()) if len(with_lesion) else 1.0
+    return _Data(images.to(device), torch.from_numpy(conds).to(device), share.to(device), scale)
 
 
 def _cohort_card(cohort: Cohort, *, n_train: int) -> dict:
@@ -357,8 +373,17 @@ def _train_step(
         fake = G.synthesis_network(ws, "random")  # [n, C, R, R]
         logit_fake = D(augment(fake, options.augment_p), fake_cond).float()
     loss_G = F.softplus(-logit_fake).mean()
+    # Lesion burden: each generated image borrowed the conditions of a real one, so its mask
+    # should cover as much as that image's. This ties the severity condition to the lesion
+    # from the first steps, where the adversarial signal alone is slow to (the 12-kimg CPU
+    # chest model drew no nodule at any severity without it; see genworker.recipes).
+    lesion = torch.tensor(float("nan"))
+    if options.lesion_weight:
+        target = data.lesion_share[fake_rows]
+        lesion = (soft_lesion_share(fake) - target).abs().mean() * data.lesion_scale
+    total_G = loss_G + options.lesion_weight * lesion if options.lesion_weight else loss_G
     run.opt_G.zero_grad(set_to_none=True)
-    loss_G.backward()
+    total_G.backward()
     run.opt_G.step()
     with torch.no_grad():
         w_avg = G.mapping_network.w_avg
@@ -385,7 +410,12 @@ def _train_step(
     run.step += 1
     run.images_seen += n
     _update_ema(run, options)
-    losses = {"loss_G": loss_G.item(), "loss_D": loss_D.item(), "r1": r1.item()}
+    losses = {
+        "loss_G": loss_G.item(),
+        "loss_D": loss_D.item(),
+        "r1": r1.item(),
+        "lesion": lesion.item(),
+    }
     record = {
         "step": run.step,
         "kimg": run.images_seen / 1000,

@@ -165,3 +165,33 @@ def test_the_length_is_given_once(small_cohort, tmp_path):
     with pytest.raises(ValueError, match="exactly one of kimg and steps"):
         run_small(small_cohort, tmp_path)
     assert not (tmp_path / training.STATE_FILE).exists()
+
+
+def test_the_soft_lesion_share_of_a_binary_mask_is_its_share_of_pixels():
+    mask = torch.zeros(3, 16, 16)
+    mask[1, :4, :4] = 1  # 16 of 256 pixels
+    mask[2] = 1
+    images = torch.stack([torch.zeros_like(mask), mask * 2 - 1], dim=1)
+    shares = training.soft_lesion_share(images)
+    np.testing.assert_allclose(shares.numpy(), [0.0, 16 / 256, 1.0], atol=1e-3)
+
+
+def test_the_lesion_burden_term_teaches_masks_their_size(small_cohort, tmp_path, one_torch_thread):
+    result = run_small(small_cohort, tmp_path, steps=60, lesion_weight=1.0, batch_size=8)
+    lesion = np.array(result.history["lesion"])
+    assert np.isfinite(lesion).all()
+    assert lesion[-10:].mean() < 0.5 * lesion[:10].mean()
+    plain = run_small(small_cohort, tmp_path / "plain", steps=2)
+    assert np.isnan(plain.history["lesion"]).all()
+
+
+def test_the_lesion_burden_term_needs_a_mask_channel(small_cohort, tmp_path):
+    with pytest.raises(ValueError, match="lesion-mask channel"):
+        train(
+            small_cohort,
+            config=toy_config(**SMALL, img_channels=1),
+            out_dir=tmp_path,
+            steps=2,
+            lesion_weight=1.0,
+            **RUN,
+        )
