@@ -10,7 +10,9 @@ Python, the images seen and the loss history.
 Losses follow StyleGAN2: non-saturating logistic loss for both players, lazy R1 on
 real images every ``R1_INTERVAL`` discriminator steps, an exponential moving average
 (EMA) of the generator's weights for inference, and differentiable augmentation
-(:mod:`genworker.augment`) in front of the discriminator.
+(:mod:`genworker.augment`) in front of the discriminator. An optional lesion-burden term
+(``lesion_weight``) holds the generated mask's size to that of the real image whose
+conditions the generated image borrowed.
 """
 
 from __future__ import annotations

@@ -84,9 +84,12 @@ def test_two_workers_share_the_chunks_of_a_job_and_progress_stays_exact(
 def test_a_worker_killed_mid_chunk_loses_no_chunk_and_duplicates_no_case(
     start_worker, generator_model, wait_for, media_root, settings
 ):
-    settings.GANTRY_CHUNK_CASES = 3
+    # Two long chunks, sampled one image per generator call: a worker spends most of a chunk
+    # between its first and its last commit, where the victim is to be killed.
+    settings.GANTRY_CHUNK_CASES = 12
     fast_takeover = {
-        **CHUNK,
+        "GANTRY_CHUNK_CASES": "12",
+        "GANTRY_BATCH_IMAGES": "1",
         "GANTRY_CHUNK_LEASE_S": "4",
         "GANTRY_BROKER_VISIBILITY_TIMEOUT": "6",
         "GANTRY_BROKER_RESTORE_INTERVAL": "1",
@@ -96,16 +99,21 @@ def test_a_worker_killed_mid_chunk_loses_no_chunk_and_duplicates_no_case(
     job = _chunk_job(generator_model, 24)
     job.enqueue()
 
-    def victim_mid_chunk():
-        """The victim's chunk once it has committed a case of it and has cases to go: at
-        least one case's time remains before the chunk could end."""
+    def victim_frozen_mid_chunk() -> bool:
+        """Stop the victim while it runs a chunk, and keep it stopped if it has committed a
+        case of that chunk and has cases to go; the check cannot race the victim."""
+        if not job.chunks.filter(status="running", worker__startswith=victim.name).exists():
+            return False
+        os.kill(victim.process.pid, signal.SIGSTOP)
         chunk = job.chunks.filter(status="running", worker__startswith=victim.name).first()
-        if chunk is None:
-            return None
-        committed = job.cases.filter(case_index__in=chunk.case_indexes).count()
-        return chunk if 0 < committed < chunk.n_cases else None
+        if chunk is not None:
+            committed = job.cases.filter(case_index__in=chunk.case_indexes).count()
+            if 0 < committed < chunk.n_cases:
+                return True
+        os.kill(victim.process.pid, signal.SIGCONT)
+        return False
 
-    wait_for(lambda: victim_mid_chunk() is not None, timeout=120, what="the victim's chunk")
+    wait_for(victim_frozen_mid_chunk, timeout=120, what="the victim's chunk")
     os.kill(victim.process.pid, signal.SIGKILL)
     victim.process.wait(timeout=10)
     (killed,) = job.chunks.filter(status="running", worker__startswith=victim.name)
