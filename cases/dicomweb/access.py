@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from cases.models import Instance, ReferenceImage, ReferencePool, SyntheticPatient
+from cases.models import Instance, ReferenceImage, ReferencePool, instances_visible_to
 from cases.roles import can_see_reference
 
 
@@ -56,13 +56,7 @@ def hidden_from(user: Any) -> list[Hidden]:
 
 
 def visible_instances(user: Any, hidden: Sequence[Hidden] | None = None) -> QuerySet[Instance]:
-    # As cases.models.instances_visible_to, without the no-op "patient in (every patient)"
-    # condition when visible_to filters nothing (educators, experts): SQL need not list them.
-    patients = SyntheticPatient.objects.visible_to(user)
-    if patients.query.has_filters() or patients.query.is_sliced:
-        queryset = Instance.objects.filter(series__study__patient__in=patients)
-    else:
-        queryset = Instance.objects.all()
+    queryset = instances_visible_to(user)
     for found in hidden_from(user) if hidden is None else hidden:
         if found.instances is not None:
             queryset = queryset.exclude(pk__in=found.instances.values("pk"))
