@@ -12,6 +12,10 @@ NVIDIA's would be the one-hot alone, a difference of three inputs to one layer.
    (autocast), timed through ``generator.sample`` (mapping, synthesis, clamp; z drawn
    from the seed with numpy), with the ratio to batch 1 on the same device and precision.
    A batch whose estimated time exceeds ``--budget`` seconds is skipped and says so.
+   With ``--compile``, the same again with the synthesis network compiled
+   (``genworker.compiled``: torch.compile, CUDA graphs on a GPU), each batch size compiled
+   before it is timed; every row other than eager fp32 notes how far its images are from
+   eager fp32's.
 2. One 10-timepoint progression series (same-config 128² and each shipped model at its
    resolution), generator only (``sampling.progression_series``) and end to end through
    DICOM (``pipeline.generate_case``: patient, series, DICOM image and SEG objects as
@@ -19,6 +23,7 @@ NVIDIA's would be the one-hot alone, a difference of three inputs to one layer.
 
     python bench/generator_speed.py            # everything; 256² at batch 256 takes long
     python bench/generator_speed.py --quick    # about a minute on 2 CPU cores
+    python bench/generator_speed.py --quick --compile --no-series   # + compiled rows
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from genworker.checkpoint import LoadedGenerator, load_generator  # noqa: E402
+from genworker.compiled import CompiledSynthesis  # noqa: E402
 from genworker.networks import GeneratorConfig, build_generator, z_from_seed  # noqa: E402
 from genworker.patients import PatientRecipe  # noqa: E402
 from genworker.pipeline import CaseRequest, generate_case  # noqa: E402
@@ -86,11 +92,13 @@ def shipped(paths: list[Path]) -> list[Subject]:
     return [Subject(path.stem, load_generator(path), shipped=True) for path in paths]
 
 
-def devices() -> list[tuple[str, str]]:
-    """(device, precision) pairs to measure."""
+def devices(compile_too: bool) -> list[tuple[str, str]]:
+    """(device, precision) pairs to measure; "compiled" marks torch.compile's rows."""
     pairs = [("cpu", "fp32")]
     if torch.cuda.is_available():
         pairs += [("cuda", "fp32"), ("cuda", "bf16")]
+    if compile_too:
+        pairs += [(device, f"{precision} compiled") for device, precision in pairs]
     return pairs
 
 
@@ -117,20 +125,37 @@ def synchronizer(device: str) -> Callable[[], None]:
 
 
 def precision_context(device: str, precision: str):
-    if precision == "bf16":
+    if precision.startswith("bf16"):
         return torch.autocast(device, dtype=torch.bfloat16)
     return nullcontext()
 
 
+def sampler(generator, precision: str) -> Callable[[np.ndarray, int], torch.Tensor]:
+    """``generator.sample`` (mapping, then synthesis), with the synthesis compiled
+    (``genworker.compiled``, padded batch shapes) for the "compiled" precisions."""
+    if "compiled" not in precision:
+        return generator.sample
+    synthesis = CompiledSynthesis(generator)
+
+    def sample(cond: np.ndarray, seed: int) -> torch.Tensor:
+        cond = torch.as_tensor(cond, dtype=torch.float32, device=generator.device)
+        z = torch.from_numpy(z_from_seed(seed, len(cond), generator.z_dim))
+        return synthesis(generator.mapping(z.to(generator.device), cond))
+
+    return sample
+
+
 def throughput(subject: Subject, device: str, precision: str, args) -> list[Measurement]:
-    """Images/s at each batch size, smallest first; skips batches predicted over budget."""
+    """Images/s at each batch size, smallest first; skips batches predicted over budget.
+    The first batch's images are also compared with eager fp32's (max |difference|, on the
+    generator's [-1, 1] scale)."""
     generator = subject.loaded.generator.to(device)
     schema, sync = generator.schema, synchronizer(device)
     rng = np.random.default_rng(0)
     results: list[Measurement] = []
     per_image: float | None = None
-    with torch.inference_mode(), precision_context(device, precision):
-        generator.sample(schema.encode(0, 0.5, 50.0, 0), seed=0)  # warm-up
+    sample = sampler(generator, precision)
+    with torch.inference_mode():
         for batch in args.batches:
             row = Measurement(subject.name, subject.resolution, device, precision, batch, None)
             results.append(row)
@@ -143,12 +168,18 @@ def throughput(subject: Subject, device: str, precision: str, args) -> list[Meas
                 rng.uniform(20, 80, batch),
                 rng.integers(0, 2, batch),
             )
-            row.seconds, row.cpu_seconds = timed(
-                lambda cond=cond: generator.sample(cond, seed=1),
-                repeats=args.repeats,
-                budget=args.budget,
-                sync=sync,
-            )
+            with precision_context(device, precision):
+                images = sample(cond, seed=1)  # warm-up; compiles this shape
+            if not per_image and precision != "fp32":
+                eager = generator.sample(cond, seed=1)
+                row.note = f"max |diff| vs eager fp32 {(images.float() - eager).abs().max():.1e}"
+            with precision_context(device, precision):
+                row.seconds, row.cpu_seconds = timed(
+                    lambda cond=cond: sample(cond, seed=1),
+                    repeats=args.repeats,
+                    budget=args.budget,
+                    sync=sync,
+                )
             per_image = row.seconds / batch
     generator.to("cpu")
     return results
@@ -211,13 +242,13 @@ def _none() -> None:
 def print_throughput(rows: list[Measurement]) -> None:
     """One line per measurement; ratios against batch 1 (and fp32) of the same run."""
     print(
-        f"{'generator':<18}{'res':>5} {'device':<7}{'prec':<5}{'batch':>6}"
+        f"{'generator':<18}{'res':>5} {'device':<7}{'precision':<14}{'batch':>6}"
         f"{'img/s':>9}{'ms/img':>9}{'CPU ms/img':>11}{'x batch 1':>10}{'x fp32':>7}  note"
     )
     batch_one = {(r.subject, r.device, r.precision): r for r in rows if r.batch == 1}
     fp32 = {(r.subject, r.device, r.batch): r for r in rows if r.precision == "fp32"}
     for r in rows:
-        line = f"{r.subject:<18}{r.resolution:>5} {r.device:<7}{r.precision:<5}{r.batch:>6}"
+        line = f"{r.subject:<18}{r.resolution:>5} {r.device:<7}{r.precision:<14}{r.batch:>6}"
         if r.seconds is None:
             print(f"{line}{'-':>9}{'-':>9}{'-':>11}{'-':>10}{'-':>7}  {r.note}")
             continue
@@ -262,6 +293,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-series", action="store_true", help="skip the progression series")
     parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also torch.compile's synthesis, each batch size compiled before it is timed",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="batches 1,16; 1 repeat; 15 s budget; ~1 min"
     )
     args = parser.parse_args(argv)
@@ -286,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
 
     rows: list[Measurement] = []
     for subject in subjects:
-        for device, precision in devices():
+        for device, precision in devices(args.compile):
             rows += throughput(subject, device, precision, args)
     print()
     print_throughput(rows)

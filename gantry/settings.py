@@ -82,6 +82,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a Celery worker process started by the tests sees the test data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-gantry.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Take the write lock when a transaction begins: a worker writes cases from several
+    # threads, and a deferred transaction that reads first cannot wait for the lock.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -185,6 +188,13 @@ GANTRY_CHUNK_LEASE_S = env.int("GANTRY_CHUNK_LEASE_S", default=300)
 # takes queued chunks of other jobs on the same generator into its batches; a batch that
 # runs out of GPU memory is retried at half the size.
 GANTRY_BATCH_IMAGES = env.int("GANTRY_BATCH_IMAGES", default=0)
+# Threads per worker that write cases (DICOM, files, rows) while the next batch samples;
+# 0 writes them in the sampling thread, one after another.
+GANTRY_WRITER_THREADS = env.int("GANTRY_WRITER_THREADS", default=2)
+# Compile each generator's synthesis network (torch.compile; CUDA graphs on a GPU) when a
+# worker loads it (genworker.compiled). On the CPU 0.7-2x eager's images/s by model, after a
+# compile of up to a minute (seconds once cached); off until measured on a GPU.
+GANTRY_COMPILE_GENERATOR = env.bool("GANTRY_COMPILE_GENERATOR", default=False)
 
 LOGGING = {
     "version": 1,

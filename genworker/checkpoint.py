@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,22 @@ class LoadedGenerator:
     directions: dict[str, np.ndarray]  # finding -> float32 [w_dim], w shift per unit severity
     sha256: str
     max_batch: int = 64
+    # What sampling calls to synthesise: generator.synthesis, unless compiled (see compile()).
+    synthesis: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def __post_init__(self) -> None:
+        self.synthesis = self.synthesis or self.generator.synthesis
+
+    def compile(self) -> None:
+        """Synthesise with :class:`genworker.compiled.CompiledSynthesis` from now on. The
+        ``max_batch`` shape compiles here, so that a machine that cannot compile (no C++
+        compiler for a CPU build) fails now, not in the middle of a job."""
+        from genworker.compiled import CompiledSynthesis
+
+        self.synthesis = CompiledSynthesis(self.generator)
+        g = self.generator
+        with torch.no_grad():
+            self.synthesis(torch.zeros(self.max_batch, g.num_ws, g.w_dim, device=g.device))
 
 
 def sha256_file(path: str | Path) -> str:

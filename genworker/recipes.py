@@ -52,9 +52,9 @@ _FULL_STYLEGAN2 = {
 }
 
 # The generated mask must cover what the real image whose conditions it borrowed covers
-# (genworker.training._train_step). Without it the 12-kimg CPU chest model drew no nodules;
-# with it (24 kimg) nodule masks grow with severity. On the brain recipe at 24 kimg it left
-# the (small) glioma masks empty and the images less brain-like, so the brain keeps without.
+# (genworker.training._train_step). Without it the 12-kimg CPU models drew no nodules and no
+# gliomas; with it (24 kimg, cGAN) their masks grow with severity. The small StyleGAN2 at
+# 24 kimg with it still left glioma masks empty, hence the cGAN in both CPU recipes.
 _LESION_BURDEN = {"lesion_weight": 1.0}
 
 RECIPES: dict[str, dict[str, Recipe]] = {
@@ -62,7 +62,15 @@ RECIPES: dict[str, dict[str, Recipe]] = {
         "gpu": Recipe(
             "brain-glioma", "brain-glioma", 128, 600, _FULL_STYLEGAN2, kimg=2000, batch_size=32
         ),
-        "cpu": Recipe("brain-glioma", "brain-glioma", 64, 200, _SMALL_STYLEGAN2, kimg=12),
+        "cpu": Recipe(
+            "brain-glioma",
+            "brain-glioma",
+            64,
+            200,
+            _SMALL_CGAN,
+            kimg=24,
+            training=_LESION_BURDEN,
+        ),
     },
     "chest-xray": {
         "gpu": Recipe(

@@ -75,10 +75,11 @@ def progression_batch(loaded: LoadedGenerator, specs: Sequence[SeriesSpec]) -> l
     Each image depends only on its own w; the batch layout changes pixels by float
     rounding alone (at most 1 grey level in 4095 on the shipped models).
     """
-    generator = loaded.generator
     with torch.no_grad():
         ws = [_series_ws(loaded, spec) for spec in specs]  # each [T, num_ws, w_dim]
-        out, loaded.max_batch = synthesize(generator, torch.cat(ws), max_batch=loaded.max_batch)
+        out, loaded.max_batch = synthesize(
+            loaded.synthesis, torch.cat(ws), max_batch=loaded.max_batch
+        )
     images, masks = to_pictures(out)
     series, start = [], 0
     for spec, w in zip(specs, ws, strict=True):
@@ -96,9 +97,10 @@ def progression_batch(loaded: LoadedGenerator, specs: Sequence[SeriesSpec]) -> l
 
 
 def synthesize(
-    generator: ConditionalGenerator, ws: torch.Tensor, *, max_batch: int
+    synthesis: Callable[[torch.Tensor], torch.Tensor], ws: torch.Tensor, *, max_batch: int
 ) -> tuple[torch.Tensor, int]:  # ([n, C, R, R] on the CPU, the batch size that fitted)
-    """``generator.synthesis`` over ws [n, num_ws, w_dim] in slices of at most ``max_batch``.
+    """``synthesis`` (a generator's) over ws [n, num_ws, w_dim] in slices of at most
+    ``max_batch``.
 
     A slice that runs out of GPU memory is retried at half the size (down to 1) instead of
     failing; the size that worked is returned so the caller can start there next time.
@@ -106,7 +108,7 @@ def synthesize(
     parts, start = [], 0
     while start < len(ws):
         try:
-            parts.append(generator.synthesis(ws[start : start + max_batch]).cpu())
+            parts.append(synthesis(ws[start : start + max_batch]).cpu())
         except torch.OutOfMemoryError:
             if max_batch == 1:
                 raise

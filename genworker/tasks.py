@@ -9,7 +9,9 @@ delivery of a finished chunk does nothing, one of a chunk a live worker holds wa
 again, and one of a chunk whose worker died takes it over.
 
 A worker fills its generator batches: the cases of its chunk, and when there is room, queued
-chunks of other jobs on the same generator, sample together.
+chunks of other jobs on the same generator, sample together. Writer threads
+(``GANTRY_WRITER_THREADS``, see :mod:`genworker.writers`) store one batch's cases while the
+next batch samples.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import socket
 import time as clock
 import traceback
 import uuid
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -27,7 +31,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from pydicom.uid import SegmentationStorage
 
 from cases.models import (
@@ -42,6 +46,7 @@ from cases.models import (
     TemplateVersion,
 )
 from gantry.celery import app
+from genworker import sampling
 from genworker.patients import PatientRecipe
 from genworker.pipeline import (
     CasePlan,
@@ -52,6 +57,7 @@ from genworker.pipeline import (
     write_case,
 )
 from genworker.sampling import progression_batch
+from genworker.writers import Writers
 
 logger = logging.getLogger(__name__)
 SOFTWARE_VERSION = "gantry 0.1.0"
@@ -80,6 +86,8 @@ def _load_cached(sha256: str, path: str, device: str):  # -> LoadedGenerator
             f"the registry expects {sha256[:12]}…"
         )
     loaded.max_batch = settings.GANTRY_BATCH_IMAGES or (256 if device.startswith("cuda") else 8)
+    if settings.GANTRY_COMPILE_GENERATOR:
+        loaded.compile()
     return loaded
 
 
@@ -175,6 +183,7 @@ class _ChunkRun:
         self.device = device
         self.chunks = [first]
         self.failed_jobs: set[int] = set()
+        self.failing_jobs: set[int] = set()  # a case failed in a writer; not yet recorded
         self.lost_chunks: set[int] = set()  # leases another worker took over
         self.timings = {first.pk: {"generator": 0.0, "dicom": 0.0, "storage": 0.0, "load": 0.0}}
 
@@ -191,8 +200,21 @@ class _ChunkRun:
         self._add_companions(room=self.loaded.max_batch - _images(work))
         for chunk in self.chunks[1:]:
             work += self._work_of(chunk)
-        for batch in _batches(work, self.loaded.max_batch):
-            self._sample_and_commit(batch)
+        # While one batch's cases are written, the next batch samples; no further ahead, so
+        # at most two batches of images are held.
+        writing: deque[list[tuple[_Work, Future]]] = deque()
+        with Writers(settings.GANTRY_WRITER_THREADS, on_exit=connections.close_all) as writers:
+            for batch in _batches(work, self.loaded.max_batch):
+                writing.append(
+                    [
+                        (item, writers.submit(self._write, item, one))
+                        for item, one in self._sample(batch)
+                    ]
+                )
+                if len(writing) > 1:
+                    self._settle(writing.popleft())
+            while writing:
+                self._settle(writing.popleft())
         self._end_chunks()
 
     def _work_of(self, chunk: GenerationChunk) -> list[_Work]:
@@ -231,11 +253,12 @@ class _ChunkRun:
         if len(self.chunks) > 1:
             logger.info("batching %s with %d more chunks", first, len(self.chunks) - 1)
 
-    def _sample_and_commit(self, batch: list[_Work]) -> None:
+    def _sample(self, batch: list[_Work]) -> list[tuple[_Work, sampling.Series]]:
+        """The batch's series, each with its case; none when the generator failed."""
         self._notice_jobs_failed_elsewhere()
         batch = [item for item in batch if self._still_ours(item.chunk)]
         if not batch:
-            return
+            return []
         started = clock.perf_counter()
         try:
             series = progression_batch(self.loaded, [item.plan.series_spec() for item in batch])
@@ -244,36 +267,59 @@ class _ChunkRun:
                 indexes = [i.plan.request.case_index for i in batch if i.chunk.job == job]
                 where = f"cases {min(indexes) + 1}-{max(indexes) + 1} of {job.n_cases}"
                 self._fail(job, f"{where}: {type(exc).__name__}: {exc}")
-            return
+            return []
         share = (clock.perf_counter() - started) / len(batch)
+        for item in batch:
+            self.timings[item.chunk.pk]["generator"] += share
+        return list(zip(batch, series, strict=True))
+
+    def _write(self, item: _Work, series: sampling.Series) -> dict[str, float] | None:
+        """In a writer thread: DICOM, files and rows of one case; its timings, or None when
+        its job failed or its chunk was taken over before its turn came."""
+        if not self._still_ours(item.chunk):
+            return None
+        try:
+            case = write_case(self.loaded, item.plan, series, software_version=SOFTWARE_VERSION)
+            started = clock.perf_counter()
+            commit_case(item.chunk.job, case)
+        except Exception:
+            self.failing_jobs.add(item.chunk.job_id)  # its later cases are not even started
+            raise
+        return {"dicom": case.timings["dicom"], "storage": clock.perf_counter() - started}
+
+    def _settle(self, written: list[tuple[_Work, Future]]) -> None:
+        """Wait for one batch's cases; fail the job of a case that failed; then record
+        progress and renew leases, once per batch (each is a commit of its own)."""
         committed: list[_Work] = []
-        for item, one in zip(batch, series, strict=True):
-            if not self._still_ours(item.chunk):
-                continue
-            timings = self.timings[item.chunk.pk]
-            timings["generator"] += share
+        for item, future in written:
             job, index = item.chunk.job, item.plan.request.case_index
             try:
-                case = write_case(self.loaded, item.plan, one, software_version=SOFTWARE_VERSION)
-                timings["dicom"] += case.timings["dicom"]
-                started = clock.perf_counter()
-                commit_case(job, case)
-                timings["storage"] += clock.perf_counter() - started
+                timings = future.result()
             except Exception as exc:
                 logger.error("job %s failed\n%s", job.pk, traceback.format_exc())
-                self._fail(job, f"case {index + 1} of {job.n_cases}: {type(exc).__name__}: {exc}")
+                if job.pk not in self.failed_jobs:
+                    self._fail(
+                        job, f"case {index + 1} of {job.n_cases}: {type(exc).__name__}: {exc}"
+                    )
                 continue
+            if timings is None:
+                continue
+            for key, seconds in timings.items():
+                self.timings[item.chunk.pk][key] += seconds
             committed.append(item)
-        # Once per batch, not per case: each is a commit of its own.
         for job in {item.chunk.job.pk: item.chunk.job for item in committed}.values():
             job.record_progress()
         for chunk in {item.chunk.pk: item.chunk for item in committed}.values():
-            if not chunk.renew():
+            if self._still_ours(chunk) and not chunk.renew():
                 logger.warning("%s was taken over by another worker", chunk)
                 self.lost_chunks.add(chunk.pk)
 
     def _still_ours(self, chunk: GenerationChunk) -> bool:
-        return chunk.job_id not in self.failed_jobs and chunk.pk not in self.lost_chunks
+        return (
+            chunk.job_id not in self.failed_jobs
+            and chunk.job_id not in self.failing_jobs
+            and chunk.pk not in self.lost_chunks
+        )
 
     def _notice_jobs_failed_elsewhere(self) -> None:
         """Stop working for a job another worker's chunk has failed."""

@@ -26,6 +26,14 @@ def media_root(settings, tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def cases_written_in_the_test_thread(settings) -> None:
+    """In-process generation writes cases in the caller's thread: other threads' database
+    connections cannot see the rows of a test that runs inside a transaction. Worker
+    processes (``start_worker``) and the tests that ask for it use writer threads."""
+    settings.GANTRY_WRITER_THREADS = 0
+
+
 @pytest.fixture
 def trainee(db):
     return UserFactory(role="trainee")

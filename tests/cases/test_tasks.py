@@ -2,6 +2,7 @@
 
 import io
 import itertools
+import threading
 from datetime import timedelta
 
 import numpy as np
@@ -251,7 +252,7 @@ def test_a_worker_that_runs_out_of_gpu_memory_halves_its_batch(
         template_version=TemplateVersionFactory(generator=generator_model), n_cases=3
     )
     loaded = tasks.load_generator_for(generator_model, "cpu")
-    real_synthesis = loaded.generator.synthesis
+    real_synthesis = loaded.synthesis
     sizes = []
 
     def small_gpu(ws):
@@ -260,7 +261,7 @@ def test_a_worker_that_runs_out_of_gpu_memory_halves_its_batch(
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB")
         return real_synthesis(ws)
 
-    monkeypatch.setattr(loaded.generator, "synthesis", small_gpu)
+    monkeypatch.setattr(loaded, "synthesis", small_gpu)
     tasks.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert (job.status, job.done, job.error) == ("succeeded", 3, "")
@@ -278,3 +279,82 @@ def test_files_of_an_attempt_that_never_committed_are_swept_when_the_job_succeed
     referenced = {i.file.name for i in Instance.objects.filter(series__study__patient__job=job)}
     on_disk = {str(p.relative_to(media_root)) for p in media_root.glob(f"cases/{job.uid}/**/*.dcm")}
     assert on_disk == referenced
+
+
+@pytest.fixture
+def writer_threads(settings):
+    """Cases written by two writer threads; the test must commit (transactional database)."""
+    settings.GANTRY_WRITER_THREADS = 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writer_threads_store_one_batch_while_the_next_samples(
+    generator_model, batch_images, writer_threads, monkeypatch
+):
+    batch_images(6)  # two cases of three timepoints per batch: 5 cases in 3 batches
+    job = GenerationJobFactory(
+        template_version=TemplateVersionFactory(generator=generator_model), n_cases=5
+    )
+    second_batch_sampling = threading.Event()
+    real_batch, real_commit = tasks.progression_batch, tasks.commit_case
+    batches, committed_by = [], []
+
+    def progression_batch(loaded, specs):
+        batches.append(len(specs))
+        if len(batches) == 2:
+            second_batch_sampling.set()
+        return real_batch(loaded, specs)
+
+    def commit_case(job, case):
+        # Written in the sampling thread, one batch after another, this would time out.
+        assert second_batch_sampling.wait(timeout=30), "batch 2 did not sample meanwhile"
+        committed_by.append(threading.current_thread().name)
+        return real_commit(job, case)
+
+    monkeypatch.setattr(tasks, "progression_batch", progression_batch)
+    monkeypatch.setattr(tasks, "commit_case", commit_case)
+    tasks.run_generation_job(job_pk=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.done, job.error) == ("succeeded", 5, "")
+    assert batches == [2, 2, 1]
+    assert set(committed_by) <= {"gantry-writer-0", "gantry-writer-1"}
+    for case in job.cases.all():
+        assert case.studies.count() == 3
+        assert Instance.objects.filter(series__study__patient=case).count() == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_case_failing_in_a_writer_thread_fails_the_job_and_leaves_no_half_case(
+    generator_model, batch_images, writer_threads, media_root
+):
+    batch_images(6)
+    job = GenerationJobFactory(
+        template_version=TemplateVersionFactory(generator=generator_model), n_cases=4
+    )
+    blocker = media_root / "cases" / str(job.uid) / "0001"  # case 2's folder is a file
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+    tasks.run_generation_job(job_pk=job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.error.startswith("case 2 of 4: ")
+    assert not job.cases.filter(case_index=1).exists()
+    assert job.done == job.cases.count() < 4
+    for case in job.cases.all():
+        assert case.studies.count() == 3
+        assert Instance.objects.filter(series__study__patient=case).count() == 6
+    assert job.chunks.get().status == "failed"
+
+
+def test_a_worker_set_to_compile_compiles_each_generator_once_when_it_loads_it(
+    generator_model, batch_images, settings, monkeypatch
+):
+    from genworker.checkpoint import LoadedGenerator
+
+    compiled = []
+    monkeypatch.setattr(LoadedGenerator, "compile", lambda loaded: compiled.append(loaded))
+    settings.GANTRY_COMPILE_GENERATOR = True
+    batch_images(4)
+    loaded = tasks.load_generator_for(generator_model, "cpu")
+    assert tasks.load_generator_for(generator_model, "cpu") is loaded
+    assert compiled == [loaded]

@@ -145,7 +145,7 @@ def test_a_batch_that_runs_out_of_memory_is_retried_at_half_the_size(toy):
     with torch.no_grad():
         ws = toy.generator.mapping(z, cond)
         device = RunsOutOfMemoryAbove(toy.generator, limit=3)
-        out, fitted = synthesize(device, ws, max_batch=16)
+        out, fitted = synthesize(device.synthesis, ws, max_batch=16)
         expected = toy.generator.synthesis(ws)
     assert fitted == 2
     assert device.calls == [10, 8, 4, 2, 2, 2, 2, 2]  # slices of ten images
@@ -155,7 +155,7 @@ def test_a_batch_that_runs_out_of_memory_is_retried_at_half_the_size(toy):
 def test_a_generator_that_cannot_take_one_image_fails_with_the_memory_error(toy):
     ws = torch.zeros(2, toy.generator.num_ws, toy.generator.w_dim)
     with pytest.raises(torch.OutOfMemoryError):
-        synthesize(RunsOutOfMemoryAbove(toy.generator, limit=0), ws, max_batch=4)
+        synthesize(RunsOutOfMemoryAbove(toy.generator, limit=0).synthesis, ws, max_batch=4)
 
 
 def test_save_grid_png_tiles_the_grid_with_black_padding(tmp_path):
