@@ -3,7 +3,8 @@
 python -m genworker cohort build brain-glioma --out DIR ...   (see python -m genworker.cohorts)
 python -m genworker train brain-glioma --device-class cpu --max-minutes 9   (resumes)
 python -m genworker ship brain-glioma --device-class cpu   (export + evaluate + grid + report)
-python -m genworker evaluate CHECKPOINT --cohort brain-glioma --resolution 64 --subjects 200
+python -m genworker evaluate CHECKPOINT --cohort brain-glioma --resolution 64 --subjects 200 \
+    --cohort-seed 2026 [--update-card]   (figures of a shipped model, without its training run)
 python -m genworker sample CHECKPOINT --finding glioma --out grid.png
 """
 
@@ -62,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate_.add_argument("--subjects", type=int, required=True)
     evaluate_.add_argument("--cohort-seed", type=int, required=True)
     evaluate_.add_argument("--report", type=Path, help="Markdown report (default: beside it)")
+    evaluate_.add_argument(
+        "--update-card",
+        action="store_true",
+        help="also store the figures as the checkpoint's card metrics (rewrites it)",
+    )
 
     sample = commands.add_parser("sample", help="a grid PNG: rows identities, columns severity")
     sample.add_argument("checkpoint", type=Path)
@@ -117,14 +123,21 @@ def _ship(args: argparse.Namespace) -> int:
     export_generator(_run_dir(args) / "training-state.pt", checkpoint, half=True)
     loaded = load_generator(checkpoint, args.device)
     metrics = evaluate(loaded, cohort, device=args.device)
-    card = {**loaded.card, "recipe": _recipe_card(r, args.device_class), "metrics": metrics}
-    save_generator(
-        checkpoint, loaded.generator, model_card=card, directions=loaded.directions, half=True
+    _store_card(
+        checkpoint, loaded, {"recipe": _recipe_card(r, args.device_class), "metrics": metrics}
     )
     write_report(metrics, checkpoint.with_suffix(".report.md"), title=f"{r.name} quality")
     _write_grids(load_generator(checkpoint, args.device), checkpoint)
     print(f"shipped {checkpoint} ({checkpoint.stat().st_size / 1e6:.1f} MB)")
     return 0
+
+
+def _store_card(checkpoint: Path, loaded, updates: dict) -> None:
+    """Rewrite ``checkpoint`` (fp16, as shipped) with ``updates`` merged into its card."""
+    card = {**loaded.card, **updates}
+    save_generator(
+        checkpoint, loaded.generator, model_card=card, directions=loaded.directions, half=True
+    )
 
 
 def _recipe_card(r: Recipe, device_class: str) -> dict:
@@ -162,6 +175,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         args.cohort, resolution=args.resolution, n_subjects=args.subjects, seed=args.cohort_seed
     )
     metrics = evaluate(loaded, cohort)
+    if args.update_card:
+        _store_card(args.checkpoint, loaded, {"metrics": metrics})
     report = args.report or args.checkpoint.with_suffix(".report.md")
     write_report(metrics, report, title=f"{args.checkpoint.stem} quality")
     print(json.dumps(metrics["targets"], indent=2))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -358,6 +359,11 @@ def _progression(
             "timepoints": requested.shape[1],
         }
         masks = [s.masks for s in series] if series[0].masks is not None else None
+        if masks is not None:
+            findings = [progressive[s % len(progressive)] for s in range(len(series))]
+            controllability[method]["mask_area"] = _mask_area_controllability(
+                requested, masks, findings
+            )
         identity[method] = metrics.identity_preservation([s.images for s in series], masks)
         identity["outside_lesion_masks"] = masks is not None
     tracks = _cohort_tracks(held_out, progressive)
@@ -367,6 +373,24 @@ def _progression(
             [images for images, _ in tracks], [masks for _, masks in tracks] if use_masks else None
         )
     return {"controllability": controllability, "identity_preservation": identity}
+
+
+def _mask_area_controllability(
+    requested: np.ndarray, masks: list[np.ndarray], findings: list[str]
+) -> dict:
+    """How the generated lesion masks (what a case stores as ground truth) follow requested
+    severity: the regressor's figures, on each mask's area as a share of the largest
+    generated lesion of its finding (a nodule is small beside an effusion), so that a step
+    back of 2% of that lesion counts as a reversal."""
+    areas = np.array([m.reshape(len(m), -1).sum(axis=1) for m in masks], dtype=np.float64)
+    shares = np.zeros_like(areas)
+    for finding in set(findings):
+        rows = [i for i, name in enumerate(findings) if name == finding]
+        largest = areas[rows].max()
+        shares[rows] = areas[rows] / largest if largest else 0.0
+    with warnings.catch_warnings():  # no lesion anywhere: a constant, Spearman undefined
+        warnings.simplefilter("ignore", scipy.stats.ConstantInputWarning)
+        return metrics.controllability(requested, shares)
 
 
 def _progressive_findings(train: Cohort) -> list[str]:
@@ -538,22 +562,27 @@ def _progression_section(result: dict) -> list[str]:
         f"; on real held-out images Spearman {_fmt(check.get('spearman'))}, "
         f"mean absolute error {_fmt(check.get('mean_absolute_error'))}.",
         "",
-        "| method | series x timepoints | Spearman | monotone | mean abs. error | identity SSIM |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| method | series x timepoints | Spearman | monotone | mean abs. error | identity SSIM "
+        "| mask area: Spearman | mask area: monotone |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for method, figures in result.get("controllability", {}).items():
         if "skipped" in figures:
-            lines.append(f"| {method} | skipped: {figures['skipped']} | | | | |")
+            lines.append(f"| {method} | skipped: {figures['skipped']} | | | | | | |")
             continue
+        mask_area = figures.get("mask_area", {})
         lines.append(
             f"| {method} | {figures['series']} x {figures['timepoints']} | "
             f"{_fmt(figures['spearman'])} | {_fmt(figures['monotone_fraction'])} | "
-            f"{_fmt(figures['mean_absolute_error'])} | {_fmt(identity.get(method))} |"
+            f"{_fmt(figures['mean_absolute_error'])} | {_fmt(identity.get(method))} | "
+            f"{_fmt(mask_area.get('spearman'))} | {_fmt(mask_area.get('monotone_fraction'))} |"
         )
     lines += [
         "",
         f"Identity is the mean SSIM between consecutive timepoints, {where}; the cohort's own "
-        f"held-out tracks score {_fmt(identity.get('cohort_tracks'))}.",
+        f"held-out tracks score {_fmt(identity.get('cohort_tracks'))}. Mask area: the same "
+        "figures for the area of the generated lesion masks (a case's stored ground truth) "
+        "instead of the regressor's prediction.",
     ]
     return lines
 

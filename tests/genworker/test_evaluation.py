@@ -103,6 +103,8 @@ def test_a_faithful_generator_meets_the_progression_and_memorisation_targets(coh
         assert figures["monotone_fraction"] >= 0.9
         assert figures["series"] == 8
         assert figures["timepoints"] == 5
+        assert figures["mask_area"]["spearman"] > 0.9  # the drawn lesion grows with severity
+        assert figures["mask_area"]["monotone_fraction"] >= 0.9
         # only the lesion changes, so outside it the series is identical
         assert result["identity_preservation"][method] == pytest.approx(1.0)
     assert result["identity_preservation"]["outside_lesion_masks"] is True
@@ -120,6 +122,7 @@ def test_a_generator_that_ignores_severity_misses_controllability(cohort, nets):
     result = evaluate(loaded(DiscGenerator(follows_severity=False)), cohort, **SIZES, **nets)
     condition = result["controllability"]["condition"]
     assert condition["monotone_fraction"] == 0.0
+    assert condition["mask_area"]["monotone_fraction"] == 0.0  # every lesion the same size
     assert targets_by_name(result)["Monotone series (condition)"] is False
     assert result["controllability"]["direction"]["spearman"] > 0.9  # the direction still moves w
 
@@ -160,6 +163,7 @@ def test_a_real_network_evaluates_end_to_end_and_writes_a_report(cohort, tmp_pat
     assert "| Fréchet distance / train-vs-held-out Fréchet distance |" in report
     assert "**missed**" in report
     assert f"{result['fd']:.4g}" in report
+    assert "| mask area: Spearman | mask area: monotone |" in report
 
 
 def test_the_memorisation_reference_refuses_training_images_after_a_round_trip(cohort, tmp_path):
