@@ -11,16 +11,20 @@ or missed. Everything is computed offline from the cohort:
   and held-out images; precision and recall (k-NN manifolds);
 - controllability: an independent regressor (another seed, wider, trained on
   the train split only) reads severity along generated progression series;
-- identity preservation outside the lesion, beside the cohort's own tracks;
+- identity preservation outside the lesion;
+- the same controllability and identity figures on the cohort's own held-out
+  tracks: what the regressor can read of a real progression;
 - memorisation: each generated image's nearest training image in pixel space,
   with a threshold calibrated on held-out images.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +99,17 @@ class MemorisationReference:
             )
 
 
+@contextlib.contextmanager
+def _one_cpu_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@_one_cpu_thread()
 def evaluate(
     loaded: LoadedGenerator,
     cohort: Cohort,
@@ -117,6 +132,9 @@ def evaluate(
     supplied regressor must have been trained on the train split only.
     Generated images take their conditions from randomly drawn held-out rows, so
     both sets have the same mix of findings, severities, ages and sexes.
+    Everything runs on one CPU thread: oneDNN's reductions depend on the thread
+    count, and training the two networks amplifies that into different figures
+    on machines with different numbers of cores.
     """
     started = time.perf_counter()
     train, held_out = cohort.train(), cohort.held_out_part()
@@ -331,7 +349,8 @@ def _progression(
     seed: int,
     truncation: float,
 ) -> dict:
-    """Controllability and identity preservation of generated series, for each method."""
+    """Controllability and identity preservation of generated series, for each method, and
+    the same figures on the held-out cohort's own tracks."""
     progressive = _progressive_findings(train)
     controllability, identity = {}, {}
     for method in PROGRESSION_METHODS:
@@ -352,35 +371,74 @@ def _progression(
             seed=seed,
             truncation=truncation,
         )
-        controllability[method] = {
-            **metrics.controllability(requested, predicted),
-            "mean_absolute_error": float(np.mean(np.abs(requested - predicted))),
-            "series": len(series),
-            "timepoints": requested.shape[1],
-        }
         masks = [s.masks for s in series] if series[0].masks is not None else None
-        if masks is not None:
-            findings = [progressive[s % len(progressive)] for s in range(len(series))]
-            controllability[method]["mask_area"] = _mask_area_controllability(
-                requested, masks, findings
-            )
+        findings = [progressive[s % len(progressive)] for s in range(len(series))]
+        controllability[method] = _controllability(requested, predicted, masks, findings)
         identity[method] = metrics.identity_preservation([s.images for s in series], masks)
         identity["outside_lesion_masks"] = masks is not None
+    result = {"controllability": controllability, "identity_preservation": identity}
     tracks = _cohort_tracks(held_out, progressive)
     if tracks:
         use_masks = identity.get("outside_lesion_masks", True)
         identity["cohort_tracks"] = metrics.identity_preservation(
-            [images for images, _ in tracks], [masks for _, masks in tracks] if use_masks else None
+            [held_out.images[rows] for rows in tracks],
+            [held_out.masks[rows] for rows in tracks] if use_masks else None,
         )
-    return {"controllability": controllability, "identity_preservation": identity}
+        result["cohort_tracks_controllability"] = _cohort_track_controllability(
+            held_out, tracks, regressor
+        )
+    return result
+
+
+def _controllability(
+    requested: np.ndarray,
+    predicted: np.ndarray,
+    masks: list[np.ndarray] | None,
+    findings: list[str],
+) -> dict:
+    """:func:`_following` of series [S, T] pooled and, where series show more than one
+    finding, of each finding's series alone: a pooled figure hides a finding that the
+    generator does not follow, or that the regressor cannot read."""
+    figures = _following(requested, predicted, masks, findings)
+    if len(set(findings)) > 1:
+        figures["by_finding"] = {}
+        for finding in dict.fromkeys(findings):
+            rows = [i for i, name in enumerate(findings) if name == finding]
+            figures["by_finding"][finding] = _following(
+                requested[rows],
+                predicted[rows],
+                None if masks is None else [masks[i] for i in rows],
+                [finding] * len(rows),
+            )
+    return figures
+
+
+def _following(
+    requested: np.ndarray,
+    predicted: np.ndarray,
+    masks: list[np.ndarray] | None,
+    findings: list[str],
+) -> dict:
+    """How predicted severity and, given masks, lesion area follow requested severity."""
+    with warnings.catch_warnings():  # a constant prediction: Spearman undefined (None)
+        warnings.simplefilter("ignore", scipy.stats.ConstantInputWarning)
+        figures = {
+            **metrics.controllability(requested, predicted),
+            "mean_absolute_error": float(np.mean(np.abs(requested - predicted))),
+            "series": len(requested),
+            "timepoints": requested.shape[1],
+        }
+    if masks is not None:
+        figures["mask_area"] = _mask_area_controllability(requested, masks, findings)
+    return figures
 
 
 def _mask_area_controllability(
     requested: np.ndarray, masks: list[np.ndarray], findings: list[str]
 ) -> dict:
-    """How the generated lesion masks (what a case stores as ground truth) follow requested
+    """How the lesion masks (what a case stores as ground truth) follow requested
     severity: the regressor's figures, on each mask's area as a share of the largest
-    generated lesion of its finding (a nodule is small beside an effusion), so that a step
+    lesion of its finding (a nodule is small beside an effusion), so that a step
     back of 2% of that lesion counts as a reversal."""
     areas = np.array([m.reshape(len(m), -1).sum(axis=1) for m in masks], dtype=np.float64)
     shares = np.zeros_like(areas)
@@ -445,25 +503,55 @@ def _series(
     return np.array(requested), np.array(predicted), series
 
 
-def _cohort_tracks(held_out: Cohort, progressive: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Held-out tracks of a progressive finding with two or more images, by severity."""
+def _cohort_tracks(held_out: Cohort, progressive: list[str]) -> list[np.ndarray]:
+    """Rows of each held-out track of a progressive finding with two or more images, by
+    severity."""
     indices = [held_out.findings.index(f) for f in progressive]
     tracks = []
     for track in np.unique(held_out.track):
         rows = np.flatnonzero((held_out.track == track) & np.isin(held_out.finding, indices))
         if len(rows) >= 2:
-            rows = rows[np.argsort(held_out.severity[rows], kind="stable")]
-            tracks.append((held_out.images[rows], held_out.masks[rows]))
+            tracks.append(rows[np.argsort(held_out.severity[rows], kind="stable")])
     return tracks
 
 
+def _cohort_track_controllability(
+    held_out: Cohort, tracks: list[np.ndarray], regressor: FeatureNet
+) -> dict:
+    """:func:`_controllability` of real tracks, their true severity taken as requested: what
+    the regressor can read of a real progression, the reference for a generated one.
+
+    Tracks of the most common length are used (the figures need series [S, T])."""
+    length = np.bincount([len(rows) for rows in tracks]).argmax()
+    tracks = [rows for rows in tracks if len(rows) == length]
+    requested = np.array([held_out.severity[rows] for rows in tracks], dtype=np.float64)
+    predicted = np.array([regressor.predict_severity(held_out.images[rows]) for rows in tracks])
+    masks = [held_out.masks[rows] for rows in tracks]
+    findings = [held_out.findings[held_out.finding[rows[0]]] for rows in tracks]
+    return _controllability(requested, predicted, masks, findings)
+
+
 def _regressor_check(regressor: FeatureNet, held_out: Cohort) -> dict:
-    """How well the regressor reads severity on real held-out images."""
+    """How well the regressor reads severity on real held-out images, over all of them and
+    for each finding whose severity varies."""
     predicted = regressor.predict_severity(held_out.images)
-    return {
-        "spearman": float(scipy.stats.spearmanr(predicted, held_out.severity).statistic),
-        "mean_absolute_error": float(np.mean(np.abs(predicted - held_out.severity))),
+
+    def reading(rows: np.ndarray) -> dict:
+        return {
+            "spearman": float(
+                scipy.stats.spearmanr(predicted[rows], held_out.severity[rows]).statistic
+            ),
+            "mean_absolute_error": float(
+                np.mean(np.abs(predicted[rows] - held_out.severity[rows]))
+            ),
+        }
+
+    check = reading(np.arange(len(predicted)))
+    check["by_finding"] = {
+        name: reading(np.flatnonzero(held_out.finding == held_out.findings.index(name)))
+        for name in _progressive_findings(held_out)
     }
+    return check
 
 
 def _memorisation(reference: MemorisationReference, generated: np.ndarray) -> dict:
@@ -551,6 +639,10 @@ def _distribution_section(result: dict) -> list[str]:
 def _progression_section(result: dict) -> list[str]:
     regressor = result.get("severity_regressor", {})
     check = regressor.get("held_out", {})
+    by_finding = ", ".join(
+        f"{name} {_fmt(figures.get('spearman'))}"
+        for name, figures in check.get("by_finding", {}).items()
+    )
     identity = result.get("identity_preservation", {})
     where = "outside the lesion masks" if identity.get("outside_lesion_masks") else "whole images"
     lines = [
@@ -559,32 +651,46 @@ def _progression_section(result: dict) -> list[str]:
         "",
         f"Severity regressor: {regressor.get('network')}, trained on: "
         f"{regressor.get('trained_on')}"
-        f"; on real held-out images Spearman {_fmt(check.get('spearman'))}, "
-        f"mean absolute error {_fmt(check.get('mean_absolute_error'))}.",
+        f"; on real held-out images Spearman {_fmt(check.get('spearman'))}"
+        + (f" ({by_finding})" if by_finding else "")
+        + f", mean absolute error {_fmt(check.get('mean_absolute_error'))}.",
         "",
-        "| method | series x timepoints | Spearman | monotone | mean abs. error | identity SSIM "
+        "| series | series x timepoints | Spearman | monotone | mean abs. error | identity SSIM "
         "| mask area: Spearman | mask area: monotone |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for method, figures in result.get("controllability", {}).items():
+    rows = dict(result.get("controllability", {}))
+    if "cohort_tracks_controllability" in result:
+        rows["cohort's held-out tracks"] = result["cohort_tracks_controllability"]
+    for name, figures in rows.items():
         if "skipped" in figures:
-            lines.append(f"| {method} | skipped: {figures['skipped']} | | | | | | |")
+            lines.append(f"| {name} | skipped: {figures['skipped']} | | | | | | |")
             continue
-        mask_area = figures.get("mask_area", {})
-        lines.append(
-            f"| {method} | {figures['series']} x {figures['timepoints']} | "
-            f"{_fmt(figures['spearman'])} | {_fmt(figures['monotone_fraction'])} | "
-            f"{_fmt(figures['mean_absolute_error'])} | {_fmt(identity.get(method))} | "
-            f"{_fmt(mask_area.get('spearman'))} | {_fmt(mask_area.get('monotone_fraction'))} |"
-        )
+        ssim = identity.get(name if name in identity else "cohort_tracks")
+        lines.append(_progression_row(name, figures, ssim))
+        for finding, alone in figures.get("by_finding", {}).items():
+            lines.append(_progression_row(f"{name}: {finding}", alone, None))
     lines += [
         "",
-        f"Identity is the mean SSIM between consecutive timepoints, {where}; the cohort's own "
-        f"held-out tracks score {_fmt(identity.get('cohort_tracks'))}. Mask area: the same "
-        "figures for the area of the generated lesion masks (a case's stored ground truth) "
-        "instead of the regressor's prediction.",
+        "Condition and direction: generated series, by the two progression methods. The "
+        "cohort's held-out tracks: real images of one subject at rising severity, their true "
+        "severity taken as requested, so the row shows what the regressor can read of a real "
+        "progression. Identity is the mean SSIM between consecutive timepoints, "
+        f"{where}. Mask area: the same figures for the area of the lesion masks (a generated "
+        "case's stored ground truth) instead of the regressor's prediction; where the "
+        "regressor cannot read a finding on real images, they are the figures to go by.",
     ]
     return lines
+
+
+def _progression_row(name: str, figures: dict, ssim: float | None) -> str:
+    mask_area = figures.get("mask_area", {})
+    return (
+        f"| {name} | {figures['series']} x {figures['timepoints']} | "
+        f"{_fmt(figures['spearman'])} | {_fmt(figures['monotone_fraction'])} | "
+        f"{_fmt(figures['mean_absolute_error'])} | {_fmt(ssim)} | "
+        f"{_fmt(mask_area.get('spearman'))} | {_fmt(mask_area.get('monotone_fraction'))} |"
+    )
 
 
 def _memorisation_section(result: dict) -> list[str]:

@@ -1,4 +1,5 @@
-"""A toy cohort for generator tests: a grey ellipse "body" with a bright disc "lesion".
+"""A toy cohort for generator tests: a grey ellipse "body" with a bright disc "lesion"
+(and, on request, a second finding: a dark disc "cyst").
 
 Each track is one subject (body size, position and lesion centre fixed) seen at several
 severities; the lesion's radius grows linearly with severity, so lesion area is a
@@ -12,7 +13,8 @@ import numpy as np
 from genworker.cohorts import Cohort
 
 FINDINGS = ("normal", "lesion")
-BODY, LESION = 0.4, 1.0  # intensities; background is 0
+TWO_FINDINGS = ("normal", "lesion", "cyst")
+BODY, LESION, CYST = 0.4, 1.0, 0.1  # intensities; background is 0
 BRIGHT = 0.7  # pixels brighter than this (in [0, 1]) are lesion
 
 
@@ -27,8 +29,15 @@ def lesion_area(images: np.ndarray) -> np.ndarray:
 
 
 def disc_cohort(
-    *, resolution: int = 16, n_tracks: int = 48, severities_per_track: int = 5, seed: int = 0
+    *,
+    resolution: int = 16,
+    n_tracks: int = 48,
+    severities_per_track: int = 5,
+    seed: int = 0,
+    findings: tuple[str, ...] = FINDINGS,
 ) -> Cohort:
+    """Every fourth track normal; the others take ``findings[1:]`` in turn, eight tracks
+    at a time (so the held-out tracks, every eighth, show each finding too)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:resolution, 0:resolution] + 0.5
     images, masks, finding, severity, age, sex, track = [], [], [], [], [], [], []
@@ -40,14 +49,16 @@ def disc_cohort(
         centre = resolution / 2 + rng.uniform(-1, 1, 2) * resolution / 16
         subject_age, subject_sex = rng.uniform(30, 70), rng.integers(0, 2)
         is_normal = t % 4 == 0
+        finding_index = 0 if is_normal else 1 + (t // 8) % (len(findings) - 1)
+        value = (LESION, CYST)[finding_index - 1] if finding_index else 0.0
         for s in np.zeros(1) if is_normal else np.linspace(0, 1, severities_per_track):
             radius = lesion_radius(s, resolution)
             lesion = np.hypot(yy - centre[0], xx - centre[1]) < radius
             lesion = lesion & ~is_normal
-            image = np.where(lesion, LESION, np.where(body, BODY, 0.0))
+            image = np.where(lesion, value, np.where(body, BODY, 0.0))
             images.append(image + rng.normal(0, 0.02, image.shape))
             masks.append(lesion)
-            finding.append(0 if is_normal else 1)
+            finding.append(finding_index)
             severity.append(s)
             age.append(subject_age)
             sex.append(subject_sex)
@@ -55,7 +66,7 @@ def disc_cohort(
     track = np.asarray(track)
     return Cohort(
         name="toy-discs",
-        findings=FINDINGS,
+        findings=findings,
         images=np.clip(np.asarray(images), 0, 1).astype(np.float32),
         masks=np.asarray(masks),
         finding=np.asarray(finding, dtype=np.int64),

@@ -11,7 +11,8 @@ from genworker.conditions import ConditionSchema
 from genworker.evaluation import MemorisationReference, evaluate, write_report
 from genworker.features import train_feature_net
 from genworker.networks import GeneratorConfig, build_generator
-from tests.toy_cohort import BODY, FINDINGS, LESION, disc_cohort, lesion_radius
+from tests import toy_cohort as toy
+from tests.toy_cohort import FINDINGS, TWO_FINDINGS, disc_cohort, lesion_radius
 
 RESOLUTION = 16
 SIZES = {"n_generated": 60, "n_series": 8, "timepoints": 5, "seed": 0}
@@ -20,23 +21,28 @@ SIZES = {"n_generated": 60, "n_series": 8, "timepoints": 5, "seed": 0}
 class DiscGenerator:
     """Draws the toy cohort's subjects from (z, condition), like a perfectly trained model.
 
-    w = [body half-axes (2), lesion centre offset (2), severity, lesion flag]; z picks
+    w = [body half-axes (2), lesion centre offset (2), severity, one-hot finding]; z picks
     the subject through the normal CDF, so subjects are spread as in the cohort.
-    ``follows_severity=False`` draws every lesion at severity 0.
+    Findings in ``ignores_severity_of`` are drawn at severity 0 whatever is asked.
     """
 
-    def __init__(self, *, follows_severity: bool = True) -> None:
-        self.schema = ConditionSchema(FINDINGS)
-        self.z_dim, self.w_dim, self.num_ws = 4, 6, 1
+    def __init__(
+        self, *, findings: tuple[str, ...] = FINDINGS, ignores_severity_of: tuple[str, ...] = ()
+    ) -> None:
+        self.schema = ConditionSchema(findings)
+        self.z_dim, self.w_dim, self.num_ws = 4, 5 + len(findings), 1
         self.device = torch.device("cpu")
-        self.follows_severity = follows_severity
+        self.ignored = torch.tensor([name in ignores_severity_of for name in findings])
+        self.values = torch.tensor([0.0, toy.LESION, toy.CYST][: len(findings)])
 
     def mapping(self, z, cond, truncation=1.0):  # [n, z_dim], [n, cond_dim] -> [n, 1, w_dim]
         u = torch.special.ndtr(z)  # uniform in (0, 1)
         half_axes = RESOLUTION * (0.3 + 0.15 * u[:, :2])
         offset = (2 * u[:, 2:4] - 1) * RESOLUTION / 16
-        severity = cond[:, 2:3] if self.follows_severity else torch.zeros_like(cond[:, 2:3])
-        return torch.cat([half_axes, offset, severity, cond[:, 1:2]], dim=1)[:, None]
+        one_hot = cond[:, : len(self.values)]
+        followed = ~self.ignored[one_hot.argmax(dim=1)]
+        severity = cond[:, len(self.values)] * followed
+        return torch.cat([half_axes, offset, severity[:, None], one_hot], dim=1)[:, None]
 
     def synthesis(self, w):  # [n, 1, w_dim] -> [n, 2, R, R] in [-1, 1]
         w = w[:, 0, :, None, None]
@@ -44,10 +50,11 @@ class DiscGenerator:
         centre = RESOLUTION / 2
         body = ((yy - centre) / w[:, 0]) ** 2 + ((xx - centre) / w[:, 1]) ** 2 < 1
         radius = torch.as_tensor(lesion_radius(w[:, 4].clamp(0, 1).numpy(), RESOLUTION))
+        value = (w[:, 5:, 0, 0] * self.values).sum(dim=1)[:, None, None]
         lesion = (torch.hypot(yy - centre - w[:, 2], xx - centre - w[:, 3]) < radius) & (
-            w[:, 5] > 0.5
+            w[:, 5] < 0.5  # not normal
         )
-        image = torch.where(lesion, LESION, torch.where(body, BODY, 0.0))
+        image = torch.where(lesion, value, torch.where(body, toy.BODY, 0.0))
         return torch.stack([image, lesion.float()], dim=1) * 2 - 1
 
 
@@ -67,7 +74,8 @@ class CopyingGenerator(DiscGenerator):
 def loaded(generator) -> LoadedGenerator:
     direction = np.zeros(generator.w_dim, np.float32)
     direction[4] = 1.0  # one unit of severity moves w's severity entry by one
-    return LoadedGenerator(generator, card={}, directions={"lesion": direction}, sha256="stub")
+    directions = {finding: direction for finding in generator.schema.findings[1:]}
+    return LoadedGenerator(generator, card={}, directions=directions, sha256="stub")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -109,6 +117,11 @@ def test_a_faithful_generator_meets_the_progression_and_memorisation_targets(coh
         assert result["identity_preservation"][method] == pytest.approx(1.0)
     assert result["identity_preservation"]["outside_lesion_masks"] is True
     assert result["identity_preservation"]["cohort_tracks"] < 1.0  # the cohort adds noise
+    real = result["cohort_tracks_controllability"]  # the regressor reads the real tracks
+    assert (real["series"], real["timepoints"]) == (6, 5)  # every eighth track held out
+    assert real["spearman"] > 0.9
+    assert real["mask_area"]["monotone_fraction"] == 1.0
+    assert "by_finding" not in real  # one finding progresses: nothing to split
     assert result["memorisation"]["share_too_close"] <= 0.05
     assert result["fd"] >= 0
     assert result["fd_train_vs_held_out"] > 0
@@ -119,12 +132,47 @@ def test_a_faithful_generator_meets_the_progression_and_memorisation_targets(coh
 
 
 def test_a_generator_that_ignores_severity_misses_controllability(cohort, nets):
-    result = evaluate(loaded(DiscGenerator(follows_severity=False)), cohort, **SIZES, **nets)
+    result = evaluate(
+        loaded(DiscGenerator(ignores_severity_of=("lesion",))), cohort, **SIZES, **nets
+    )
     condition = result["controllability"]["condition"]
     assert condition["monotone_fraction"] == 0.0
     assert condition["mask_area"]["monotone_fraction"] == 0.0  # every lesion the same size
     assert targets_by_name(result)["Monotone series (condition)"] is False
     assert result["controllability"]["direction"]["spearman"] > 0.9  # the direction still moves w
+
+
+def test_figures_by_finding_show_the_one_finding_a_generator_does_not_follow(tmp_path):
+    cohort = disc_cohort(resolution=RESOLUTION, n_tracks=64, seed=2, findings=TWO_FINDINGS)
+    regressor = train_feature_net(cohort.train(), epochs=6, seed=1, width=12)
+    half_faithful = loaded(DiscGenerator(findings=TWO_FINDINGS, ignores_severity_of=("cyst",)))
+    result = evaluate(half_faithful, cohort, **SIZES, regressor=regressor)
+
+    assert set(result["severity_regressor"]["held_out"]["by_finding"]) == {"lesion", "cyst"}
+    condition = result["controllability"]["condition"]
+    lesion, cyst = condition["by_finding"]["lesion"], condition["by_finding"]["cyst"]
+    assert lesion["series"] == cyst["series"] == 4  # series take the findings in turn
+    assert lesion["mask_area"]["monotone_fraction"] == 1.0
+    assert cyst["mask_area"]["monotone_fraction"] == 0.0
+    assert condition["mask_area"]["monotone_fraction"] == 0.5  # the pooled figure hides which
+    direction = result["controllability"]["direction"]["by_finding"]  # moves w past the mapping
+    assert direction["cyst"]["mask_area"]["monotone_fraction"] == 1.0
+    real = result["cohort_tracks_controllability"]["by_finding"]
+    assert real["cyst"]["mask_area"]["monotone_fraction"] == 1.0  # the cohort's cysts do grow
+    report = write_report(result, tmp_path / "report.md").read_text()
+    assert "| condition: cyst | 4 x 5 |" in report
+    assert "| cohort's held-out tracks: lesion |" in report
+
+
+def test_figures_do_not_depend_on_the_callers_thread_count(cohort):
+    tiny = loaded(DiscGenerator())
+    results = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        result = evaluate(tiny, cohort, n_generated=24, n_series=2, timepoints=3, feature_epochs=1)
+        assert torch.get_num_threads() == threads  # and it is given back
+        results.append({key: value for key, value in result.items() if key != "seconds"})
+    assert results[0] == results[1]
 
 
 def test_a_copying_generator_is_caught_memorising(cohort, nets):
