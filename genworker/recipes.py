@@ -56,6 +56,10 @@ _FULL_STYLEGAN2 = {
 # gliomas; with it (24 kimg, cGAN) their masks grow with severity. The small StyleGAN2 at
 # 24 kimg with it still left glioma masks empty, hence the cGAN in both CPU recipes.
 _LESION_BURDEN = {"lesion_weight": 1.0}
+# The image must stay put outside the lesion when only severity changes
+# (genworker.training._identity_loss): without it the 24-kimg CPU brain cGAN drew a
+# different head at each severity.
+_IDENTITY = {"identity_weight": 1.0}
 
 RECIPES: dict[str, dict[str, Recipe]] = {
     "brain-glioma": {
@@ -69,7 +73,7 @@ RECIPES: dict[str, dict[str, Recipe]] = {
             200,
             _SMALL_CGAN,
             kimg=24,
-            training=_LESION_BURDEN,
+            training={**_LESION_BURDEN, **_IDENTITY},
         ),
     },
     "chest-xray": {

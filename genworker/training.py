@@ -12,7 +12,8 @@ real images every ``R1_INTERVAL`` discriminator steps, an exponential moving ave
 (EMA) of the generator's weights for inference, and differentiable augmentation
 (:mod:`genworker.augment`) in front of the discriminator. An optional lesion-burden term
 (``lesion_weight``) holds the generated mask's size to that of the real image whose
-conditions the generated image borrowed.
+conditions the generated image borrowed; an optional identity term (``identity_weight``)
+holds a generated image fixed outside its lesion when only its severity changes.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ R1_INTERVAL = 16  # lazy regularisation: R1 on every 16th discriminator step, sc
 EMA_RAMPUP = 0.05  # early on, the EMA half-life is at most 5% of the images seen
 W_AVG_BETA = 0.995
 ADAM_BETAS = (0.0, 0.99)
-HISTORY_KEYS = ("step", "kimg", "loss_G", "loss_D", "logit_real", "logit_fake", "r1", "lesion")
+HISTORY_KEYS = (
+    "step", "kimg", "loss_G", "loss_D", "logit_real", "logit_fake", "r1", "lesion", "identity",
+)  # fmt: skip
 MASK_SHARPNESS = 8.0  # soft mask = sigmoid(8 x): about 0 at -1, about 1 at +1
 
 
@@ -57,6 +60,7 @@ class TrainingOptions:
     augment_p: float
     seed: int
     lesion_weight: float = 0.0
+    identity_weight: float = 0.0
 
 
 @dataclass
@@ -96,7 +100,7 @@ class _Data:
 
 def soft_lesion_share(images: torch.Tensor) -> torch.Tensor:
     """[N] the share of each image's mask channel (channel 1, in [-1, 1]) that is lesion."""
-    return torch.sigmoid(MASK_SHARPNESS * images[:, 1].float()).mean(dim=(1, 2))
+    return _soft_mask(images).mean(dim=(1, 2))
 
 
 def default_r1_gamma(resolution: int, batch_size: int) -> float:
@@ -117,6 +121,7 @@ def train(
     ema_kimg: float = 5.0,
     augment_p: float = 0.5,
     lesion_weight: float = 0.0,  # see _train_step; needs a mask channel
+    identity_weight: float = 0.0,  # see _identity_loss; needs a mask channel
     seed: int = 0,
     device: str | torch.device = "cpu",
     resume: bool = False,  # continue from out_dir's training state if there is one
@@ -141,9 +146,10 @@ def train(
         augment_p=augment_p,
         seed=seed,
         lesion_weight=lesion_weight,
+        identity_weight=identity_weight,
     )
-    if lesion_weight and config.img_channels != 2:
-        raise ValueError("lesion_weight needs a generator with a lesion-mask channel")
+    if (lesion_weight or identity_weight) and config.img_channels != 2:
+        raise ValueError("lesion_weight and identity_weight need a lesion-mask channel")
     data = _training_data(cohort, config, device)
     cohort_card = _cohort_card(cohort, n_train=len(data.images))
     if state_path.exists():
@@ -384,6 +390,10 @@ def _train_step(
         target = data.lesion_share[fake_rows]
         lesion = (soft_lesion_share(fake) - target).abs().mean() * data.lesion_scale
     total_G = loss_G + options.lesion_weight * lesion if options.lesion_weight else loss_G
+    identity = torch.tensor(float("nan"))
+    if options.identity_weight:
+        identity = _identity_loss(run, z, fake_cond, data, amp)
+        total_G = total_G + options.identity_weight * identity
     run.opt_G.zero_grad(set_to_none=True)
     total_G.backward()
     run.opt_G.step()
@@ -417,6 +427,7 @@ def _train_step(
         "loss_D": loss_D.item(),
         "r1": r1.item(),
         "lesion": lesion.item(),
+        "identity": identity.item(),
     }
     record = {
         "step": run.step,
@@ -428,6 +439,40 @@ def _train_step(
     for key in HISTORY_KEYS:
         run.history[key].append(record[key])
     return {k: v for k, v in losses.items() if not math.isnan(v)}
+
+
+def _identity_loss(
+    run: _Run, z: torch.Tensor, cond: torch.Tensor, data: _Data, amp: bool
+) -> torch.Tensor:
+    """Mean absolute change of the image outside both lesion masks when the same z and
+    finding are drawn at two severities (with the same noise inputs, as a series is).
+
+    The adversarial loss judges each image alone, so nothing in it says that one
+    subject's anatomy should stay put while a lesion grows: a small generator learns
+    severity as a change of the whole head. A progression series needs exactly that
+    invariance. Images of a finding without severity (normal) are left out.
+    """
+    severity_column = data.conds.shape[1] - 3  # [one-hot finding | severity | age | sex]
+    progressive = cond[:, severity_column] > 0
+    if not progressive.any():
+        return torch.zeros((), device=z.device)
+    other = cond[progressive].clone()
+    draws = run.rng.uniform(0.05, 1.0, int(progressive.sum())).astype(np.float32)
+    other[:, severity_column] = torch.from_numpy(draws).to(cond.device)
+    z_twice = z[progressive].repeat(2, 1)
+    G = run.G
+    with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=amp):
+        pair = G.synthesis_network(
+            G.mapping(z_twice, torch.cat([cond[progressive], other])), "const"
+        )
+    first, moved = pair.chunk(2)
+    outside = 1 - torch.maximum(_soft_mask(first), _soft_mask(moved)).detach()  # [n, R, R]
+    change = (first[:, 0].float() - moved[:, 0].float()).abs()
+    return (change * outside).sum() / outside.sum().clamp(min=1.0)
+
+
+def _soft_mask(images: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(MASK_SHARPNESS * images[:, 1].float())
 
 
 @torch.no_grad()

@@ -185,13 +185,38 @@ def test_the_lesion_burden_term_teaches_masks_their_size(small_cohort, tmp_path,
     assert np.isnan(plain.history["lesion"]).all()
 
 
-def test_the_lesion_burden_term_needs_a_mask_channel(small_cohort, tmp_path):
+@pytest.mark.parametrize("term", ["lesion_weight", "identity_weight"])
+def test_the_mask_terms_need_a_mask_channel(small_cohort, tmp_path, term):
     with pytest.raises(ValueError, match="lesion-mask channel"):
         train(
             small_cohort,
             config=toy_config(**SMALL, img_channels=1),
             out_dir=tmp_path,
             steps=2,
-            lesion_weight=1.0,
+            **{term: 1.0},
             **RUN,
         )
+
+
+def change_outside_lesion(generator, severities=(0.1, 0.9), n=16) -> float:
+    """Mean absolute change of the image outside both masks between two severities of the
+    same z (the toy's "lesion" finding)."""
+    pictures = []
+    for severity in severities:
+        cond = generator.schema.encode(np.full(n, 1), severity, 50.0, 0)
+        pictures.append(to_pictures(generator.sample(cond, seed=4)))
+    (first, first_masks), (last, last_masks) = pictures
+    outside = ~(first_masks | last_masks)
+    return float(np.abs(first - last)[outside].mean())
+
+
+def test_the_identity_term_holds_the_image_outside_the_lesion(
+    small_cohort, tmp_path, one_torch_thread
+):
+    changes = {}
+    for weight in (0.0, 10.0):
+        result = run_small(small_cohort, tmp_path / str(weight), steps=80, identity_weight=weight)
+        changes[weight] = change_outside_lesion(load_generator(result.export_path).generator)
+    identity = np.array(result.history["identity"])
+    assert identity[-10:].mean() < 0.5 * identity[:10].mean()  # the term is learnt
+    assert changes[10.0] < 0.75 * changes[0.0]  # and a series changes less outside its lesion
