@@ -27,6 +27,13 @@ def media_root(settings, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings) -> None:
+    """PBKDF2's million rounds cost about a second per password set or checked on a CI core,
+    and most tests make or log in users; no test measures the hashing itself."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def cases_written_in_the_test_thread(settings) -> None:
     """In-process generation writes cases in the caller's thread: other threads' database
     connections cannot see the rows of a test that runs inside a transaction. Worker
