@@ -450,7 +450,7 @@ def _identity_loss(
     The adversarial loss judges each image alone, so nothing in it says that one
     subject's anatomy should stay put while a lesion grows: a small generator learns
     severity as a change of the whole head. A progression series needs exactly that
-    invariance. Images of a finding without severity (normal) are left out.
+    invariance. Rows at severity 0 (every normal one) are left out.
     """
     severity_column = data.conds.shape[1] - 3  # [one-hot finding | severity | age | sex]
     progressive = cond[:, severity_column] > 0
