@@ -396,31 +396,11 @@ def _controllability(
     masks: list[np.ndarray] | None,
     findings: list[str],
 ) -> dict:
-    """:func:`_following` of series [S, T] pooled and, where series show more than one
-    finding, of each finding's series alone: a pooled figure hides a finding that the
-    generator does not follow, or that the regressor cannot read."""
-    figures = _following(requested, predicted, masks, findings)
-    if len(set(findings)) > 1:
-        figures["by_finding"] = {}
-        for finding in dict.fromkeys(findings):
-            rows = [i for i, name in enumerate(findings) if name == finding]
-            figures["by_finding"][finding] = _following(
-                requested[rows],
-                predicted[rows],
-                None if masks is None else [masks[i] for i in rows],
-                [finding] * len(rows),
-            )
-    return figures
-
-
-def _following(
-    requested: np.ndarray,
-    predicted: np.ndarray,
-    masks: list[np.ndarray] | None,
-    findings: list[str],
-) -> dict:
-    """How predicted severity and, given masks, lesion area follow requested severity."""
-    with warnings.catch_warnings():  # a constant prediction: Spearman undefined (None)
+    """How predicted severity and, given masks, lesion area follow requested severity along
+    series [S, T]: pooled and, where the series show more than one finding, for each
+    finding's series alone (a pooled figure hides a finding that the generator does not
+    follow, or that the regressor cannot read)."""
+    with warnings.catch_warnings():  # a constant reading: Spearman undefined (None)
         warnings.simplefilter("ignore", scipy.stats.ConstantInputWarning)
         figures = {
             **metrics.controllability(requested, predicted),
@@ -428,8 +408,18 @@ def _following(
             "series": len(requested),
             "timepoints": requested.shape[1],
         }
-    if masks is not None:
-        figures["mask_area"] = _mask_area_controllability(requested, masks, findings)
+        if masks is not None:
+            figures["mask_area"] = _mask_area_controllability(requested, masks, findings)
+    if len(set(findings)) > 1:
+        figures["by_finding"] = {}
+        for finding in dict.fromkeys(findings):
+            rows = [i for i, name in enumerate(findings) if name == finding]
+            figures["by_finding"][finding] = _controllability(
+                requested[rows],
+                predicted[rows],
+                None if masks is None else [masks[i] for i in rows],
+                [finding] * len(rows),
+            )
     return figures
 
 
@@ -446,9 +436,7 @@ def _mask_area_controllability(
         rows = [i for i, name in enumerate(findings) if name == finding]
         largest = areas[rows].max()
         shares[rows] = areas[rows] / largest if largest else 0.0
-    with warnings.catch_warnings():  # no lesion anywhere: a constant, Spearman undefined
-        warnings.simplefilter("ignore", scipy.stats.ConstantInputWarning)
-        return metrics.controllability(requested, shares)
+    return metrics.controllability(requested, shares)
 
 
 def _progressive_findings(train: Cohort) -> list[str]:
@@ -659,14 +647,22 @@ def _progression_section(result: dict) -> list[str]:
         "| mask area: Spearman | mask area: monotone |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    rows = dict(result.get("controllability", {}))
+    rows = [
+        (method, figures, identity.get(method))
+        for method, figures in result.get("controllability", {}).items()
+    ]
     if "cohort_tracks_controllability" in result:
-        rows["cohort's held-out tracks"] = result["cohort_tracks_controllability"]
-    for name, figures in rows.items():
+        rows.append(
+            (
+                "cohort's held-out tracks",
+                result["cohort_tracks_controllability"],
+                identity.get("cohort_tracks"),
+            )
+        )
+    for name, figures, ssim in rows:
         if "skipped" in figures:
             lines.append(f"| {name} | skipped: {figures['skipped']} | | | | | | |")
             continue
-        ssim = identity.get(name if name in identity else "cohort_tracks")
         lines.append(_progression_row(name, figures, ssim))
         for finding, alone in figures.get("by_finding", {}).items():
             lines.append(_progression_row(f"{name}: {finding}", alone, None))
