@@ -13,12 +13,21 @@ from django.utils.dateparse import parse_datetime
 from edu import keys, scoring
 from edu.models import Answer, Attempt, AttemptError, Question, QuizItem
 
+_LOOK_UP = object()  # score(): find the reference key of the question
 
-def score(attempt: Attempt, question: Question, response: dict[str, Any]) -> scoring.Scored:
+
+def score(
+    attempt: Attempt,
+    question: Question,
+    response: dict[str, Any],
+    *,
+    reference_key: object = _LOOK_UP,
+) -> scoring.Scored:
     """Score ``response`` against the key of ``question`` as this attempt shows the item.
 
     Trainees' answers to a question keyed by the reference readers are scored against
-    their majority / median; the reference readers themselves against the built-in key.
+    their majority / median (``reference_key``, looked up unless given); the reference
+    readers themselves against the built-in key.
     """
     if not isinstance(response, dict):
         raise scoring.ResponseError("the response must be a JSON object")
@@ -26,16 +35,17 @@ def score(attempt: Attempt, question: Question, response: dict[str, Any]) -> sco
     if kind == Question.Kind.SINGLE_BEST:
         return scoring.score_single_best(question.options, response)
     by_reference = question.uses_reference and not attempt.is_reference
+    if by_reference and reference_key is _LOOK_UP:
+        reference_key = keys.reference_key(question)
     if kind == Question.Kind.SEVERITY and by_reference:
-        key = keys.reference_key(question)
-        scored = scoring.score_severity(key, question.tolerance, response)
-        return scoring.Scored(scored.score, {**scored.detail, "reference": key})
+        scored = scoring.score_severity(reference_key, question.tolerance, response)
+        return scoring.Scored(scored.score, {**scored.detail, "reference": reference_key})
     if kind == Question.Kind.SEVERITY:
         return scoring.score_severity(
             keys.max_severity(question.item), question.tolerance, response
         )
     if kind == Question.Kind.FREE_TEXT and by_reference:
-        return scoring.score_free_text(response, key=keys.reference_key(question))
+        return scoring.score_free_text(response, key=reference_key)
     if kind == Question.Kind.FREE_TEXT:
         return scoring.score_free_text(response)
     images = keys.shown_images(attempt, question.item)
@@ -102,12 +112,14 @@ def rescore(question: Question) -> int:
     """Score the trainees' answers to ``question`` again (its reference standard or its key
     source changed); answers an educator graded by hand keep their grade. Returns how many
     answers were scored."""
-    answers = Answer.objects.filter(
-        question=question, attempt__is_reference=False, graded_by__isnull=True
-    ).select_related("attempt__quiz")
-    count = 0
+    answers = list(
+        Answer.objects.filter(
+            question=question, attempt__is_reference=False, graded_by__isnull=True
+        ).select_related("attempt__quiz")
+    )
+    reference_key = keys.reference_key(question) if question.uses_reference else _LOOK_UP
     for answer in answers:
-        scored = score(answer.attempt, question, answer.response)
-        Answer.objects.filter(pk=answer.pk).update(score=scored.score, detail=scored.detail)
-        count += 1
-    return count
+        scored = score(answer.attempt, question, answer.response, reference_key=reference_key)
+        answer.score, answer.detail = scored.score, scored.detail
+    Answer.objects.bulk_update(answers, ["score", "detail"], batch_size=500)
+    return len(answers)

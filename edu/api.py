@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from django.forms import Form
 from django.shortcuts import get_object_or_404
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from edu import answering
+from edu.forms import ItemMoveForm, KeySourceForm
 from edu.models import Answer, Attempt, AttemptError, Question, Quiz, QuizItem, Review
 from edu.roles import is_educator, is_expert
 from edu.scoring import ResponseError
@@ -34,6 +36,10 @@ from edu.serializers import (
 
 def _as_drf_error(exc: DjangoValidationError) -> ValidationError:
     return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+
+
+def _form_errors(form: Form) -> ValidationError:
+    return ValidationError({field: list(errors) for field, errors in form.errors.items()})
 
 
 class IsEducator(permissions.BasePermission):
@@ -110,6 +116,46 @@ class QuizViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.Rea
             raise _as_drf_error(exc) from exc
         return Response(QuizItemSerializer(item).data, status=status.HTTP_201_CREATED)
 
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[IsEducator],
+        url_path=r"items/(?P<item>[0-9]+)/move",
+    )
+    def move_item(self, request: Request, pk: str | None = None, item: str = "") -> Response:
+        """Move an item of a draft quiz: ``{"position": n}`` (1 = first) or
+        ``{"direction": "up" | "down"}``."""
+        quiz = self.get_object()
+        try:
+            current = quiz.item_position(int(item))
+        except QuizItem.DoesNotExist as exc:
+            raise NotFound(str(exc)) from exc
+        form = ItemMoveForm(request.data)
+        if not form.is_valid():
+            raise _form_errors(form)
+        try:
+            quiz.move_item(int(item), form.target(current))
+        except DjangoValidationError as exc:
+            raise _as_drf_error(exc) from exc
+        return Response(EducatorQuizSerializer(self.get_object()).data)  # items read afresh
+
+    @action(
+        detail=True,
+        methods=["delete"],
+        permission_classes=[IsEducator],
+        url_path=r"items/(?P<item>[0-9]+)",
+    )
+    def remove_item(self, request: Request, pk: str | None = None, item: str = "") -> Response:
+        """Remove an item of a draft quiz, with its questions."""
+        quiz = self.get_object()
+        if not quiz.items.filter(pk=int(item)).exists():
+            raise NotFound("no such item in this quiz")
+        try:
+            quiz.remove_item(int(item))
+        except DjangoValidationError as exc:
+            raise _as_drf_error(exc) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
     @action(detail=True, methods=["post"], permission_classes=[IsEducator])
     def publish(self, request: Request, pk: str | None = None) -> Response:
         quiz = self.get_object()
@@ -150,6 +196,18 @@ class QuestionViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet):
             raise _as_drf_error(exc) from exc
         question.save()
         serializer.instance = question
+
+    @action(detail=True, methods=["post"], url_path="key-source")
+    def key_source(self, request: Request, pk: str | None = None) -> Response:
+        """``{"key_source": "built_in" | "reference"}``; the trainees' answers are scored
+        again against it."""
+        question = self.get_object()
+        form = KeySourceForm(request.data, instance=question)
+        if not form.is_valid():  # the model's clean refuses kinds without a reference standard
+            raise _form_errors(form)
+        question.save(update_fields=["key_source"])
+        count = answering.rescore(question)
+        return Response({**QuestionSerializer(question).data, "answers_scored_again": count})
 
 
 class AttemptViewSet(viewsets.GenericViewSet):

@@ -208,6 +208,13 @@ class Quiz(models.Model):
             raise ValidationError("the quiz is published: its items can no longer be changed")
         return list(self.items.order_by("order", "pk"))
 
+    def item_position(self, item_pk: int) -> int:
+        """The 0-based position of the item; ``QuizItem.DoesNotExist`` if it is not here."""
+        ids = list(self.items.order_by("order", "pk").values_list("pk", flat=True))
+        if item_pk not in ids:
+            raise QuizItem.DoesNotExist("no such item in this quiz")
+        return ids.index(item_pk)
+
     def move_item(self, item_pk: int, position: int) -> None:
         """Put the item at ``position`` (0 = first, clamped) and renumber the items 0..n-1."""
         with transaction.atomic():

@@ -210,14 +210,15 @@ def quiz_add_items(request: HttpRequest, pk: int) -> HttpResponse:
 @educator_required
 def quiz_item_move(request: HttpRequest, pk: int, item: int) -> HttpResponse:
     quiz = get_object_or_404(Quiz, pk=pk)
-    ids = list(quiz.items.order_by("order", "pk").values_list("pk", flat=True))
-    if item not in ids:
-        raise Http404("no such item in this quiz")
+    try:
+        current = quiz.item_position(item)
+    except QuizItem.DoesNotExist as exc:
+        raise Http404(str(exc)) from exc
     form = ItemMoveForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest("Cannot move the item: " + form.errors.as_text())
     try:
-        quiz.move_item(item, form.target(ids.index(item)))
+        quiz.move_item(item, form.target(current))
     except ValidationError as exc:
         return HttpResponseBadRequest("Cannot move the item: " + "; ".join(exc.messages))
     return redirect(quiz)

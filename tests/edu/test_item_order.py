@@ -112,3 +112,46 @@ def test_a_published_quizs_items_are_fixed(login, educator, cohort, make_cases):
     page = client.get(reverse("edu:quiz-edit", args=[quiz.pk])).content.decode()
     assert "remove-item" not in page
     assert "move-up" not in page
+
+
+def test_the_api_reorders_and_removes_the_items_of_a_draft_quiz(login, educator, draft):
+    quiz, (a, b, c) = draft
+    client = login(educator)
+    _add(client, quiz, [b.pk, c.pk])
+
+    def url(case, tail=""):
+        return f"/edu/api/quizzes/{quiz.pk}/items/{quiz.items.get(case=case).pk}/{tail}"
+
+    reply = client.post(url(c, "move/"), {"position": 1}, content_type="application/json")
+    assert reply.status_code == 200, reply.content
+    items = sorted(reply.json()["items"], key=lambda item: item["order"])
+    assert [item["case"] for item in items] == [c.pk, a.pk, b.pk]
+    assert _cases_in_order(quiz) == [c.pk, a.pk, b.pk]
+    reply = client.post(url(a, "move/"), {"direction": "down"}, content_type="application/json")
+    assert _cases_in_order(quiz) == [c.pk, b.pk, a.pk]
+
+    reply = client.post(url(a, "move/"), {"direction": "sideways"}, content_type="application/json")
+    assert reply.status_code == 400
+    assert "sideways is not one of the available choices" in reply.json()["direction"][0]
+    reply = client.post(url(a, "move/"), {}, content_type="application/json")
+    assert reply.json() == {"__all__": ["give a direction (up or down) or a position"]}
+
+    first = quiz.items.get(case=c)
+    assert client.delete(url(c)).status_code == 204
+    assert _cases_in_order(quiz) == [b.pk, a.pk]
+    assert not Question.objects.filter(item_id=first.pk).exists()
+    assert client.delete(f"/edu/api/quizzes/{quiz.pk}/items/{first.pk}/").status_code == 404
+
+
+def test_the_api_keeps_a_published_quizs_items_fixed(login, educator, quiz, trainee):
+    item = quiz.items.get()
+    client = login(educator)
+    url = f"/edu/api/quizzes/{quiz.pk}/items/{item.pk}/"
+    reply = client.post(url + "move/", {"position": 1}, content_type="application/json")
+    assert reply.status_code == 400
+    assert "the quiz is published" in str(reply.json())
+    assert client.delete(url).status_code == 400
+    assert QuizItem.objects.filter(pk=item.pk).exists()
+    client.logout()
+    assert login(trainee).delete(url).status_code == 403
+    assert QuizItem.objects.filter(pk=item.pk).exists()

@@ -71,6 +71,21 @@ MATRIX = [
     ("get", lambda w: f"/edu/api/attempts/{w['attempt']}/", (403, 404, 404, 404)),
     ("get", lambda w: "/edu/api/reviews/", (403, 403, 200, 403)),
     ("post", lambda w: "/edu/api/questions/", (403, 403, 403, 400)),
+    (
+        "post",
+        lambda w: f"/edu/api/questions/{w['question']}/key-source/",
+        (403, 403, 403, 400),
+    ),
+    (
+        "post",
+        lambda w: f"/edu/api/quizzes/{w['quiz']}/items/{w['item']}/move/",
+        (403, 403, 403, 400),
+    ),
+    (
+        "delete",
+        lambda w: f"/edu/api/quizzes/{w['quiz']}/items/{w['item']}/",
+        (403, 403, 403, 400),
+    ),
 ]
 
 

@@ -4,10 +4,12 @@ answers can be the key of questions without a built-in ground truth."""
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from edu import keys
-from edu.models import Answer, Attempt, Quiz
+from edu import answering, keys
+from edu.models import Answer, Attempt, Question, Quiz
 from tests.edu.conftest import build_quiz, perfect_responses
 from tests.factories import UserFactory
 
@@ -222,3 +224,68 @@ def test_going_back_to_the_built_in_key_scores_again(login, client, educator, tr
     )
     answer.refresh_from_db()
     assert answer.score == 1.0
+
+
+def test_rescoring_looks_the_reference_standard_up_once_however_many_answers(quiz):
+    question = quiz.items.get().questions.get(kind=Question.Kind.SEVERITY)
+    question.key_source = Question.KeySource.REFERENCE
+    question.save()
+    reading = Attempt.start_reference(quiz=quiz, user=UserFactory(role="expert"))
+    answering.submit(reading, question, {"value": 0.4})
+    queries = []
+    for values in ([0.45, 0.9], [0.45, 0.9, 0.35, 0.8, 0.0, 0.41]):
+        for value in values:
+            attempt = Attempt.start(quiz=quiz, user=UserFactory(role="trainee"))
+            answering.submit(attempt, question, {"value": value})
+        with CaptureQueriesContext(connection) as captured:
+            assert (
+                answering.rescore(question)
+                == Answer.objects.filter(question=question, attempt__is_reference=False).count()
+            )
+        queries.append(len(captured))
+    assert queries[0] == queries[1]  # not one more lookup or update per answer
+    scores = Answer.objects.filter(question=question, attempt__is_reference=False)
+    assert sorted(a.score for a in scores) == [0.0] * 4 + [1.0] * 4  # within 0.1 of 0.4
+    assert {a.detail["reference"] for a in scores} == {0.4}
+
+
+def test_the_api_switches_a_questions_key_source_and_scores_its_answers_again(
+    login, client, educator, trainee, quiz
+):
+    severity = quiz.items.get().questions.get(kind=Question.Kind.SEVERITY)
+    truth = keys.max_severity(quiz.items.get())
+    _read(login(UserFactory(role="expert")), quiz, text="glioma", severity=truth + 0.5)
+    client.logout()
+    trainee_client = login(trainee)
+    state = trainee_client.post(f"/edu/api/quizzes/{quiz.pk}/start/").json()
+    _post(
+        trainee_client,
+        f"/edu/api/attempts/{state['id']}/answers/",
+        {"question": severity.pk, "response": {"value": truth}},
+    )
+    answer = Answer.objects.get(attempt_id=state["id"], question=severity)
+    assert answer.score == 1.0  # the built-in key
+    url = f"/edu/api/questions/{severity.pk}/key-source/"
+    assert _post(trainee_client, url, {"key_source": "reference"}).status_code == 403
+    client.logout()
+    educator_client = login(educator)
+    reply = _post(educator_client, url, {"key_source": "reference"})
+    assert reply.status_code == 200, reply.content
+    assert reply.json()["key_source"] == "reference"
+    assert reply.json()["answers_scored_again"] == 1
+    answer.refresh_from_db()
+    assert answer.score == 0.0  # half a point from the reference median
+
+    single_best = quiz.items.get().questions.get(kind=Question.Kind.SINGLE_BEST)
+    reply = _post(
+        educator_client,
+        f"/edu/api/questions/{single_best.pk}/key-source/",
+        {"key_source": "reference"},
+    )
+    assert reply.status_code == 400
+    assert "only free text and severity" in str(reply.json())
+    reply = _post(educator_client, url, {"key_source": "crowd"})
+    assert reply.status_code == 400
+    assert "crowd" in str(reply.json())
+    severity.refresh_from_db()
+    assert severity.uses_reference
