@@ -61,10 +61,9 @@ def setup_site(folder: Path, size: int, conn_max_age: int = 0) -> tuple[dict[str
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
 
     from cases.dicom_import import import_files
-    from cases.models import ReferencePool
+    from cases.models import AccessToken, ReferencePool
     from tests.cases import dicom_samples
     from tests.factories import UserFactory
 
@@ -73,7 +72,7 @@ def setup_site(folder: Path, size: int, conn_max_age: int = 0) -> tuple[dict[str
     pool = ReferencePool.objects.create(name="bench")
     data = dicom_samples.to_bytes(dicom_samples.dataset(dicom_samples.pixels(size, size)))
     (image,) = import_files(pool, [("bench.dcm", data)], user).imported
-    token = Token.objects.create(user=user)
+    key = AccessToken.issue(user)
     static = Path(settings.STATIC_ROOT) / "bench" / "instance.dcm"
     static.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(image.file.path, static)
@@ -81,7 +80,7 @@ def setup_site(folder: Path, size: int, conn_max_age: int = 0) -> tuple[dict[str
         f"/dicomweb/studies/{image.study_uid}/series/{image.series_uid}"
         f"/instances/{image.sop_instance_uid}"
     )
-    env["TOKEN"] = token.key
+    env["TOKEN"] = key
     return env, wado, "/static/bench/instance.dcm"
 
 

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from cases.models import (
+    AccessToken,
     CaseTemplate,
     GenerationJob,
     GeneratorModel,
@@ -80,3 +81,15 @@ class ReferenceImageAdmin(admin.ModelAdmin):
     list_display = ("source_name", "pool", "origin", "modality", "finding", "imported_at")
     list_filter = ("pool", "origin", "modality")
     readonly_fields = ("deidentification",)
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(admin.ModelAdmin):
+    """Tokens can be seen (by prefix) and revoked here; a new one is made on /dicomweb/ or
+    with ``manage.py create_access_token``, the only places its key is shown."""
+
+    list_display = ("user", "prefix", "created_at")
+    readonly_fields = ("user", "digest", "prefix", "created_at")
+
+    def has_add_permission(self, request: object) -> bool:
+        return False

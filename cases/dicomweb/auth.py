@@ -1,8 +1,9 @@
 """Authentication for DICOMweb: a browser session, or a per-user token for external viewers.
 
 A token is sent as ``Authorization: Bearer <key>`` (what OHIF and most DICOMweb clients send)
-or ``Authorization: Token <key>`` (Django REST framework's form). A session must pass the CSRF
-check on unsafe methods, as it does everywhere else; a token needs none.
+or ``Authorization: Token <key>`` (Django REST framework's form); it is looked up by its
+SHA-256 (``cases.models.AccessToken``). A session must pass the CSRF check on unsafe methods,
+as it does everywhere else; a token needs none.
 
 Every service URL goes through ``dicomweb_auth``, which also answers CORS (``cors``) and turns
 a 404 into a JSON reply that carries the CORS headers too.
@@ -21,24 +22,34 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.authentication import TokenAuthentication
-from rest_framework.exceptions import AuthenticationFailed
 
 from cases.dicomweb import cors
+from cases.models import AccessToken
 
 REALM = 'Bearer realm="gantry-dicomweb"'
 
 
-class BearerTokenAuthentication(TokenAuthentication):
-    keyword = "Bearer"
+TOKEN_KEYWORDS = ("bearer", "token")
+
+
+class TokenRefused(Exception):
+    pass
 
 
 def _token_user(request: HttpRequest) -> Any:
-    for backend in (BearerTokenAuthentication(), TokenAuthentication()):
-        found = backend.authenticate(request)  # type: ignore[arg-type]
-        if found is not None:
-            return found[0]
-    return None
+    """The user of the request's token; None without one. Raises TokenRefused for a
+    malformed header, an unknown key or an inactive user."""
+    words = request.headers.get("Authorization", "").split()
+    if not words or words[0].lower() not in TOKEN_KEYWORDS:
+        return None
+    if len(words) != 2:
+        raise TokenRefused("invalid token header: give the keyword and the token, nothing else")
+    user = AccessToken.user_for(words[1])
+    if user is None:
+        raise TokenRefused("invalid token")
+    if not user.is_active:
+        raise TokenRefused("the token's user is inactive")
+    return user
 
 
 def load_permissions(user: Any) -> None:
@@ -97,8 +108,8 @@ def _authenticated(
 ) -> HttpResponse:
     try:
         user = _token_user(request)
-    except AuthenticationFailed as exc:
-        return error(401, str(exc.detail), WWW_Authenticate=REALM)
+    except TokenRefused as exc:
+        return error(401, str(exc), WWW_Authenticate=REALM)
     if user is None:
         if not request.user.is_authenticated:
             return error(401, "authentication required", WWW_Authenticate=REALM)

@@ -17,13 +17,12 @@ from django.http import (
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from pydicom.uid import UID, ExplicitVRLittleEndian
-from rest_framework.authtoken.models import Token
 
 from cases.dicomweb import media, pixels, results, stow
 from cases.dicomweb.auth import dicomweb_auth, error
 from cases.dicomweb.catalog import Matcher, QueryError, group, instance_rows, locate
 from cases.dicomweb.query import parse_query
-from cases.models import ReferencePool
+from cases.models import AccessToken, ReferencePool
 from cases.roles import can_see_reference
 
 DICOM_JSON = "application/dicom+json"
@@ -327,9 +326,12 @@ rendered = get_only(retrieve_rendered)
 
 
 def token_page(request: HttpRequest) -> HttpResponse:
-    """The user's DICOMweb token (for an external viewer); POST makes a new one."""
-    if request.method == "POST":
-        Token.objects.filter(user=request.user).delete()
-    token, _ = Token.objects.get_or_create(user=request.user)
-    base = request.build_absolute_uri(reverse("dicomweb-root")).rstrip("/")
-    return render(request, "cases/reference_dicomweb.html", {"token": token, "base": base})
+    """The user's DICOMweb token (for an external viewer); POST makes a new one. Only its
+    digest is kept, so the key is shown once, on the page that answers the POST."""
+    key = AccessToken.issue(request.user) if request.method == "POST" else None
+    context = {
+        "key": key,
+        "token": AccessToken.objects.filter(user=request.user).first(),
+        "base": request.build_absolute_uri(reverse("dicomweb-root")).rstrip("/"),
+    }
+    return render(request, "cases/reference_dicomweb.html", context)

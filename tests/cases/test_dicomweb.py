@@ -11,17 +11,16 @@ from PIL import Image
 from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, RLELossless
 from requests import HTTPError
-from rest_framework.authtoken.models import Token
 
 from cases.dicom_import import import_files
-from cases.models import Instance, ReferencePool
+from cases.models import AccessToken, Instance, ReferencePool
 from tests.cases import dicom_samples as samples
 
 
 def client_for(live_server, user, path: str = "/dicomweb") -> DICOMwebClient:
-    token, _ = Token.objects.get_or_create(user=user)
+    key = AccessToken.issue(user)
     return DICOMwebClient(
-        url=f"{live_server.url}{path}", headers={"Authorization": f"Bearer {token.key}"}
+        url=f"{live_server.url}{path}", headers={"Authorization": f"Bearer {key}"}
     )
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from cases.dicom_import import import_files
-from cases.models import ReferencePool
+from cases.models import AccessToken, ReferencePool
 from tests.cases import dicom_samples as samples
 
 VIEWER = "https://viewer.example.org"
@@ -40,9 +39,9 @@ def preflight(client: Client, url: str, origin: str = VIEWER):
 
 def test_no_cors_headers_by_default(client, expert, image):
     assert preflight(client, "/dicomweb/studies").status_code == 403
-    token, _ = Token.objects.get_or_create(user=expert)
+    key = AccessToken.issue(expert)
     response = client.get(
-        "/dicomweb/studies", HTTP_ORIGIN=VIEWER, HTTP_AUTHORIZATION=f"Bearer {token.key}"
+        "/dicomweb/studies", HTTP_ORIGIN=VIEWER, HTTP_AUTHORIZATION=f"Bearer {key}"
     )
     assert response.status_code == 200
     assert "Access-Control-Allow-Origin" not in response
@@ -61,10 +60,8 @@ def test_an_allowed_viewer_calls_the_service_with_a_token(client, settings, expe
         assert "Access-Control-Allow-Credentials" not in answer
         assert "Origin" in answer["Vary"]
 
-    token, _ = Token.objects.get_or_create(user=expert)
-    found = client.get(
-        "/dicomweb/studies", HTTP_ORIGIN=VIEWER, HTTP_AUTHORIZATION=f"Bearer {token.key}"
-    )
+    key = AccessToken.issue(expert)
+    found = client.get("/dicomweb/studies", HTTP_ORIGIN=VIEWER, HTTP_AUTHORIZATION=f"Bearer {key}")
     assert found.status_code == 200
     assert found["Access-Control-Allow-Origin"] == VIEWER
     assert "Warning" in found["Access-Control-Expose-Headers"]
@@ -75,7 +72,7 @@ def test_an_allowed_viewer_calls_the_service_with_a_token(client, settings, expe
     assert refused.status_code == 401
     assert refused["Access-Control-Allow-Origin"] == VIEWER
     missing = client.get(
-        "/dicomweb/studies/1.2.3", HTTP_ORIGIN=VIEWER, HTTP_AUTHORIZATION=f"Bearer {token.key}"
+        "/dicomweb/studies/1.2.3", HTTP_ORIGIN=VIEWER, HTTP_AUTHORIZATION=f"Bearer {key}"
     )
     assert missing.status_code == 404
     assert missing["Access-Control-Allow-Origin"] == VIEWER
@@ -86,9 +83,9 @@ def test_other_origins_and_other_pages_get_nothing(client, login, settings, expe
     other = "https://evil.example.com"
     assert preflight(client, "/dicomweb/studies", origin=other).status_code == 403
     assert "Access-Control-Allow-Origin" not in preflight(client, "/dicomweb/studies", other)
-    token, _ = Token.objects.get_or_create(user=expert)
+    key = AccessToken.issue(expert)
     response = client.get(
-        "/dicomweb/studies", HTTP_ORIGIN=other, HTTP_AUTHORIZATION=f"Bearer {token.key}"
+        "/dicomweb/studies", HTTP_ORIGIN=other, HTTP_AUTHORIZATION=f"Bearer {key}"
     )
     assert "Access-Control-Allow-Origin" not in response
     # The token page is not part of the service: no CORS there.
@@ -105,11 +102,11 @@ def test_any_origin_and_the_pool_scoped_service(client, settings, educator, imag
     answer = preflight(client, url, origin="https://anywhere.example.net")
     assert answer.status_code == 204
     assert answer["Access-Control-Allow-Origin"] == "*"
-    token, _ = Token.objects.get_or_create(user=educator)
+    key = AccessToken.issue(educator)
     response = client.get(
         url,
         HTTP_ORIGIN="https://anywhere.example.net",
-        HTTP_AUTHORIZATION=f"Bearer {token.key}",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
         HTTP_ACCEPT='multipart/related; type="application/dicom"; transfer-syntax=*',
     )
     assert response.status_code == 200

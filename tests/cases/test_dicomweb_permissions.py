@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import io
+from types import SimpleNamespace
+
 import pytest
+from django.apps import apps
+from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from cases.dicom_import import import_files
 from cases.dicomweb import access, catalog
-from cases.models import Instance, PatientQuerySet, ReferencePool
+from cases.models import AccessToken, Instance, PatientQuerySet, ReferencePool
 from tests.cases import dicom_samples as samples
 
 STOW_TYPE = 'multipart/related; type="application/dicom"; boundary=XyZ'
@@ -19,8 +26,8 @@ def stow_body(data: bytes) -> bytes:
 
 
 def token_client(user) -> Client:
-    token, _ = Token.objects.get_or_create(user=user)
-    return Client(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+    key = AccessToken.issue(user)
+    return Client(HTTP_AUTHORIZATION=f"Bearer {key}")
 
 
 @pytest.fixture(autouse=True)
@@ -194,9 +201,60 @@ def test_educator_creates_a_pool_and_reads_the_import_report(login, educator):
     assert pool.images.count() == 1
 
 
-def test_token_page_shows_and_renews_the_token(client, login, trainee):
+def test_the_token_is_shown_once_kept_as_a_digest_and_revoked_by_a_new_one(client, login, trainee):
     assert client.get("/dicomweb/").status_code == 302
     web = login(trainee)
-    first = web.get("/dicomweb/").context["token"].key
-    web.post("/dicomweb/")
-    assert Token.objects.get(user=trainee).key != first
+    page = web.get("/dicomweb/")
+    assert page.context["key"] is None
+    assert "none yet" in page.content.decode()
+    first = web.post("/dicomweb/").context["key"]
+    stored = AccessToken.objects.get(user=trainee)
+    assert stored.digest == hashlib.sha256(first.encode()).hexdigest()
+    assert first not in str(list(AccessToken.objects.values_list()))  # the key is not kept
+    again = web.get("/dicomweb/").content.decode()
+    assert first not in again
+    assert f"{first[:6]}…" in again
+    assert Client(HTTP_AUTHORIZATION=f"Bearer {first}").get("/dicomweb/studies").status_code == 200
+    second = web.post("/dicomweb/").context["key"]
+    assert second != first
+    revoked = Client(HTTP_AUTHORIZATION=f"Bearer {first}").get("/dicomweb/studies")
+    assert revoked.status_code == 401
+    assert revoked.json() == {"error": "invalid token"}
+    assert Client(HTTP_AUTHORIZATION=f"Token {second}").get("/dicomweb/studies").status_code == 200
+
+
+def test_malformed_headers_and_inactive_users_are_refused_by_name(trainee):
+    key = AccessToken.issue(trainee)
+    two_words = Client(HTTP_AUTHORIZATION=f"Bearer {key} extra").get("/dicomweb/studies")
+    assert two_words.status_code == 401
+    assert "invalid token header" in two_words.json()["error"]
+    trainee.is_active = False
+    trainee.save()
+    inactive = Client(HTTP_AUTHORIZATION=f"Bearer {key}").get("/dicomweb/studies")
+    assert inactive.status_code == 401
+    assert inactive.json() == {"error": "the token's user is inactive"}
+
+
+def test_an_admin_makes_a_token_from_the_command_line(trainee):
+    out = io.StringIO()
+    call_command("create_access_token", trainee.username, stdout=out)
+    key = out.getvalue().strip()
+    assert Client(HTTP_AUTHORIZATION=f"Bearer {key}").get("/dicomweb/studies").status_code == 200
+    with pytest.raises(CommandError, match="no user named 'nobody'"):
+        call_command("create_access_token", "nobody")
+
+
+def test_the_migration_hashes_tokens_rest_framework_kept_in_clear(trainee):
+    """Tokens from before AccessToken (rest_framework.authtoken's table) keep working."""
+    migration = importlib.import_module("cases.migrations.0006_access_tokens")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE authtoken_token (key varchar(40) PRIMARY KEY, user_id integer)"
+        )
+        cursor.execute("INSERT INTO authtoken_token VALUES (%s, %s)", ["a" * 40, trainee.pk])
+    editor = SimpleNamespace(connection=connection)  # all the function uses of a schema editor
+    migration.hash_rest_framework_tokens(apps, editor)
+    assert AccessToken.user_for("a" * 40) == trainee
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM authtoken_token")
+        assert cursor.fetchone() == (0,)

@@ -11,11 +11,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from pydicom.uid import generate_uid
-from rest_framework.authtoken.models import Token
 
 from cases.dicom_import import import_files
 from cases.dicomweb import access, catalog, pixels
-from cases.models import Instance, ReferencePool, SyntheticPatient
+from cases.models import AccessToken, Instance, ReferencePool, SyntheticPatient
 from edu import answering
 from edu.models import Attempt
 from tests.cases import dicom_samples as samples
@@ -33,8 +32,8 @@ def fresh_plans():
 
 
 def token_client(user) -> Client:
-    token, _ = Token.objects.get_or_create(user=user)
-    return Client(HTTP_AUTHORIZATION=f"Bearer {token.key}", HTTP_ACCEPT=AS_STORED)
+    key = AccessToken.issue(user)
+    return Client(HTTP_AUTHORIZATION=f"Bearer {key}", HTTP_ACCEPT=AS_STORED)
 
 
 def instance_url(instance: Instance) -> str:

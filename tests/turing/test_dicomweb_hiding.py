@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from cases.models import AccessToken
 from turing.models import TuringStudy
 
 
@@ -17,8 +17,8 @@ def _sop_uids(response) -> set[str]:
 
 
 def _client(user) -> Client:
-    token, _ = Token.objects.get_or_create(user=user)
-    return Client(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+    key = AccessToken.issue(user)
+    return Client(HTTP_AUTHORIZATION=f"Bearer {key}")
 
 
 @pytest.mark.django_db
