@@ -53,6 +53,14 @@ def _read(client, quiz, *, text, severity):
     return state
 
 
+def _severity_answer(client, quiz, question, value):
+    """The signed-in trainee starts an attempt and estimates the severity: their Answer."""
+    state = client.post(f"/edu/api/quizzes/{quiz.pk}/start/").json()
+    url = f"/edu/api/attempts/{state['id']}/answers/"
+    _post(client, url, {"question": question.pk, "response": {"value": value}})
+    return Answer.objects.get(attempt_id=state["id"], question=question)
+
+
 def test_reference_answers_become_the_key_of_questions_without_ground_truth(
     client, login, educator, trainee, other_trainee, cohort, quiz
 ):
@@ -209,13 +217,7 @@ def test_going_back_to_the_built_in_key_scores_again(login, client, educator, tr
     _read(login(UserFactory(role="expert")), quiz, text="glioma", severity=truth + 0.5)
     client.logout()
     trainee_client = login(trainee)
-    state = trainee_client.post(f"/edu/api/quizzes/{quiz.pk}/start/").json()
-    _post(
-        trainee_client,
-        f"/edu/api/attempts/{state['id']}/answers/",
-        {"question": severity.pk, "response": {"value": truth}},
-    )
-    answer = Answer.objects.get(attempt_id=state["id"], question=severity)
+    answer = _severity_answer(trainee_client, quiz, severity, truth)
     assert answer.score == 0.0  # half a point away from the reference median
     client.logout()
     educator_client = login(educator)
@@ -257,13 +259,7 @@ def test_the_api_switches_a_questions_key_source_and_scores_its_answers_again(
     _read(login(UserFactory(role="expert")), quiz, text="glioma", severity=truth + 0.5)
     client.logout()
     trainee_client = login(trainee)
-    state = trainee_client.post(f"/edu/api/quizzes/{quiz.pk}/start/").json()
-    _post(
-        trainee_client,
-        f"/edu/api/attempts/{state['id']}/answers/",
-        {"question": severity.pk, "response": {"value": truth}},
-    )
-    answer = Answer.objects.get(attempt_id=state["id"], question=severity)
+    answer = _severity_answer(trainee_client, quiz, severity, truth)
     assert answer.score == 1.0  # the built-in key
     url = f"/edu/api/questions/{severity.pk}/key-source/"
     assert _post(trainee_client, url, {"key_source": "reference"}).status_code == 403
