@@ -174,6 +174,13 @@ def evaluate(
             "held_out": _regressor_check(regressor, held_out),
         },
         **_distribution(feature_net, train, held_out, generated, rng, seed),
+        "z_spread": _z_spread(
+            generated,
+            generate_like(
+                loaded, held_out, n_generated, seed=seed, truncation=truncation, z_seed=seed + 1
+            ),
+            held_out,
+        ),
         "memorisation": _memorisation(
             MemorisationReference.from_cohort(cohort, quantile=memorisation_quantile), generated
         ),
@@ -203,8 +210,10 @@ def generate_like(
     *,
     seed: int,
     truncation: float = 1.0,
+    z_seed: int | None = None,  # None: seed
 ) -> np.ndarray:  # float32 [n, R, R] in [0, 1]
-    """``n`` images conditioned on randomly drawn rows of ``reference``; z = z_from_seed(seed)."""
+    """``n`` images conditioned on randomly drawn rows of ``reference`` (drawn with ``seed``);
+    z = z_from_seed(z_seed)."""
     generator = loaded.generator
     rows = np.random.default_rng(seed).integers(0, len(reference.images), n)
     finding = np.array([generator.schema.finding_index(f) for f in reference.findings])
@@ -214,7 +223,7 @@ def generate_like(
         reference.age[rows],
         reference.sex[rows],
     )  # [n, cond_dim]
-    z = z_from_seed(seed, n, generator.z_dim)  # [n, z_dim]
+    z = z_from_seed(seed if z_seed is None else z_seed, n, generator.z_dim)  # [n, z_dim]
     pictures = []
     with torch.no_grad():
         for start in range(0, n, BATCH):
@@ -605,6 +614,7 @@ def _distribution_section(result: dict) -> list[str]:
     kid = result.get("kid", {})
     pr = result.get("precision_recall", {})
     pr_base = result.get("precision_recall_train_vs_held_out", {})
+    spread = result.get("z_spread", {})
     return [
         "",
         "## Distribution (generated vs held-out)",
@@ -621,7 +631,25 @@ def _distribution_section(result: dict) -> list[str]:
         f"| precision (k={pr.get('k')}) | {_fmt(pr.get('precision'))} | "
         f"{_fmt(pr_base.get('precision'))} |",
         f"| recall (k={pr.get('k')}) | {_fmt(pr.get('recall'))} | {_fmt(pr_base.get('recall'))} |",
+        "",
+        f"Spread across z: two images with the same conditions and different z differ by "
+        f"{_fmt(spread.get('generated'))} per pixel (mean absolute difference, 0-1 scale); two "
+        f"held-out subjects with the same finding by {_fmt(spread.get('held_out_subjects'))} "
+        f"(ratio {_fmt(spread.get('ratio'))}).",
     ]
+
+
+def _z_spread(generated: np.ndarray, regenerated: np.ndarray, held_out: Cohort) -> dict:
+    """How much z changes an image: generated and regenerated share their conditions row by
+    row and differ in z; compared with two held-out subjects of the same finding (who also
+    differ in severity, age and sex, so a ratio near 1 is the most to expect)."""
+    generated_distance = metrics.mean_pair_distance(generated, regenerated)
+    subjects = metrics.subject_distance(held_out.images, held_out.finding)
+    return {
+        "generated": generated_distance,
+        "held_out_subjects": subjects,
+        "ratio": generated_distance / subjects if subjects else None,
+    }
 
 
 def _progression_section(result: dict) -> list[str]:

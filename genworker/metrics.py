@@ -3,7 +3,8 @@
 Features are rows of a float array [N, D]. The distribution measures (Fréchet
 distance, KID, precision/recall) compare a generated set with a real set;
 controllability and identity preservation judge progression series;
-memorisation finds each generated image's nearest training image.
+memorisation finds each generated image's nearest training image; the subject distance
+says how far apart images of one finding are (the spread z should give a generator).
 """
 
 from __future__ import annotations
@@ -164,6 +165,25 @@ def ssim_map(image_a: np.ndarray, image_b: np.ndarray) -> np.ndarray:
     return ((2 * mu_a * mu_b + SSIM_C1) * (2 * cov + SSIM_C2)) / (
         (mu_a**2 + mu_b**2 + SSIM_C1) * (var_a + var_b + SSIM_C2)
     )
+
+
+def mean_pair_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference between row i of ``a`` and row i of ``b`` (same shapes)."""
+    return float(np.abs(np.asarray(a) - np.asarray(b)).mean(dtype=np.float64))
+
+
+def subject_distance(images: np.ndarray, finding: np.ndarray, *, seed: int = 0) -> float | None:
+    """:func:`mean_pair_distance` of images [N, ...] paired at random within each finding:
+    how far apart two subjects with the same finding are. None without any pair."""
+    rng = np.random.default_rng(seed)
+    firsts, seconds = [], []
+    for value in np.unique(finding):
+        rows = rng.permutation(np.flatnonzero(finding == value))
+        pairs = len(rows) // 2
+        firsts.append(rows[:pairs])
+        seconds.append(rows[pairs : 2 * pairs])
+    first, second = np.concatenate(firsts), np.concatenate(seconds)
+    return mean_pair_distance(images[first], images[second]) if len(first) else None
 
 
 def memorisation(

@@ -577,8 +577,34 @@ def minibatch_stddev(
     return torch.cat([x, y.to(x.dtype)], dim=1)
 
 
+class DiscriminatorEpilogue(nn.Module):
+    """4x4 features -> minibatch std, conv, fc -> projection logit; both discriminators end so.
+
+    The minibatch-std channel (Karras et al., 2018) lets the discriminator see how alike
+    the images of a batch are. The cGAN's discriminator used to lack it and judged each
+    image alone; the CPU cGANs trained so drew one subject per condition whatever z was
+    (see also ``genworker.training._mode_seeking_loss``).
+    """
+
+    def __init__(self, channels: int, cond_dim: int) -> None:
+        super().__init__()
+        self.channels = channels
+        self.conv = Conv2dLayer(channels + 1, channels, 3)
+        self.fc = FullyConnected(channels * 16, channels, activation="lrelu")
+        self.head = ProjectionHead(channels, cond_dim)
+
+    def forward(
+        self,
+        x: torch.Tensor,  # [n, channels, 4, 4]
+        cond: torch.Tensor,  # [n, cond_dim]
+    ) -> torch.Tensor:  # [n] logits, high = real
+        assert_shape(x, [None, self.channels, 4, 4])
+        x = self.conv(minibatch_stddev(x))
+        return self.head(self.fc(x.flatten(1)), cond)
+
+
 class StyleGAN2Discriminator(nn.Module):
-    """Residual discriminator with minibatch std and a projection on the condition."""
+    """Residual discriminator; ends in :class:`DiscriminatorEpilogue`."""
 
     def __init__(self, config: GeneratorConfig) -> None:
         super().__init__()
@@ -592,10 +618,7 @@ class StyleGAN2Discriminator(nn.Module):
                 for r in resolutions
             )
         )
-        channels = config.channels_at(4)
-        self.conv = Conv2dLayer(channels + 1, channels, 3)
-        self.fc = FullyConnected(channels * 16, channels, activation="lrelu")
-        self.head = ProjectionHead(channels, self.cond_dim)
+        self.epilogue = DiscriminatorEpilogue(config.channels_at(4), self.cond_dim)
 
     def forward(
         self,
@@ -604,13 +627,11 @@ class StyleGAN2Discriminator(nn.Module):
     ) -> torch.Tensor:  # [n] logits, high = real
         assert_shape(img, [None, *self.in_shape])
         assert_shape(cond, [len(img), self.cond_dim])
-        x = self.blocks(self.from_image(img))  # [n, c4, 4, 4]
-        x = self.conv(minibatch_stddev(x))
-        return self.head(self.fc(x.flatten(1)), cond)
+        return self.epilogue(self.blocks(self.from_image(img)), cond)
 
 
 class ProjectionDiscriminator(nn.Module):
-    """DCGAN-style strided discriminator with a projection head, for the cGAN."""
+    """DCGAN-style strided discriminator for the cGAN; ends in :class:`DiscriminatorEpilogue`."""
 
     def __init__(self, config: GeneratorConfig) -> None:
         super().__init__()
@@ -624,9 +645,7 @@ class ProjectionDiscriminator(nn.Module):
                 Conv2dLayer(config.channels_at(r), config.channels_at(r // 2), 3, down=True)
             )
         self.convs = nn.Sequential(*layers)
-        channels = config.channels_at(4)
-        self.fc = FullyConnected(channels * 16, channels, activation="lrelu")
-        self.head = ProjectionHead(channels, self.cond_dim)
+        self.epilogue = DiscriminatorEpilogue(config.channels_at(4), self.cond_dim)
 
     def forward(
         self,
@@ -635,8 +654,7 @@ class ProjectionDiscriminator(nn.Module):
     ) -> torch.Tensor:  # [n] logits, high = real
         assert_shape(img, [None, *self.in_shape])
         assert_shape(cond, [len(img), self.cond_dim])
-        x = self.convs(img)  # [n, c4, 4, 4]
-        return self.head(self.fc(x.flatten(1)), cond)
+        return self.epilogue(self.convs(img), cond)
 
 
 GENERATORS: dict[str, type[ConditionalGenerator]] = {

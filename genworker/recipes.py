@@ -60,6 +60,10 @@ _LESION_BURDEN = {"lesion_weight": 1.0}
 # (genworker.training._identity_loss): without it the 24-kimg CPU brain cGAN drew a
 # different head at each severity.
 _IDENTITY = {"identity_weight": 1.0}
+# Images that differ only in z must differ about as much as two subjects do
+# (genworker.training._mode_seeking_loss): without it both 24-kimg CPU cGANs drew one image
+# per condition whatever z was.
+_MODE_SEEKING = {"mode_seeking_weight": 1.0}
 
 RECIPES: dict[str, dict[str, Recipe]] = {
     "brain-glioma": {
@@ -73,7 +77,7 @@ RECIPES: dict[str, dict[str, Recipe]] = {
             200,
             _SMALL_CGAN,
             kimg=24,
-            training={**_LESION_BURDEN, **_IDENTITY},
+            training={**_LESION_BURDEN, **_IDENTITY, **_MODE_SEEKING},
         ),
     },
     "chest-xray": {
@@ -88,7 +92,13 @@ RECIPES: dict[str, dict[str, Recipe]] = {
             training=_LESION_BURDEN,
         ),
         "cpu": Recipe(
-            "chest-xray", "chest-xray", 64, 200, _SMALL_CGAN, kimg=24, training=_LESION_BURDEN
+            "chest-xray",
+            "chest-xray",
+            64,
+            200,
+            _SMALL_CGAN,
+            kimg=24,
+            training={**_LESION_BURDEN, **_MODE_SEEKING},
         ),
     },
 }

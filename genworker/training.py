@@ -13,7 +13,8 @@ real images every ``R1_INTERVAL`` discriminator steps, an exponential moving ave
 (:mod:`genworker.augment`) in front of the discriminator. An optional lesion-burden term
 (``lesion_weight``) holds the generated mask's size to that of the real image whose
 conditions the generated image borrowed; an optional identity term (``identity_weight``)
-holds a generated image fixed outside its lesion when only its severity changes.
+holds a generated image fixed outside its lesion when only its severity changes; an
+optional mode-seeking term (``mode_seeking_weight``) keeps the generator from ignoring z.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from genworker import metrics
 from genworker.augment import augment
 from genworker.checkpoint import load_training_state, save_generator, save_training_state
 from genworker.cohorts import Cohort
@@ -45,6 +47,7 @@ W_AVG_BETA = 0.995
 ADAM_BETAS = (0.0, 0.99)
 HISTORY_KEYS = (
     "step", "kimg", "loss_G", "loss_D", "logit_real", "logit_fake", "r1", "lesion", "identity",
+    "mode_seeking",
 )  # fmt: skip
 MASK_SHARPNESS = 8.0  # soft mask = sigmoid(8 x): about 0 at -1, about 1 at +1
 
@@ -61,6 +64,7 @@ class TrainingOptions:
     seed: int
     lesion_weight: float = 0.0
     identity_weight: float = 0.0
+    mode_seeking_weight: float = 0.0
 
 
 @dataclass
@@ -96,11 +100,21 @@ class _Data:
     conds: torch.Tensor  # [N, cond_dim]
     lesion_share: torch.Tensor  # [N] soft share of lesion-mask pixels (zeros without a mask)
     lesion_scale: float  # 1 / the mean share over images with a lesion
+    subject_distance: float  # mean |difference| of two training images with the same finding
 
 
 def soft_lesion_share(images: torch.Tensor) -> torch.Tensor:
     """[N] the share of each image's mask channel (channel 1, in [-1, 1]) that is lesion."""
     return _soft_mask(images).mean(dim=(1, 2))
+
+
+def diversity_shortfall(
+    first: torch.Tensor,  # [n, ...]
+    second: torch.Tensor,  # [n, ...], row i drawn with row i's conditions and another z
+    subject_distance: float,  # > 0
+) -> torch.Tensor:  # scalar in [0, 1]: 1 when identical, 0 from subject_distance on
+    """relu(1 - mean |first - second| / subject_distance)."""
+    return F.relu(1 - (first - second).abs().mean() / subject_distance)
 
 
 def default_r1_gamma(resolution: int, batch_size: int) -> float:
@@ -122,6 +136,7 @@ def train(
     augment_p: float = 0.5,
     lesion_weight: float = 0.0,  # see _train_step; needs a mask channel
     identity_weight: float = 0.0,  # see _identity_loss; needs a mask channel
+    mode_seeking_weight: float = 0.0,  # see _mode_seeking_loss
     seed: int = 0,
     device: str | torch.device = "cpu",
     resume: bool = False,  # continue from out_dir's training state if there is one
@@ -147,10 +162,13 @@ def train(
         seed=seed,
         lesion_weight=lesion_weight,
         identity_weight=identity_weight,
+        mode_seeking_weight=mode_seeking_weight,
     )
     if (lesion_weight or identity_weight) and config.img_channels != 2:
         raise ValueError("lesion_weight and identity_weight need a lesion-mask channel")
     data = _training_data(cohort, config, device)
+    if mode_seeking_weight and not data.subject_distance:
+        raise ValueError("mode_seeking_weight needs two different training images of a finding")
     cohort_card = _cohort_card(cohort, n_train=len(data.images))
     if state_path.exists():
         run = _restore(load_training_state(state_path), config, options, cohort_card, device)
@@ -268,7 +286,13 @@ def _training_data(cohort: Cohort, config: GeneratorConfig, device: torch.device
     share = soft_lesion_share(images) if config.img_channels == 2 else torch.zeros(len(images))
     with_lesion = share[share > 1e-3]
     scale = 1.0 / float(with_lesion.mean()) if len(with_lesion) else 1.0
-    return _Data(images.to(device), torch.from_numpy(conds).to(device), share.to(device), scale)
+    return _Data(
+        images.to(device),
+        torch.from_numpy(conds).to(device),
+        share.to(device),
+        scale,
+        metrics.subject_distance(images.numpy(), part.finding) or 0.0,
+    )
 
 
 def _cohort_card(cohort: Cohort, *, n_train: int) -> dict:
@@ -394,6 +418,10 @@ def _train_step(
     if options.identity_weight:
         identity = _identity_loss(run, z, fake_cond, data, amp)
         total_G = total_G + options.identity_weight * identity
+    mode_seeking = torch.tensor(float("nan"))
+    if options.mode_seeking_weight:
+        mode_seeking = _mode_seeking_loss(run, z, fake, fake_cond, data, amp)
+        total_G = total_G + options.mode_seeking_weight * mode_seeking
     run.opt_G.zero_grad(set_to_none=True)
     total_G.backward()
     run.opt_G.step()
@@ -428,6 +456,7 @@ def _train_step(
         "r1": r1.item(),
         "lesion": lesion.item(),
         "identity": identity.item(),
+        "mode_seeking": mode_seeking.item(),
     }
     record = {
         "step": run.step,
@@ -469,6 +498,30 @@ def _identity_loss(
     outside = 1 - torch.maximum(_soft_mask(first), _soft_mask(moved)).detach()  # [n, R, R]
     change = (first[:, 0].float() - moved[:, 0].float()).abs()
     return (change * outside).sum() / outside.sum().clamp(min=1.0)
+
+
+def _mode_seeking_loss(
+    run: _Run, z: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor, data: _Data, amp: bool
+) -> torch.Tensor:
+    """How far short of two real subjects' distance the batch falls from a second batch
+    drawn with the same conditions and fresh z: relu(1 - distance / subject distance).
+
+    A conditional generator can satisfy its discriminator while ignoring z, since the
+    condition alone picks a plausible image: two images of the 24-kimg CPU cGANs with the
+    same conditions and different z differed a quarter as much as two subjects of the
+    cohort with the same finding (evaluation's "z_spread" ratio 0.24 brain, 0.23 chest),
+    and their sample grids showed one head or chest per condition. Mao et al.'s
+    mode-seeking term (MSGAN, 2019) rewards distance between images of different z without
+    limit; on the chest cohort that drew wild, unanatomical images by 8 kimg, so here the
+    reward stops at the distance between two real subjects of the same finding. It costs
+    one more generator pass. Both batches draw random noise inputs, so in a StyleGAN2 a
+    little of the distance comes from the noise, not from z.
+    """
+    other_z = torch.from_numpy(run.rng.standard_normal(z.shape, dtype=np.float32)).to(z.device)
+    G = run.G
+    with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=amp):
+        other = G.synthesis_network(G.mapping(other_z, cond), "random")
+    return diversity_shortfall(fake.float(), other.float(), data.subject_distance)
 
 
 def _soft_mask(images: torch.Tensor) -> torch.Tensor:

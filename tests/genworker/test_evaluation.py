@@ -71,6 +71,13 @@ class CopyingGenerator(DiscGenerator):
         return torch.stack([image, torch.zeros_like(image)], dim=1) * 2 - 1
 
 
+class OneSubjectGenerator(DiscGenerator):
+    """Ignores z: every image of one condition is the same subject (a collapsed model)."""
+
+    def mapping(self, z, cond, truncation=1.0):
+        return super().mapping(torch.zeros_like(z), cond, truncation)
+
+
 def loaded(generator) -> LoadedGenerator:
     direction = np.zeros(generator.w_dim, np.float32)
     direction[4] = 1.0  # one unit of severity moves w's severity entry by one
@@ -175,6 +182,14 @@ def test_figures_do_not_depend_on_the_callers_thread_count(cohort):
     assert results[0] == results[1]
 
 
+def test_the_spread_across_z_tells_a_collapsed_generator_from_a_faithful_one(cohort, nets):
+    faithful = evaluate(loaded(DiscGenerator()), cohort, **SIZES, **nets)["z_spread"]
+    collapsed = evaluate(loaded(OneSubjectGenerator()), cohort, **SIZES, **nets)["z_spread"]
+    assert faithful["held_out_subjects"] == collapsed["held_out_subjects"] > 0
+    assert faithful["ratio"] > 0.5
+    assert collapsed["generated"] == collapsed["ratio"] == 0.0
+
+
 def test_a_copying_generator_is_caught_memorising(cohort, nets):
     copier = CopyingGenerator(cohort.train().images)
     result = evaluate(loaded(copier), cohort, **SIZES, **nets)
@@ -212,6 +227,8 @@ def test_a_real_network_evaluates_end_to_end_and_writes_a_report(cohort, tmp_pat
     assert "**missed**" in report
     assert f"{result['fd']:.4g}" in report
     assert "| mask area: Spearman | mask area: monotone |" in report
+    spread = f"{result['z_spread']['generated']:.4g} per pixel"
+    assert f"two images with the same conditions and different z differ by {spread}" in report
 
 
 def test_the_memorisation_reference_refuses_training_images_after_a_round_trip(cohort, tmp_path):

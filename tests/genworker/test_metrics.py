@@ -192,6 +192,15 @@ def test_identity_preservation_ignores_the_lesion_and_sees_changes_outside_it():
     assert both == pytest.approx((1.0 + changed) / 2)  # mean over the pairs of both series
 
 
+def test_subject_distance_pairs_images_only_within_a_finding():
+    images = np.array([0.0, 0.5, 1.0, 1.0, 1.0, 1.0])[:, None, None] * np.ones((6, 2, 3))
+    finding = np.array([0, 0, 1, 1, 1, 1])
+    # finding 0: one pair, 0.5 apart; finding 1: two pairs of equal images
+    assert metrics.subject_distance(images, finding) == pytest.approx(0.5 / 3)
+    assert metrics.subject_distance(images[[0, 2]], finding[[0, 2]]) is None  # no pair
+    assert metrics.mean_pair_distance(images[:2], images[2:4]) == pytest.approx(0.75)
+
+
 def test_memorisation_catches_an_exact_copy_and_reports_its_source():
     rng = np.random.default_rng(10)
     train, held_out = rng.standard_normal((50, 16)), rng.standard_normal((40, 16))

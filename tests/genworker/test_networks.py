@@ -161,6 +161,20 @@ def test_discriminator_gives_one_logit_per_image_and_uses_the_condition(architec
         discriminator(images[:, :1], conditions(config))
 
 
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_discriminator_sees_how_alike_the_images_of_a_batch_are(architecture):
+    """The minibatch-std channel: an image's logit depends on the others in its group, so
+    the discriminator can tell a batch of one repeated image from a varied one."""
+    torch.manual_seed(0)
+    config = tiny_config(architecture)
+    discriminator = build_discriminator(config)
+    images = torch.rand(4, 2, 16, 16) * 2 - 1
+    cond = conditions(config)
+    varied = discriminator(images, cond)
+    repeated = discriminator(images[:1].expand(4, -1, -1, -1), cond[:1].expand(4, -1))
+    assert (varied[0] - repeated[0]).abs() > 1e-4
+
+
 def test_generator_rejects_wrong_shapes(generator):
     with pytest.raises(AssertionError, match="expected shape"):
         generator.mapping(torch.zeros(2, 5), conditions(generator.config)[:2])

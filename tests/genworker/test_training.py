@@ -220,3 +220,25 @@ def test_the_identity_term_holds_the_image_outside_the_lesion(
     identity = np.array(result.history["identity"])
     assert identity[-10:].mean() < 0.5 * identity[:10].mean()  # the term is learnt
     assert changes[10.0] < 0.75 * changes[0.0]  # and a series changes less outside its lesion
+
+
+def test_the_diversity_shortfall_rewards_distance_only_up_to_two_subjects():
+    first = torch.zeros(4, 2, 8, 8, requires_grad=True)
+    assert training.diversity_shortfall(first, first.detach(), 0.5).item() == 1.0
+    assert training.diversity_shortfall(first, torch.full_like(first, 0.25), 0.5).item() == 0.5
+    (gradient,) = torch.autograd.grad(
+        training.diversity_shortfall(first, torch.full_like(first, 0.25), 0.5), first
+    )
+    assert (gradient > 0).all()  # descending it moves first away from second
+    farther = torch.full_like(first, 0.75)
+    assert training.diversity_shortfall(first, farther, 0.5).item() == 0.0
+    (gradient,) = torch.autograd.grad(training.diversity_shortfall(first, farther, 0.5), first)
+    assert (gradient == 0).all()  # no reward for more spread than the cohort has
+
+
+def test_the_mode_seeking_term_is_trained_and_needs_two_images_of_a_finding(small_cohort, tmp_path):
+    result = run_small(small_cohort, tmp_path / "ok", steps=2, mode_seeking_weight=1.0)
+    assert all(0 <= value <= 1 for value in result.history["mode_seeking"])
+    one_image = small_cohort.subset(np.flatnonzero(~small_cohort.held_out)[:1])
+    with pytest.raises(ValueError, match="two different training images"):
+        run_small(one_image, tmp_path / "one", steps=2, mode_seeking_weight=1.0)
