@@ -8,9 +8,15 @@ are computed from that score.
 
 Intervals: proportions get Wilson score intervals; AUC gets a DeLong interval (the
 variance from the structural components of the Mann-Whitney statistic, DeLong et al. 1988),
-normal approximation, clipped to [0, 1]. Pooled figures treat every reading as independent;
-they ignore reader and case correlation, which a multi-reader multi-case analysis (e.g.
-iMRMC on the CSV export) accounts for.
+normal approximation, clipped to [0, 1]. Those intervals treat every reading as
+independent. Readings are not: one rater's calls share that rater's skill, and one image's
+calls share how easy it is. So the study as a whole also gets a multi-reader multi-case
+analysis with raters and images both random: accuracy from the rater x image table of
+correct calls, AUC from Dorfman-Berbaum-Metz jackknife pseudovalues of each rater's AUC.
+The variance of the mean of such a table is s_rater/R + s_image/C + s_residual/(RC), its
+components from the two-way ANOVA mean squares (a negative component set to 0), with a t
+interval on Satterthwaite's degrees of freedom. That interval is the one to quote when
+generalising beyond these raters and images.
 
 Undefined figures (a proportion of nothing, an AUC with one class, a kappa with one rater
 or no variation) are ``None``, never a made-up number.
@@ -79,8 +85,30 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class CrossedMean:
+    """The mean of a raters x images table with its 95% interval, both factors random."""
+
+    estimate: float
+    se: float
+    df: float | None  # Satterthwaite's; None when the variance is 0
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class ReaderCase:
+    """Multi-reader multi-case figures from the raters who read every image."""
+
+    raters: int
+    images: int
+    accuracy: CrossedMean
+    auc: CrossedMean | None  # mean of the raters' AUCs; None with < 2 images of a class
+
+
+@dataclass(frozen=True)
 class Analysis:
     pooled: Summary
+    reader_case: ReaderCase | None  # None unless two raters read every one of >= 2 images
     per_rater: dict[str, Summary]
     by_experience: dict[str, Summary]
     fleiss_kappa: float | None
@@ -205,6 +233,86 @@ def summarise(readings: Sequence[Reading]) -> Summary:
     )
 
 
+def crossed_mean(table: np.ndarray) -> CrossedMean:
+    """Mean of a [raters, images] table (one value per cell, R and C >= 2) and its 95%
+    interval, with raters and images as random factors.
+
+    ``Var(mean) = s_r/R + s_c/C + s_e/(RC)`` with the components estimated from the
+    two-way ANOVA mean squares: ``s_r = (MS_R - MS_E)/C``, ``s_c = (MS_C - MS_E)/R``,
+    ``s_e = MS_E``, a negative one set to 0. With none set to 0 that is
+    ``(MS_R + MS_C - MS_E)/(RC)``.
+    """
+    table = np.asarray(table, dtype=float)
+    n_r, n_c = table.shape
+    if n_r < 2 or n_c < 2:
+        raise ValueError("need at least two raters and two images")
+    mean = float(table.mean())
+    row_effects = table.mean(axis=1) - mean
+    column_effects = table.mean(axis=0) - mean
+    residual = table - mean - row_effects[:, None] - column_effects[None, :]
+    df_r, df_c, df_e = n_r - 1, n_c - 1, (n_r - 1) * (n_c - 1)
+    ms_r = n_c * float((row_effects**2).sum()) / df_r
+    ms_c = n_r * float((column_effects**2).sum()) / df_c
+    ms_e = float((residual**2).sum()) / df_e
+    # R * C * Var(mean) as a combination of the mean squares; which components are kept sets
+    # the coefficients (both: MS_R + MS_C - MS_E; raters only: MS_R; neither: MS_E).
+    keep_r, keep_c = float(ms_r > ms_e), float(ms_c > ms_e)
+    terms = [(keep_r * ms_r, df_r), (keep_c * ms_c, df_c), ((1 - keep_r - keep_c) * ms_e, df_e)]
+    total = sum(term for term, _ in terms)
+    if total <= 0:
+        return CrossedMean(mean, 0.0, None, mean, mean)
+    df = total**2 / sum(term**2 / dof for term, dof in terms if term)
+    se = float(np.sqrt(total / (n_r * n_c)))
+    half = float(stats.t.ppf(0.975, df)) * se
+    return CrossedMean(mean, se, float(df), mean - half, mean + half)
+
+
+def auc_pseudovalues(synthetic: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """[raters, images] jackknife pseudovalues of each rater's AUC (Dorfman, Berbaum & Metz
+    1992): ``C * AUC - (C - 1) * AUC without that image``; a rater's row averages to that
+    rater's AUC. ``scores`` is [raters, images], ``synthetic`` the truth of each image."""
+    synthetic = np.asarray(synthetic, dtype=bool)
+    n_pos, n_neg = int(synthetic.sum()), int((~synthetic).sum())
+    if n_pos < 2 or n_neg < 2:
+        raise ValueError("need at least two images of each class")
+    n_images = n_pos + n_neg
+    pseudo = np.empty(np.shape(scores))
+    for row, rater_scores in enumerate(np.asarray(scores, dtype=float)):
+        v10, v01 = _placements(rater_scores[synthetic], rater_scores[~synthetic])
+        auc = v10.mean()
+        without = np.empty(n_images)
+        without[synthetic] = (n_pos * auc - v10) / (n_pos - 1)
+        without[~synthetic] = (n_neg * auc - v01) / (n_neg - 1)
+        pseudo[row] = n_images * auc - (n_images - 1) * without
+    return pseudo
+
+
+def reader_case(readings: Sequence[Reading]) -> ReaderCase | None:
+    """Multi-reader multi-case accuracy and AUC over the raters who read every image.
+
+    A rater who stopped early is left out rather than imputed. None when fewer than two
+    raters read every image, or there are fewer than two images.
+    """
+    images = sorted({r.image for r in readings})
+    by_rater: dict[str, dict[str, Reading]] = defaultdict(dict)
+    for r in readings:
+        by_rater[r.rater][r.image] = r
+    complete = [calls for _, calls in sorted(by_rater.items()) if len(calls) == len(images)]
+    if len(complete) < 2 or len(images) < 2:
+        return None
+    grid = [[calls[image] for image in images] for calls in complete]
+    correct = np.array([[r.correct for r in row] for row in grid], dtype=float)
+    scores = np.array([[r.score for r in row] for row in grid], dtype=float)
+    synthetic = np.array([r.synthetic for r in grid[0]])
+    both_classes = min(synthetic.sum(), (~synthetic).sum()) >= 2
+    return ReaderCase(
+        raters=len(complete),
+        images=len(images),
+        accuracy=crossed_mean(correct),
+        auc=crossed_mean(auc_pseudovalues(synthetic, scores)) if both_classes else None,
+    )
+
+
 def experience_group(years: float | None) -> str:
     if years is None:
         return NOT_RECORDED
@@ -243,6 +351,7 @@ def analyse(readings: Sequence[Reading]) -> Analysis:
     table = agreement_table(readings)
     return Analysis(
         pooled=summarise(readings),
+        reader_case=reader_case(readings),
         per_rater={
             rater: summarise(group)
             for rater, group in _grouped(readings, lambda r: r.rater).items()

@@ -3,10 +3,13 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import roc_auc_score, roc_curve
+from statsmodels.formula.api import ols
+from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 from statsmodels.stats.proportion import proportion_confint
 
@@ -191,3 +194,106 @@ def test_kappa_uses_only_images_read_by_every_rater():
     readings = random_readings(8, raters=3, images=10)
     partial = [r for r in readings if not (r.rater == "r2" and r.image in {"img0", "img1"})]
     assert st.analyse(partial).kappa_images == 8
+
+
+def readings_from_table(correct: np.ndarray, synthetic: np.ndarray) -> list[st.Reading]:
+    """Readings of a [raters, images] table of right (True) and wrong calls."""
+    return [
+        st.Reading(
+            rater=f"r{r}",
+            image=f"img{i:03d}",
+            synthetic=bool(synthetic[i]),
+            called_synthetic=bool(synthetic[i] == correct[r, i]),
+            confidence=3,
+        )
+        for r in range(correct.shape[0])
+        for i in range(correct.shape[1])
+    ]
+
+
+def test_crossed_mean_variance_matches_a_two_way_anova_by_statsmodels():
+    rng = np.random.default_rng(3)
+    table = rng.normal(size=(5, 30)) + rng.normal(0, 1, (5, 1)) + rng.normal(0, 1, (1, 30))
+    frame = pd.DataFrame(
+        {
+            "y": table.ravel(),
+            "rater": np.repeat(np.arange(5), 30),
+            "image": np.tile(np.arange(30), 5),
+        }
+    )
+    anova = anova_lm(ols("y ~ C(rater) + C(image)", data=frame).fit())
+    ms = dict(zip(("rater", "image", "residual"), anova["mean_sq"], strict=True))
+    assert ms["rater"] > ms["residual"]
+    assert ms["image"] > ms["residual"]
+    total = ms["rater"] + ms["image"] - ms["residual"]
+    df = total**2 / (ms["rater"] ** 2 / 4 + ms["image"] ** 2 / 29 + ms["residual"] ** 2 / 116)
+
+    result = st.crossed_mean(table)
+
+    assert result.estimate == pytest.approx(table.mean())
+    assert result.se == pytest.approx(math.sqrt(total / 150))
+    assert result.df == pytest.approx(df)
+    half = stats.t.ppf(0.975, df) * result.se
+    assert (result.low, result.high) == pytest.approx((table.mean() - half, table.mean() + half))
+
+
+def test_auc_pseudovalues_are_the_jackknife_of_each_raters_auc():
+    rng = np.random.default_rng(4)
+    synthetic = np.arange(12) % 3 == 0
+    scores = rng.integers(1, 11, (3, 12)) + 3 * synthetic
+    pseudo = st.auc_pseudovalues(synthetic, scores)
+    for rater in range(3):
+        auc = roc_auc_score(synthetic, scores[rater])
+        assert pseudo[rater].mean() == pytest.approx(auc)
+        keep = np.arange(12) != 5
+        without = roc_auc_score(synthetic[keep], scores[rater][keep])
+        assert pseudo[rater, 5] == pytest.approx(12 * auc - 11 * without)
+
+
+def test_reader_case_interval_widens_when_raters_differ_in_skill():
+    rng = np.random.default_rng(5)
+    synthetic = np.arange(60) % 2 == 0
+    alike = rng.random((6, 60)) < 0.75
+    skills = np.array([1.0, 1.0, 1.0, 0.5, 0.5, 0.5])[:, None]
+    unlike = rng.random((6, 60)) < skills
+    width = {}
+    for name, table in (("alike", alike), ("unlike", unlike)):
+        analysis = st.analyse(readings_from_table(table, synthetic))
+        mrmc = analysis.reader_case.accuracy
+        width[name] = mrmc.high - mrmc.low
+        assert mrmc.estimate == pytest.approx(analysis.pooled.accuracy.estimate)
+    assert width["unlike"] > 2 * width["alike"]
+
+
+def test_reader_case_interval_widens_when_images_are_easy_or_hard_for_everyone():
+    synthetic = np.arange(60) % 2 == 0
+    easy = np.arange(60) % 4 != 1  # every rater right on the same 45 images, wrong on 15
+    table = np.tile(easy, (6, 1))
+    analysis = st.analyse(readings_from_table(table, synthetic))
+    pooled, mrmc = analysis.pooled.accuracy, analysis.reader_case.accuracy
+    assert mrmc.estimate == pooled.estimate == 0.75
+    # Six raters add nothing: the interval is that of 60 images, not of 360 readings.
+    assert mrmc.se == pytest.approx(math.sqrt(np.var(easy, ddof=1) / 60))
+    assert mrmc.df == pytest.approx(59)
+    assert mrmc.high - mrmc.low > 2 * (pooled.high - pooled.low)
+
+
+def test_reader_case_uses_only_raters_who_read_every_image():
+    readings = random_readings(9, raters=3, images=10)
+    partial = [r for r in readings if not (r.rater == "r2" and r.image == "img0")]
+    assert st.reader_case(partial).raters == 2
+    assert st.reader_case(partial).images == 10
+    only_one = [r for r in partial if r.rater != "r1"]
+    assert st.reader_case(only_one) is None
+    assert st.analyse(random_readings(9, raters=1)).reader_case is None
+
+
+def test_reader_case_auc_needs_two_images_of_each_class():
+    readings = [
+        st.Reading(r, f"i{i}", synthetic=i == 0, called_synthetic=i % 2 == 0, confidence=3)
+        for r in ("a", "b")
+        for i in range(6)
+    ]
+    result = st.reader_case(readings)
+    assert result.auc is None
+    assert result.accuracy.estimate == pytest.approx(4 / 6)

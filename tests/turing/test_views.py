@@ -5,7 +5,8 @@ import io
 
 from cases.models import SyntheticPatient
 from turing.models import Response, TuringStudy
-from turing.results import CSV_COLUMNS
+from turing.results import CSV_COLUMNS, study_analysis
+from turing.templatetags.turing import crossed
 
 
 def answer(client, study, position, **fields):
@@ -172,6 +173,10 @@ def test_results_page_shows_the_figures_and_plots(make_study, educator, login):
     for plot in ("roc", "accuracy", "fooling"):
         assert f'data-plot="{plot}"' in page
     assert page.count('class="roc-curve"') == 3
+    mrmc = study_analysis(study).reader_case
+    assert (mrmc.raters, mrmc.images) == (3, 8)
+    assert f"Accuracy <strong>{crossed(mrmc.accuracy)}</strong>" in page
+    assert f"mean AUC of the raters <strong>{crossed(mrmc.auc)}</strong>" in page
 
 
 def test_csv_export_has_every_response_and_what_redoes_the_analysis(make_study, educator, login):
@@ -198,6 +203,7 @@ def test_generator_page_lists_its_studies_and_case_page_shows_flags(
     page = login(educator).get(study.generator.get_absolute_url()).content.decode()
     assert "Visual Turing tests" in page
     assert study.title in page
+    assert f"<td>{crossed(study_analysis(study).reader_case.accuracy)}</td>" in page
     flag = study.flags.first()
     assert flag is not None
     case_page = client.get(flag.case.get_absolute_url()).content.decode()

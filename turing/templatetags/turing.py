@@ -11,7 +11,7 @@ from cases.models import GeneratorModel, SyntheticPatient
 from cases.roles import can_author
 from turing.models import CaseFlag, TuringStudy
 from turing.results import study_analysis
-from turing.statistics import Auc, Proportion
+from turing.statistics import Auc, CrossedMean, Proportion
 
 register = template.Library()
 MISSING = "—"
@@ -32,6 +32,15 @@ def auc(value: Auc | None) -> str:
     if value.low is None:
         return f"{value.auc:.2f}"
     return f"{value.auc:.2f} ({value.low:.2f}-{value.high:.2f})"
+
+
+@register.filter
+def crossed(value: CrossedMean | None) -> str:
+    """``0.63 (0.51-0.75)``: a multi-reader multi-case estimate and its interval; a dash
+    when undefined (also for a missing analysis: the template passes "" then)."""
+    if not value:
+        return MISSING
+    return f"{value.estimate:.2f} ({value.low:.2f}-{value.high:.2f})"
 
 
 @register.filter
