@@ -122,14 +122,18 @@ def evaluate(
     feature_net: FeatureNet | None = None,
     regressor: FeatureNet | None = None,
     feature_epochs: int = 10,
+    regressor_epochs: int = 30,
     truncation: float = 1.0,
     memorisation_quantile: float = 0.01,
 ) -> dict:
     """Every quality figure of ``loaded`` on ``cohort``'s held-out part, as a JSON-able dict.
 
     ``feature_net`` (FD/KID/precision-recall space) and ``regressor``
-    (controllability) are trained here for ``feature_epochs`` when not given; a
-    supplied regressor must have been trained on the train split only.
+    (controllability) are trained here for ``feature_epochs`` and
+    ``regressor_epochs`` when not given; a supplied regressor must have been trained
+    on the train split only. The regressor trains longer because it must read small
+    lesions: at 10 epochs it could not tell a chest nodule's size on real held-out
+    radiographs (Spearman -0.06), at 30 it could (0.47).
     Generated images take their conditions from randomly drawn held-out rows, so
     both sets have the same mix of findings, severities, ages and sexes.
     Everything runs on one CPU thread: oneDNN's reductions depend on the thread
@@ -142,14 +146,14 @@ def evaluate(
         raise ValueError("the cohort needs a few train and held-out images to evaluate against")
     origin = {"feature_net": "supplied", "regressor": "supplied"}
     if feature_net is None:
-        origin["feature_net"] = "all cohort images"
+        origin["feature_net"] = f"all cohort images, {feature_epochs} epochs"
         feature_net = train_feature_net(
             cohort, epochs=feature_epochs, seed=seed, device=device, width=FEATURE_WIDTH
         )
     if regressor is None:
-        origin["regressor"] = "train split"
+        origin["regressor"] = f"train split, {regressor_epochs} epochs"
         regressor = train_feature_net(
-            train, epochs=feature_epochs, seed=seed + 1, device=device, width=REGRESSOR_WIDTH
+            train, epochs=regressor_epochs, seed=seed + 1, device=device, width=REGRESSOR_WIDTH
         )
     rng = np.random.default_rng(seed)
     generated = generate_like(loaded, held_out, n_generated, seed=seed, truncation=truncation)

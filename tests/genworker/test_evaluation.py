@@ -176,7 +176,15 @@ def test_figures_do_not_depend_on_the_callers_thread_count(cohort):
     results = []
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        result = evaluate(tiny, cohort, n_generated=24, n_series=2, timepoints=3, feature_epochs=1)
+        result = evaluate(
+            tiny,
+            cohort,
+            n_generated=24,
+            n_series=2,
+            timepoints=3,
+            feature_epochs=1,
+            regressor_epochs=1,
+        )
         assert torch.get_num_threads() == threads  # and it is given back
         results.append({key: value for key, value in result.items() if key != "seconds"})
     assert results[0] == results[1]
@@ -216,10 +224,17 @@ def test_a_real_network_evaluates_end_to_end_and_writes_a_report(cohort, tmp_pat
     direction = {"lesion": np.ones(config.w_dim, np.float32)}
     untrained = LoadedGenerator(generator, card={}, directions=direction, sha256="tiny")
     result = evaluate(
-        untrained, cohort, n_generated=24, n_series=3, timepoints=3, seed=2, feature_epochs=1
+        untrained,
+        cohort,
+        n_generated=24,
+        n_series=3,
+        timepoints=3,
+        seed=2,
+        feature_epochs=1,
+        regressor_epochs=1,
     )
-    assert result["feature_space"]["trained_on"] == "all cohort images"
-    assert result["severity_regressor"]["trained_on"] == "train split"
+    assert result["feature_space"]["trained_on"] == "all cohort images, 1 epochs"
+    assert result["severity_regressor"]["trained_on"] == "train split, 1 epochs"
     assert result["fd_ratio"] > 1  # random weights are far from the cohort
     report = write_report(result, tmp_path / "report.md", title="Tiny model").read_text()
     assert report.startswith("# Tiny model")
