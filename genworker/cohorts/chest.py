@@ -9,13 +9,21 @@ subject is that CT with its own habitus (width, height and depth scaling), pose
 plane), bone density for its age and a smooth individual deformation. Disease is
 inserted in 3D before projection; the projection follows Beer-Lambert
 (``I = I0 exp(-integral mu dl)``, parallel beam, HU converted to linear
-attenuation), with Poisson quantum noise at the subject's exposure, then the
-log image is windowed like a radiograph (air black, bone white).
+attenuation), with Poisson quantum noise at the subject's exposure. The log image
+is then processed as a digital radiography system does before display: its
+large-scale trend is partly subtracted (dynamic-range compression, so lungs and
+mediastinum both keep contrast) and mid-scale detail is boosted (unsharp
+masking), then windowed (air black, bone white). Without that processing a
+30 mm nodule changed its pixels by 0.05 of the display range and a CNN could
+not tell a nodule from a normal chest at 64²; with it the change is about three
+times larger.
 
 Severity:
 - nodule: diameter / ``NODULE_MAX_DIAMETER_MM`` (30 mm; larger lesions are masses).
   A soft-tissue ellipsoid inside one lung, at least its maximum radius + 3 mm
-  from the lung surface; the same centre and shape along a track.
+  from the lung surface, where the frontal ray through its centre crosses at least
+  ``NODULE_MIN_LUNG_PATH_MM`` of that lung (not hidden behind the diaphragm's dome
+  or the heart); the same centre and shape along a track.
 - effusion: height of the fluid level (middle of the hemithorax) above the
   lowest point of that lung, divided by ``EFFUSION_MAX_HEIGHT`` (0.45) of the
   lung's cranio-caudal extent. Fluid fills the lung space of one side from the
@@ -57,8 +65,13 @@ FLUID_HU = 15.0
 NODULE_MAX_DIAMETER_MM = 30.0
 EFFUSION_MAX_HEIGHT = 0.45
 LESION_MIN_PATH_MM = 1.0
-DISPLAY_WHITE = 1.15  # window top, relative to the 99th percentile line integral of the CT
-DISPLAY_GAMMA = 1.4  # tone curve: darker lungs, brighter mediastinum and bone
+NODULE_MIN_LUNG_PATH_MM = 100.0
+# Display processing, in units of the CT's reference line integral (its 99th percentile):
+DISPLAY_BACKGROUND_MM = 40.0  # Gaussian sigma of the large-scale trend (above any lesion's size)
+DISPLAY_COMPRESSION = 0.6  # share of that trend subtracted
+DISPLAY_DETAIL_MM = 12.0  # Gaussian sigma of the unsharp mask
+DISPLAY_DETAIL_GAIN = 1.5  # detail finer than that is amplified 1 + gain times
+DISPLAY_WINDOW = (-0.1, 0.55)  # processed values shown black and white
 AGE_RANGE = (20.0, 85.0)
 
 SEVERITY_DEFINITION = (
@@ -90,7 +103,7 @@ class ChestVolume:
     lungs: tuple[np.ndarray, np.ndarray]  # bool (right, left)
     nodule_sites: tuple[np.ndarray, np.ndarray]  # int [K, 3] voxels deep inside each lung
     voxel_mm: float
-    reference_path: float  # 99th percentile of the line integral: the display's white point
+    reference_path: float  # 99th percentile of the line integral: the display processing's unit
 
     @property
     def grid(self) -> int:
@@ -168,11 +181,14 @@ def _body(hu: np.ndarray) -> np.ndarray:
 
 
 def _nodule_sites(lung: np.ndarray, voxel_mm: float) -> np.ndarray:
-    """Voxels [K, 3] of ``lung`` at least the largest nodule radius + 3 mm from its surface."""
+    """Voxels [K, 3] of ``lung`` at least the largest nodule radius + 3 mm from its surface,
+    on frontal rays that cross at least ``NODULE_MIN_LUNG_PATH_MM`` of the lung."""
     corner = np.argwhere(lung).min(axis=0)
     box = tuple(slice(c, e + 1) for c, e in zip(corner, np.argwhere(lung).max(axis=0), strict=True))
     depth_mm = ndimage.distance_transform_edt(np.pad(lung[box], 1)) * voxel_mm
-    return np.argwhere(depth_mm[1:-1, 1:-1, 1:-1] >= NODULE_MAX_DIAMETER_MM / 2 + 3.0) + corner
+    sites = np.argwhere(depth_mm[1:-1, 1:-1, 1:-1] >= NODULE_MAX_DIAMETER_MM / 2 + 3.0) + corner
+    lung_path_mm = lung.sum(axis=2) * voxel_mm
+    return sites[lung_path_mm[sites[:, 0], sites[:, 1]] >= NODULE_MIN_LUNG_PATH_MM]
 
 
 @functools.cache
@@ -371,12 +387,18 @@ def _to_image_plane(
 def _radiograph(
     subject: Subject, path: np.ndarray, volume: ChestVolume, rng: np.random.Generator
 ) -> np.ndarray:
-    """Beer-Lambert: photon counts with Poisson noise, back to a log image, windowed."""
+    """Beer-Lambert: photon counts with Poisson noise, back to a log image, processed for
+    display (dynamic-range compression, unsharp masking) and windowed."""
     expected = subject.photons_per_pixel * np.exp(-path)
     counts = np.maximum(rng.poisson(expected), 0.5)
-    measured = -np.log(counts / subject.photons_per_pixel)
-    white = DISPLAY_WHITE * volume.reference_path
-    display = np.clip(subject.gain * measured / white, 0, 1) ** (DISPLAY_GAMMA * subject.gamma)
+    measured = subject.gain * -np.log(counts / subject.photons_per_pixel) / volume.reference_path
+    pixel_mm = FOV_MM / path.shape[0]
+    trend = ndimage.gaussian_filter(measured, DISPLAY_BACKGROUND_MM / pixel_mm, mode="nearest")
+    compressed = measured - DISPLAY_COMPRESSION * trend
+    smooth = ndimage.gaussian_filter(compressed, DISPLAY_DETAIL_MM / pixel_mm, mode="nearest")
+    processed = compressed + DISPLAY_DETAIL_GAIN * (compressed - smooth)
+    black, white = DISPLAY_WINDOW
+    display = np.clip((processed - black) / (white - black), 0, 1) ** subject.gamma
     return display.astype(np.float32)
 
 
@@ -482,6 +504,14 @@ def build(*, resolution: int, n_subjects: int, seed: int, timepoints: int = 5) -
             "mu_water_per_mm": MU_WATER_PER_MM,
             "nodule_max_diameter_mm": NODULE_MAX_DIAMETER_MM,
             "effusion_max_height": EFFUSION_MAX_HEIGHT,
+            "nodule_min_lung_path_mm": NODULE_MIN_LUNG_PATH_MM,
+            "display": {
+                "background_sigma_mm": DISPLAY_BACKGROUND_MM,
+                "compression": DISPLAY_COMPRESSION,
+                "detail_sigma_mm": DISPLAY_DETAIL_MM,
+                "detail_gain": DISPLAY_DETAIL_GAIN,
+                "window": list(DISPLAY_WINDOW),
+            },
         },
     }
     return assemble_cohort(NAME, FINDINGS, tracks, seed=seed, modality="DX", provenance=provenance)
