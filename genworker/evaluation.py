@@ -138,7 +138,10 @@ def evaluate(
     both sets have the same mix of findings, severities, ages and sexes.
     Everything runs on one CPU thread: oneDNN's reductions depend on the thread
     count, and training the two networks amplifies that into different figures
-    on machines with different numbers of cores.
+    on machines with different numbers of cores. Different CPU models still round
+    differently (their vector instructions differ), and that is amplified the same
+    way: one brain checkpoint measured a Fréchet-distance ratio of 5.1 on one machine
+    and 7.9 on another. Compare figures measured on the same machine.
     """
     started = time.perf_counter()
     train, held_out = cohort.train(), cohort.held_out_part()

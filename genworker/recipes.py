@@ -76,7 +76,7 @@ RECIPES: dict[str, dict[str, Recipe]] = {
             64,
             200,
             _SMALL_CGAN,
-            kimg=24,
+            kimg=48,
             training={**_LESION_BURDEN, **_IDENTITY, **_MODE_SEEKING},
         ),
     },
