@@ -135,6 +135,26 @@ def viewer_data(page: Page) -> dict[str, str]:
     return page.eval_on_selector(VIEWER, "(root) => ({...root.dataset})")
 
 
+def settled_viewer_data(page: Page) -> dict[str, str]:
+    """The viewer's data once rendering has caught up with the input sent so far.
+
+    Chromium delivers mouse moves aligned to animation frames and cornerstone renders (and
+    the viewer updates its data) on a later frame, so a read right after a drag can see
+    an intermediate window: read until two reads a few frames apart agree.
+    """
+    data = viewer_data(page)
+    for _ in range(20):
+        page.evaluate(
+            "() => new Promise((done) => requestAnimationFrame(() => "
+            "requestAnimationFrame(() => requestAnimationFrame(done))))"
+        )
+        again = viewer_data(page)
+        if again == data:
+            return data
+        data = again
+    raise AssertionError("the viewer kept re-rendering")
+
+
 def canvas_centre(page: Page) -> tuple[float, float]:
     box = page.locator(f"{VIEWER} canvas").bounding_box()
     assert box is not None
@@ -190,7 +210,7 @@ def test_left_drag_changes_window_level(page: Page) -> None:
         "(selector) => document.querySelector(selector).dataset.windowWidth !== '3000'",
         arg=VIEWER,
     )
-    data = viewer_data(page)
+    data = settled_viewer_data(page)
     assert float(data["windowWidth"]) != 3000
     assert data["rendered"] == SAMPLE_IDS[0]
     assert np.abs(canvas_grey(page) - before).max() > 0
@@ -228,7 +248,7 @@ def test_cine_advances_and_pauses(page: Page) -> None:
     wait_for_render(page, SAMPLE_IDS[2])
     wait_for_render(page, SAMPLE_IDS[0])  # wraps around
     page.click(f"{VIEWER} button:text('Pause')")
-    stopped_at = viewer_data(page)["rendered"]
+    stopped_at = settled_viewer_data(page)["rendered"]
     page.wait_for_timeout(300)  # six frames at 20 fps
     assert viewer_data(page)["rendered"] == stopped_at
 
