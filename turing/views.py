@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from cases.roles import can_author
+from cases.roles import EXPERT, can_author, roles_of
 from turing import plots
 from turing.building import build_study
 from turing.forms import ResponseForm, StartForm, StudyForm
@@ -49,10 +49,10 @@ def study_list(request: HttpRequest) -> HttpResponse:
     readings = _with_progress(StudyRater.objects.filter(user=request.user))
     if can_author(request.user):
         studies = TuringStudy.objects.annotate(n_raters=Count("rater_set", distinct=True))
-    elif readings:
+    elif readings or EXPERT in roles_of(request.user):  # experts see the page before a study
         studies = None
     else:
-        raise PermissionDenied("Turing studies are for educators and their raters")
+        raise PermissionDenied("Turing studies are for educators, experts and their raters")
     return render(request, "turing/study_list.html", {"studies": studies, "readings": readings})
 
 

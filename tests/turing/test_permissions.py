@@ -9,7 +9,7 @@ LOGIN = "login"
 ENDPOINTS = ("list", "create", "detail", "start", "read", "image", "results", "csv", "close")
 EXPECTED = {
     "trainee": (403, 403, 403, 404, 404, 404, 403, 403, 403),
-    "outsider": (403, 403, 403, 404, 404, 404, 403, 403, 403),
+    "outsider": (200, 403, 403, 404, 404, 404, 403, 403, 403),
     "rater": (200, 403, 403, 200, 302, 200, 403, 403, 403),
     "educator": (200, 200, 200, 404, 404, 200, 403, 403, 302),
 }
@@ -58,3 +58,9 @@ def test_each_role_gets_what_it_may(study, raters, educator, trainee, login, rol
     assert dict(zip(ENDPOINTS, got, strict=True)) == dict(
         zip(ENDPOINTS, EXPECTED[role], strict=True)
     )
+
+
+def test_an_expert_without_a_study_is_told_so_and_sees_no_study(study, login):
+    page = login(UserFactory(role="expert")).get("/turing/").content.decode()
+    assert "No study has been assigned to you yet" in page
+    assert study.title not in page
