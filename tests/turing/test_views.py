@@ -138,17 +138,21 @@ def test_draft_cases_cannot_be_chosen(make_cases, pool, raters, login, educator)
 
 
 def closed_study_with_answers(make_study):
+    """Three raters: the first wrong on every other image, the other two sure of every
+    synthetic image (so closing flags its case); answers do not depend on database ids,
+    which differ between SQLite and PostgreSQL runs."""
     study = make_study(ask_realism=True)
     for n, rater in enumerate(study.rater_set.all()):
         rater.experience_years = (None, 3, 20)[n]
         rater.save()
-        for image in study.images.all():
+        for i, image in enumerate(study.images.order_by("pk")):
+            sure = n > 0 and image.is_synthetic
             Response.record(
                 rater=rater,
                 image=image,
                 time_ms=700 + n,
-                called_synthetic=image.is_synthetic != (n == 0 and image.pk % 2 == 0),
-                confidence=1 + (image.pk + n) % 5,
+                called_synthetic=image.is_synthetic != (n == 0 and i % 2 == 0),
+                confidence=5 if sure else 1 + (i + n) % 5,
                 realism=3,
             )
     study.close()
