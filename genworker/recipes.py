@@ -65,20 +65,26 @@ _IDENTITY = {"identity_weight": 1.0}
 # per condition whatever z was.
 _MODE_SEEKING = {"mode_seeking_weight": 1.0}
 
+
+def _cpu_recipe(name: str) -> Recipe:
+    """The GPU recipe made smaller; the same for every cohort."""
+    return Recipe(
+        name,
+        name,
+        64,
+        200,
+        _SMALL_CGAN,
+        kimg=48,
+        training={**_LESION_BURDEN, **_IDENTITY, **_MODE_SEEKING},
+    )
+
+
 RECIPES: dict[str, dict[str, Recipe]] = {
     "brain-glioma": {
         "gpu": Recipe(
             "brain-glioma", "brain-glioma", 128, 600, _FULL_STYLEGAN2, kimg=2000, batch_size=32
         ),
-        "cpu": Recipe(
-            "brain-glioma",
-            "brain-glioma",
-            64,
-            200,
-            _SMALL_CGAN,
-            kimg=48,
-            training={**_LESION_BURDEN, **_IDENTITY, **_MODE_SEEKING},
-        ),
+        "cpu": _cpu_recipe("brain-glioma"),
     },
     "chest-xray": {
         "gpu": Recipe(
@@ -91,15 +97,7 @@ RECIPES: dict[str, dict[str, Recipe]] = {
             batch_size=32,
             training=_LESION_BURDEN,
         ),
-        "cpu": Recipe(
-            "chest-xray",
-            "chest-xray",
-            64,
-            200,
-            _SMALL_CGAN,
-            kimg=48,
-            training={**_LESION_BURDEN, **_IDENTITY, **_MODE_SEEKING},
-        ),
+        "cpu": _cpu_recipe("chest-xray"),
     },
 }
 

@@ -100,7 +100,7 @@ class _Data:
     conds: torch.Tensor  # [N, cond_dim]
     lesion_share: torch.Tensor  # [N] soft share of lesion-mask pixels (zeros without a mask)
     lesion_scale: float  # 1 / the mean share over images with a lesion
-    subject_distance: float  # mean |difference| of two training images with the same finding
+    subject_distance: float  # mean |difference| of two training images of a finding; 0 unmeasured
 
 
 def soft_lesion_share(images: torch.Tensor) -> torch.Tensor:
@@ -166,7 +166,7 @@ def train(
     )
     if (lesion_weight or identity_weight) and config.img_channels != 2:
         raise ValueError("lesion_weight and identity_weight need a lesion-mask channel")
-    data = _training_data(cohort, config, device)
+    data = _training_data(cohort, config, device, subject_distance=bool(mode_seeking_weight))
     if mode_seeking_weight and not data.subject_distance:
         raise ValueError("mode_seeking_weight needs two different training images of a finding")
     cohort_card = _cohort_card(cohort, n_train=len(data.images))
@@ -271,7 +271,13 @@ def model_card(state: dict, directions: dict[str, np.ndarray], *, half: bool) ->
 # --------------------------------------------------------------------------------------
 
 
-def _training_data(cohort: Cohort, config: GeneratorConfig, device: torch.device) -> _Data:
+def _training_data(
+    cohort: Cohort,
+    config: GeneratorConfig,
+    device: torch.device,
+    *,
+    subject_distance: bool,  # measure it (only the mode-seeking term uses it)
+) -> _Data:
     """The cohort's training split as network tensors on ``device``."""
     if tuple(cohort.findings) != config.findings:
         raise ValueError(f"cohort findings {cohort.findings} differ from {config.findings}")
@@ -291,7 +297,7 @@ def _training_data(cohort: Cohort, config: GeneratorConfig, device: torch.device
         torch.from_numpy(conds).to(device),
         share.to(device),
         scale,
-        metrics.subject_distance(images.numpy(), part.finding) or 0.0,
+        (subject_distance and metrics.subject_distance(images.numpy(), part.finding)) or 0.0,
     )
 
 
