@@ -6,8 +6,11 @@ headers, the reading page and the server's response times — and checks that
 cross-validated accuracy is no better than the same classifiers reach on shuffled labels
 (a permutation test: with some 900 mostly-noise features and 40 images, accuracy under
 the null wanders well beyond a binomial interval, so a fixed range failed now and then
-with nothing leaking). A control run on the unblinded source files shows the same
-classifiers do find a leak when there is one.
+with nothing leaking). A leak must also replicate: with two classifiers each at p <= 1/200,
+one study in a hundred flags by chance (CI saw it), so a flagged study is followed by a
+second, independent one (new cases, UIDs, tokens and reading order), and only a classifier
+that flags both fails the test. A real leak flags every study, as the control run on the
+unblinded source files shows.
 """
 
 import re
@@ -100,28 +103,37 @@ def big_pool(educator):
     return pool
 
 
+def browser_features(client, user, study) -> tuple[np.ndarray, np.ndarray, list[StudyImage]]:
+    """One row per image in ``user``'s reading order, its truth, and the images."""
+    rater = study.rater_set.get(user=user)
+    client.post(f"/turing/studies/{study.pk}/start/", {"experience_years": ""})
+    images = {image.pk: image for image in study.images.select_related("instance", "reference")}
+    ordered = [images[pk] for pk in rater.order()]
+    study.allow_back = True  # let the rater open every position without answering
+    study.save()
+    browser_view(client, study, ordered[0], 1)  # warm-up: the first request is slow
+    rows = [browser_view(client, study, image, n) for n, image in enumerate(ordered, start=1)]
+    return np.array(rows), np.array([image.is_synthetic for image in ordered]), ordered
+
+
+def flagged(results: dict[str, tuple[float, float]]) -> set[str]:
+    return {name for name, (_, p_value) in results.items() if p_value <= LEAK_P}
+
+
 def test_a_classifier_sees_only_chance_in_what_the_browser_receives(
     make_study, big_pool, raters, login
 ):
-    study = make_study(n_cases=7, pool=big_pool, n_images=N_IMAGES)  # 21 synthetic candidates
-    rater = study.rater_set.get(user=raters[0])
     client = login(raters[0])
-    client.post(f"/turing/studies/{study.pk}/start/", {"experience_years": ""})
-    images = {image.pk: image for image in study.images.select_related("instance", "reference")}
-    order = rater.order()
-    study.allow_back = True  # let the rater open every position without answering
-    study.save()
-    browser_view(client, study, images[order[0]], 1)  # warm-up: the first request is slow
-    rows, truth = [], []
-    for position, pk in enumerate(order, start=1):
-        rows.append(browser_view(client, study, images[pk], position))
-        truth.append(images[pk].is_synthetic)
-    truth = np.array(truth)
+    study = make_study(n_cases=7, pool=big_pool, n_images=N_IMAGES)  # 21 synthetic candidates
+    rows, truth, images = browser_features(client, raters[0], study)
+    first = leak_tests(rows, truth)
+    if flagged(first):
+        again = make_study(n_cases=7, pool=big_pool, n_images=N_IMAGES, seed=8)
+        second = leak_tests(*browser_features(client, raters[0], again)[:2])
+        leaking = flagged(first) & flagged(second)
+        assert not leaking, f"{leaking} tell them apart in two studies: {first}, {second}"
 
-    for name, (accuracy, p_value) in leak_tests(np.array(rows), truth).items():
-        assert p_value > LEAK_P, f"{name} tells them apart: accuracy {accuracy:.2f}, p {p_value}"
-
-    control = leak_tests(np.array([source_view(images[pk]) for pk in order]), truth)
+    control = leak_tests(np.array([source_view(image) for image in images]), truth)
     best = max(control.values())
     assert best[0] > 0.9, f"the classifiers miss an obvious leak: {control}"
     assert best[1] <= LEAK_P
