@@ -14,7 +14,8 @@ real images every ``R1_INTERVAL`` discriminator steps, an exponential moving ave
 (``lesion_weight``) holds the generated mask's size to that of the real image whose
 conditions the generated image borrowed; an optional identity term (``identity_weight``)
 holds a generated image fixed outside its lesion when only its severity changes; an
-optional mode-seeking term (``mode_seeking_weight``) keeps the generator from ignoring z.
+optional mode-seeking term (``mode_seeking_weight``) keeps the generator from ignoring z; an
+optional monotone term (``monotone_weight``) keeps the lesion from shrinking as severity rises.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ W_AVG_BETA = 0.995
 ADAM_BETAS = (0.0, 0.99)
 HISTORY_KEYS = (
     "step", "kimg", "loss_G", "loss_D", "logit_real", "logit_fake", "r1", "lesion", "identity",
-    "mode_seeking",
+    "mode_seeking", "monotone",
 )  # fmt: skip
 MASK_SHARPNESS = 8.0  # soft mask = sigmoid(8 x): about 0 at -1, about 1 at +1
 
@@ -65,6 +66,7 @@ class TrainingOptions:
     lesion_weight: float = 0.0
     identity_weight: float = 0.0
     mode_seeking_weight: float = 0.0
+    monotone_weight: float = 0.0
 
 
 @dataclass
@@ -117,6 +119,14 @@ def diversity_shortfall(
     return F.relu(1 - (first - second).abs().mean() / subject_distance)
 
 
+def lesion_shrinkage(
+    lower: torch.Tensor,  # [n] lesion share of each image at the lower severity
+    higher: torch.Tensor,  # [n] lesion share of the same z at the higher severity
+) -> torch.Tensor:  # scalar >= 0
+    """Mean relu(lower - higher): how much the lesion shrinks as severity rises; growth is free."""
+    return F.relu(lower - higher).mean()
+
+
 def default_r1_gamma(resolution: int, batch_size: int) -> float:
     """StyleGAN2-ADA's heuristic: gamma = 0.0002 * R^2 / batch."""
     return 0.0002 * resolution**2 / batch_size
@@ -137,6 +147,7 @@ def train(
     lesion_weight: float = 0.0,  # see _train_step; needs a mask channel
     identity_weight: float = 0.0,  # see _identity_loss; needs a mask channel
     mode_seeking_weight: float = 0.0,  # see _mode_seeking_loss
+    monotone_weight: float = 0.0,  # see _monotone_loss; needs a mask channel
     seed: int = 0,
     device: str | torch.device = "cpu",
     resume: bool = False,  # continue from out_dir's training state if there is one
@@ -163,9 +174,12 @@ def train(
         lesion_weight=lesion_weight,
         identity_weight=identity_weight,
         mode_seeking_weight=mode_seeking_weight,
+        monotone_weight=monotone_weight,
     )
-    if (lesion_weight or identity_weight) and config.img_channels != 2:
-        raise ValueError("lesion_weight and identity_weight need a lesion-mask channel")
+    if (lesion_weight or identity_weight or monotone_weight) and config.img_channels != 2:
+        raise ValueError(
+            "lesion_weight, identity_weight and monotone_weight need a lesion-mask channel"
+        )
     data = _training_data(cohort, config, device, subject_distance=bool(mode_seeking_weight))
     if mode_seeking_weight and not data.subject_distance:
         raise ValueError("mode_seeking_weight needs two different training images of a finding")
@@ -420,10 +434,16 @@ def _train_step(
         target = data.lesion_share[fake_rows]
         lesion = (soft_lesion_share(fake) - target).abs().mean() * data.lesion_scale
     total_G = loss_G + options.lesion_weight * lesion if options.lesion_weight else loss_G
-    identity = torch.tensor(float("nan"))
-    if options.identity_weight:
-        identity = _identity_loss(run, z, fake_cond, data, amp)
-        total_G = total_G + options.identity_weight * identity
+    identity = monotone = torch.tensor(float("nan"))
+    if options.identity_weight or options.monotone_weight:
+        pair = _severity_pair(run, z, fake_cond, data, amp)
+        nothing = torch.zeros((), device=device)  # a batch without a progressive row
+        if options.identity_weight:
+            identity = _identity_loss(pair) if pair is not None else nothing
+            total_G = total_G + options.identity_weight * identity
+        if options.monotone_weight:
+            monotone = _monotone_loss(pair, data) if pair is not None else nothing
+            total_G = total_G + options.monotone_weight * monotone
     mode_seeking = torch.tensor(float("nan"))
     if options.mode_seeking_weight:
         mode_seeking = _mode_seeking_loss(run, z, fake, fake_cond, data, amp)
@@ -463,6 +483,7 @@ def _train_step(
         "lesion": lesion.item(),
         "identity": identity.item(),
         "mode_seeking": mode_seeking.item(),
+        "monotone": monotone.item(),
     }
     record = {
         "step": run.step,
@@ -476,34 +497,65 @@ def _train_step(
     return {k: v for k, v in losses.items() if not math.isnan(v)}
 
 
-def _identity_loss(
-    run: _Run, z: torch.Tensor, cond: torch.Tensor, data: _Data, amp: bool
-) -> torch.Tensor:
-    """Mean absolute change of the image outside both lesion masks when the same z and
-    finding are drawn at two severities (with the same noise inputs, as a series is).
+@dataclass
+class _SeverityPair:
+    """Generated images of the same z, finding and noise at two severities."""
 
-    The adversarial loss judges each image alone, so nothing in it says that one
-    subject's anatomy should stay put while a lesion grows: a small generator learns
-    severity as a change of the whole head. A progression series needs exactly that
-    invariance. Rows at severity 0 (every normal one) are left out.
-    """
+    first: torch.Tensor  # [n, C, R, R]
+    moved: torch.Tensor  # [n, C, R, R]
+    rising: torch.Tensor  # [n] bool: moved has the higher severity
+
+
+def _severity_pair(
+    run: _Run, z: torch.Tensor, cond: torch.Tensor, data: _Data, amp: bool
+) -> _SeverityPair | None:
+    """Each progressive row of the batch drawn again at a random severity, as a series is
+    drawn (same z, constant noise inputs); None when no row has a severity above 0."""
     severity_column = data.conds.shape[1] - 3  # [one-hot finding | severity | age | sex]
     progressive = cond[:, severity_column] > 0
     if not progressive.any():
-        return torch.zeros((), device=z.device)
+        return None
     other = cond[progressive].clone()
     draws = run.rng.uniform(0.05, 1.0, int(progressive.sum())).astype(np.float32)
     other[:, severity_column] = torch.from_numpy(draws).to(cond.device)
     z_twice = z[progressive].repeat(2, 1)
     G = run.G
     with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=amp):
-        pair = G.synthesis_network(
+        images = G.synthesis_network(
             G.mapping(z_twice, torch.cat([cond[progressive], other])), "const"
         )
-    first, moved = pair.chunk(2)
-    outside = 1 - torch.maximum(_soft_mask(first), _soft_mask(moved)).detach()  # [n, R, R]
-    change = (first[:, 0].float() - moved[:, 0].float()).abs()
+    first, moved = images.chunk(2)
+    rising = other[:, severity_column] > cond[progressive][:, severity_column]
+    return _SeverityPair(first, moved, rising)
+
+
+def _identity_loss(pair: _SeverityPair) -> torch.Tensor:
+    """Mean absolute change of the image outside both lesion masks between the pair's two
+    severities.
+
+    The adversarial loss judges each image alone, so nothing in it says that one
+    subject's anatomy should stay put while a lesion grows: a small generator learns
+    severity as a change of the whole head. A progression series needs exactly that
+    invariance. Rows at severity 0 (every normal one) are left out.
+    """
+    outside = 1 - torch.maximum(_soft_mask(pair.first), _soft_mask(pair.moved)).detach()
+    change = (pair.first[:, 0].float() - pair.moved[:, 0].float()).abs()
     return (change * outside).sum() / outside.sum().clamp(min=1.0)
+
+
+def _monotone_loss(pair: _SeverityPair, data: _Data) -> torch.Tensor:
+    """How much the pair's lesion mask shrinks from the lower to the higher severity, in
+    units of the cohort's mean lesion share.
+
+    The lesion-burden term holds each image's mask to a real image's, one image at a time;
+    it does not stop one z from drawing a stray small lesion at a low severity and a tumour
+    elsewhere at the next. The 48-kimg CPU brain cGAN did that: a quarter of its series'
+    masks shrank at some step, most at the first.
+    """
+    first, moved = soft_lesion_share(pair.first), soft_lesion_share(pair.moved)
+    lower = torch.where(pair.rising, first, moved)
+    higher = torch.where(pair.rising, moved, first)
+    return lesion_shrinkage(lower, higher) * data.lesion_scale
 
 
 def _mode_seeking_loss(

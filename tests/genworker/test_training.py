@@ -185,7 +185,7 @@ def test_the_lesion_burden_term_teaches_masks_their_size(small_cohort, tmp_path,
     assert np.isnan(plain.history["lesion"]).all()
 
 
-@pytest.mark.parametrize("term", ["lesion_weight", "identity_weight"])
+@pytest.mark.parametrize("term", ["lesion_weight", "identity_weight", "monotone_weight"])
 def test_the_mask_terms_need_a_mask_channel(small_cohort, tmp_path, term):
     with pytest.raises(ValueError, match="lesion-mask channel"):
         train(
@@ -242,3 +242,33 @@ def test_the_mode_seeking_term_is_trained_and_needs_two_images_of_a_finding(smal
     one_image = small_cohort.subset(np.flatnonzero(~small_cohort.held_out)[:1])
     with pytest.raises(ValueError, match="two different training images"):
         run_small(one_image, tmp_path / "one", steps=2, mode_seeking_weight=1.0)
+
+
+def test_lesion_shrinkage_counts_only_a_lesion_that_shrinks_as_severity_rises():
+    lower = torch.tensor([0.2, 0.1, 0.0], requires_grad=True)
+    higher = torch.tensor([0.1, 0.3, 0.0])
+    shrinkage = training.lesion_shrinkage(lower, higher)
+    assert shrinkage.item() == pytest.approx(0.1 / 3)
+    (gradient,) = torch.autograd.grad(shrinkage, lower)
+    assert gradient.tolist() == pytest.approx([1 / 3, 0.0, 0.0])  # growth is left alone
+
+
+def shrinking_share(generator, severities=(0.1, 0.3, 0.5, 0.7, 0.9), n=32) -> float:
+    """Mean share of pixels by which the toy "lesion" mask of one z shrinks from one
+    severity to the next, summed along the series."""
+    shares = []
+    for severity in severities:
+        cond = generator.schema.encode(np.full(n, 1), severity, 50.0, 0)
+        shares.append(to_pictures(generator.sample(cond, seed=4))[1].mean(axis=(1, 2)))
+    return float(np.maximum(-np.diff(shares, axis=0), 0).sum(axis=0).mean())
+
+
+def test_the_monotone_term_keeps_the_lesion_from_shrinking(
+    small_cohort, tmp_path, one_torch_thread
+):
+    shrinking = {}
+    for weight in (0.0, 10.0):
+        result = run_small(small_cohort, tmp_path / str(weight), steps=80, monotone_weight=weight)
+        shrinking[weight] = shrinking_share(load_generator(result.export_path).generator)
+    assert np.isfinite(result.history["monotone"]).all()
+    assert shrinking[10.0] < 0.5 * shrinking[0.0]
