@@ -51,6 +51,7 @@ HISTORY_KEYS = (
     "mode_seeking", "monotone",
 )  # fmt: skip
 MASK_SHARPNESS = 8.0  # soft mask = sigmoid(8 x): about 0 at -1, about 1 at +1
+SMALLEST_LESION = 0.05  # of the cohort's mean lesion share: the monotone term's floor
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,12 @@ def diversity_shortfall(
 def lesion_shrinkage(
     lower: torch.Tensor,  # [n] lesion share of each image at the lower severity
     higher: torch.Tensor,  # [n] lesion share of the same z at the higher severity
-) -> torch.Tensor:  # scalar >= 0
-    """Mean relu(lower - higher): how much the lesion shrinks as severity rises; growth is free."""
-    return F.relu(lower - higher).mean()
+    floor: float,  # > 0: lesions smaller than this count as this large
+) -> torch.Tensor:  # scalar in [0, 1]
+    """Mean share of the lower severity's lesion lost at the higher, relu(lower - higher) /
+    max(lower, floor); growth is free. Relative, so that a small stray lesion that gives way
+    to a smaller tumour counts as much as a large one."""
+    return (F.relu(lower - higher) / lower.detach().clamp(min=floor)).mean()
 
 
 def default_r1_gamma(resolution: int, batch_size: int) -> float:
@@ -544,18 +548,20 @@ def _identity_loss(pair: _SeverityPair) -> torch.Tensor:
 
 
 def _monotone_loss(pair: _SeverityPair, data: _Data) -> torch.Tensor:
-    """How much the pair's lesion mask shrinks from the lower to the higher severity, in
-    units of the cohort's mean lesion share.
+    """The share of the pair's lesion mask lost from the lower to the higher severity
+    (lesions under 5% of the cohort's mean lesion count as that large).
 
     The lesion-burden term holds each image's mask to a real image's, one image at a time;
     it does not stop one z from drawing a stray small lesion at a low severity and a tumour
     elsewhere at the next. The 48-kimg CPU brain cGAN did that: a quarter of its series'
-    masks shrank at some step, most at the first.
+    masks shrank at some step, most at the first. Measured in units of the mean lesion
+    instead, that shrinkage was too small to matter (the term averaged 0.001 over the
+    first 24 kimg of a run), hence the relative measure.
     """
     first, moved = soft_lesion_share(pair.first), soft_lesion_share(pair.moved)
     lower = torch.where(pair.rising, first, moved)
     higher = torch.where(pair.rising, moved, first)
-    return lesion_shrinkage(lower, higher) * data.lesion_scale
+    return lesion_shrinkage(lower, higher, floor=SMALLEST_LESION / data.lesion_scale)
 
 
 def _mode_seeking_loss(

@@ -198,14 +198,28 @@ def test_the_mask_terms_need_a_mask_channel(small_cohort, tmp_path, term):
         )
 
 
-def change_outside_lesion(generator, severities=(0.1, 0.9), n=16) -> float:
-    """Mean absolute change of the image outside both masks between two severities of the
-    same z (the toy's "lesion" finding)."""
+def toy_series(generator, severities, n) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(images, masks) of the same n z at each severity of the toy's "lesion" finding."""
     pictures = []
     for severity in severities:
         cond = generator.schema.encode(np.full(n, 1), severity, 50.0, 0)
         pictures.append(to_pictures(generator.sample(cond, seed=4)))
-    (first, first_masks), (last, last_masks) = pictures
+    return pictures
+
+
+def trained_without_and_with(cohort, tmp_path, term: str) -> dict[float, tuple]:
+    """{weight: (generator, training result)} for ``term`` at weight 0 and 10."""
+    trained = {}
+    for weight in (0.0, 10.0):
+        result = run_small(cohort, tmp_path / str(weight), steps=80, **{term: weight})
+        trained[weight] = load_generator(result.export_path).generator, result
+    return trained
+
+
+def change_outside_lesion(generator) -> float:
+    """Mean absolute change of the image outside both masks between two severities of the
+    same z."""
+    (first, first_masks), (last, last_masks) = toy_series(generator, (0.1, 0.9), n=16)
     outside = ~(first_masks | last_masks)
     return float(np.abs(first - last)[outside].mean())
 
@@ -213,11 +227,11 @@ def change_outside_lesion(generator, severities=(0.1, 0.9), n=16) -> float:
 def test_the_identity_term_holds_the_image_outside_the_lesion(
     small_cohort, tmp_path, one_torch_thread
 ):
-    changes = {}
-    for weight in (0.0, 10.0):
-        result = run_small(small_cohort, tmp_path / str(weight), steps=80, identity_weight=weight)
-        changes[weight] = change_outside_lesion(load_generator(result.export_path).generator)
-    identity = np.array(result.history["identity"])
+    trained = trained_without_and_with(small_cohort, tmp_path, "identity_weight")
+    changes = {
+        weight: change_outside_lesion(generator) for weight, (generator, _) in trained.items()
+    }
+    identity = np.array(trained[10.0][1].history["identity"])
     assert identity[-10:].mean() < 0.5 * identity[:10].mean()  # the term is learnt
     assert changes[10.0] < 0.75 * changes[0.0]  # and a series changes less outside its lesion
 
@@ -244,31 +258,27 @@ def test_the_mode_seeking_term_is_trained_and_needs_two_images_of_a_finding(smal
         run_small(one_image, tmp_path / "one", steps=2, mode_seeking_weight=1.0)
 
 
-def test_lesion_shrinkage_counts_only_a_lesion_that_shrinks_as_severity_rises():
-    lower = torch.tensor([0.2, 0.1, 0.0], requires_grad=True)
-    higher = torch.tensor([0.1, 0.3, 0.0])
-    shrinkage = training.lesion_shrinkage(lower, higher)
-    assert shrinkage.item() == pytest.approx(0.1 / 3)
+def test_lesion_shrinkage_is_the_share_of_the_lesion_lost_as_severity_rises():
+    lower = torch.tensor([0.2, 0.1, 0.001, 0.0], requires_grad=True)
+    higher = torch.tensor([0.1, 0.3, 0.0, 0.0])
+    shrinkage = training.lesion_shrinkage(lower, higher, floor=0.01)
+    assert shrinkage.item() == pytest.approx((0.5 + 0 + 0.1 + 0) / 4)  # 0.001 counts as 0.01
     (gradient,) = torch.autograd.grad(shrinkage, lower)
-    assert gradient.tolist() == pytest.approx([1 / 3, 0.0, 0.0])  # growth is left alone
+    assert gradient.tolist() == pytest.approx([1 / 0.8, 0.0, 1 / 0.04, 0.0])  # growth is free
 
 
-def shrinking_share(generator, severities=(0.1, 0.3, 0.5, 0.7, 0.9), n=32) -> float:
-    """Mean share of pixels by which the toy "lesion" mask of one z shrinks from one
-    severity to the next, summed along the series."""
-    shares = []
-    for severity in severities:
-        cond = generator.schema.encode(np.full(n, 1), severity, 50.0, 0)
-        shares.append(to_pictures(generator.sample(cond, seed=4))[1].mean(axis=(1, 2)))
+def shrinking_share(generator) -> float:
+    """Mean share of pixels by which the mask of one z shrinks from one severity to the
+    next, summed along a series."""
+    series = toy_series(generator, (0.1, 0.3, 0.5, 0.7, 0.9), n=32)
+    shares = [masks.mean(axis=(1, 2)) for _, masks in series]
     return float(np.maximum(-np.diff(shares, axis=0), 0).sum(axis=0).mean())
 
 
 def test_the_monotone_term_keeps_the_lesion_from_shrinking(
     small_cohort, tmp_path, one_torch_thread
 ):
-    shrinking = {}
-    for weight in (0.0, 10.0):
-        result = run_small(small_cohort, tmp_path / str(weight), steps=80, monotone_weight=weight)
-        shrinking[weight] = shrinking_share(load_generator(result.export_path).generator)
-    assert np.isfinite(result.history["monotone"]).all()
+    trained = trained_without_and_with(small_cohort, tmp_path, "monotone_weight")
+    shrinking = {weight: shrinking_share(generator) for weight, (generator, _) in trained.items()}
+    assert np.isfinite(trained[10.0][1].history["monotone"]).all()
     assert shrinking[10.0] < 0.5 * shrinking[0.0]
