@@ -64,11 +64,10 @@ _IDENTITY = {"identity_weight": 1.0}
 # (genworker.training._mode_seeking_loss): without it both 24-kimg CPU cGANs drew one image
 # per condition whatever z was.
 _MODE_SEEKING = {"mode_seeking_weight": 1.0}
-# The lesion must not shrink as severity rises (genworker.training._monotone_loss): without
-# it a quarter of the 48-kimg CPU brain cGAN's series drew a stray small lesion at the
-# lowest severity and the tumour elsewhere at the next, so the stored mask shrank. Brain
-# only so far: the chest model has not been retrained with it (its nodule masks shrink in a
-# fifth of series).
+# The lesion must not shrink as severity rises (genworker.training._monotone_loss). Added
+# after a 48-kimg CPU brain run whose masks shrank in a quarter of series; retrained without
+# it on another machine, the same recipe's masks were as monotone (README: the ablation), so
+# its worth is unproven. Brain only, because the shipped brain model was trained with it.
 _MONOTONE = {"monotone_weight": 1.0}
 
 
