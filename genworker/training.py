@@ -556,7 +556,8 @@ def _monotone_loss(pair: _SeverityPair, data: _Data) -> torch.Tensor:
     elsewhere at the next. The 48-kimg CPU brain cGAN did that: a quarter of its series'
     masks shrank at some step, most at the first. Measured in units of the mean lesion
     instead, that shrinkage was too small to matter (the term averaged 0.001 over the
-    first 24 kimg of a run), hence the relative measure.
+    first 24 kimg of a run), hence the relative measure. Unproven: retrained without it on
+    one machine, the same recipe's masks were as monotone as with it (README).
     """
     first, moved = soft_lesion_share(pair.first), soft_lesion_share(pair.moved)
     lower = torch.where(pair.rising, first, moved)
