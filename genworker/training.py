@@ -154,6 +154,7 @@ def train(
     monotone_weight: float = 0.0,  # see _monotone_loss; needs a mask channel
     seed: int = 0,
     device: str | torch.device = "cpu",
+    mixed_precision: bool | None = None,  # bf16 autocast; None: on a GPU only
     resume: bool = False,  # continue from out_dir's training state if there is one
     max_minutes: float | None = None,
     checkpoint_every: int = 500,  # steps between training-state saves
@@ -164,6 +165,8 @@ def train(
         raise ValueError("give exactly one of kimg and steps")
     total_steps = steps if steps is not None else math.ceil(kimg * 1000 / batch_size)
     device = torch.device(device)
+    if mixed_precision is None:
+        mixed_precision = device.type == "cuda"
     out_dir = Path(out_dir)
     state_path = out_dir / STATE_FILE
     if state_path.exists() and not resume:
@@ -201,7 +204,7 @@ def train(
         if max_minutes is not None and time.monotonic() - started > max_minutes * 60:
             stopped_early = True
             break
-        losses = _train_step(run, data, options, device)
+        losses = _train_step(run, data, options, device, mixed_precision)
         bar.update(1)
         bar.set_postfix(
             kimg=f"{run.images_seen / 1000:.1f}", **{k: f"{v:.3f}" for k, v in losses.items()}
@@ -409,9 +412,10 @@ def _state(
 
 
 def _train_step(
-    run: _Run, data: _Data, options: TrainingOptions, device: torch.device
+    run: _Run, data: _Data, options: TrainingOptions, device: torch.device, amp: bool
 ) -> dict[str, float]:
-    """One generator step and one discriminator step on a batch; returns the losses."""
+    """One generator step and one discriminator step on a batch, in bf16 autocast with
+    ``amp``; returns the losses."""
     G, D = run.G, run.D
     n = options.batch_size
     real_rows = torch.from_numpy(run.rng.integers(0, len(data.images), n)).to(device)
@@ -419,7 +423,6 @@ def _train_step(
     z = torch.from_numpy(run.rng.standard_normal((n, G.z_dim), dtype=np.float32)).to(device)
     real, real_cond = data.images[real_rows], data.conds[real_rows]  # [n, C, R, R], [n, c]
     fake_cond = data.conds[fake_rows]  # generated images take conditions seen in the cohort
-    amp = device.type == "cuda"  # bf16 autocast on GPU only
 
     # Generator: make the discriminator call generated images real.
     G.requires_grad_(True)
@@ -466,7 +469,8 @@ def _train_step(
     real = real.detach().requires_grad_(do_r1)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and not do_r1):
         logit_real = D(augment(real, options.augment_p), real_cond).float()
-        logit_fake = D(augment(fake.detach(), options.augment_p), fake_cond).float()
+        # fp32 like the real batch: fake is bf16 under amp, and the R1 steps run without it
+        logit_fake = D(augment(fake.detach().float(), options.augment_p), fake_cond).float()
     loss_D = F.softplus(logit_fake).mean() + F.softplus(-logit_real).mean()
     r1 = torch.tensor(float("nan"))
     if do_r1:

@@ -282,3 +282,17 @@ def test_the_monotone_term_keeps_the_lesion_from_shrinking(
     shrinking = {weight: shrinking_share(generator) for weight, (generator, _) in trained.items()}
     assert np.isfinite(trained[10.0][1].history["monotone"]).all()
     assert shrinking[10.0] < 0.5 * shrinking[0.0]
+
+
+def test_mixed_precision_trains_every_term(small_cohort, tmp_path):
+    """The GPU's bf16 path, run on the CPU (CPU autocast) so that a GPU session does not meet
+    it first: every term of the GPU recipes trains with finite losses, and the run differs
+    from the same run in fp32 (autocast was on)."""
+    terms = {"lesion_weight": 1.0, "identity_weight": 1.0, "mode_seeking_weight": 1.0}
+    runs = {
+        amp: run_small(small_cohort, tmp_path / str(amp), steps=3, mixed_precision=amp, **terms)
+        for amp in (False, True)
+    }
+    for key in ("loss_G", "loss_D", "lesion", "identity", "mode_seeking"):
+        assert np.isfinite(runs[True].history[key]).all(), key
+    assert runs[True].history["loss_G"] != runs[False].history["loss_G"]
