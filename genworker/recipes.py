@@ -43,12 +43,16 @@ _SMALL_STYLEGAN2 = {
     "mapping_layers": 2,
 }
 _SMALL_CGAN = {**_SMALL_STYLEGAN2, "architecture": "cgan", "channel_max": 128}
-_FULL_STYLEGAN2 = {
+# The GPU recipes' StyleGAN2 at 128²: 7.0 M parameters, so that the fp16 checkpoint (14 MB)
+# stays under the issue's 25 MB and under the 16 MiB a file may have to come back from a lent
+# GPU machine. The speed benchmark's same-config model (z 512, channel_max 512) has 23.2 M:
+# 46 MB in fp16, too big to ship.
+_GPU_STYLEGAN2 = {
     **_SMALL_STYLEGAN2,
-    "z_dim": 512,
-    "w_dim": 512,
+    "z_dim": 256,
+    "w_dim": 256,
     "channel_base": 16384,
-    "channel_max": 512,
+    "channel_max": 256,
 }
 
 # The generated mask must cover what the real image whose conditions it borrowed covers
@@ -71,6 +75,19 @@ _MODE_SEEKING = {"mode_seeking_weight": 1.0}
 _MONOTONE = {"monotone_weight": 1.0}
 
 
+# What the CPU runs found each model needs (above); the GPU recipes have them too, untried at
+# their size (no GPU has been lent yet). The monotone term stays out: its worth is unproven.
+_TERMS = {**_LESION_BURDEN, **_IDENTITY, **_MODE_SEEKING}
+
+
+def _gpu_recipe(name: str) -> Recipe:
+    """The issue's recipe: conditional StyleGAN2 at 128² on 600 subjects. A lent GPU session
+    (15 minutes of device time, its training state too big to carry to the next) trains it
+    with ``--max-minutes``; ``kimg`` is the planned length, the card records what was reached.
+    """
+    return Recipe(name, name, 128, 600, _GPU_STYLEGAN2, kimg=2000, batch_size=32, training=_TERMS)
+
+
 def _cpu_recipe(name: str, **training: float) -> Recipe:
     """The GPU recipe made smaller; the same for every cohort but for extra ``training``
     terms."""
@@ -81,30 +98,16 @@ def _cpu_recipe(name: str, **training: float) -> Recipe:
         200,
         _SMALL_CGAN,
         kimg=48,
-        training={**_LESION_BURDEN, **_IDENTITY, **_MODE_SEEKING, **training},
+        training={**_TERMS, **training},
     )
 
 
 RECIPES: dict[str, dict[str, Recipe]] = {
     "brain-glioma": {
-        "gpu": Recipe(
-            "brain-glioma", "brain-glioma", 128, 600, _FULL_STYLEGAN2, kimg=2000, batch_size=32
-        ),
+        "gpu": _gpu_recipe("brain-glioma"),
         "cpu": _cpu_recipe("brain-glioma", **_MONOTONE),
     },
-    "chest-xray": {
-        "gpu": Recipe(
-            "chest-xray",
-            "chest-xray",
-            128,
-            600,
-            _FULL_STYLEGAN2,
-            kimg=2000,
-            batch_size=32,
-            training=_LESION_BURDEN,
-        ),
-        "cpu": _cpu_recipe("chest-xray"),
-    },
+    "chest-xray": {"gpu": _gpu_recipe("chest-xray"), "cpu": _cpu_recipe("chest-xray")},
 }
 
 
