@@ -3,6 +3,7 @@
 python -m genworker cohort build brain-glioma --out DIR ...   (see python -m genworker.cohorts)
 python -m genworker train brain-glioma --device-class cpu --max-minutes 9   (resumes)
 python -m genworker ship brain-glioma --device-class cpu   (export + evaluate + grid + report)
+python -m genworker ship brain-glioma --device-class gpu --no-evaluate   (export + grid)
 python -m genworker evaluate CHECKPOINT --cohort brain-glioma --resolution 64 --subjects 200 \
     --cohort-seed 2026 [--update-card]   (figures of a shipped model, without its training run)
 python -m genworker sample CHECKPOINT --finding glioma --out grid.png
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,8 +55,15 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--device-class", choices=("cpu", "gpu"), default="cpu")
         command.add_argument("--runs", type=Path, default=RUNS_DIR)
         command.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    commands.choices["train"].add_argument("--max-minutes", type=float)
+    commands.choices["train"].add_argument(
+        "--max-minutes", type=float, help="stop (resumably) once the command has run this long"
+    )
     commands.choices["ship"].add_argument("--models", type=Path, default=MODELS_DIR)
+    commands.choices["ship"].add_argument(
+        "--no-evaluate",
+        action="store_true",
+        help="export with card and grids only; evaluate later (evaluate --update-card)",
+    )
 
     evaluate_ = commands.add_parser("evaluate", help="quality figures on a cohort's held-out part")
     evaluate_.add_argument("checkpoint", type=Path)
@@ -79,13 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cohort(r: Recipe):
+def _cohort(r: Recipe, runs: Path):
     return build_cohort(
         r.cohort,
         resolution=r.resolution,
         n_subjects=r.subjects,
         seed=r.cohort_seed,
         timepoints=r.timepoints,
+        cache=runs / "cohorts",
     )
 
 
@@ -94,8 +104,11 @@ def _run_dir(args: argparse.Namespace) -> Path:
 
 
 def _train(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     r = recipe(args.recipe, args.device_class)
-    cohort = _cohort(r)
+    cohort = _cohort(r, args.runs)
+    # --max-minutes bounds the whole command, so that it fits a time-limited session.
+    max_minutes = args.max_minutes and args.max_minutes - (time.monotonic() - started) / 60
     result = train(
         cohort,
         config=r.config(cohort.findings),
@@ -108,7 +121,7 @@ def _train(args: argparse.Namespace) -> int:
         seed=r.train_seed,
         device=args.device,
         resume=True,
-        max_minutes=args.max_minutes,
+        max_minutes=max_minutes,
         **r.training,
     )
     state = "finished" if result.finished else "stopped by the time limit; run again to resume"
@@ -118,15 +131,16 @@ def _train(args: argparse.Namespace) -> int:
 
 def _ship(args: argparse.Namespace) -> int:
     r = recipe(args.recipe, args.device_class)
-    cohort = _cohort(r)
     checkpoint = args.models / f"{r.name}.pt"
     export_generator(_run_dir(args) / "training-state.pt", checkpoint, half=True)
     loaded = load_generator(checkpoint, args.device)
-    metrics = evaluate(loaded, cohort, device=args.device)
-    _store_card(
-        checkpoint, loaded, {"recipe": _recipe_card(r, args.device_class), "metrics": metrics}
-    )
-    write_report(metrics, checkpoint.with_suffix(".report.md"), title=f"{r.name} quality")
+    updates = {"recipe": _recipe_card(r, args.device_class)}
+    if not args.no_evaluate:
+        updates["metrics"] = evaluate(loaded, _cohort(r, args.runs), device=args.device)
+        write_report(
+            updates["metrics"], checkpoint.with_suffix(".report.md"), title=f"{r.name} quality"
+        )
+    _store_card(checkpoint, loaded, updates)
     _write_grids(load_generator(checkpoint, args.device), checkpoint)
     print(f"shipped {checkpoint} ({checkpoint.stat().st_size / 1e6:.1f} MB)")
     return 0

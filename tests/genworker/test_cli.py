@@ -1,10 +1,24 @@
-"""``python -m genworker evaluate``: figures of a shipped checkpoint, into its card on request."""
+"""``python -m genworker``: train and ship a recipe; figures of a shipped checkpoint."""
 
 import json
 
 from genworker.checkpoint import card_path, load_generator, sha256_file
 from genworker.cli import main
+from genworker.recipes import RECIPES, Recipe
 from tests.tiny_generator import write_tiny_checkpoint
+
+TINY_NETWORK = {
+    "architecture": "stylegan2",
+    "z_dim": 8,
+    "w_dim": 8,
+    "img_channels": 2,
+    "channel_base": 64,
+    "channel_max": 16,
+    "mapping_layers": 1,
+}
+TINY_RECIPE = Recipe(
+    "tiny-brain", "brain-glioma", 32, 12, TINY_NETWORK, kimg=0.064, batch_size=8, cohort_seed=3
+)
 
 COHORT = [
     "--cohort",
@@ -40,3 +54,29 @@ def test_evaluate_writes_a_report_and_with_update_card_stores_the_figures(tmp_pa
 def test_evaluate_names_a_missing_checkpoint(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "nothing.pt"), *COHORT]) == 2
     assert "no checkpoint at" in capsys.readouterr().err
+
+
+def test_a_recipe_trains_resumes_and_ships_with_or_without_evaluation(
+    tmp_path, monkeypatch, capsys, one_torch_thread
+):
+    monkeypatch.setitem(RECIPES, "tiny-brain", {"gpu": TINY_RECIPE})
+    runs, models = ["--runs", str(tmp_path / "runs")], ["--models", str(tmp_path / "models")]
+    train = ["train", "tiny-brain", "--device-class", "gpu", "--device", "cpu", *runs]
+    assert main([*train, "--max-minutes", "0"]) == 0
+    assert "step 0, 0.0 kimg, stopped by the time limit" in capsys.readouterr().out
+    assert main(train) == 0
+    assert "step 8, 0.1 kimg, finished" in capsys.readouterr().out
+    assert len(list((tmp_path / "runs" / "cohorts").glob("*/manifest.json"))) == 1
+
+    ship = ["ship", "tiny-brain", "--device-class", "gpu", "--device", "cpu", *runs, *models]
+    assert main([*ship, "--no-evaluate"]) == 0
+    checkpoint = tmp_path / "models" / "tiny-brain.pt"
+    card = load_generator(checkpoint).card
+    assert card["recipe"]["device_class"] == "gpu"
+    assert card["metrics"] == {}  # evaluated later
+    assert checkpoint.with_suffix(".glioma.png").is_file()
+    assert not checkpoint.with_suffix(".report.md").exists()
+
+    assert main(ship) == 0
+    assert load_generator(checkpoint).card["metrics"]["evaluated_on"]["cohort"] == "brain-glioma"
+    assert checkpoint.with_suffix(".report.md").read_text().startswith("# tiny-brain quality")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genworker.cohorts import brain, chest
+from genworker.cohorts import brain, chest, registry
 from genworker.cohorts.cli import main
 from genworker.cohorts.registry import build_cohort
 from genworker.cohorts.store import read_cohort, write_cohort
@@ -64,6 +64,24 @@ def test_same_seed_gives_the_same_cohort_and_another_seed_does_not(brain_cohort)
         "brain-glioma", resolution=RESOLUTION, n_subjects=2, seed=4, timepoints=TIMEPOINTS
     )
     assert not np.array_equal(other.images, again.images)
+
+
+def test_a_cached_cohort_is_simulated_once_per_set_of_arguments(tmp_path, monkeypatch):
+    simulated = []
+
+    def counting_build(**kwargs):
+        simulated.append(kwargs["seed"])
+        return brain.build(**kwargs)
+
+    monkeypatch.setitem(registry.BUILDERS, "brain-glioma", counting_build)
+    kwargs = {"resolution": RESOLUTION, "n_subjects": 2, "timepoints": 2, "cache": tmp_path}
+    first = build_cohort("brain-glioma", seed=3, **kwargs)
+    again = build_cohort("brain-glioma", seed=3, **kwargs)
+    build_cohort("brain-glioma", seed=4, **kwargs)
+    assert simulated == [3, 4]
+    np.testing.assert_array_equal(again.images, first.images)
+    np.testing.assert_array_equal(again.held_out, first.held_out)
+    assert len(list(tmp_path.glob("brain-glioma-*/manifest.json"))) == 2
 
 
 def test_chest_cohort_is_deterministic():
