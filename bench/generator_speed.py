@@ -12,10 +12,10 @@ NVIDIA's would be the one-hot alone, a difference of three inputs to one layer.
    (autocast), timed through ``generator.sample`` (mapping, synthesis, clamp; z drawn
    from the seed with numpy), with the ratio to batch 1 on the same device and precision.
    A batch whose estimated time exceeds ``--budget`` seconds is skipped and says so.
-   With ``--compile``, the same again with the synthesis network compiled
-   (``genworker.compiled``: torch.compile, CUDA graphs on a GPU), each batch size compiled
-   before it is timed; every row other than eager fp32 notes how far its images are from
-   eager fp32's.
+   With ``--compile`` (or ``--compile bf16``: that precision only), the same again with the
+   synthesis network compiled (``genworker.compiled``: torch.compile, CUDA graphs on a
+   GPU), each batch size compiled before it is timed; every row other than eager fp32
+   notes how far its images are from eager fp32's.
 2. One 10-timepoint progression series (same-config 128² and each shipped model at its
    resolution), generator only (``sampling.progression_series``) and end to end through
    DICOM (``pipeline.generate_case``: patient, series, DICOM image and SEG objects as
@@ -24,6 +24,8 @@ NVIDIA's would be the one-hot alone, a difference of three inputs to one layer.
     python bench/generator_speed.py            # everything; 256² at batch 256 takes long
     python bench/generator_speed.py --quick    # about a minute on 2 CPU cores
     python bench/generator_speed.py --quick --compile --no-series   # + compiled rows
+    python bench/generator_speed.py --devices cuda --no-shipped --compile bf16 --no-series \
+        --batches 1,64,256        # the reference's table on a GPU (bench/gpu_session.sh)
 """
 
 from __future__ import annotations
@@ -92,13 +94,17 @@ def shipped(paths: list[Path]) -> list[Subject]:
     return [Subject(path.stem, load_generator(path), shipped=True) for path in paths]
 
 
-def devices(compile_too: bool) -> list[tuple[str, str]]:
-    """(device, precision) pairs to measure; "compiled" marks torch.compile's rows."""
-    pairs = [("cpu", "fp32")]
-    if torch.cuda.is_available():
-        pairs += [("cuda", "fp32"), ("cuda", "bf16")]
-    if compile_too:
-        pairs += [(device, f"{precision} compiled") for device, precision in pairs]
+def devices(names: list[str], compiled: str | None) -> list[tuple[str, str]]:
+    """(device, precision) pairs to measure: fp32 on each device, bf16 on CUDA, and the
+    ``compiled`` precisions ("all", "fp32" or "bf16") again with torch.compile's synthesis."""
+    pairs = [(device, "fp32") for device in names]
+    pairs += [(device, "bf16") for device in names if device == "cuda"]
+    if compiled:
+        pairs += [
+            (device, f"{precision} compiled")
+            for device, precision in pairs
+            if compiled in ("all", precision)
+        ]
     return pairs
 
 
@@ -294,8 +300,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-series", action="store_true", help="skip the progression series")
     parser.add_argument(
         "--compile",
-        action="store_true",
-        help="also torch.compile's synthesis, each batch size compiled before it is timed",
+        nargs="?",
+        const="all",
+        choices=("all", "fp32", "bf16"),
+        help="also torch.compile's synthesis (every precision, or the one named), each batch "
+        "size compiled before it is timed",
+    )
+    parser.add_argument(
+        "--devices",
+        default="cpu,cuda" if torch.cuda.is_available() else "cpu",
+        help="comma-separated: cpu, cuda (default: both where CUDA is available)",
+    )
+    parser.add_argument(
+        "--no-shipped", action="store_true", help="only the same-config models, no checkpoints"
     )
     parser.add_argument(
         "--quick", action="store_true", help="batches 1,16; 1 repeat; 15 s budget; ~1 min"
@@ -305,7 +322,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.batches, args.repeats, args.budget = "1,16", 1, 15.0
     args.batches = sorted(int(b) for b in args.batches.split(","))
     args.resolutions = [int(r) for r in args.resolutions.split(",") if r]
-    if not args.checkpoints:
+    args.devices = args.devices.split(",")
+    if "cuda" in args.devices and not torch.cuda.is_available():
+        parser.error("--devices names cuda, but CUDA is not available")
+    if args.no_shipped:
+        args.checkpoints = []
+    elif not args.checkpoints:
         args.checkpoints = sorted((ROOT / "genworker" / "models").glob("*.pt"))
     return args
 
@@ -316,13 +338,13 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads", end="")
     print(f", CUDA: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA")
-    if not args.checkpoints:
+    if not args.checkpoints and not args.no_shipped:
         print("no genworker/models/*.pt: the same-config models stand in for shipped ones")
     subjects = shipped(args.checkpoints) + [same_config(r) for r in args.resolutions]
 
     rows: list[Measurement] = []
     for subject in subjects:
-        for device, precision in devices(args.compile):
+        for device, precision in devices(args.devices, args.compile):
             rows += throughput(subject, device, precision, args)
     print()
     print_throughput(rows)

@@ -1,24 +1,33 @@
-"""Scale-out: one generation job on one worker, then on two, through Redis and PostgreSQL.
+"""Scale-out: one generation job on one worker, then on two, through a broker and a database.
 
-Sets up a throwaway PostgreSQL database (``--db``, dropped and re-created) and Redis
-database ``--redis-db`` (flushed), registers a shipped generator (``--checkpoint``, else the
-first ``genworker/models/*.pt``) and one template, and starts real ``celery worker``
-processes (solo pool, ``-Q gpu``, one torch thread each, ``GANTRY_CHUNK_CASES`` cases per
-chunk). For 1 and then 2 workers it runs a warm-up job (each worker loads the generator),
-then the measured job of ``--cases`` cases, timed from enqueueing to the job's success.
+By default through services: a throwaway PostgreSQL database (``--db``, dropped and
+re-created) and Redis database ``--redis-db`` (flushed). With ``--embedded``, through none (a
+machine without PostgreSQL or Redis): an SQLite database and Celery's filesystem broker, both
+in the benchmark's temporary folder, as in ``make demo``. Registers a shipped generator
+(``--checkpoint``, else the first ``genworker/models/*.pt``) and one template, and starts real
+``celery worker`` processes (solo pool, ``-Q gpu``, ``GANTRY_CHUNK_CASES`` cases per chunk) on
+``--device``: on the CPU with one torch thread each and batches of 8 images, on CUDA with
+torch's default threads and batches of 256 (a worker's defaults on each). For 1 and then 2
+workers it runs a warm-up job (each worker loads the generator), then the measured job of
+``--cases`` cases, timed from enqueueing to the job's success. A job not finished within
+``--timeout`` seconds, or a worker that exits, ends the benchmark with the job's progress and
+the tails of the worker logs (the temporary folder goes with the benchmark).
 
 Each worker writes cases on ``--writers`` threads while it samples the next batch (see
 ``genworker.writers``); the one-worker job also runs with none, cases written one after
 another in the sampling thread, as the baseline of that overlap.
 
 Prints cases/s and images/s per worker count and the ratio of two workers to one, and, in
-the same run, the raw generator's images/s (synthesis alone, in this process, one thread, at
-the workers' batch size) against the end-to-end images/s of one worker: what the pipeline
-(patient, DICOM, storage, rows, broker) costs per image. Two workers on one machine stand in
-for two hosts; with two CPU cores, other load on the machine shows in the ratio.
+the same run, the raw generator's images/s (synthesis alone, in this process, on the workers'
+device at their batch size, one thread on the CPU) against the end-to-end images/s of one
+worker: what the pipeline (patient, DICOM, storage, rows, broker) costs per image. Two workers
+on one machine stand in for two hosts; with two CPU cores, other load on the machine shows in
+the ratio. The filesystem broker is polled once a second: an embedded job starts up to a
+second later than through Redis, and counts it.
 
     python bench/scale_out.py                    # 200 cases of 3 timepoints, chunks of 8
     python bench/scale_out.py --cases 60 --chunk 4
+    python bench/scale_out.py --embedded --device cuda --timeout 300   # no services, a GPU
 """
 
 from __future__ import annotations
@@ -37,20 +46,18 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import benchmark_template_version, fresh_postgres, setup_django  # noqa: E402
 
+BATCH_IMAGES = {"cpu": 8, "cuda": 256}  # a worker's default on each device (genworker.tasks)
+
 
 def configure(folder: Path, args: argparse.Namespace) -> dict[str, str]:
-    """A fresh database and Redis database; the environment the workers share with us."""
-    import redis
-
-    broker = f"redis://127.0.0.1:6379/{args.redis_db}"
-    redis.Redis.from_url(broker).flushdb()
+    """A fresh database and broker; the environment the workers share with us."""
     env = {
-        "DATABASE_URL": fresh_postgres(args.db),
-        "CELERY_BROKER_URL": broker,
+        **(sqlite_and_files(folder) if args.embedded else postgres_and_redis(args)),
         "MEDIA_ROOT": str(folder / "media"),
         "GANTRY_VAR_DIR": str(folder),
-        "GANTRY_DEVICE": "cpu",
-        "GANTRY_TORCH_THREADS": "1",
+        "GANTRY_DEVICE": args.device,
+        "GANTRY_TORCH_THREADS": "1" if args.device == "cpu" else "0",
+        "GANTRY_BATCH_IMAGES": str(BATCH_IMAGES[args.device]),
         "GANTRY_CHUNK_CASES": str(args.chunk),
         "GANTRY_COMPILE_GENERATOR": "1" if args.compile else "0",
         "SECRET_KEY": secrets.token_urlsafe(32),
@@ -59,6 +66,24 @@ def configure(folder: Path, args: argparse.Namespace) -> dict[str, str]:
     }
     setup_django(env)
     return env
+
+
+def postgres_and_redis(args: argparse.Namespace) -> dict[str, str]:
+    """A dropped and re-created PostgreSQL database and a flushed Redis database."""
+    import redis
+
+    broker = f"redis://127.0.0.1:6379/{args.redis_db}"
+    redis.Redis.from_url(broker).flushdb()
+    return {"DATABASE_URL": fresh_postgres(args.db), "CELERY_BROKER_URL": broker}
+
+
+def sqlite_and_files(folder: Path) -> dict[str, str]:
+    """An SQLite database in ``folder`` and the filesystem broker, whose folders settings put
+    under GANTRY_VAR_DIR (``folder``)."""
+    return {
+        "DATABASE_URL": f"sqlite:///{folder / 'gantry.sqlite3'}",
+        "CELERY_BROKER_URL": "filesystem://",
+    }
 
 
 def start_workers(
@@ -87,8 +112,34 @@ def start_workers(
     return workers
 
 
-def run_job(version, n_cases: int, seed: int) -> float:
-    """Seconds from enqueueing the job to its success."""
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    """Terminate the workers; kill those still running after 10 s (a warm shutdown waits for
+    the task in hand, which a job that timed out may not finish)."""
+    for worker in workers:
+        worker.terminate()
+    deadline = time.monotonic() + 10
+    for worker in workers:
+        try:
+            worker.wait(timeout=max(deadline - time.monotonic(), 0))
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def worker_log_tails(folder: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of every worker log that has any."""
+    tails = []
+    for log in sorted(folder.glob("bench*.log")):
+        if text := log.read_text(errors="replace").splitlines()[-lines:]:
+            tails.append("\n".join([f"--- {log.name}", *text]))
+    return "\n".join(tails)
+
+
+def run_job(
+    version, n_cases: int, seed: int, *, workers: list[subprocess.Popen], timeout: float
+) -> float:
+    """Seconds from enqueueing the job to its success; exits when the job fails, when a
+    worker exits, or when the job has run ``timeout`` seconds."""
     from cases.models import GenerationJob
 
     job = GenerationJob.objects.create(
@@ -97,6 +148,14 @@ def run_job(version, n_cases: int, seed: int) -> float:
     started = time.perf_counter()
     job.enqueue()
     while not job.is_finished:
+        waited = time.perf_counter() - started
+        exited = [worker.pid for worker in workers if worker.poll() is not None]
+        if waited > timeout or exited:
+            why = f"worker pid {exited[0]} exited" if exited else "timed out"
+            sys.exit(
+                f"job {job.pk} ({n_cases} cases, seed {seed}, {len(workers)} workers) {why} "
+                f"after {waited:.0f} s: {job.status}, {job.done} of {n_cases} cases done"
+            )
         time.sleep(0.05)
         job.refresh_from_db()
     elapsed = time.perf_counter() - started
@@ -107,31 +166,54 @@ def run_job(version, n_cases: int, seed: int) -> float:
     return elapsed
 
 
+def measure(
+    version, env: dict[str, str], folder: Path, args: argparse.Namespace
+) -> dict[tuple[int, int], float]:
+    """Seconds of the measured job by (workers, writer threads per worker), each after a
+    warm-up job in which every worker loads the generator."""
+    seconds = {}
+    for count, writers in [(1, 0), (1, args.writers), (2, args.writers)]:
+        workers = start_workers(count, writers, env, folder)
+        try:
+            watch = {"workers": workers, "timeout": args.timeout}
+            run_job(version, args.chunk * count, seed=100 + count, **watch)  # every worker loads
+            seconds[count, writers] = run_job(version, args.cases, seed=count, **watch)
+        finally:
+            stop_workers(workers)
+    return seconds
+
+
 def raw_generator_images_per_second(
-    checkpoint: Path, batch: int, images: int, *, compiled: bool
+    checkpoint: Path, device: str, batch: int, images: int, *, compiled: bool
 ) -> float:
-    """Synthesis alone (mapping done beforehand), one thread, slices of ``batch`` images;
-    compiled as the workers' is with ``compiled``."""
+    """Synthesis alone (mapping done beforehand) on ``device``, one thread on the CPU, slices
+    of ``batch`` images; compiled as the workers' is with ``compiled``. CUDA runs
+    asynchronously, so the clock starts and stops with the device synchronized."""
     import torch
 
     from genworker.checkpoint import load_generator
     from genworker.networks import z_from_seed
 
-    torch.set_num_threads(1)
-    loaded = load_generator(checkpoint, device="cpu")
+    if device == "cpu":
+        torch.set_num_threads(1)
+    synchronize = torch.cuda.synchronize if device == "cuda" else lambda: None
+    loaded = load_generator(checkpoint, device=device)
     loaded.max_batch = batch
     if compiled:
         loaded.compile()
     generator, synthesis = loaded.generator, loaded.synthesis
-    z = torch.from_numpy(z_from_seed(1, images, generator.z_dim))
+    z = torch.from_numpy(z_from_seed(1, images, generator.z_dim)).to(device)
     finding = generator.schema.findings[-1]
-    cond = torch.from_numpy(generator.schema.encode(finding, torch.rand(images).numpy(), 55, "F"))
+    severity = torch.rand(images).numpy()
+    cond = torch.from_numpy(generator.schema.encode(finding, severity, 55, "F")).to(device)
     with torch.no_grad():
         ws = generator.mapping(z, cond, 0.7)
         synthesis(ws[:batch])  # warm-up
+        synchronize()
         started = time.perf_counter()
         for start in range(0, images, batch):
             synthesis(ws[start : start + batch])
+        synchronize()
         return images / (time.perf_counter() - started)
 
 
@@ -145,7 +227,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--compile", action="store_true", help="workers compile the generator (and raw does)"
     )
-    parser.add_argument("--db", default="gantry_bench_scale_out")
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="the workers' GANTRY_DEVICE (default cpu)",
+    )
+    parser.add_argument(
+        "--embedded", action="store_true", help="SQLite and the filesystem broker, no services"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600, help="seconds a job may run (default 600)"
+    )
+    parser.add_argument("--db", default="gantry_bench_scale_out", help="PostgreSQL database")
     parser.add_argument("--redis-db", type=int, default=14)
     return parser.parse_args(argv)
 
@@ -153,31 +247,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     checkpoint = args.checkpoint or sorted((ROOT / "genworker" / "models").glob("*.pt"))[0]
+    # A worker's batch: its default, or one chunk's images where a lone job has fewer.
+    batch = min(BATCH_IMAGES[args.device], args.chunk * args.timepoints)
     with tempfile.TemporaryDirectory(prefix="gantry-bench-") as tmp:
         folder = Path(tmp)
         env = configure(folder, args)
         version = benchmark_template_version(checkpoint, timepoints=args.timepoints)
         images = args.cases * args.timepoints
+        threads = "one torch thread" if args.device == "cpu" else "torch's default threads"
         print(
             f"{checkpoint.name} ({version.generator.architecture} "
             f"{version.generator.resolution}²): {args.cases} cases x {args.timepoints} "
-            f"timepoints = {images} images, chunks of {args.chunk} cases, CPU workers with "
-            f"one torch thread each, Redis + PostgreSQL, {os.cpu_count()} cores"
+            f"timepoints = {images} images, chunks of {args.chunk} cases, {args.device} "
+            f"workers with {threads} each and batches of {batch} images, "
+            f"{'SQLite + filesystem broker' if args.embedded else 'Redis + PostgreSQL'}, "
+            f"{os.cpu_count()} cores"
         )
-        runs = [(1, 0), (1, args.writers), (2, args.writers)]  # (workers, writer threads)
-        seconds = {}
-        for count, writers in runs:
-            workers = start_workers(count, writers, env, folder)
-            try:
-                run_job(version, args.chunk * count, seed=100 + count)  # every worker loads
-                seconds[count, writers] = run_job(version, args.cases, seed=count)
-            finally:
-                for worker in workers:
-                    worker.terminate()
-                for worker in workers:
-                    worker.wait(timeout=60)
+        try:
+            seconds = measure(version, env, folder, args)
+        except SystemExit:
+            print(worker_log_tails(folder), file=sys.stderr)
+            raise
         raw = raw_generator_images_per_second(
-            checkpoint, batch=8, images=min(images, 240), compiled=args.compile
+            checkpoint,
+            args.device,
+            batch,
+            batch * min(max(images // batch, 4), 30),  # whole batches, 4 to 30 of them
+            compiled=args.compile,
         )
     one = seconds[1, args.writers]
     print(f"\n  {'workers':<9}{'writers':>8}{'seconds':>9}{'cases/s':>9}{'images/s':>10}")
@@ -189,8 +285,9 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"\n  writer threads, one worker: {seconds[1, 0] / one:.2f}x the cases/s of none"
         f"\n  two workers vs one: {one / seconds[2, args.writers]:.2f}x"
-        f"\n  raw generator (synthesis only{', compiled' if args.compile else ''}, 1 thread,"
-        f" batch 8): {raw:.1f} images/s; one worker"
+        f"\n  raw generator (synthesis only{', compiled' if args.compile else ''}, "
+        f"{args.device}{', 1 thread' if args.device == 'cpu' else ''}, batch {batch}): "
+        f"{raw:.1f} images/s; one worker"
         f" end to end {images / seconds[1, 0]:.1f} images/s without writer threads"
         f" ({images / seconds[1, 0] / raw:.2f}x raw), {images / one:.1f} with"
         f" ({images / one / raw:.2f}x raw)"

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The work a lent GPU machine does, as stages that fit one device call (10 minutes at most;
+# a session has 15 minutes of device time in all, the machine's start included).
+#
+#   train  issue 7: both GPU recipes trained side by side for TRAIN_MINUTES (default 7),
+#          exported with their cards and grids; evaluated here afterwards (README)
+#   speed  issue 6: the same-config generator (the reference's table), the shipped ones
+#   scale  issue 6: one job on one GPU worker, then on two; SQLite and a filesystem broker
+#
+# Run bench/gpu_wheels.sh here first; a call carries the wheels its stages need (.whl/train,
+# or .whl/speed for speed and scale; both together exceed what a call may carry):
+#   run(command="bash bench/gpu_session.sh train", carry=[".whl/train"], timeout_s=570)
+#   run(command="bash bench/gpu_session.sh speed scale", carry=[".whl/speed"], timeout_s=590)
+# One session's 15 minutes hold the train call or the speed-and-scale call, not both.
+# The output comes back as $OUT/session.log (training's as $OUT/<recipe>.log), with the
+# stages' files beside it. Rehearse on a CPU (here .whl holds the lent machine's wheels):
+#   OUT=/tmp/out PYTHON=.venv/bin/python NO_WHEELS=1 TRAIN_MINUTES=1 \
+#     bash bench/gpu_session.sh train
+#   OUT=/tmp/out PYTHON=.venv/bin/python NO_WHEELS=1 DEVICE=cpu \
+#     bash bench/gpu_session.sh speed scale
+set -uo pipefail
+cd "$(dirname "$0")/.."
+(($#)) || { echo "usage: $0 STAGE... (train, speed, scale)" >&2; exit 2; }
+: "${OUT:?OUT names the folder whose files come back}"
+PYTHON=${PYTHON:-python3}
+DEVICE=${DEVICE:-cuda}  # cpu to rehearse speed and scale here
+export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
+exec > >(tee -a "$OUT/session.log") 2>&1
+
+wheels=(.whl/*/*.whl)  # what the lent machine's Python lacks; only carried folders are here
+if [[ -z ${NO_WHEELS:-} && -e ${wheels[0]} ]]; then
+  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site "${wheels[@]}" || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+"$PYTHON" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.cuda.is_available())"
+
+train() {
+  # Side by side on the one GPU, each for TRAIN_MINUTES including its cohort's simulation
+  # (about 1 and 2 minutes on a CPU core). Shipped without evaluation: that runs afterwards
+  # on the machine the other models were evaluated on, so that their figures compare.
+  local name pids=()
+  for name in brain-glioma chest-xray; do
+    (
+      "$PYTHON" -m genworker train "$name" --device-class gpu --runs /tmp/runs \
+        --max-minutes "${TRAIN_MINUTES:-7}" &&
+        "$PYTHON" -m genworker ship "$name" --device-class gpu --runs /tmp/runs \
+          --models /tmp/models --no-evaluate
+    ) >"$OUT/$name.log" 2>&1 &
+    pids+=($!)
+  done
+  wait "${pids[@]}"  # not a bare wait: that would wait for the tee of this script's output
+  cp /tmp/models/*.pt "$OUT"/
+  tar cf "$OUT/cards-and-grids.tar" -C /tmp/models --exclude='*.pt' .
+}
+
+speed() {
+  # The issue's reference table: fp32 and bf16 eager, bf16 compiled (CUDA graphs), batches
+  # 1, 64 and 256, one resolution per process so that a compile that overruns its limit
+  # loses only its own rows; then the shipped generators, eager.
+  local resolution
+  for resolution in 128 256; do
+    timeout 150 "$PYTHON" bench/generator_speed.py --devices "$DEVICE" --no-shipped --compile bf16 \
+      --no-series --resolutions "$resolution" --batches 1,64,256 --repeats 5 --budget 20
+  done
+  timeout 60 "$PYTHON" bench/generator_speed.py --devices "$DEVICE" --resolutions "" --no-series
+}
+
+scale() {
+  # Chunks of 32 cases (96 images, one GPU batch each); 16 chunks, 8 for each of two workers.
+  timeout 200 "$PYTHON" bench/scale_out.py --embedded --device "$DEVICE" --cases 512 --chunk 32 \
+    --timeout 60
+}
+
+for stage in "$@"; do
+  echo "== $stage: started $(date -u +%T)"
+  "$stage"
+  status=$?
+  echo "== $stage: ended $(date -u +%T), status $status"
+done

