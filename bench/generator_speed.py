@@ -323,6 +323,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.batches = sorted(int(b) for b in args.batches.split(","))
     args.resolutions = [int(r) for r in args.resolutions.split(",") if r]
     args.devices = args.devices.split(",")
+    if unknown := set(args.devices) - {"cpu", "cuda"}:
+        parser.error(f"--devices: unknown {sorted(unknown)}; known: cpu, cuda")
     if "cuda" in args.devices and not torch.cuda.is_available():
         parser.error("--devices names cuda, but CUDA is not available")
     if args.no_shipped:

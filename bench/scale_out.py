@@ -45,8 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import benchmark_template_version, fresh_postgres, setup_django  # noqa: E402
-
-BATCH_IMAGES = {"cpu": 8, "cuda": 256}  # a worker's default on each device (genworker.tasks)
+from genworker.checkpoint import default_max_batch  # noqa: E402
 
 
 def configure(folder: Path, args: argparse.Namespace) -> dict[str, str]:
@@ -57,7 +56,7 @@ def configure(folder: Path, args: argparse.Namespace) -> dict[str, str]:
         "GANTRY_VAR_DIR": str(folder),
         "GANTRY_DEVICE": args.device,
         "GANTRY_TORCH_THREADS": "1" if args.device == "cpu" else "0",
-        "GANTRY_BATCH_IMAGES": str(BATCH_IMAGES[args.device]),
+        "GANTRY_BATCH_IMAGES": str(default_max_batch(args.device)),
         "GANTRY_CHUNK_CASES": str(args.chunk),
         "GANTRY_COMPILE_GENERATOR": "1" if args.compile else "0",
         "SECRET_KEY": secrets.token_urlsafe(32),
@@ -248,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     checkpoint = args.checkpoint or sorted((ROOT / "genworker" / "models").glob("*.pt"))[0]
     # A worker's batch: its default, or one chunk's images where a lone job has fewer.
-    batch = min(BATCH_IMAGES[args.device], args.chunk * args.timepoints)
+    batch = min(default_max_batch(args.device), args.chunk * args.timepoints)
     with tempfile.TemporaryDirectory(prefix="gantry-bench-") as tmp:
         folder = Path(tmp)
         env = configure(folder, args)

@@ -59,6 +59,12 @@ class LoadedGenerator:
             self.synthesis(torch.zeros(self.max_batch, g.num_ws, g.w_dim, device=g.device))
 
 
+def default_max_batch(device: str) -> int:
+    """The images per synthesis call a worker starts with on ``device`` (unless
+    ``GANTRY_BATCH_IMAGES`` says otherwise)."""
+    return 256 if device.startswith("cuda") else 8
+
+
 def sha256_file(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as file:

@@ -77,7 +77,7 @@ def torch_device() -> str:
 
 @lru_cache(maxsize=4)
 def _load_cached(sha256: str, path: str, device: str):  # -> LoadedGenerator
-    from genworker.checkpoint import load_generator
+    from genworker.checkpoint import default_max_batch, load_generator
 
     loaded = load_generator(Path(path), device=device)
     if loaded.sha256 != sha256:
@@ -85,7 +85,7 @@ def _load_cached(sha256: str, path: str, device: str):  # -> LoadedGenerator
             f"checkpoint {Path(path).name} has sha256 {loaded.sha256[:12]}…, "
             f"the registry expects {sha256[:12]}…"
         )
-    loaded.max_batch = settings.GANTRY_BATCH_IMAGES or (256 if device.startswith("cuda") else 8)
+    loaded.max_batch = settings.GANTRY_BATCH_IMAGES or default_max_batch(device)
     if settings.GANTRY_COMPILE_GENERATOR:
         loaded.compile()
     return loaded
