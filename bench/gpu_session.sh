@@ -2,8 +2,9 @@
 # The work a lent GPU machine does, as stages that fit one device call (10 minutes at most;
 # a session has 15 minutes of device time in all, the machine's start included).
 #
-#   train  issue 7: both GPU recipes trained side by side for TRAIN_MINUTES (default 7),
-#          exported with their cards and grids; evaluated here afterwards (README)
+#   train  issue 7: both GPU recipes trained side by side for TRAIN_MINUTES (default 6),
+#          their best snapshot selected (genworker.selection), exported with cards and
+#          grids; evaluated here afterwards (README)
 #   speed  issue 6: the same-config generator (the reference's table), the shipped ones
 #   scale  issue 6: one job on one GPU worker, then on two; SQLite and a filesystem broker
 #
@@ -38,15 +39,22 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 
 train() {
   # Side by side on the one GPU, each for TRAIN_MINUTES including its cohort's simulation
-  # (about 1 and 2 minutes on a CPU core). Shipped without evaluation: that runs afterwards
-  # on the machine the other models were evaluated on, so that their figures compare.
+  # (about 1 and 2 minutes on a CPU core), then at most 1.5 minutes of selection. Shipped
+  # without evaluation: that runs afterwards on the machine the other models were evaluated
+  # on, so that their figures compare.
   local name pids=()
   for name in brain-glioma chest-xray; do
     (
-      "$PYTHON" -m genworker train "$name" --device-class gpu --runs /tmp/runs \
-        --max-minutes "${TRAIN_MINUTES:-7}" &&
-        "$PYTHON" -m genworker ship "$name" --device-class gpu --runs /tmp/runs \
-          --models /tmp/models --no-evaluate
+      local run=(--device-class gpu --runs /tmp/runs)
+      "$PYTHON" -m genworker train "$name" "${run[@]}" --max-minutes "${TRAIN_MINUTES:-6}" || exit
+      # The snapshot that does best on a validation fold of the training subjects; the last
+      # state if that cannot be told in time. The card records the ranking.
+      if timeout 90 "$PYTHON" -m genworker select "$name" "${run[@]}"; then
+        "$PYTHON" -m genworker ship "$name" "${run[@]}" --models /tmp/models --no-evaluate \
+          --snapshot selected
+      else
+        "$PYTHON" -m genworker ship "$name" "${run[@]}" --models /tmp/models --no-evaluate
+      fi
     ) >"$OUT/$name.log" 2>&1 &
     pids+=($!)
   done

@@ -2,7 +2,9 @@
 
 python -m genworker cohort build brain-glioma --out DIR ...   (see python -m genworker.cohorts)
 python -m genworker train brain-glioma --device-class cpu --max-minutes 9   (resumes)
-python -m genworker ship brain-glioma --device-class cpu   (export + evaluate + grid + report)
+python -m genworker select brain-glioma --device-class cpu   (rank the run's snapshots)
+python -m genworker ship brain-glioma --device-class cpu [--snapshot selected]
+    (export + evaluate + grid + report)
 python -m genworker ship brain-glioma --device-class gpu --no-evaluate   (export + grid)
 python -m genworker evaluate CHECKPOINT --cohort brain-glioma --resolution 64 --subjects 200 \
     --cohort-seed 2026 [--update-card]   (figures of a shipped model, without its training run)
@@ -27,12 +29,15 @@ from genworker.cohorts.registry import BUILDERS, build_cohort
 from genworker.evaluation import evaluate, write_report
 from genworker.recipes import RECIPES, Recipe, recipe
 from genworker.sampling import sample_grid, save_grid_png
-from genworker.training import export_generator, train
+from genworker.selection import METHOD as SELECTION_METHOD
+from genworker.selection import rank_snapshots
+from genworker.training import SNAPSHOT_DIR, STATE_FILE, export_generator, snapshots, train
 
 ROOT = Path(__file__).resolve().parent
 MODELS_DIR = ROOT / "models"
 RUNS_DIR = ROOT.parent / "var" / "runs"
 GRID_SEVERITIES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+SELECTION_FILE = "selection.json"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
     for name, text in (
         ("train", "train a recipe; resumes its run"),
+        ("select", "rank a recipe's snapshots on a validation fold of its training subjects"),
         ("ship", "export, evaluate and write grid + report of a recipe's run"),
     ):
         command = commands.add_parser(name, help=text)
@@ -59,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
         "--max-minutes", type=float, help="stop (resumably) once the command has run this long"
     )
     commands.choices["ship"].add_argument("--models", type=Path, default=MODELS_DIR)
+    commands.choices["ship"].add_argument(
+        "--snapshot",
+        choices=("last", "selected"),
+        default="last",
+        help="ship the run's last state or the snapshot `select` ranked first",
+    )
     commands.choices["ship"].add_argument(
         "--no-evaluate",
         action="store_true",
@@ -122,6 +134,7 @@ def _train(args: argparse.Namespace) -> int:
         device=args.device,
         resume=True,
         max_minutes=max_minutes,
+        snapshot_kimg=r.snapshot_kimg,
         **r.training,
     )
     state = "finished" if result.finished else "stopped by the time limit; run again to resume"
@@ -129,12 +142,44 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _select(args: argparse.Namespace) -> int:
+    r = recipe(args.recipe, args.device_class)
+    ranking = rank_snapshots(_run_dir(args), _cohort(r, args.runs), device=args.device)
+    selection = {
+        "method": SELECTION_METHOD,
+        "chosen": ranking[0].path.name,
+        "snapshots": sorted(s.path.name for s in ranking),
+        "ranking": [s.to_dict() for s in ranking],
+    }
+    path = _run_dir(args) / SELECTION_FILE
+    path.write_text(json.dumps(selection, indent=1) + "\n")
+    best = ranking[0]
+    print(f"chosen: {best.path.name} ({best.kimg:g} kimg, {best.targets_met} targets met)")
+    print(f"ranking: {path}")
+    return 0
+
+
+def _shipped_state(args: argparse.Namespace) -> tuple[Path, dict]:
+    """The training state or snapshot to ship, and what the card says of its choice."""
+    run = _run_dir(args)
+    if args.snapshot == "last":
+        return run / STATE_FILE, {}
+    selection_path = run / SELECTION_FILE
+    if not selection_path.exists():
+        raise SystemExit(f"error: {selection_path} is missing: run `select` first")
+    selection = json.loads(selection_path.read_text())
+    if selection["snapshots"] != [p.name for p in snapshots(run)]:
+        raise SystemExit(f"error: {selection_path} predates the run's snapshots: select again")
+    return run / SNAPSHOT_DIR / selection["chosen"], {"selection": selection}
+
+
 def _ship(args: argparse.Namespace) -> int:
     r = recipe(args.recipe, args.device_class)
     checkpoint = args.models / f"{r.name}.pt"
-    export_generator(_run_dir(args) / "training-state.pt", checkpoint, half=True)
+    state, selection = _shipped_state(args)
+    export_generator(state, checkpoint, half=True)
     loaded = load_generator(checkpoint, args.device)
-    updates = {"recipe": _recipe_card(r, args.device_class)}
+    updates = {"recipe": _recipe_card(r, args.device_class), **selection}
     if not args.no_evaluate:
         updates["metrics"] = evaluate(loaded, _cohort(r, args.runs), device=args.device)
         write_report(
@@ -218,7 +263,13 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "ship": _ship, "evaluate": _evaluate, "sample": _sample}
+COMMANDS = {
+    "train": _train,
+    "select": _select,
+    "ship": _ship,
+    "evaluate": _evaluate,
+    "sample": _sample,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

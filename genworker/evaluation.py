@@ -100,7 +100,8 @@ class MemorisationReference:
 
 
 @contextlib.contextmanager
-def _one_cpu_thread() -> Iterator[None]:
+def one_cpu_thread() -> Iterator[None]:
+    """Torch on one CPU thread inside (see :func:`evaluate` for why)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -109,7 +110,7 @@ def _one_cpu_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-@_one_cpu_thread()
+@one_cpu_thread()
 def evaluate(
     loaded: LoadedGenerator,
     cohort: Cohort,

@@ -42,6 +42,7 @@ from genworker.sampling import fit_severity_direction
 
 STATE_FILE = "training-state.pt"
 EXPORT_FILE = "generator.pt"
+SNAPSHOT_DIR = "snapshots"
 R1_INTERVAL = 16  # lazy regularisation: R1 on every 16th discriminator step, scaled up
 EMA_RAMPUP = 0.05  # early on, the EMA half-life is at most 5% of the images seen
 W_AVG_BETA = 0.995
@@ -158,12 +159,18 @@ def train(
     resume: bool = False,  # continue from out_dir's training state if there is one
     max_minutes: float | None = None,
     checkpoint_every: int = 500,  # steps between training-state saves
+    snapshot_kimg: float | None = None,  # see below
     progress: bool = True,
 ) -> TrainResult:
-    """Train for ``kimg`` thousand images or ``steps`` steps in total (counting resumes)."""
-    if (kimg is None) == (steps is None):
-        raise ValueError("give exactly one of kimg and steps")
+    """Train for ``kimg`` thousand images or ``steps`` steps in total (counting resumes).
+
+    With ``snapshot_kimg``, the EMA generator is also kept every that many thousand images
+    and where the call stops, in ``out_dir/snapshots``, each exportable like the training
+    state, so that :mod:`genworker.selection` can pick the best point of a run that drifts.
+    """
+    _check_lengths(kimg, steps, snapshot_kimg)
     total_steps = steps if steps is not None else math.ceil(kimg * 1000 / batch_size)
+    snapshot_steps = snapshot_kimg and max(1, round(snapshot_kimg * 1000 / batch_size))
     device = torch.device(device)
     if mixed_precision is None:
         mixed_precision = device.type == "cuda"
@@ -191,10 +198,7 @@ def train(
     if mode_seeking_weight and not data.subject_distance:
         raise ValueError("mode_seeking_weight needs two different training images of a finding")
     cohort_card = _cohort_card(cohort, n_train=len(data.images))
-    if state_path.exists():
-        run = _restore(load_training_state(state_path), config, options, cohort_card, device)
-    else:
-        run = _start(config, options, device)
+    run = _open_run(state_path, config, options, cohort_card, device)
     run.devices = sorted({*run.devices, _device_name(device)})
 
     started = time.monotonic()
@@ -211,16 +215,37 @@ def train(
         )
         if run.step % checkpoint_every == 0:
             save_training_state(state_path, _state(run, config, options, cohort_card, started))
+        if snapshot_steps and run.step % snapshot_steps == 0:
+            snapshot = _snapshot(_state(run, config, options, cohort_card, started), total_steps)
+            save_training_state(snapshot_path(out_dir, run.step), snapshot)
     bar.close()
     run.seconds += time.monotonic() - started
     state = _state(run, config, options, cohort_card, started=None)
     state["finished"] = not stopped_early
     save_training_state(state_path, state)
+    if snapshot_steps and run.step:  # where it stopped, finished or not, is a candidate too
+        save_training_state(snapshot_path(out_dir, run.step), _snapshot(state, total_steps))
     export_path = out_dir / EXPORT_FILE
     export_generator(state_path, export_path)
     return TrainResult(
         state_path, export_path, run.step, run.images_seen, not stopped_early, run.history
     )
+
+
+def _check_lengths(kimg: float | None, steps: int | None, snapshot_kimg: float | None) -> None:
+    if (kimg is None) == (steps is None):
+        raise ValueError("give exactly one of kimg and steps")
+    if snapshot_kimg is not None and snapshot_kimg <= 0:
+        raise ValueError(f"snapshot_kimg must be positive, not {snapshot_kimg}")
+
+
+def snapshot_path(out_dir: str | Path, step: int) -> Path:
+    return Path(out_dir) / SNAPSHOT_DIR / f"step-{step:07d}.pt"
+
+
+def snapshots(out_dir: str | Path) -> list[Path]:
+    """A run's snapshots, in training order."""
+    return sorted((Path(out_dir) / SNAPSHOT_DIR).glob("step-*.pt"))
 
 
 def export_generator(
@@ -230,7 +255,8 @@ def export_generator(
     half: bool = False,
     direction_samples: int = 2000,
 ) -> str:
-    """Export a training state's EMA generator with directions and model card; -> sha256."""
+    """Export a training state's (or snapshot's) EMA generator with directions and model
+    card; -> sha256."""
     state = load_training_state(state_path)
     config = GeneratorConfig.from_dict(state["config"])
     generator = build_generator(config)
@@ -348,6 +374,19 @@ def _build(
     return G, D, G_ema, opt_G, opt_D
 
 
+def _open_run(
+    state_path: Path,
+    config: GeneratorConfig,
+    options: TrainingOptions,
+    cohort_card: dict,
+    device: torch.device,
+) -> _Run:
+    """The run saved at ``state_path``, or a new one."""
+    if state_path.exists():
+        return _restore(load_training_state(state_path), config, options, cohort_card, device)
+    return _start(config, options, device)
+
+
 def _start(config: GeneratorConfig, options: TrainingOptions, device: torch.device) -> _Run:
     random.seed(options.seed)
     torch.manual_seed(options.seed)  # seeds CUDA too
@@ -409,6 +448,12 @@ def _state(
         "history": run.history,
         "finished": False,
     }
+
+
+def _snapshot(state: dict, total_steps: int) -> dict:
+    """A training state without what only resuming needs: what export_generator reads."""
+    kept = ("config", "options", "cohort", "G_ema", "step", "images_seen", "seconds", "devices")
+    return {**{key: state[key] for key in kept}, "finished": state["step"] == total_steps}
 
 
 def _train_step(

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from genworker.checkpoint import card_path, load_generator, sha256_file
 from genworker.cli import main
 from genworker.recipes import RECIPES, Recipe
@@ -17,7 +19,15 @@ TINY_NETWORK = {
     "mapping_layers": 1,
 }
 TINY_RECIPE = Recipe(
-    "tiny-brain", "brain-glioma", 32, 12, TINY_NETWORK, kimg=0.064, batch_size=8, cohort_seed=3
+    "tiny-brain",
+    "brain-glioma",
+    32,
+    12,
+    TINY_NETWORK,
+    kimg=0.064,
+    batch_size=8,
+    cohort_seed=3,
+    snapshot_kimg=0.032,
 )
 
 COHORT = [
@@ -80,3 +90,20 @@ def test_a_recipe_trains_resumes_and_ships_with_or_without_evaluation(
     assert main(ship) == 0
     assert load_generator(checkpoint).card["metrics"]["evaluated_on"]["cohort"] == "brain-glioma"
     assert checkpoint.with_suffix(".report.md").read_text().startswith("# tiny-brain quality")
+
+    with pytest.raises(SystemExit, match="run `select` first"):
+        main([*ship, "--snapshot", "selected"])
+    select = ["select", "tiny-brain", "--device-class", "gpu", "--device", "cpu", *runs]
+    assert main(select) == 0
+    selection = json.loads((tmp_path / "runs" / "tiny-brain-gpu" / "selection.json").read_text())
+    assert selection["snapshots"] == ["step-0000004.pt", "step-0000008.pt"]
+    ranking = selection["ranking"]
+    order = [(-r["targets_met"], r["shortfall"]) for r in ranking]
+    assert order == sorted(order)
+    assert selection["chosen"] == ranking[0]["snapshot"]
+    assert f"chosen: {selection['chosen']}" in capsys.readouterr().out
+
+    assert main([*ship, "--snapshot", "selected", "--no-evaluate"]) == 0
+    card = load_generator(checkpoint).card
+    assert card["selection"] == selection
+    assert card["training"]["steps"] == int(selection["chosen"][5:12])

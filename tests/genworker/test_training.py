@@ -140,6 +140,26 @@ def test_a_run_stopped_by_its_time_budget_resumes_exactly(
     assert_same_export(resumed.export_path, expected.export_path)
 
 
+def test_snapshots_keep_the_ema_generator_every_few_kimg_and_at_the_end(
+    small_cohort, tmp_path, uninterrupted
+):
+    expected_state, _ = uninterrupted
+    every = 0.024  # kimg: 6 steps of 4 images
+    run_small(small_cohort, tmp_path, steps=7, snapshot_kimg=every)
+    run_small(small_cohort, tmp_path, steps=STEPS, resume=True, snapshot_kimg=every)
+    snapshots = [load_training_state(path) for path in training.snapshots(tmp_path)]
+    # Step 7 is where the first call stopped.
+    assert [s["step"] for s in snapshots] == [6, 7, 12, 18, STEPS]
+    assert [s["finished"] for s in snapshots] == [False, True, False, False, True]
+    assert "opt_G" not in snapshots[0]  # only what an export needs
+    assert_identical(snapshots[-1]["G_ema"], expected_state["G_ema"], "last snapshot")
+
+    training.export_generator(training.snapshots(tmp_path)[2], tmp_path / "at-12.pt")
+    card = load_generator(tmp_path / "at-12.pt").card
+    assert card["training"]["steps"] == 12
+    assert card["training"]["finished"] is False
+
+
 def test_an_existing_state_is_not_overwritten_without_resume(small_cohort, tmp_path):
     first = run_small(small_cohort, tmp_path, steps=2)
     before = first.state_path.read_bytes()
@@ -164,6 +184,8 @@ def test_the_length_is_given_once(small_cohort, tmp_path):
         run_small(small_cohort, tmp_path, steps=2, kimg=1.0)
     with pytest.raises(ValueError, match="exactly one of kimg and steps"):
         run_small(small_cohort, tmp_path)
+    with pytest.raises(ValueError, match="snapshot_kimg must be positive"):
+        run_small(small_cohort, tmp_path, steps=2, snapshot_kimg=0)
     assert not (tmp_path / training.STATE_FILE).exists()
 
 

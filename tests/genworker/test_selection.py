@@ -1,0 +1,35 @@
+"""Snapshot selection: a validation fold of the training subjects, ranking by the targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genworker.selection import shortfall, validation_cohort
+from tests.toy_cohort import disc_cohort
+
+
+def test_the_shortfall_sums_each_missed_targets_relative_distance():
+    targets = [
+        {"target": "<= 2", "value": 3.0},  # half over
+        {"target": ">= 0.9", "value": 0.45},  # half short
+        {"target": ">= 0.9", "value": 0.95},  # met
+        {"target": "<= 0.01", "value": 0.0},  # met
+        {"target": ">= 0.9", "value": None},  # unmeasured
+    ]
+    assert shortfall(targets) == pytest.approx(0.5 + 0.5 + 1.0)
+    assert shortfall(targets[2:4]) == 0.0
+
+
+def test_the_validation_fold_is_whole_training_tracks_of_every_finding():
+    cohort = disc_cohort(resolution=16, n_tracks=24, seed=4)
+    validation = validation_cohort(cohort)
+    train = cohort.train()
+    np.testing.assert_array_equal(validation.images, train.images)  # nothing held out is in it
+    fold = validation.held_out
+    assert 0 < fold.sum() < len(fold)
+    for track in np.unique(validation.track):
+        assert len(set(fold[validation.track == track])) == 1  # tracks are never split
+    for finding in np.unique(train.finding):
+        assert set(fold[validation.finding == finding]) == {False, True}
+    assert validation_cohort(cohort).held_out.tolist() == fold.tolist()  # the same fold again
