@@ -144,6 +144,9 @@ def _train(args: argparse.Namespace) -> int:
 
 def _select(args: argparse.Namespace) -> int:
     r = recipe(args.recipe, args.device_class)
+    if not snapshots(_run_dir(args)):
+        print(f"error: {_run_dir(args)} has no snapshots; train the recipe first", file=sys.stderr)
+        return 2
     ranking = rank_snapshots(_run_dir(args), _cohort(r, args.runs), device=args.device)
     selection = {
         "method": SELECTION_METHOD,

@@ -215,7 +215,7 @@ def train(
         )
         if run.step % checkpoint_every == 0:
             save_training_state(state_path, _state(run, config, options, cohort_card, started))
-        if snapshot_steps and run.step % snapshot_steps == 0:
+        if snapshot_steps and run.step % snapshot_steps == 0 and run.step < total_steps:
             snapshot = _snapshot(_state(run, config, options, cohort_card, started), total_steps)
             save_training_state(snapshot_path(out_dir, run.step), snapshot)
     bar.close()

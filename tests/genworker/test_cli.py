@@ -94,6 +94,8 @@ def test_a_recipe_trains_resumes_and_ships_with_or_without_evaluation(
     with pytest.raises(SystemExit, match="run `select` first"):
         main([*ship, "--snapshot", "selected"])
     select = ["select", "tiny-brain", "--device-class", "gpu", "--device", "cpu", *runs]
+    assert main([*select[:-1], str(tmp_path / "elsewhere")]) == 2
+    assert "has no snapshots" in capsys.readouterr().err
     assert main(select) == 0
     selection = json.loads((tmp_path / "runs" / "tiny-brain-gpu" / "selection.json").read_text())
     assert selection["snapshots"] == ["step-0000004.pt", "step-0000008.pt"]
