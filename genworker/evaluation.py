@@ -248,7 +248,8 @@ def generate_like(
 def check_targets(result: dict) -> list[dict]:
     """The issue's targets, each with its measured value and whether it is met.
 
-    ``met`` is None where the figure could not be measured.
+    ``met`` is None where the figure could not be measured. ``shortfall`` is how far a
+    missed figure is from its bound, as a share of the bound (0 when met, 1 unmeasured).
     """
     entries = [
         (
@@ -277,6 +278,7 @@ def check_targets(result: dict) -> list[dict]:
             "value": value,
             "target": f"{sign} {bound:g}",
             "met": _meets(value, sign, bound),
+            "shortfall": _shortfall(value, sign, bound),
         }
         for name, value, sign, bound in entries
     ]
@@ -286,6 +288,14 @@ def _meets(value: float | None, sign: str, bound: float) -> bool | None:
     if value is None:
         return None
     return bool(value <= bound) if sign == "<=" else bool(value >= bound)
+
+
+def _shortfall(value: float | None, sign: str, bound: float) -> float:
+    if value is None:
+        return 1.0
+    if sign == ">=":
+        return max(0.0, 1 - value / bound)
+    return max(0.0, value / bound - 1) if bound else float(value > 0)
 
 
 def write_report(result: dict, path: str | Path, *, title: str = "Generator quality") -> Path:

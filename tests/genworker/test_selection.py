@@ -5,20 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from genworker.evaluation import check_targets
 from genworker.selection import shortfall, validation_cohort
 from tests.toy_cohort import disc_cohort
 
 
 def test_the_shortfall_sums_each_missed_targets_relative_distance():
-    targets = [
-        {"target": "<= 2", "value": 3.0},  # half over
-        {"target": ">= 0.9", "value": 0.45},  # half short
-        {"target": ">= 0.9", "value": 0.95},  # met
-        {"target": "<= 0.01", "value": 0.0},  # met
-        {"target": ">= 0.9", "value": None},  # unmeasured
-    ]
+    result = {
+        "fd_ratio": 3.0,  # half over 2
+        "memorisation": {"share_too_close": 0.0},  # met
+        "controllability": {
+            "condition": {"spearman": 0.45, "monotone_fraction": 0.95},  # half short; met
+            "direction": {"spearman": None, "monotone_fraction": 0.9},  # unmeasured; met
+        },
+    }
+    targets = check_targets(result)
+    assert [t["shortfall"] for t in targets] == pytest.approx([0.5, 0, 0.5, 0, 1, 0])
     assert shortfall(targets) == pytest.approx(0.5 + 0.5 + 1.0)
-    assert shortfall(targets[2:4]) == 0.0
+    assert shortfall([t for t in targets if t["met"]]) == 0.0
 
 
 def test_the_validation_fold_is_whole_training_tracks_of_every_finding():
