@@ -18,6 +18,13 @@ from tests.factories import PASSWORD, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# oneDNN (convolutions, matrix products) held to AVX2 on every x86 test machine, set before
+# torch loads it, so that briefly trained toy models come out alike on machines with newer
+# instructions: with AVX-512 and AMX kernels one series of the toy generator's lesions shrank
+# where with AVX2 it grew. (ATEN_CPU_CAPABILITY=avx2 as well made compiled synthesis return
+# NaN on such a machine, torch 2.13, so ATen's own kernels are left to choose.)
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+
 
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path_factory) -> Path:
