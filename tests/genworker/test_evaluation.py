@@ -8,7 +8,12 @@ import torch
 
 from genworker.checkpoint import LoadedGenerator
 from genworker.conditions import ConditionSchema
-from genworker.evaluation import MemorisationReference, evaluate, write_report
+from genworker.evaluation import (
+    FD_DRAWS,
+    MemorisationReference,
+    evaluate,
+    write_report,
+)
 from genworker.features import train_feature_net
 from genworker.networks import GeneratorConfig, build_generator
 from tests import toy_cohort as toy
@@ -131,6 +136,18 @@ def test_a_faithful_generator_meets_the_progression_and_memorisation_targets(coh
     assert "by_finding" not in real  # one finding progresses: nothing to split
     assert result["memorisation"]["share_too_close"] <= 0.05
     assert result["fd"] >= 0
+    for key in ("fd", "fd_train_vs_held_out"):  # means over sets drawn from equal pools
+        draws = result[f"{key}_draws"]
+        assert len(draws) == FD_DRAWS
+        assert len(set(draws)) > 1
+        assert result[key] == pytest.approx(np.mean(draws))
+    train_images = int((~cohort.held_out).sum())
+    assert result["draws"] == {
+        "count": FD_DRAWS,
+        "size": SIZES["n_generated"],
+        "generated_pool": train_images,  # topped up to the training split's size
+        "train_pool": train_images,
+    }
     assert result["fd_train_vs_held_out"] > 0
     assert result["fd_ratio"] == pytest.approx(result["fd"] / result["fd_train_vs_held_out"])
     met = targets_by_name(result)
@@ -241,6 +258,9 @@ def test_a_real_network_evaluates_end_to_end_and_writes_a_report(cohort, tmp_pat
     assert "| Fréchet distance / train-vs-held-out Fréchet distance |" in report
     assert "**missed**" in report
     assert f"{result['fd']:.4g}" in report
+    assert f"means over {FD_DRAWS} sets of" in report
+    low, high = min(result["fd_draws"]), max(result["fd_draws"])
+    assert f"{result['fd']:.4g} ({low:.4g} to {high:.4g})" in report  # the draws' spread
     assert "| mask area: Spearman | mask area: monotone |" in report
     spread = f"{result['z_spread']['generated']:.4g} per pixel"
     assert f"two images with the same conditions and different z differ by {spread}" in report
