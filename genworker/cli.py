@@ -7,7 +7,8 @@ python -m genworker ship brain-glioma --device-class cpu [--snapshot selected]
     (export + evaluate + grid + report)
 python -m genworker ship brain-glioma --device-class gpu --no-evaluate   (export + grid)
 python -m genworker evaluate CHECKPOINT --cohort brain-glioma --resolution 64 --subjects 200 \
-    --cohort-seed 2026 [--update-card]   (figures of a shipped model, without its training run)
+    --cohort-seed 2026 [--seed N] [--update-card]   (figures of a shipped model, without its
+    training run)
 python -m genworker sample CHECKPOINT --finding glioma --out grid.png
 """
 
@@ -83,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate_.add_argument("--resolution", type=int, required=True)
     evaluate_.add_argument("--subjects", type=int, required=True)
     evaluate_.add_argument("--cohort-seed", type=int, required=True)
+    evaluate_.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the evaluation's seed: its networks, draws and generated images (cards: 0)",
+    )
     evaluate_.add_argument("--report", type=Path, help="Markdown report (default: beside it)")
     evaluate_.add_argument(
         "--update-card",
@@ -236,7 +243,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     cohort = build_cohort(
         args.cohort, resolution=args.resolution, n_subjects=args.subjects, seed=args.cohort_seed
     )
-    metrics = evaluate(loaded, cohort)
+    metrics = evaluate(loaded, cohort, seed=args.seed)
     if args.update_card:
         _store_card(args.checkpoint, loaded, {"metrics": metrics})
     report = args.report or args.checkpoint.with_suffix(".report.md")

@@ -60,6 +60,11 @@ def test_evaluate_writes_a_report_and_with_update_card_stores_the_figures(tmp_pa
     assert sidecar["metrics"] == metrics
     assert sidecar["sha256"] == sha256_file(checkpoint) != before
 
+    assert main(["evaluate", str(checkpoint), *COHORT, "--seed", "1", "--update-card"]) == 0
+    reseeded = load_generator(checkpoint).card["metrics"]
+    assert reseeded["evaluated_on"]["seed"] == 1
+    assert reseeded["fd"] != metrics["fd"]  # other networks, draws and images
+
 
 def test_evaluate_names_a_missing_checkpoint(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "nothing.pt"), *COHORT]) == 2
