@@ -170,23 +170,29 @@ def _select(args: argparse.Namespace) -> int:
 
 
 def _shipped_state(args: argparse.Namespace) -> tuple[Path, dict]:
-    """The training state or snapshot to ship, and what the card says of its choice."""
+    """The training state or snapshot to ship, and what the card says of its choice.
+
+    Raises ValueError, naming the problem, where the selection is missing or stale."""
     run = _run_dir(args)
     if args.snapshot == "last":
         return run / STATE_FILE, {}
     selection_path = run / SELECTION_FILE
     if not selection_path.exists():
-        raise SystemExit(f"error: {selection_path} is missing: run `select` first")
+        raise ValueError(f"{selection_path} is missing: run `select` first")
     selection = json.loads(selection_path.read_text())
     if selection["snapshots"] != [p.name for p in snapshots(run)]:
-        raise SystemExit(f"error: {selection_path} predates the run's snapshots: select again")
+        raise ValueError(f"{selection_path} predates the run's snapshots: select again")
     return run / SNAPSHOT_DIR / selection["chosen"], {"selection": selection}
 
 
 def _ship(args: argparse.Namespace) -> int:
     r = recipe(args.recipe, args.device_class)
     checkpoint = args.models / f"{r.name}.pt"
-    state, selection = _shipped_state(args)
+    try:
+        state, selection = _shipped_state(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     export_generator(state, checkpoint, half=True)
     loaded = load_generator(checkpoint, args.device)
     updates = {"recipe": _recipe_card(r, args.device_class), **selection}

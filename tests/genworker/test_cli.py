@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from genworker.checkpoint import card_path, load_generator, sha256_file
 from genworker.cli import main
 from genworker.recipes import RECIPES, Recipe
@@ -96,8 +94,8 @@ def test_a_recipe_trains_resumes_and_ships_with_or_without_evaluation(
     assert load_generator(checkpoint).card["metrics"]["evaluated_on"]["cohort"] == "brain-glioma"
     assert checkpoint.with_suffix(".report.md").read_text().startswith("# tiny-brain quality")
 
-    with pytest.raises(SystemExit, match="run `select` first"):
-        main([*ship, "--snapshot", "selected"])
+    assert main([*ship, "--snapshot", "selected"]) == 2
+    assert "run `select` first" in capsys.readouterr().err
     select = ["select", "tiny-brain", "--device-class", "gpu", "--device", "cpu", *runs]
     assert main([*select[:-1], str(tmp_path / "elsewhere")]) == 2
     assert "has no snapshots" in capsys.readouterr().err
@@ -114,3 +112,9 @@ def test_a_recipe_trains_resumes_and_ships_with_or_without_evaluation(
     card = load_generator(checkpoint).card
     assert card["selection"] == selection
     assert card["training"]["steps"] == int(selection["chosen"][5:12])
+
+    stale = tmp_path / "runs" / "tiny-brain-gpu" / "snapshots" / "step-0000012.pt"
+    stale.write_bytes(b"")  # a snapshot the selection has not ranked
+    assert main([*ship, "--snapshot", "selected"]) == 2
+    assert "predates the run's snapshots: select again" in capsys.readouterr().err
+    assert load_generator(checkpoint).card["selection"] == selection  # the shipped model stays
