@@ -7,8 +7,8 @@ python -m genworker ship brain-glioma --device-class cpu [--snapshot selected]
     (export + evaluate + grid + report)
 python -m genworker ship brain-glioma --device-class gpu --no-evaluate   (export + grid)
 python -m genworker evaluate CHECKPOINT --cohort brain-glioma --resolution 64 --subjects 200 \
-    --cohort-seed 2026 [--seed N] [--update-card]   (figures of a shipped model, without its
-    training run)
+    --cohort-seed 2026 [--seeds K] [--update-card]   (figures of a shipped model, without its
+    training run; means over K evaluation seeds)
 python -m genworker sample CHECKPOINT --finding glioma --out grid.png
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -27,7 +28,8 @@ import torch
 from genworker.checkpoint import load_generator, save_generator
 from genworker.cohorts import cli as cohorts_cli
 from genworker.cohorts.registry import BUILDERS, build_cohort
-from genworker.evaluation import evaluate, write_report
+from genworker.evaluation import write_report
+from genworker.evaluation_seeds import EVALUATION_SEEDS, evaluate_over_seeds
 from genworker.recipes import RECIPES, Recipe, recipe
 from genworker.sampling import sample_grid, save_grid_png
 from genworker.selection import METHOD as SELECTION_METHOD
@@ -77,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="export with card and grids only; evaluate later (evaluate --update-card)",
     )
+    _add_seed_arguments(commands.choices["ship"])
 
     evaluate_ = commands.add_parser("evaluate", help="quality figures on a cohort's held-out part")
     evaluate_.add_argument("checkpoint", type=Path)
@@ -84,11 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate_.add_argument("--resolution", type=int, required=True)
     evaluate_.add_argument("--subjects", type=int, required=True)
     evaluate_.add_argument("--cohort-seed", type=int, required=True)
+    _add_seed_arguments(evaluate_)
     evaluate_.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="the evaluation's seed: its networks, draws and generated images (cards: 0)",
+        "--truncation",
+        type=_unit_interval,
+        default=1.0,
+        help="toward each condition's mean w, as the site's templates ask (cards: 1)",
     )
     evaluate_.add_argument("--report", type=Path, help="Markdown report (default: beside it)")
     evaluate_.add_argument(
@@ -105,6 +109,48 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--method", choices=("condition", "direction"), default="condition")
     sample.add_argument("--out", type=Path, required=True)
     return parser
+
+
+def _add_seed_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the first evaluation seed: each seed trains its own networks and draws its own "
+        "sets and generated images (cards: 0)",
+    )
+    command.add_argument(
+        "--seeds",
+        type=_positive,
+        default=EVALUATION_SEEDS,
+        help=f"evaluate at this many seeds from --seed on; figures are means (default "
+        f"{EVALUATION_SEEDS})",
+    )
+    command.add_argument(
+        "--workers",
+        type=_positive,
+        default=os.cpu_count() or 1,
+        help="processes evaluating seeds in parallel (the figures do not depend on it)",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], not {value:g}")
+    return value
+
+
+def _evaluate_seeds(loaded, cohort, args: argparse.Namespace, **options) -> dict:
+    seeds = range(args.seed, args.seed + args.seeds)
+    return evaluate_over_seeds(loaded, cohort, seeds=seeds, workers=args.workers, **options)
 
 
 def _cohort(r: Recipe, runs: Path):
@@ -197,7 +243,9 @@ def _ship(args: argparse.Namespace) -> int:
     loaded = load_generator(checkpoint, args.device)
     updates = {"recipe": _recipe_card(r, args.device_class), **selection}
     if not args.no_evaluate:
-        updates["metrics"] = evaluate(loaded, _cohort(r, args.runs), device=args.device)
+        updates["metrics"] = _evaluate_seeds(
+            loaded, _cohort(r, args.runs), args, device=args.device
+        )
         write_report(
             updates["metrics"], checkpoint.with_suffix(".report.md"), title=f"{r.name} quality"
         )
@@ -249,7 +297,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     cohort = build_cohort(
         args.cohort, resolution=args.resolution, n_subjects=args.subjects, seed=args.cohort_seed
     )
-    metrics = evaluate(loaded, cohort, seed=args.seed)
+    metrics = _evaluate_seeds(loaded, cohort, args, truncation=args.truncation)
     if args.update_card:
         _store_card(args.checkpoint, loaded, {"metrics": metrics})
     report = args.report or args.checkpoint.with_suffix(".report.md")

@@ -332,6 +332,7 @@ def write_report(result: dict, path: str | Path, *, title: str = "Generator qual
         lines.append(
             f"| {target['name']} | {_fmt(target['value'])} | {target['target']} | {verdict} |"
         )
+    lines += _seeds_section(result)
     lines += _distribution_section(result)
     lines += _progression_section(result)
     lines += _memorisation_section(result)
@@ -661,12 +662,58 @@ def _fmt(value: object) -> str:
 
 def _sizes_line(result: dict) -> str:
     on = result.get("evaluated_on", {})
+    seeds = on.get("seeds")
+    evaluation = (
+        f"evaluation seeds {', '.join(map(str, seeds))} (figures are means over them)"
+        if seeds
+        else f"evaluation seed {on.get('seed')}"
+    )
     return (
         f"Cohort `{on.get('cohort')}` (seed {on.get('cohort_seed')}): "
         f"{on.get('train_images')} train and {on.get('held_out_images')} held-out images; "
-        f"{on.get('generated_images')} generated images, seed {on.get('seed')}, "
+        f"{on.get('generated_images')} generated images per evaluation, {evaluation}, "
         f"truncation {on.get('truncation')}."
     )
+
+
+def _seeds_section(result: dict) -> list[str]:
+    """Each evaluation seed's figures beside their mean (see evaluation_seeds.combine)."""
+    by_seed = result.get("by_seed")
+    if not by_seed:
+        return []
+    header = " | ".join(f"seed {figures['seed']}" for figures in by_seed)
+    lines = [
+        "",
+        "## Across evaluation seeds",
+        "",
+        "Each seed trains its own feature network and severity regressor and draws its own "
+        "sets, z and series. The mean is arithmetic, except for the Fréchet-distance ratio: "
+        "each seed's ratio is taken in its own feature space, and the mean is their geometric "
+        "mean.",
+        "",
+        f"| measure | {header} | mean |",
+        "| --- |" + " --- |" * (len(by_seed) + 1),
+    ]
+    rows = [
+        ("Fréchet distance", [f["fd"] for f in by_seed], result.get("fd")),
+        (
+            "Fréchet distance, train images",
+            [f["fd_train_vs_held_out"] for f in by_seed],
+            result.get("fd_train_vs_held_out"),
+        ),
+        (
+            "regressor Spearman on real held-out images",
+            [f["regressor_spearman"] for f in by_seed],
+            result.get("severity_regressor", {}).get("held_out", {}).get("spearman"),
+        ),
+    ]
+    rows += [
+        (target["name"], [f["targets"].get(target["name"]) for f in by_seed], target["value"])
+        for target in check_targets(result)
+    ]
+    for name, values, mean in rows:
+        lines.append(f"| {name} | {' | '.join(map(_fmt, values))} | {_fmt(mean)} |")
+    return lines
 
 
 def _distribution_section(result: dict) -> list[str]:
@@ -704,9 +751,11 @@ def _distribution_section(result: dict) -> list[str]:
 def _draws_line(draws: dict | None) -> list[str]:
     if not draws:
         return []
+    seeds = draws.get("seeds", 1)
+    per = f"{draws['count']} sets" + (f" per evaluation seed ({seeds} seeds)" if seeds > 1 else "")
     return [
         "",
-        f"Fréchet distance and precision/recall: means over {draws['count']} sets of "
+        f"Fréchet distance and precision/recall: means over {per} of "
         f"{draws['size']} images drawn from {draws['generated_pool']} generated and from "
         f"{draws['train_pool']} training images (one set is a lottery; the range of FD is in "
         "brackets). KID: the whole sets.",

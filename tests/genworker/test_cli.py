@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from genworker.checkpoint import card_path, load_generator, sha256_file
 from genworker.cli import main
 from genworker.recipes import RECIPES, Recipe
@@ -28,6 +30,7 @@ TINY_RECIPE = Recipe(
     snapshot_kimg=0.032,
 )
 
+ONE_SEED = ["--seeds", "1"]
 COHORT = [
     "--cohort",
     "brain-glioma",
@@ -43,11 +46,11 @@ COHORT = [
 def test_evaluate_writes_a_report_and_with_update_card_stores_the_figures(tmp_path, capsys):
     checkpoint = write_tiny_checkpoint(tmp_path)
     before = sha256_file(checkpoint)
-    assert main(["evaluate", str(checkpoint), *COHORT]) == 0
+    assert main(["evaluate", str(checkpoint), *COHORT, *ONE_SEED]) == 0
     assert checkpoint.with_suffix(".report.md").read_text().startswith("# tiny-brain quality")
     assert sha256_file(checkpoint) == before  # without --update-card the checkpoint stays
 
-    assert main(["evaluate", str(checkpoint), *COHORT, "--update-card"]) == 0
+    assert main(["evaluate", str(checkpoint), *COHORT, *ONE_SEED, "--update-card"]) == 0
     metrics = load_generator(checkpoint).card["metrics"]
     assert metrics["evaluated_on"]["cohort"] == "brain-glioma"
     assert metrics["controllability"]["condition"]["mask_area"].keys() == {
@@ -58,10 +61,49 @@ def test_evaluate_writes_a_report_and_with_update_card_stores_the_figures(tmp_pa
     assert sidecar["metrics"] == metrics
     assert sidecar["sha256"] == sha256_file(checkpoint) != before
 
-    assert main(["evaluate", str(checkpoint), *COHORT, "--seed", "1", "--update-card"]) == 0
+    reseed = ["--seed", "1", "--update-card"]
+    assert main(["evaluate", str(checkpoint), *COHORT, *ONE_SEED, *reseed]) == 0
     reseeded = load_generator(checkpoint).card["metrics"]
-    assert reseeded["evaluated_on"]["seed"] == 1
+    assert reseeded["evaluated_on"]["seeds"] == [1]
+    assert reseeded["evaluated_on"]["truncation"] == 1.0
     assert reseeded["fd"] != metrics["fd"]  # other networks, draws and images
+
+
+def test_evaluate_over_seeds_in_parallel_reports_the_same_means_as_one_after_another(tmp_path):
+    figures = {}
+    for workers in ("1", "2"):
+        folder = tmp_path / workers
+        folder.mkdir()
+        checkpoint = write_tiny_checkpoint(folder)  # each its own: --update-card rewrites it
+        report = folder / "report.md"
+        seeds = ["--seeds", "2", "--workers", workers, "--truncation", "0.8"]
+        written = ["--report", str(report), "--update-card"]
+        assert main(["evaluate", str(checkpoint), *COHORT, *seeds, *written]) == 0
+        figures[workers] = load_generator(checkpoint).card["metrics"]
+        figures[workers].pop("seconds")
+        assert "## Across evaluation seeds" in report.read_text()
+    assert figures["1"] == figures["2"]
+    metrics = figures["2"]
+    assert metrics["evaluated_on"]["seeds"] == [0, 1]
+    assert metrics["evaluated_on"]["truncation"] == 0.8
+    per_seed = [seed["fd"] for seed in metrics["by_seed"]]
+    assert per_seed[0] != per_seed[1]
+    assert metrics["fd"] == pytest.approx(sum(per_seed) / 2)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--seeds", "0"], "--seeds: must be at least 1, not 0"),
+        (["--truncation", "1.5"], "--truncation: must lie in [0, 1], not 1.5"),
+    ],
+)
+def test_evaluate_refuses_options_out_of_range(tmp_path, capsys, option, message):
+    checkpoint = write_tiny_checkpoint(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", str(checkpoint), *COHORT, *option])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 def test_evaluate_names_a_missing_checkpoint(tmp_path, capsys):

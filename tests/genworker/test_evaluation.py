@@ -14,6 +14,7 @@ from genworker.evaluation import (
     evaluate,
     write_report,
 )
+from genworker.evaluation_seeds import evaluate_over_seeds
 from genworker.features import train_feature_net
 from genworker.networks import GeneratorConfig, build_generator
 from tests import toy_cohort as toy
@@ -264,6 +265,44 @@ def test_a_real_network_evaluates_end_to_end_and_writes_a_report(cohort, tmp_pat
     assert "| mask area: Spearman | mask area: monotone |" in report
     spread = f"{result['z_spread']['generated']:.4g} per pixel"
     assert f"two images with the same conditions and different z differ by {spread}" in report
+
+
+def test_figures_over_seeds_are_the_means_of_each_seeds_and_the_report_shows_every_seed(
+    cohort, tmp_path
+):
+    generator = loaded(DiscGenerator(ignores_severity_of=("cyst",)))
+    options = {**SIZES, "feature_epochs": 2, "regressor_epochs": 2}
+    options.pop("seed")
+    each = [evaluate(generator, cohort, seed=seed, **options) for seed in (3, 4)]
+    combined = evaluate_over_seeds(generator, cohort, seeds=(3, 4), **options)
+
+    assert combined["evaluated_on"]["seeds"] == [3, 4]
+    assert [seed["fd"] for seed in combined["by_seed"]] == [one["fd"] for one in each]
+    assert combined["fd"] == pytest.approx(np.mean([one["fd"] for one in each]))
+    ratios = [one["fd_ratio"] for one in each]
+    assert ratios[0] != ratios[1]
+    assert combined["fd_ratio"] == pytest.approx(np.sqrt(ratios[0] * ratios[1]))  # geometric
+    spearman = [one["controllability"]["condition"]["spearman"] for one in each]
+    assert combined["controllability"]["condition"]["spearman"] == pytest.approx(np.mean(spearman))
+    assert combined["fd_draws"] == each[0]["fd_draws"] + each[1]["fd_draws"]
+    assert combined["controllability"]["condition"]["series"] == SIZES["n_series"]
+    nearest = [one["memorisation"]["nearest_distance_min"] for one in each]
+    assert nearest[0] != nearest[1]
+    assert combined["memorisation"]["nearest_distance_min"] == min(nearest)
+    met = {t["name"]: t["met"] for t in combined["targets"]}
+    assert met["Controllability Spearman (condition)"] == (np.mean(spearman) >= 0.9)
+
+    report = write_report(combined, tmp_path / "report.md").read_text()
+    assert "evaluation seeds 3, 4 (figures are means over them)" in report
+    assert "| measure | seed 3 | seed 4 | mean |" in report
+    ratio_row = "| Fréchet distance / train-vs-held-out Fréchet distance | "
+    assert ratio_row + f"{ratios[0]:.4g} | {ratios[1]:.4g} | {combined['fd_ratio']:.4g} |" in report
+    assert f"means over {FD_DRAWS} sets per evaluation seed (2 seeds)" in report
+
+
+def test_evaluating_over_no_seed_is_refused(cohort):
+    with pytest.raises(ValueError, match="at least one seed"):
+        evaluate_over_seeds(loaded(DiscGenerator()), cohort, seeds=())
 
 
 def test_the_memorisation_reference_refuses_training_images_after_a_round_trip(cohort, tmp_path):
