@@ -48,8 +48,9 @@ train() {
       local run=(--device-class gpu --runs /tmp/runs)
       "$PYTHON" -m genworker train "$name" "${run[@]}" --max-minutes "${TRAIN_MINUTES:-6}" || exit
       # The snapshot that does best on a validation fold of the training subjects; the last
-      # state if that cannot be told in time. The card records the ranking.
-      if timeout 90 "$PYTHON" -m genworker select "$name" "${run[@]}"; then
+      # state if that cannot be told in time (one evaluation seed, to fit). The card records
+      # the ranking.
+      if timeout 90 "$PYTHON" -m genworker select "$name" "${run[@]}" --seeds 1; then
         "$PYTHON" -m genworker ship "$name" "${run[@]}" --models /tmp/models --no-evaluate \
           --snapshot selected
       else

@@ -5,6 +5,8 @@ import os
 from celery import Celery
 from celery.signals import worker_init
 
+from genworker.memory import keep_freed_memory
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gantry.settings")
 
 app = Celery("gantry")
@@ -29,3 +31,10 @@ def refuse_shared_gpu(sender, **_kwargs) -> None:
         raise RuntimeError(
             "a worker consuming the 'gpu' queue needs --concurrency 1 and prefetch multiplier 1"
         )
+
+
+@worker_init.connect
+def reuse_freed_memory(**_kwargs) -> None:
+    """Workers run the generators on the CPU where there is no GPU: keep their freed
+    activations for the next batch (genworker.memory). Prefork children inherit it."""
+    keep_freed_memory()

@@ -30,6 +30,7 @@ from genworker.cohorts import cli as cohorts_cli
 from genworker.cohorts.registry import BUILDERS, build_cohort
 from genworker.evaluation import write_report
 from genworker.evaluation_seeds import EVALUATION_SEEDS, evaluate_over_seeds
+from genworker.memory import keep_freed_memory
 from genworker.recipes import RECIPES, Recipe, recipe
 from genworker.sampling import sample_grid, save_grid_png
 from genworker.selection import METHOD as SELECTION_METHOD
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         help="export with card and grids only; evaluate later (evaluate --update-card)",
     )
     _add_seed_arguments(commands.choices["ship"])
+    _add_seed_arguments(commands.choices["select"])
 
     evaluate_ = commands.add_parser("evaluate", help="quality figures on a cohort's held-out part")
     evaluate_.add_argument("checkpoint", type=Path)
@@ -148,9 +150,12 @@ def _unit_interval(text: str) -> float:
     return value
 
 
+def _seeds(args: argparse.Namespace) -> list[int]:
+    return list(range(args.seed, args.seed + args.seeds))
+
+
 def _evaluate_seeds(loaded, cohort, args: argparse.Namespace, **options) -> dict:
-    seeds = range(args.seed, args.seed + args.seeds)
-    return evaluate_over_seeds(loaded, cohort, seeds=seeds, workers=args.workers, **options)
+    return evaluate_over_seeds(loaded, cohort, seeds=_seeds(args), workers=args.workers, **options)
 
 
 def _cohort(r: Recipe, runs: Path):
@@ -200,9 +205,16 @@ def _select(args: argparse.Namespace) -> int:
     if not snapshots(_run_dir(args)):
         print(f"error: {_run_dir(args)} has no snapshots; train the recipe first", file=sys.stderr)
         return 2
-    ranking = rank_snapshots(_run_dir(args), _cohort(r, args.runs), device=args.device)
+    ranking = rank_snapshots(
+        _run_dir(args),
+        _cohort(r, args.runs),
+        seeds=_seeds(args),
+        workers=args.workers,
+        device=args.device,
+    )
     selection = {
         "method": SELECTION_METHOD,
+        "seeds": _seeds(args),
         "chosen": ranking[0].path.name,
         "snapshots": sorted(s.path.name for s in ranking),
         "ranking": [s.to_dict() for s in ranking],
@@ -338,6 +350,7 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    keep_freed_memory()
     if argv[:1] == ["cohort"]:
         return cohorts_cli.main(argv[1:])
     args = _parser().parse_args(argv)

@@ -14,19 +14,23 @@ parallel processes (``workers``) with the same result as one after another.
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
 from genworker.checkpoint import LoadedGenerator
 from genworker.cohorts import Cohort
 from genworker.evaluation import check_targets, evaluate
+from genworker.memory import keep_freed_memory
 
 EVALUATION_SEEDS = 5  # what `ship` and `evaluate` use unless told
+T = TypeVar("T")
 
 
 def evaluate_over_seeds(
@@ -45,18 +49,26 @@ def evaluate_over_seeds(
     if not seeds:
         raise ValueError("evaluate over at least one seed")
     started = time.perf_counter()
-    if workers > 1 and len(seeds) > 1 and str(loaded.generator.device) == "cpu":
-        context = multiprocessing.get_context("spawn")  # torch is not fork-safe
-        with ProcessPoolExecutor(min(workers, len(seeds)), mp_context=context) as pool:
-            futures = [
-                pool.submit(evaluate, loaded, cohort, seed=seed, **options) for seed in seeds
-            ]
-            results = [future.result() for future in futures]
-    else:
-        results = [evaluate(loaded, cohort, seed=seed, **options) for seed in seeds]
+    on_cpu = str(loaded.generator.device) == "cpu"
+    work = functools.partial(evaluate, loaded, cohort, **options)
+    results = map_seeds(work, seeds, workers=workers if on_cpu else 1)
     combined = combine(results)
     combined["seconds"] = round(time.perf_counter() - started, 1)
     return combined
+
+
+def map_seeds(work: Callable[..., T], seeds: Sequence[int], *, workers: int) -> list[T]:
+    """``work(seed=s)`` for each of ``seeds``, in order: in ``workers`` spawned processes
+    where ``workers`` > 1 (``work`` and its arguments are pickled to them; only for work on
+    the CPU), else one after another in this process."""
+    if workers <= 1 or len(seeds) <= 1:
+        return [work(seed=seed) for seed in seeds]
+    context = multiprocessing.get_context("spawn")  # torch is not fork-safe
+    with ProcessPoolExecutor(
+        min(workers, len(seeds)), mp_context=context, initializer=keep_freed_memory
+    ) as pool:
+        futures = [pool.submit(work, seed=seed) for seed in seeds]
+        return [future.result() for future in futures]
 
 
 def combine(results: list[dict]) -> dict:

@@ -16,7 +16,9 @@ of relative shortfalls (how far each missed figure is from its bound, as a share
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from genworker.checkpoint import load_generator
 from genworker.cohorts import Cohort
 from genworker.cohorts.tracks import split_by_track
 from genworker.evaluation import FEATURE_WIDTH, REGRESSOR_WIDTH, evaluate, one_cpu_thread
+from genworker.evaluation_seeds import combine, map_seeds
 from genworker.features import train_feature_net
 from genworker.training import export_generator, snapshots
 
@@ -70,11 +73,12 @@ def shortfall(targets: list[dict]) -> float:
     return sum(target["shortfall"] for target in targets)
 
 
-@one_cpu_thread()
 def rank_snapshots(
     run_dir: str | Path,
     cohort: Cohort,
     *,
+    seeds: Sequence[int] = (0,),
+    workers: int = 1,
     device: str | torch.device = "cpu",
     feature_epochs: int = 10,
     regressor_epochs: int = 30,
@@ -82,26 +86,75 @@ def rank_snapshots(
 ) -> list[SnapshotScore]:
     """Every snapshot of the run in ``run_dir``, best first (see the module docstring).
 
-    Each is exported as it would ship (fp16, with its severity directions) before it is
-    measured. One feature net and one regressor serve every snapshot. On one CPU thread,
-    like :func:`~genworker.evaluation.evaluate`, so that the ranking does not depend on
-    the machine's cores.
+    Each is exported as it would ship (fp16, with its severity directions) and measured at
+    every one of ``seeds``: a seed trains its own feature net and regressor on the fold
+    (seeds s and s + 1) and serves every snapshot with them. A snapshot's targets are
+    checked on its figures combined over the seeds as the model card combines them
+    (:func:`~genworker.evaluation_seeds.combine`): one evaluation seed moves the figures
+    more than neighbouring snapshots differ. ``workers`` > 1 measures seeds in that many
+    processes on the CPU, with the same figures.
     """
     paths = snapshots(run_dir)
     if not paths:
         raise FileNotFoundError(f"{run_dir} has no snapshots: train with snapshot_kimg")
+    seeds = list(dict.fromkeys(seeds))
+    if not seeds:
+        raise ValueError("rank on at least one seed")
     validation = validation_cohort(cohort)
+    measure = functools.partial(
+        _measure_snapshots,
+        paths,
+        validation,
+        device=device,
+        feature_epochs=feature_epochs,
+        regressor_epochs=regressor_epochs,
+    )
+    on_cpu = torch.device(device).type == "cpu"
+    by_seed = map_seeds(measure, seeds, workers=workers if on_cpu else 1)
+    scores = []
+    for index, path in enumerate(paths):
+        targets = combine([figures[index] for figures in by_seed])["targets"]
+        score = SnapshotScore(
+            path=path,
+            kimg=by_seed[0][index]["kimg"],
+            targets_met=sum(bool(t["met"]) for t in targets),
+            shortfall=shortfall(targets),
+            targets=targets,
+        )
+        if progress:
+            print(
+                f"{path.name}: {score.kimg:g} kimg, {score.targets_met} targets met, "
+                f"shortfall {score.shortfall:.3f}",
+                flush=True,
+            )
+        scores.append(score)
+    return sorted(scores, key=lambda s: (-s.targets_met, s.shortfall, -s.kimg))
+
+
+@one_cpu_thread()
+def _measure_snapshots(
+    paths: list[Path],
+    validation: Cohort,
+    *,
+    seed: int,
+    device: str | torch.device,
+    feature_epochs: int,
+    regressor_epochs: int,
+) -> list[dict]:
+    """:func:`~genworker.evaluation.evaluate`'s figures of each snapshot on the fold at
+    ``seed``, with the snapshot's kimg. On one CPU thread, like ``evaluate``, so that the
+    ranking does not depend on the machine's cores."""
     feature_net = train_feature_net(
-        validation, epochs=feature_epochs, seed=0, device=device, width=FEATURE_WIDTH
+        validation, epochs=feature_epochs, seed=seed, device=device, width=FEATURE_WIDTH
     )
     regressor = train_feature_net(
         validation.train(),
         epochs=regressor_epochs,
-        seed=1,
+        seed=seed + 1,
         device=device,
         width=REGRESSOR_WIDTH,
     )
-    scores = []
+    results = []
     with tempfile.TemporaryDirectory() as scratch:
         for path in paths:
             exported = Path(scratch) / path.name
@@ -110,22 +163,10 @@ def rank_snapshots(
             figures = evaluate(
                 loaded,
                 validation,
+                seed=seed,
                 device=device,
                 feature_net=feature_net,
                 regressor=regressor,
             )
-            score = SnapshotScore(
-                path=path,
-                kimg=loaded.card["training"]["kimg"],
-                targets_met=sum(bool(t["met"]) for t in figures["targets"]),
-                shortfall=shortfall(figures["targets"]),
-                targets=figures["targets"],
-            )
-            if progress:
-                print(
-                    f"{path.name}: {score.kimg:g} kimg, {score.targets_met} targets met, "
-                    f"shortfall {score.shortfall:.3f}",
-                    flush=True,
-                )
-            scores.append(score)
-    return sorted(scores, key=lambda s: (-s.targets_met, s.shortfall, -s.kimg))
+            results.append({**figures, "kimg": loaded.card["training"]["kimg"]})
+    return results

@@ -1,6 +1,7 @@
 """``python -m genworker``: train and ship a recipe; figures of a shipped checkpoint."""
 
 import json
+import math
 
 import pytest
 
@@ -141,9 +142,16 @@ def test_a_recipe_trains_resumes_and_ships_with_or_without_evaluation(
     select = ["select", "tiny-brain", "--device-class", "gpu", "--device", "cpu", *runs]
     assert main([*select[:-1], str(tmp_path / "elsewhere")]) == 2
     assert "has no snapshots" in capsys.readouterr().err
-    assert main(select) == 0
-    selection = json.loads((tmp_path / "runs" / "tiny-brain-gpu" / "selection.json").read_text())
+    selection_path = tmp_path / "runs" / "tiny-brain-gpu" / "selection.json"
+    one_seed = {}
+    for seed in (0, 1):
+        assert main([*select, "--seed", str(seed), "--seeds", "1"]) == 0
+        one_seed[seed] = json.loads(selection_path.read_text())["ranking"]
+    assert main([*select, "--seeds", "2", "--workers", "1"]) == 0
+    selection = json.loads(selection_path.read_text())
+    assert selection["seeds"] == [0, 1]
     assert selection["snapshots"] == ["step-0000004.pt", "step-0000008.pt"]
+    _assert_ranked_on_the_seeds_means(selection["ranking"], one_seed[0], one_seed[1])
     ranking = selection["ranking"]
     order = [(-r["targets_met"], r["shortfall"]) for r in ranking]
     assert order == sorted(order)
@@ -160,3 +168,15 @@ def test_a_recipe_trains_resumes_and_ships_with_or_without_evaluation(
     assert main([*ship, "--snapshot", "selected"]) == 2
     assert "predates the run's snapshots: select again" in capsys.readouterr().err
     assert load_generator(checkpoint).card["selection"] == selection  # the shipped model stays
+
+
+def _assert_ranked_on_the_seeds_means(ranking: list, *per_seed: list) -> None:
+    """Each snapshot's targets: the seeds' arithmetic means, the FD ratio their geometric."""
+    for row in ranking:
+        seeds = [next(r for r in one if r["snapshot"] == row["snapshot"]) for one in per_seed]
+        for name, value in row["targets"].items():
+            values = [r["targets"][name] for r in seeds]
+            if name.startswith("Fréchet"):
+                assert value == pytest.approx(math.sqrt(values[0] * values[1]))
+            else:
+                assert value == pytest.approx(sum(values) / 2)
