@@ -91,7 +91,7 @@ def rank_snapshots(
     (seeds s and s + 1) and serves every snapshot with them. A snapshot's targets are
     checked on its figures combined over the seeds as the model card combines them
     (:func:`~genworker.evaluation_seeds.combine`): one evaluation seed moves the figures
-    more than neighbouring snapshots differ. ``workers`` > 1 measures seeds in that many
+    as much as neighbouring snapshots differ. ``workers`` > 1 measures seeds in that many
     processes on the CPU, with the same figures.
     """
     paths = snapshots(run_dir)
