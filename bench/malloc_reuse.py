@@ -72,14 +72,9 @@ def _train_64() -> None:
                 cohort,
                 config=chosen.config(cohort.findings),
                 out_dir=out,
-                batch_size=chosen.batch_size,
                 steps=TRAIN_STEPS,
-                lr=chosen.lr,
-                ema_kimg=chosen.ema_kimg,
-                augment_p=chosen.augment_p,
-                seed=chosen.train_seed,
                 progress=False,
-                **chosen.training,
+                **chosen.train_options(),
             )
         )
 

@@ -183,17 +183,12 @@ def _train(args: argparse.Namespace) -> int:
         cohort,
         config=r.config(cohort.findings),
         out_dir=_run_dir(args),
-        batch_size=r.batch_size,
         kimg=r.kimg,
-        lr=r.lr,
-        ema_kimg=r.ema_kimg,
-        augment_p=r.augment_p,
-        seed=r.train_seed,
         device=args.device,
         resume=True,
         max_minutes=max_minutes,
         snapshot_kimg=r.snapshot_kimg,
-        **r.training,
+        **r.train_options(),
     )
     state = "finished" if result.finished else "stopped by the time limit; run again to resume"
     print(f"{args.recipe}: step {result.step}, {result.images_seen / 1000:.1f} kimg, {state}")

@@ -33,6 +33,18 @@ class Recipe:
     def config(self, findings: tuple[str, ...]) -> GeneratorConfig:
         return GeneratorConfig(resolution=self.resolution, findings=findings, **self.network)
 
+    def train_options(self) -> dict:
+        """``genworker.training.train``'s keyword arguments for how the recipe trains (its
+        length and snapshots aside)."""
+        return {
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "ema_kimg": self.ema_kimg,
+            "augment_p": self.augment_p,
+            "seed": self.train_seed,
+            **self.training,
+        }
+
 
 _SMALL_STYLEGAN2 = {
     "architecture": "stylegan2",
