@@ -23,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
 import numpy as np
+import torch
 
 from genworker.checkpoint import LoadedGenerator
 from genworker.cohorts import Cohort
@@ -49,19 +50,20 @@ def evaluate_over_seeds(
     if not seeds:
         raise ValueError("evaluate over at least one seed")
     started = time.perf_counter()
-    on_cpu = str(loaded.generator.device) == "cpu"
     work = functools.partial(evaluate, loaded, cohort, **options)
-    results = map_seeds(work, seeds, workers=workers if on_cpu else 1)
+    results = map_seeds(work, seeds, workers=workers, device=loaded.generator.device)
     combined = combine(results)
     combined["seconds"] = round(time.perf_counter() - started, 1)
     return combined
 
 
-def map_seeds(work: Callable[..., T], seeds: Sequence[int], *, workers: int) -> list[T]:
+def map_seeds(
+    work: Callable[..., T], seeds: Sequence[int], *, workers: int, device: str | torch.device
+) -> list[T]:
     """``work(seed=s)`` for each of ``seeds``, in order: in ``workers`` spawned processes
-    where ``workers`` > 1 (``work`` and its arguments are pickled to them; only for work on
-    the CPU), else one after another in this process."""
-    if workers <= 1 or len(seeds) <= 1:
+    (``work`` and its arguments are pickled to them) where ``workers`` > 1 and the work runs
+    on the CPU; on a GPU, or with one worker, one after another in this process."""
+    if workers <= 1 or len(seeds) <= 1 or torch.device(device).type != "cpu":
         return [work(seed=seed) for seed in seeds]
     context = multiprocessing.get_context("spawn")  # torch is not fork-safe
     with ProcessPoolExecutor(

@@ -109,8 +109,7 @@ def rank_snapshots(
         feature_epochs=feature_epochs,
         regressor_epochs=regressor_epochs,
     )
-    on_cpu = torch.device(device).type == "cpu"
-    by_seed = map_seeds(measure, seeds, workers=workers if on_cpu else 1)
+    by_seed = map_seeds(measure, seeds, workers=workers, device=device)
     scores = []
     for index, path in enumerate(paths):
         targets = combine([figures[index] for figures in by_seed])["targets"]
