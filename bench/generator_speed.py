@@ -34,7 +34,7 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
@@ -57,6 +57,10 @@ from genworker.sampling import progression_series  # noqa: E402
 SAME_CONFIG_FINDINGS = ("normal", "glioma", "nodule", "effusion")
 SERIES_TIMEPOINTS = 10
 SERIES_TARGET_S = 10.0  # issue 7: one series end to end on 2 CPU cores
+# Issue 6's reference: NVIDIA's StyleGAN2-ADA generator at this config on an H100, with its
+# compiled CUDA ops: batch-1 latency in ms, and its best batch-256 figure (its fp16 mode).
+REFERENCE_BATCH_ONE_MS = {128: 8.96, 256: 12.2}
+REFERENCE_BEST_IMG_S = {128: 2550.0, 256: 1579.0}
 
 
 @dataclass
@@ -152,22 +156,21 @@ def sampler(generator, precision: str) -> Callable[[np.ndarray, int], torch.Tens
     return sample
 
 
-def throughput(subject: Subject, device: str, precision: str, args) -> list[Measurement]:
-    """Images/s at each batch size, smallest first; skips batches predicted over budget.
-    The first batch's images are also compared with eager fp32's (max |difference|, on the
-    generator's [-1, 1] scale)."""
+def throughput(subject: Subject, device: str, precision: str, args) -> Iterator[Measurement]:
+    """Images/s at each batch size, smallest first, each row as soon as it is measured;
+    skips batches predicted over budget. The first batch's images are also compared with
+    eager fp32's (max |difference|, on the generator's [-1, 1] scale)."""
     generator = subject.loaded.generator.to(device)
     schema, sync = generator.schema, synchronizer(device)
     rng = np.random.default_rng(0)
-    results: list[Measurement] = []
     per_image: float | None = None
     sample = sampler(generator, precision)
     with torch.inference_mode():
         for batch in args.batches:
             row = Measurement(subject.name, subject.resolution, device, precision, batch, None)
-            results.append(row)
             if per_image is not None and per_image * batch > args.budget:
                 row.note = f"skipped: about {per_image * batch:.0f} s per batch > --budget"
+                yield row
                 continue
             cond = schema.encode(
                 rng.integers(0, len(schema.findings), batch),
@@ -188,8 +191,8 @@ def throughput(subject: Subject, device: str, precision: str, args) -> list[Meas
                     sync=sync,
                 )
             per_image = row.seconds / batch
+            yield row
     generator.to("cpu")
-    return results
 
 
 def series_request(finding: str, modality: str) -> CaseRequest:
@@ -246,26 +249,56 @@ def _none() -> None:
     pass
 
 
-def print_throughput(rows: list[Measurement]) -> None:
-    """One line per measurement; ratios against batch 1 (and fp32) of the same run."""
+def print_header() -> None:
     print(
         f"{'generator':<18}{'res':>5} {'device':<7}{'precision':<14}{'batch':>6}"
         f"{'img/s':>9}{'ms/img':>9}{'CPU ms/img':>11}{'x batch 1':>10}{'x fp32':>7}  note"
     )
-    batch_one = {(r.subject, r.device, r.precision): r for r in rows if r.batch == 1}
-    fp32 = {(r.subject, r.device, r.batch): r for r in rows if r.precision == "fp32"}
-    for r in rows:
-        line = f"{r.subject:<18}{r.resolution:>5} {r.device:<7}{r.precision:<14}{r.batch:>6}"
-        if r.seconds is None:
-            print(f"{line}{'-':>9}{'-':>9}{'-':>11}{'-':>10}{'-':>7}  {r.note}")
+
+
+def print_row(r: Measurement, earlier: list[Measurement]) -> None:
+    """One line, printed as soon as it is measured (a run cut short keeps its rows), with
+    ratios against batch 1 of the same precision and fp32 at the same batch, both measured
+    earlier in this run."""
+    line = f"{r.subject:<18}{r.resolution:>5} {r.device:<7}{r.precision:<14}{r.batch:>6}"
+    if r.seconds is None:
+        print(f"{line}{'-':>9}{'-':>9}{'-':>11}{'-':>10}{'-':>7}  {r.note}")
+        return
+    measured = {(e.subject, e.device, e.precision, e.batch): e for e in earlier}
+    one = measured.get((r.subject, r.device, r.precision, 1))
+    fp32 = measured.get((r.subject, r.device, "fp32", r.batch)) if r.precision != "fp32" else None
+    print(
+        f"{line}{r.batch / r.seconds:>9.2f}{1000 * r.seconds / r.batch:>9.2f}"
+        f"{1000 * r.cpu_seconds / r.batch:>11.1f}{_ratio(one, r, per_image=True):>10}"
+        f"{_ratio(fp32, r, per_image=False):>7}  {r.note}"
+    )
+
+
+def print_against_reference(rows: list[Measurement]) -> None:
+    """The same-config rows on CUDA against issue 6's reference figures (taken on an H100,
+    not in this run): the fastest batch-256 row against its best batch-256 figure (target
+    at least twice), the quickest batch-1 row against its batch-1 latency (at most half)."""
+    for resolution, reference_ms in REFERENCE_BATCH_ONE_MS.items():
+        ours = [r for r in rows if (r.subject, r.device) == (f"same-config {resolution}²", "cuda")]
+        widest = [r for r in ours if r.batch == 256 and r.seconds]
+        single = [r for r in ours if r.batch == 1 and r.seconds]
+        if not widest or not single:
             continue
-        one = batch_one.get((r.subject, r.device, r.precision))
-        reference = fp32.get((r.subject, r.device, r.batch)) if r.precision != "fp32" else None
+        fastest = min(widest, key=lambda r: r.seconds)
+        quickest = min(single, key=lambda r: r.seconds)
+        speed = 256 / fastest.seconds / REFERENCE_BEST_IMG_S[resolution]
+        latency = 1000 * quickest.seconds / reference_ms
         print(
-            f"{line}{r.batch / r.seconds:>9.2f}{1000 * r.seconds / r.batch:>9.0f}"
-            f"{1000 * r.cpu_seconds / r.batch:>11.0f}{_ratio(one, r, per_image=True):>10}"
-            f"{_ratio(reference, r, per_image=False):>7}  {r.note}"
+            f"same-config {resolution}²: batch 256 {256 / fastest.seconds:,.0f} img/s "
+            f"({fastest.precision}) = {speed:.2f}x the reference's "
+            f"{REFERENCE_BEST_IMG_S[resolution]:,.0f} (target >= 2: {_verdict(speed >= 2)});"
+            f" batch 1 {1000 * quickest.seconds:.2f} ms ({quickest.precision}) = "
+            f"{latency:.2f} of its {reference_ms} ms (target <= 0.5: {_verdict(latency <= 0.5)})"
         )
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
 
 
 def _ratio(baseline: Measurement | None, row: Measurement, *, per_image: bool) -> str:
@@ -277,7 +310,7 @@ def _ratio(baseline: Measurement | None, row: Measurement, *, per_image: bool) -
 
 
 def print_series(name: str, times: dict) -> None:
-    verdict = "met" if times["end_to_end"] <= SERIES_TARGET_S else "MISSED"
+    verdict = _verdict(times["end_to_end"] <= SERIES_TARGET_S)
     print(
         f"{name:<18} generator only {times['generator']:6.2f} s"
         f" (CPU {times['generator_cpu']:.2f} s)"
@@ -347,11 +380,16 @@ def main(argv: list[str] | None = None) -> None:
     subjects = shipped(args.checkpoints) + [same_config(r) for r in args.resolutions]
 
     rows: list[Measurement] = []
+    print()
+    print_header()
     for subject in subjects:
         for device, precision in devices(args.devices, args.compile):
-            rows += throughput(subject, device, precision, args)
-    print()
-    print_throughput(rows)
+            for row in throughput(subject, device, precision, args):
+                print_row(row, rows)
+                rows.append(row)
+    if any(r.device == "cuda" for r in rows):
+        print("\nAgainst issue 6's reference (NVIDIA's generator on an H100, not this run):")
+        print_against_reference(rows)
     if args.no_series:
         return
     print(f"\nOne {SERIES_TIMEPOINTS}-timepoint progression series on the CPU (truncation 0.7):")

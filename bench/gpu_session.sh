@@ -11,7 +11,7 @@
 # Run bench/gpu_wheels.sh here first; a call carries the wheels its stages need (.whl/train,
 # or .whl/speed for speed and scale; both together exceed what a call may carry):
 #   run(command="bash bench/gpu_session.sh train", carry=[".whl/train"], timeout_s=570)
-#   run(command="bash bench/gpu_session.sh speed scale", carry=[".whl/speed"], timeout_s=590)
+#   run(command="bash bench/gpu_session.sh speed scale", carry=[".whl/speed"], timeout_s=600)
 # One session's 15 minutes hold the train call or the speed-and-scale call, not both.
 # The output comes back as $OUT/session.log (training's as $OUT/<recipe>.log), with the
 # stages' files beside it. Rehearse on a CPU (here .whl holds the lent machine's wheels):
@@ -69,16 +69,18 @@ speed() {
   # 1, 64 and 256, one resolution per process so that a compile that overruns its limit
   # loses only its own rows; then the shipped generators, eager.
   local resolution
+  local -a limit=([128]=165 [256]=175)  # seconds; 256² compiles longer
   for resolution in 128 256; do
-    timeout 150 "$PYTHON" bench/generator_speed.py --devices "$DEVICE" --no-shipped --compile bf16 \
-      --no-series --resolutions "$resolution" --batches 1,64,256 --repeats 5 --budget 20
+    timeout "${limit[resolution]}" "$PYTHON" bench/generator_speed.py --devices "$DEVICE" \
+      --no-shipped --compile bf16 --no-series --resolutions "$resolution" --batches 1,64,256 \
+      --repeats 5 --budget 20
   done
-  timeout 60 "$PYTHON" bench/generator_speed.py --devices "$DEVICE" --resolutions "" --no-series
+  timeout 45 "$PYTHON" bench/generator_speed.py --devices "$DEVICE" --resolutions "" --no-series
 }
 
 scale() {
   # Chunks of 32 cases (96 images, one GPU batch each); 16 chunks, 8 for each of two workers.
-  timeout 200 "$PYTHON" bench/scale_out.py --embedded --device "$DEVICE" --cases 512 --chunk 32 \
+  timeout 190 "$PYTHON" bench/scale_out.py --embedded --device "$DEVICE" --cases 512 --chunk 32 \
     --timeout 60
 }
 
