@@ -40,23 +40,19 @@ def _chosen(n: int, p: float, device: torch.device) -> torch.Tensor:
 
 
 def _translate(images: torch.Tensor, p: float) -> torch.Tensor:
+    """Shift each chosen sample by whole pixels, filling with -1. Indexing into a padded
+    copy, not ``grid_sample``: R1 differentiates the discriminator's gradient through this,
+    and CUDA has no second derivative for ``grid_sample``."""
     n, _, h, w = images.shape
     max_shift = max(1, round(MAX_SHIFT * h))
     shift = torch.randint(-max_shift, max_shift + 1, (n, 2), device=images.device)
-    shift = shift * _chosen(n, p, images.device)[:, None]  # [n, 2] whole pixels (y, x)
-    # Integer pixel shifts through grid_sample with nearest sampling are exact gathers;
-    # grid coordinates span [-1, 1] over the image, so one pixel is 2 / size.
-    theta = torch.zeros(n, 2, 3, device=images.device)
-    theta[:, 0, 0] = 1.0
-    theta[:, 1, 1] = 1.0
-    theta[:, 0, 2] = -shift[:, 1] * 2.0 / w
-    theta[:, 1, 2] = -shift[:, 0] * 2.0 / h
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    # Zero padding of (images + 1) is padding with -1.
-    shifted = F.grid_sample(
-        images.float() + 1.0, grid, mode="nearest", padding_mode="zeros", align_corners=False
-    )
-    return (shifted - 1.0).to(images.dtype)
+    shift = shift * _chosen(n, p, images.device).long()[:, None]  # [n, 2] pixels (y, x)
+    padded = F.pad(images, [max_shift] * 4, value=-1.0)  # [n, c, h + 2m, w + 2m]
+    # out[y, x] = images[y - shift_y, x - shift_x], i.e. padded[y - shift_y + m, ...]
+    rows = torch.arange(h, device=images.device) - shift[:, :1] + max_shift  # [n, h]
+    cols = torch.arange(w, device=images.device) - shift[:, 1:] + max_shift  # [n, w]
+    sample = torch.arange(n, device=images.device)[:, None, None]
+    return padded[sample, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
 def _cutout(images: torch.Tensor, p: float) -> torch.Tensor:
