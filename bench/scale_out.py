@@ -7,8 +7,8 @@ in the benchmark's temporary folder, as in ``make demo``. Registers a shipped ge
 (``--checkpoint``, else the first ``genworker/models/*.pt``) and one template, and starts real
 ``celery worker`` processes (solo pool, ``-Q gpu``, ``GANTRY_CHUNK_CASES`` cases per chunk) on
 ``--device``: on the CPU with one torch thread each and batches of 8 images, on CUDA with
-torch's default threads and batches of 256 (a worker's defaults on each). For 1 and then 2
-workers it runs a warm-up job (each worker loads the generator), then the measured job of
+torch's default threads and batches of 256 (a worker's defaults on each). For each worker
+count in ``--workers`` (default 1, then 2) it runs a warm-up job (each worker loads the generator), then the measured job of
 ``--cases`` cases, timed from enqueueing to the job's success. A job not finished within
 ``--timeout`` seconds, or a worker that exits, ends the benchmark with the job's progress and
 the tails of the worker logs (the temporary folder goes with the benchmark).
@@ -17,7 +17,7 @@ Each worker writes cases on ``--writers`` threads while it samples the next batc
 ``genworker.writers``); the one-worker job also runs with none, cases written one after
 another in the sampling thread, as the baseline of that overlap.
 
-Prints cases/s and images/s per worker count and the ratio of two workers to one, and, in
+Prints cases/s and images/s per worker count and the ratio of each count to one, and, in
 the same run, the raw generator's images/s (synthesis alone, in this process, on the workers'
 device at their batch size, one thread on the CPU) against the end-to-end images/s of one
 worker: what the pipeline (patient, DICOM, storage, rows, broker) costs per image. Two workers
@@ -28,6 +28,7 @@ second later than through Redis, and counts it.
     python bench/scale_out.py                    # 200 cases of 3 timepoints, chunks of 8
     python bench/scale_out.py --cases 60 --chunk 4
     python bench/scale_out.py --embedded --device cuda --timeout 300   # no services, a GPU
+    python bench/scale_out.py --embedded --device cuda --workers 1,2,4,8  # processes per GPU
 """
 
 from __future__ import annotations
@@ -171,7 +172,8 @@ def measure(
     """Seconds of the measured job by (workers, writer threads per worker), each after a
     warm-up job in which every worker loads the generator."""
     seconds = {}
-    for count, writers in [(1, 0), (1, args.writers), (2, args.writers)]:
+    runs = [(1, 0), (1, args.writers)] + [(count, args.writers) for count in args.workers[1:]]
+    for count, writers in runs:
         workers = start_workers(count, writers, env, folder)
         try:
             watch = {"workers": workers, "timeout": args.timeout}
@@ -224,6 +226,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chunk", type=int, default=8, help="cases per chunk (default 8)")
     parser.add_argument("--writers", type=int, default=2, help="writer threads per worker")
     parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="worker counts to measure, comma-separated, from 1 (default 1,2)",
+    )
+    parser.add_argument(
         "--compile", action="store_true", help="workers compile the generator (and raw does)"
     )
     parser.add_argument(
@@ -240,7 +247,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--db", default="gantry_bench_scale_out", help="PostgreSQL database")
     parser.add_argument("--redis-db", type=int, default=14)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.workers = sorted({int(count) for count in args.workers.split(",")})
+    if args.workers[0] != 1:
+        parser.error("--workers must include 1: the other counts are compared with it")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -281,10 +292,11 @@ def main(argv: list[str] | None = None) -> None:
             f"  {count:<9}{writers:>8}{elapsed:>9.2f}{args.cases / elapsed:>9.2f}"
             f"{images / elapsed:>10.1f}"
         )
+    print(f"\n  writer threads, one worker: {seconds[1, 0] / one:.2f}x the cases/s of none")
+    for count in args.workers[1:]:
+        print(f"  {count} workers vs one: {one / seconds[count, args.writers]:.2f}x")
     print(
-        f"\n  writer threads, one worker: {seconds[1, 0] / one:.2f}x the cases/s of none"
-        f"\n  two workers vs one: {one / seconds[2, args.writers]:.2f}x"
-        f"\n  raw generator (synthesis only{', compiled' if args.compile else ''}, "
+        f"  raw generator (synthesis only{', compiled' if args.compile else ''}, "
         f"{args.device}{', 1 thread' if args.device == 'cpu' else ''}, batch {batch}): "
         f"{raw:.1f} images/s; one worker"
         f" end to end {images / seconds[1, 0]:.1f} images/s without writer threads"
