@@ -8,10 +8,11 @@ in the benchmark's temporary folder, as in ``make demo``. Registers a shipped ge
 ``celery worker`` processes (solo pool, ``-Q gpu``, ``GANTRY_CHUNK_CASES`` cases per chunk) on
 ``--device``: on the CPU with one torch thread each and batches of 8 images, on CUDA with
 torch's default threads and batches of 256 (a worker's defaults on each). For each worker
-count in ``--workers`` (default 1, then 2) it runs a warm-up job (each worker loads the generator), then the measured job of
-``--cases`` cases, timed from enqueueing to the job's success. A job not finished within
-``--timeout`` seconds, or a worker that exits, ends the benchmark with the job's progress and
-the tails of the worker logs (the temporary folder goes with the benchmark).
+count in ``--workers`` (default 1, then 2) it runs a warm-up job (each worker loads the
+generator), then the measured job of ``--cases`` cases, timed from enqueueing to the job's
+success. A job not finished within ``--timeout`` seconds, or a worker that exits, ends the
+benchmark with the job's progress and the tails of the worker logs (the temporary folder goes
+with the benchmark); the rows measured before it stay printed.
 
 Each worker writes cases on ``--writers`` threads while it samples the next batch (see
 ``genworker.writers``); the one-worker job also runs with none, cases written one after
@@ -170,7 +171,9 @@ def measure(
     version, env: dict[str, str], folder: Path, args: argparse.Namespace
 ) -> dict[tuple[int, int], float]:
     """Seconds of the measured job by (workers, writer threads per worker), each after a
-    warm-up job in which every worker loads the generator."""
+    warm-up job in which every worker loads the generator; each printed as it is measured,
+    so that a run that fails at a larger count keeps the smaller ones."""
+    print(f"\n  {'workers':<9}{'writers':>8}{'seconds':>9}{'cases/s':>9}{'images/s':>10}")
     seconds = {}
     runs = [(1, 0), (1, args.writers)] + [(count, args.writers) for count in args.workers[1:]]
     for count, writers in runs:
@@ -178,7 +181,12 @@ def measure(
         try:
             watch = {"workers": workers, "timeout": args.timeout}
             run_job(version, args.chunk * count, seed=100 + count, **watch)  # every worker loads
-            seconds[count, writers] = run_job(version, args.cases, seed=count, **watch)
+            seconds[count, writers] = elapsed = run_job(version, args.cases, seed=count, **watch)
+            print(
+                f"  {count:<9}{writers:>8}{elapsed:>9.2f}{args.cases / elapsed:>9.2f}"
+                f"{args.cases * args.timepoints / elapsed:>10.1f}",
+                flush=True,
+            )
         finally:
             stop_workers(workers)
     return seconds
@@ -286,12 +294,6 @@ def main(argv: list[str] | None = None) -> None:
             compiled=args.compile,
         )
     one = seconds[1, args.writers]
-    print(f"\n  {'workers':<9}{'writers':>8}{'seconds':>9}{'cases/s':>9}{'images/s':>10}")
-    for (count, writers), elapsed in seconds.items():
-        print(
-            f"  {count:<9}{writers:>8}{elapsed:>9.2f}{args.cases / elapsed:>9.2f}"
-            f"{images / elapsed:>10.1f}"
-        )
     print(f"\n  writer threads, one worker: {seconds[1, 0] / one:.2f}x the cases/s of none")
     for count in args.workers[1:]:
         print(f"  {count} workers vs one: {one / seconds[count, args.writers]:.2f}x")
