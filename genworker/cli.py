@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.choices["train"].add_argument(
         "--max-minutes", type=float, help="stop (resumably) once the command has run this long"
     )
+    commands.choices["train"].add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the networks for all but the R1 steps (minutes to compile; for a GPU)",
+    )
     commands.choices["ship"].add_argument("--models", type=Path, default=MODELS_DIR)
     commands.choices["ship"].add_argument(
         "--snapshot",
@@ -188,6 +193,7 @@ def _train(args: argparse.Namespace) -> int:
         resume=True,
         max_minutes=max_minutes,
         snapshot_kimg=r.snapshot_kimg,
+        compiled=args.compile,
         **r.train_options(),
     )
     state = "finished" if result.finished else "stopped by the time limit; run again to resume"

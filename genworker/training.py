@@ -24,6 +24,7 @@ import copy
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -83,7 +84,8 @@ class TrainResult:
 
 @dataclass
 class _Run:
-    """Everything that changes while training; saved whole in the training state."""
+    """Everything that changes while training, saved in the training state; and how a step
+    calls the networks (``synthesis``, ``discriminate``), which is not saved."""
 
     G: nn.Module
     D: nn.Module
@@ -96,6 +98,18 @@ class _Run:
     seconds: float = 0.0
     devices: list[str] = field(default_factory=list)
     history: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
+    synthesis: Callable[..., torch.Tensor] = field(init=False, repr=False)
+    discriminate: Callable[..., torch.Tensor] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.synthesis, self.discriminate = self.G.synthesis_network, self.D
+
+    def compile(self) -> None:
+        """Compile the synthesis network and the discriminator for the steps that can use
+        them: all but the discriminator's R1 steps, whose gradient of a gradient compiled
+        graphs do not support. The modules, their parameters and the state are unchanged."""
+        self.synthesis = torch.compile(self.G.synthesis_network)
+        self.discriminate = torch.compile(self.D)
 
 
 @dataclass
@@ -161,6 +175,7 @@ def train(
     checkpoint_every: int = 500,  # steps between training-state saves
     snapshot_kimg: float | None = None,  # see below
     progress: bool = True,
+    compiled: bool = False,  # torch.compile the networks for most steps (_Run.compile)
 ) -> TrainResult:
     """Train for ``kimg`` thousand images or ``steps`` steps in total (counting resumes).
 
@@ -198,7 +213,7 @@ def train(
     if mode_seeking_weight and not data.subject_distance:
         raise ValueError("mode_seeking_weight needs two different training images of a finding")
     cohort_card = _cohort_card(cohort, n_train=len(data.images))
-    run = _open_run(state_path, config, options, cohort_card, device)
+    run = _open_run(state_path, config, options, cohort_card, device, compiled=compiled)
     run.devices = sorted({*run.devices, _device_name(device)})
 
     started = time.monotonic()
@@ -380,11 +395,17 @@ def _open_run(
     options: TrainingOptions,
     cohort_card: dict,
     device: torch.device,
+    *,
+    compiled: bool,
 ) -> _Run:
-    """The run saved at ``state_path``, or a new one."""
+    """The run saved at ``state_path``, or a new one; with ``compiled``, compiled."""
     if state_path.exists():
-        return _restore(load_training_state(state_path), config, options, cohort_card, device)
-    return _start(config, options, device)
+        run = _restore(load_training_state(state_path), config, options, cohort_card, device)
+    else:
+        run = _start(config, options, device)
+    if compiled:
+        run.compile()
+    return run
 
 
 def _start(config: GeneratorConfig, options: TrainingOptions, device: torch.device) -> _Run:
@@ -474,8 +495,8 @@ def _train_step(
     D.requires_grad_(False)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         ws = G.mapping(z, fake_cond)  # [n, num_ws, w_dim]
-        fake = G.synthesis_network(ws, "random")  # [n, C, R, R]
-        logit_fake = D(augment(fake, options.augment_p), fake_cond).float()
+        fake = run.synthesis(ws, "random")  # [n, C, R, R]
+        logit_fake = run.discriminate(augment(fake, options.augment_p), fake_cond).float()
     loss_G = F.softplus(-logit_fake).mean()
     # Lesion burden: each generated image borrowed the conditions of a real one, so its mask
     # should cover as much as that image's. This ties the severity condition to the lesion
@@ -512,10 +533,12 @@ def _train_step(
     D.requires_grad_(True)
     do_r1 = options.r1_gamma > 0 and run.step % R1_INTERVAL == 0
     real = real.detach().requires_grad_(do_r1)
+    discriminate = D if do_r1 else run.discriminate
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and not do_r1):
-        logit_real = D(augment(real, options.augment_p), real_cond).float()
+        logit_real = discriminate(augment(real, options.augment_p), real_cond).float()
         # fp32 like the real batch: fake is bf16 under amp, and the R1 steps run without it
-        logit_fake = D(augment(fake.detach().float(), options.augment_p), fake_cond).float()
+        fake = fake.detach().float()
+        logit_fake = discriminate(augment(fake, options.augment_p), fake_cond).float()
     loss_D = F.softplus(logit_fake).mean() + F.softplus(-logit_real).mean()
     r1 = torch.tensor(float("nan"))
     if do_r1:
@@ -574,9 +597,7 @@ def _severity_pair(
     z_twice = z[progressive].repeat(2, 1)
     G = run.G
     with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=amp):
-        images = G.synthesis_network(
-            G.mapping(z_twice, torch.cat([cond[progressive], other])), "const"
-        )
+        images = run.synthesis(G.mapping(z_twice, torch.cat([cond[progressive], other])), "const")
     first, moved = images.chunk(2)
     rising = other[:, severity_column] > cond[progressive][:, severity_column]
     return _SeverityPair(first, moved, rising)
@@ -634,7 +655,7 @@ def _mode_seeking_loss(
     other_z = torch.from_numpy(run.rng.standard_normal(z.shape, dtype=np.float32)).to(z.device)
     G = run.G
     with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=amp):
-        other = G.synthesis_network(G.mapping(other_z, cond), "random")
+        other = run.synthesis(G.mapping(other_z, cond), "random")
     return diversity_shortfall(fake.float(), other.float(), data.subject_distance)
 
 
