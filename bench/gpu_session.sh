@@ -3,16 +3,19 @@
 # a session has 15 minutes of device time in all, the machine's start included).
 #
 #   train  issue 7: both GPU recipes trained side by side for TRAIN_MINUTES (default 6),
-#          their best snapshot selected (genworker.selection), exported with cards and
-#          grids; evaluated here afterwards (README)
+#          compiled, their best snapshot selected (genworker.selection), exported with cards
+#          and grids; evaluated here afterwards (README)
 #   speed  issue 6: the same-config generator (the reference's table), the shipped ones
-#   scale  issue 6: one job on one GPU worker, then on two; SQLite and a filesystem broker
+#   scale  issue 6: one job on 1, 2, 4 and 8 GPU workers; SQLite and a filesystem broker
 #
 # Run bench/gpu_wheels.sh here first; a call carries the wheels its stages need (.whl/train,
-# or .whl/speed for speed and scale; both together exceed what a call may carry):
-#   run(command="bash bench/gpu_session.sh train", carry=[".whl/train"], timeout_s=570)
-#   run(command="bash bench/gpu_session.sh speed scale", carry=[".whl/speed"], timeout_s=600)
-# One session's 15 minutes hold the train call or the speed-and-scale call, not both.
+# or .whl/speed for speed and scale; both together exceed what a call may carry). Stop 22
+# ran speed and scale (211 s), then train with TRAIN_MINUTES=4 (331 s) on the machine kept
+# warm: a second call made within the machine's 30 idle seconds starts nothing. The speed
+# table is taken; what the next lent session should run, one call straight after the other:
+#   run(command="bash bench/gpu_session.sh scale", carry=[".whl/speed"], timeout_s=300)
+#   run(command="TRAIN_MINUTES=5 bash bench/gpu_session.sh train", carry=[".whl/train"],
+#       timeout_s=540)
 # The output comes back as $OUT/session.log (training's as $OUT/<recipe>.log), with the
 # stages' files beside it. Rehearse on a CPU (here .whl holds the lent machine's wheels):
 #   OUT=/tmp/out PYTHON=.venv/bin/python NO_WHEELS=1 TRAIN_MINUTES=1 \

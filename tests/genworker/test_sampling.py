@@ -66,8 +66,9 @@ def test_a_series_keeps_its_identity_outside_the_lesion(toy, method):
     steps = np.arange(len(SEVERITIES))[None]
     within = identity_preservation(images, masks)
     across = identity_preservation(images[rows, steps], masks[rows, steps])
-    assert within > 0.9
-    assert within > across + 0.2
+    # Bars that every training seed 0-5 of the toy model cleared (tests/toy_training.py).
+    assert within > 0.85
+    assert within > across + 0.3
 
 
 def test_the_direction_method_walks_w_along_the_stored_direction(toy):
