@@ -55,12 +55,18 @@ train() {
   for name in brain-glioma chest-xray; do
     (
       local run=(--device-class gpu --runs /tmp/runs) minutes=${TRAIN_MINUTES:-6} started=$SECONDS
-      # Compiled (the eager step ran 3.0 steps/s per recipe in stop 22, both sharing the GPU,
-      # where compiled sampling was 8-10 times eager); eager for the minutes left if the
-      # compiled run fails.
-      "$PYTHON" -m genworker train "$name" "${run[@]}" --compile --max-minutes "$minutes" ||
+      # Compiled unless TRAIN_COMPILE=0: the eager step ran 3.0 steps/s per recipe in stop 22,
+      # both sharing the GPU, where compiled sampling was 8-10 times eager (on 2 CPU cores
+      # compiled training was 0.77 times eager: the CPU does not tell). Eager for the minutes
+      # left if the compiled run fails.
+      local compiled=(--compile)
+      [[ ${TRAIN_COMPILE:-1} == 1 ]] || compiled=()
+      if ! "$PYTHON" -m genworker train "$name" "${run[@]}" "${compiled[@]}" --max-minutes "$minutes"
+      then
+        ((${#compiled[@]})) || exit
         "$PYTHON" -m genworker train "$name" "${run[@]}" --max-minutes \
           "$("$PYTHON" -c "print(max($minutes - ($SECONDS - $started) / 60, 0.5))")" || exit
+      fi
       # The snapshot that does best on a validation fold of the training subjects; the last
       # state if that cannot be told in time (one evaluation seed, to fit). The card records
       # the ranking.
