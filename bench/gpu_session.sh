@@ -57,7 +57,7 @@ train() {
       local run=(--device-class gpu --runs /tmp/runs) minutes=${TRAIN_MINUTES:-6} started=$SECONDS
       # Compiled unless TRAIN_COMPILE=0: the eager step ran 3.0 steps/s per recipe in stop 22,
       # both sharing the GPU, where compiled sampling was 8-10 times eager (on 2 CPU cores
-      # compiled training was 0.77 times eager: the CPU does not tell). Eager for the minutes
+      # compiled training was 0.75 times eager: the CPU does not tell). Eager for the minutes
       # left if the compiled run fails.
       local compiled=(--compile)
       [[ ${TRAIN_COMPILE:-1} == 1 ]] || compiled=()
