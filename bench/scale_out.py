@@ -235,6 +235,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--writers", type=int, default=2, help="writer threads per worker")
     parser.add_argument(
         "--workers",
+        type=worker_counts,
         default="1,2",
         help="worker counts to measure, comma-separated, from 1 (default 1,2)",
     )
@@ -255,11 +256,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--db", default="gantry_bench_scale_out", help="PostgreSQL database")
     parser.add_argument("--redis-db", type=int, default=14)
-    args = parser.parse_args(argv)
-    args.workers = sorted({int(count) for count in args.workers.split(",")})
-    if args.workers[0] != 1:
-        parser.error("--workers must include 1: the other counts are compared with it")
-    return args
+    return parser.parse_args(argv)
+
+
+def worker_counts(text: str) -> list[int]:
+    """``--workers``: distinct counts, ascending, the first 1 (the others are compared with
+    it)."""
+    try:
+        counts = sorted({int(count) for count in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated whole numbers: {text!r}") from None
+    if counts[0] != 1:
+        raise argparse.ArgumentTypeError(f"must start from 1 and count up, not {text!r}")
+    return counts
 
 
 def main(argv: list[str] | None = None) -> None:
