@@ -305,7 +305,11 @@ def main(argv: list[str] | None = None) -> None:
     one = seconds[1, args.writers]
     print(f"\n  writer threads, one worker: {seconds[1, 0] / one:.2f}x the cases/s of none")
     for count in args.workers[1:]:
-        print(f"  {count} workers vs one: {one / seconds[count, args.writers]:.2f}x")
+        rate = images / seconds[count, args.writers]
+        print(
+            f"  {count} workers vs one: {one / seconds[count, args.writers]:.2f}x; end to end"
+            f" {rate:.1f} images/s ({rate / raw:.2f}x raw)"
+        )
     print(
         f"  raw generator (synthesis only{', compiled' if args.compile else ''}, "
         f"{args.device}{', 1 thread' if args.device == 'cpu' else ''}, batch {batch}): "

@@ -20,7 +20,6 @@ import logging
 import shutil
 import socket
 import time as clock
-import traceback
 import uuid
 from collections import deque
 from concurrent.futures import Future
@@ -171,6 +170,12 @@ class _Work:
     plan: CasePlan
 
 
+# What became of one case a writer was given: its timings (committed, or committed by another
+# delivery), the exception that failed it, or None (not written: its job failed or its chunk
+# was taken over before its turn came).
+_Outcome = dict[str, float] | Exception | None
+
+
 class _ChunkRun:
     """The claimed chunks of one task, sampled in shared batches and committed case by case.
 
@@ -202,15 +207,10 @@ class _ChunkRun:
             work += self._work_of(chunk)
         # While one batch's cases are written, the next batch samples; no further ahead, so
         # at most two batches of images are held.
-        writing: deque[list[tuple[_Work, Future]]] = deque()
+        writing: deque[Future] = deque()
         with Writers(settings.GANTRY_WRITER_THREADS, on_exit=connections.close_all) as writers:
             for batch in _batches(work, self.loaded.max_batch):
-                writing.append(
-                    [
-                        (item, writers.submit(self._write, item, one))
-                        for item, one in self._sample(batch)
-                    ]
-                )
+                writing.append(writers.submit(self._write, self._sample(batch)))
                 if len(writing) > 1:
                     self._settle(writing.popleft())
             while writing:
@@ -273,38 +273,63 @@ class _ChunkRun:
             self.timings[item.chunk.pk]["generator"] += share
         return list(zip(batch, series, strict=True))
 
-    def _write(self, item: _Work, series: sampling.Series) -> dict[str, float] | None:
-        """In a writer thread: DICOM, files and rows of one case; its timings, or None when
-        its job failed or its chunk was taken over before its turn came."""
-        if not self._still_ours(item.chunk):
-            return None
+    def _write(self, sampled: list[tuple[_Work, sampling.Series]]) -> list[tuple[_Work, _Outcome]]:
+        """In a writer thread: the DICOM of each case of one batch, then the files and rows of
+        them all in one transaction; case by case if that fails, to tell the case that failed
+        (or that another delivery committed) from the others. Returns each case's outcome."""
+        outcomes: list[_Outcome] = [None] * len(sampled)
+        cases: list[tuple[int, GeneratedCase]] = []
+        for position, (item, series) in enumerate(sampled):
+            if not self._still_ours(item.chunk):
+                continue
+            try:
+                case = write_case(self.loaded, item.plan, series, software_version=SOFTWARE_VERSION)
+            except Exception as exc:
+                outcomes[position] = self._failing(item, exc)
+                continue
+            outcomes[position] = {"dicom": case.timings["dicom"]}
+            cases.append((position, case))
+        started = clock.perf_counter()
         try:
-            case = write_case(self.loaded, item.plan, series, software_version=SOFTWARE_VERSION)
-            started = clock.perf_counter()
-            commit_case(item.chunk.job, case)
+            commit_cases([(sampled[position][0].chunk.job, case) for position, case in cases])
         except Exception:
-            self.failing_jobs.add(item.chunk.job_id)  # its later cases are not even started
-            raise
-        return {"dicom": case.timings["dicom"], "storage": clock.perf_counter() - started}
+            for position, case in cases:
+                item = sampled[position][0]
+                if not self._still_ours(item.chunk):  # a case before it failed
+                    outcomes[position] = None
+                    continue
+                try:
+                    commit_case(item.chunk.job, case)
+                except Exception as exc:
+                    outcomes[position] = self._failing(item, exc)
+        storage = (clock.perf_counter() - started) / max(len(cases), 1)
+        for position, _ in cases:
+            if isinstance(outcomes[position], dict):
+                outcomes[position]["storage"] = storage
+        return list(zip((item for item, _ in sampled), outcomes, strict=True))
 
-    def _settle(self, written: list[tuple[_Work, Future]]) -> None:
+    def _failing(self, item: _Work, exc: Exception) -> Exception:
+        """A case failed in a writer: its job's later cases are not even started."""
+        self.failing_jobs.add(item.chunk.job_id)
+        return exc
+
+    def _settle(self, written: Future) -> None:
         """Wait for one batch's cases; fail the job of a case that failed; then record
         progress and renew leases, once per batch (each is a commit of its own)."""
         committed: list[_Work] = []
-        for item, future in written:
+        for item, outcome in written.result():
             job, index = item.chunk.job, item.plan.request.case_index
-            try:
-                timings = future.result()
-            except Exception as exc:
-                logger.error("job %s failed\n%s", job.pk, traceback.format_exc())
+            if isinstance(outcome, Exception):
+                logger.error("job %s failed", job.pk, exc_info=outcome)
                 if job.pk not in self.failed_jobs:
                     self._fail(
-                        job, f"case {index + 1} of {job.n_cases}: {type(exc).__name__}: {exc}"
+                        job,
+                        f"case {index + 1} of {job.n_cases}: {type(outcome).__name__}: {outcome}",
                     )
                 continue
-            if timings is None:
+            if outcome is None:
                 continue
-            for key, seconds in timings.items():
+            for key, seconds in outcome.items():
                 self.timings[item.chunk.pk][key] += seconds
             committed.append(item)
         for job in {item.chunk.job.pk: item.chunk.job for item in committed}.values():
@@ -396,26 +421,12 @@ def sweep_unreferenced_files(job: GenerationJob) -> int:
 
 
 def commit_case(job: GenerationJob, case: GeneratedCase) -> SyntheticPatient | None:
-    """Store the case's files, then create all its rows in one transaction.
-
-    Files go under a folder unique to this attempt, so two deliveries of the same task never
-    overwrite each other's files; whichever commits second hits the unique constraint on
-    (job, case index), removes its own files and returns None.
-    """
-    folder = f"cases/{job.uid}/{case.request.case_index:04d}/{uuid.uuid4().hex[:12]}"
-    saved: list[str] = []
+    """Store one case (see :func:`commit_cases`); None when another delivery of its task
+    committed it first: then this one hits the unique constraint on (job, case index) and
+    removes its own files."""
     try:
-        paths = {}
-        for tp in case.timepoints:
-            paths[tp.sop_uid] = _save(f"{folder}/t{tp.timepoint:02d}-image.dcm", tp.image_bytes)
-            saved.append(paths[tp.sop_uid])
-            if tp.seg_bytes is not None:
-                paths[tp.seg_sop_uid] = _save(f"{folder}/t{tp.timepoint:02d}-seg.dcm", tp.seg_bytes)
-                saved.append(paths[tp.seg_sop_uid])
-        with transaction.atomic():
-            return _create_rows(job, case, paths)
+        (patient,) = commit_cases([(job, case)])
     except IntegrityError:
-        _delete(saved)
         if job.cases.filter(case_index=case.request.case_index).exists():
             logger.info(
                 "case %s of job %s was committed by another delivery",
@@ -424,6 +435,33 @@ def commit_case(job: GenerationJob, case: GeneratedCase) -> SyntheticPatient | N
             )
             return None
         raise
+    return patient
+
+
+def commit_cases(cases: list[tuple[GenerationJob, GeneratedCase]]) -> list[SyntheticPatient]:
+    """Store the cases' files, then create all their rows in one transaction: each case is
+    committed whole, or none is and their files are removed again.
+
+    Files go under a folder unique to this attempt, so two deliveries of the same task never
+    overwrite each other's files. One INSERT per table for all the cases: on a GPU this runs
+    for hundreds of cases a second, and a statement (and a commit) per case was most of it.
+    """
+    saved: list[str] = []
+    try:
+        paths = {}
+        for job, case in cases:
+            folder = f"cases/{job.uid}/{case.request.case_index:04d}/{uuid.uuid4().hex[:12]}"
+            for tp in case.timepoints:
+                files = [
+                    (tp.sop_uid, "image", tp.image_bytes),
+                    (tp.seg_sop_uid, "seg", tp.seg_bytes),
+                ]
+                for sop_uid, kind, content in files:
+                    if content is not None:
+                        paths[sop_uid] = _save(f"{folder}/t{tp.timepoint:02d}-{kind}.dcm", content)
+                        saved.append(paths[sop_uid])
+        with transaction.atomic():
+            return _create_rows(cases, paths)
     except BaseException:
         _delete(saved)
         raise
@@ -439,38 +477,45 @@ def _delete(names: list[str]) -> None:
 
 
 def _create_rows(
-    job: GenerationJob, case: GeneratedCase, paths: dict[str, str]
-) -> SyntheticPatient:
-    spec = case.patient
-    patient = SyntheticPatient.objects.create(
-        job=job,
-        case_index=case.request.case_index,
-        template_version=job.template_version,
-        patient_id=spec.patient_id,
-        patient_name=spec.name,
-        sex=spec.sex,
-        birth_date=spec.birth_date,
-        age_at_first_study=spec.age,
-        comorbidities=list(spec.comorbidities),
-        history=spec.vignette,
-        seed=case.seed,
-        latent_z=[float(v) for v in case.z],
-    )
-    # One INSERT per table, not per row: this runs once per case on the generation path.
-    studies = Study.objects.bulk_create(
-        Study(
-            patient=patient,
-            study_uid=tp.study_uid,
-            study_date=tp.study_date,
-            timepoint=tp.timepoint,
-            severity=tp.severity,
-            accession_number=tp.accession_number,
-            description=tp.study_description,
+    cases: list[tuple[GenerationJob, GeneratedCase]], paths: dict[str, str]
+) -> list[SyntheticPatient]:
+    patients = SyntheticPatient.objects.bulk_create(
+        SyntheticPatient(
+            job=job,
+            case_index=case.request.case_index,
+            template_version=job.template_version,
+            patient_id=case.patient.patient_id,
+            patient_name=case.patient.name,
+            sex=case.patient.sex,
+            birth_date=case.patient.birth_date,
+            age_at_first_study=case.patient.age,
+            comorbidities=list(case.patient.comorbidities),
+            history=case.patient.vignette,
+            seed=case.seed,
+            latent_z=[float(v) for v in case.z],
         )
-        for tp in case.timepoints
+        for job, case in cases
     )
-    pairs = list(zip(case.timepoints, studies, strict=True))
-    with_seg = [(tp, study) for tp, study in pairs if tp.seg_bytes is not None]
+    # (case, its timepoint, the timepoint's study), for every timepoint of every case
+    timepoints = [
+        (
+            case,
+            tp,
+            Study(
+                patient=patient,
+                study_uid=tp.study_uid,
+                study_date=tp.study_date,
+                timepoint=tp.timepoint,
+                severity=tp.severity,
+                accession_number=tp.accession_number,
+                description=tp.study_description,
+            ),
+        )
+        for (_, case), patient in zip(cases, patients, strict=True)
+        for tp in case.timepoints
+    ]
+    Study.objects.bulk_create(study for _, _, study in timepoints)
+    with_seg = [(case, tp, study) for case, tp, study in timepoints if tp.seg_bytes is not None]
     image_series = [
         Series(
             study=study,
@@ -479,7 +524,7 @@ def _create_rows(
             series_number=1,
             description=tp.series_description,
         )
-        for tp, study in pairs
+        for case, tp, study in timepoints
     ]
     seg_series = [
         Series(
@@ -489,19 +534,18 @@ def _create_rows(
             series_number=101,
             description=f"Lesion ground truth ({case.request.finding})",
         )
-        for tp, study in with_seg
+        for case, tp, study in with_seg
     ]
     Series.objects.bulk_create(image_series + seg_series)
-
     images = {
         tp.sop_uid: _instance(
             case, tp, series, tp.sop_uid, case.sop_class_uid, paths, tp.image_bytes
         )
-        for tp, series in zip(case.timepoints, image_series, strict=True)
+        for (case, tp, _), series in zip(timepoints, image_series, strict=True)
     }
     segs = [
         _instance(case, tp, series, tp.seg_sop_uid, SegmentationStorage, paths, tp.seg_bytes)
-        for (tp, _), series in zip(with_seg, seg_series, strict=True)
+        for (case, tp, _), series in zip(with_seg, seg_series, strict=True)
     ]
     Instance.objects.bulk_create([*images.values(), *segs])
     LesionGroundTruth.objects.bulk_create(
@@ -512,9 +556,9 @@ def _create_rows(
             centroid_row=(tp.mask_centroid or (None, None))[0],
             centroid_col=(tp.mask_centroid or (None, None))[1],
         )
-        for (tp, _), seg in zip(with_seg, segs, strict=True)
+        for (_, tp, _), seg in zip(with_seg, segs, strict=True)
     )
-    return patient
+    return patients
 
 
 def _instance(

@@ -10,6 +10,8 @@ import pydicom
 import pytest
 import torch
 from django.core.files.storage import default_storage
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cases.models import GenerationJob, Instance, LesionGroundTruth, Study, SyntheticPatient
@@ -141,11 +143,9 @@ def test_a_chunk_leased_by_a_live_worker_is_left_to_it(job):
 
 def test_a_storage_failure_mid_case_leaves_no_rows_and_no_files(job, monkeypatch, media_root):
     real_save = default_storage.save
-    calls = {"n": 0}
 
     def failing_save(name, content, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4:  # the second timepoint's segmentation
+        if "/0000/" in name and name.endswith("t01-seg.dcm"):  # case 1's second segmentation
             raise OSError("No space left on device")
         return real_save(name, content, *args, **kwargs)
 
@@ -183,6 +183,50 @@ def test_a_second_delivery_committing_the_same_case_backs_off(job, media_root):
     assert tasks.commit_case(job, case) is None  # the duplicate: unique (job, case index)
     assert SyntheticPatient.objects.count() == 1
     assert len(list(media_root.glob(f"cases/{job.uid}/**/*.dcm"))) == 6
+
+
+def test_the_cases_of_one_batch_are_committed_with_one_insert_per_table(
+    generator_model, batch_images
+):
+    batch_images(6)  # two cases of three timepoints per batch: 5 cases in 3 batches
+    job = GenerationJobFactory(
+        template_version=TemplateVersionFactory(generator=generator_model), n_cases=5
+    )
+    with CaptureQueriesContext(connection) as queries:
+        tasks.run_generation_job(job_pk=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.done) == ("succeeded", 5)
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    for table in ("syntheticpatient", "study", "series", "instance", "lesiongroundtruth"):
+        assert sum(f'"cases_{table}"' in sql.split("(")[0] for sql in inserts) == 3, table
+    for case in job.cases.all():
+        assert case.studies.count() == 3
+        assert Instance.objects.filter(series__study__patient=case).count() == 6
+
+
+def test_a_batch_holding_a_case_another_delivery_committed_commits_the_rest(
+    generator_model, batch_images, monkeypatch, media_root
+):
+    batch_images(6)
+    job = GenerationJobFactory(
+        template_version=TemplateVersionFactory(generator=generator_model), n_cases=2
+    )
+    real_commit = tasks.commit_cases
+
+    def commit_cases(cases):
+        if len(cases) == 2:  # the batch: another delivery commits its first case meanwhile
+            real_commit(cases[:1])
+        return real_commit(cases)
+
+    monkeypatch.setattr(tasks, "commit_cases", commit_cases)
+    tasks.run_generation_job(job_pk=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.done, job.error) == ("succeeded", 2, "")
+    assert sorted(job.cases.values_list("case_index", flat=True)) == [0, 1]
+    referenced = {i.file.name for i in Instance.objects.filter(series__study__patient__job=job)}
+    on_disk = {str(p.relative_to(media_root)) for p in media_root.glob(f"cases/{job.uid}/**/*.dcm")}
+    assert on_disk == referenced
+    assert len(referenced) == 12
 
 
 def test_an_unreadable_checkpoint_fails_the_job_with_its_reason(job, settings, tmp_path):
@@ -296,7 +340,7 @@ def test_writer_threads_store_one_batch_while_the_next_samples(
         template_version=TemplateVersionFactory(generator=generator_model), n_cases=5
     )
     second_batch_sampling = threading.Event()
-    real_batch, real_commit = tasks.progression_batch, tasks.commit_case
+    real_batch, real_commit = tasks.progression_batch, tasks.commit_cases
     batches, committed_by = [], []
 
     def progression_batch(loaded, specs):
@@ -305,14 +349,14 @@ def test_writer_threads_store_one_batch_while_the_next_samples(
             second_batch_sampling.set()
         return real_batch(loaded, specs)
 
-    def commit_case(job, case):
+    def commit_cases(cases):
         # Written in the sampling thread, one batch after another, this would time out.
         assert second_batch_sampling.wait(timeout=30), "batch 2 did not sample meanwhile"
         committed_by.append(threading.current_thread().name)
-        return real_commit(job, case)
+        return real_commit(cases)
 
     monkeypatch.setattr(tasks, "progression_batch", progression_batch)
-    monkeypatch.setattr(tasks, "commit_case", commit_case)
+    monkeypatch.setattr(tasks, "commit_cases", commit_cases)
     tasks.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert (job.status, job.done, job.error) == ("succeeded", 5, "")

@@ -39,8 +39,14 @@ def test_a_failing_case_marks_the_job_failed_and_leaves_no_partial_case(
     wait_for(_finished(job), timeout=120, what="the job")
     assert job.status == "failed"
     assert job.error.startswith("case 2 of 3: ")
-    assert list(job.cases.values_list("case_index", flat=True)) == [0]
-    assert job.done == 1
+    # Case 3 samples in the next batch while a writer thread stores case 2's batch, so it
+    # may be committed before case 2's failure is known; whole, like case 1.
+    indexes = set(job.cases.values_list("case_index", flat=True))
+    assert 0 in indexes
+    assert 1 not in indexes
+    assert job.done == len(indexes)
+    for case in job.cases.all():
+        assert case.studies.count() == 3
     _, files = default_storage.listdir(f"cases/{job.uid}")
     assert files == ["0001"]  # only the blocker: nothing of case 2 was written
 
