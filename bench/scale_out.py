@@ -1,18 +1,19 @@
 """Scale-out: one generation job on one worker, then on two, through a broker and a database.
 
 By default through services: a throwaway PostgreSQL database (``--db``, dropped and
-re-created) and Redis database ``--redis-db`` (flushed). With ``--embedded``, through none (a
-machine without PostgreSQL or Redis): an SQLite database and Celery's filesystem broker, both
-in the benchmark's temporary folder, as in ``make demo``. Registers a shipped generator
-(``--checkpoint``, else the first ``genworker/models/*.pt``) and one template, and starts real
-``celery worker`` processes (solo pool, ``-Q gpu``, ``GANTRY_CHUNK_CASES`` cases per chunk) on
-``--device``: on the CPU with one torch thread each and batches of 8 images, on CUDA with
-torch's default threads and batches of 256 (a worker's defaults on each). For each worker
-count in ``--workers`` (default 1, then 2) it runs a warm-up job (each worker loads the
-generator), then the measured job of ``--cases`` cases, timed from enqueueing to the job's
-success. A job not finished within ``--timeout`` seconds, or a worker that exits, ends the
-benchmark with the job's progress and the tails of the worker logs (the temporary folder goes
-with the benchmark); the rows measured before it stay printed.
+re-created) and Redis database ``--redis-db`` (flushed). ``--database sqlite`` takes an
+SQLite file instead, ``--broker filesystem`` Celery's filesystem broker (polled every 0.1 s),
+both in the benchmark's temporary folder; ``--embedded`` is both, as in ``make demo`` on a
+machine without services. Registers a shipped generator (``--checkpoint``, else the first
+``genworker/models/*.pt``) and one template, and starts real ``celery worker`` processes (solo
+pool, ``-Q gpu``, ``GANTRY_CHUNK_CASES`` cases per chunk) on ``--device``: on the CPU with one
+torch thread each and batches of 8 images, on CUDA with torch's default threads and batches
+of 256 (a worker's defaults on each). For each worker count in ``--workers`` (default 1, then
+2) it runs a warm-up job (each worker loads the generator), then the measured job of
+``--cases`` cases, timed from enqueueing to the job's success. A job not finished within
+``--timeout`` seconds, or a worker that exits, ends the benchmark with the job's progress and
+the tails of the worker logs (the temporary folder goes with the benchmark); the rows
+measured before it stay printed.
 
 Each worker writes cases on ``--writers`` threads while it samples the next batch (see
 ``genworker.writers``); the one-worker job also runs with none, cases written one after
@@ -20,16 +21,15 @@ another in the sampling thread, as the baseline of that overlap.
 
 Prints cases/s and images/s per worker count and the ratio of each count to one, and, in
 the same run, the raw generator's images/s (synthesis alone, in this process, on the workers'
-device at their batch size, one thread on the CPU) against the end-to-end images/s of one
-worker: what the pipeline (patient, DICOM, storage, rows, broker) costs per image. Two workers
-on one machine stand in for two hosts; with two CPU cores, other load on the machine shows in
-the ratio. The filesystem broker is polled once a second: an embedded job starts up to a
-second later than through Redis, and counts it.
+device at their batch size, one thread on the CPU) against the end-to-end images/s of the
+workers: what the pipeline (patient, DICOM, storage, rows, broker) costs per image. Workers
+on one machine stand in for hosts; with two CPU cores, other load on the machine shows in
+the ratio.
 
     python bench/scale_out.py                    # 200 cases of 3 timepoints, chunks of 8
     python bench/scale_out.py --cases 60 --chunk 4
     python bench/scale_out.py --embedded --device cuda --timeout 300   # no services, a GPU
-    python bench/scale_out.py --embedded --device cuda --workers 1,2,4,8  # processes per GPU
+    python bench/scale_out.py --broker filesystem --device cuda --workers 1,2,4,8  # PostgreSQL
 """
 
 from __future__ import annotations
@@ -49,11 +49,15 @@ sys.path.insert(0, str(ROOT))
 from bench.common import benchmark_template_version, fresh_postgres, setup_django  # noqa: E402
 from genworker.checkpoint import default_max_batch  # noqa: E402
 
+DATABASES = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
+BROKERS = {"redis": "Redis broker", "filesystem": "filesystem broker"}
+
 
 def configure(folder: Path, args: argparse.Namespace) -> dict[str, str]:
     """A fresh database and broker; the environment the workers share with us."""
     env = {
-        **(sqlite_and_files(folder) if args.embedded else postgres_and_redis(args)),
+        **(sqlite(folder) if args.database == "sqlite" else postgres(args.db)),
+        **(filesystem_broker() if args.broker == "filesystem" else redis_broker(args.redis_db)),
         "MEDIA_ROOT": str(folder / "media"),
         "GANTRY_VAR_DIR": str(folder),
         "GANTRY_DEVICE": args.device,
@@ -69,22 +73,27 @@ def configure(folder: Path, args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
-def postgres_and_redis(args: argparse.Namespace) -> dict[str, str]:
-    """A dropped and re-created PostgreSQL database and a flushed Redis database."""
+def postgres(name: str) -> dict[str, str]:
+    """A dropped and re-created PostgreSQL database (on 127.0.0.1:5432)."""
+    return {"DATABASE_URL": fresh_postgres(name)}
+
+
+def sqlite(folder: Path) -> dict[str, str]:
+    return {"DATABASE_URL": f"sqlite:///{folder / 'gantry.sqlite3'}"}
+
+
+def redis_broker(db: int) -> dict[str, str]:
+    """A flushed Redis database (on 127.0.0.1:6379)."""
     import redis
 
-    broker = f"redis://127.0.0.1:6379/{args.redis_db}"
+    broker = f"redis://127.0.0.1:6379/{db}"
     redis.Redis.from_url(broker).flushdb()
-    return {"DATABASE_URL": fresh_postgres(args.db), "CELERY_BROKER_URL": broker}
+    return {"CELERY_BROKER_URL": broker}
 
 
-def sqlite_and_files(folder: Path) -> dict[str, str]:
-    """An SQLite database in ``folder`` and the filesystem broker, whose folders settings put
-    under GANTRY_VAR_DIR (``folder``)."""
-    return {
-        "DATABASE_URL": f"sqlite:///{folder / 'gantry.sqlite3'}",
-        "CELERY_BROKER_URL": "filesystem://",
-    }
+def filesystem_broker() -> dict[str, str]:
+    """Celery's filesystem broker, whose folders settings put under GANTRY_VAR_DIR."""
+    return {"CELERY_BROKER_URL": "filesystem://"}
 
 
 def start_workers(
@@ -248,15 +257,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="cpu",
         help="the workers' GANTRY_DEVICE (default cpu)",
     )
+    parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--broker", choices=("redis", "filesystem"), default="redis")
     parser.add_argument(
-        "--embedded", action="store_true", help="SQLite and the filesystem broker, no services"
+        "--embedded",
+        action="store_true",
+        help="SQLite and the filesystem broker, no services (as make demo)",
     )
     parser.add_argument(
         "--timeout", type=float, default=600, help="seconds a job may run (default 600)"
     )
     parser.add_argument("--db", default="gantry_bench_scale_out", help="PostgreSQL database")
     parser.add_argument("--redis-db", type=int, default=14)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.embedded:
+        args.database, args.broker = "sqlite", "filesystem"
+    return args
 
 
 def worker_counts(text: str) -> list[int]:
@@ -287,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{version.generator.resolution}²): {args.cases} cases x {args.timepoints} "
             f"timepoints = {images} images, chunks of {args.chunk} cases, {args.device} "
             f"workers with {threads} each and batches of {batch} images, "
-            f"{'SQLite + filesystem broker' if args.embedded else 'Redis + PostgreSQL'}, "
+            f"{DATABASES[args.database]} + {BROKERS[args.broker]}, "
             f"{os.cpu_count()} cores"
         )
         try:

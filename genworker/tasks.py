@@ -3,7 +3,8 @@
 A GenerationJob runs as chunks of consecutive cases, one ``generate_chunk`` task each on the
 ``gpu`` queue, so that several GPU workers share a big job. Everything is idempotent: a case
 whose (job, case index) exists is skipped, every case is committed whole (files first under
-a per-attempt folder, then all rows in one transaction, files removed again if that fails),
+a per-attempt folder, then the rows of a generator batch's cases in one transaction, files
+removed again if that fails),
 and a chunk is held under a lease (see ``cases.models.GenerationChunk``): a repeated
 delivery of a finished chunk does nothing, one of a chunk a live worker holds waits and asks
 again, and one of a chunk whose worker died takes it over.
@@ -177,7 +178,7 @@ _Outcome = dict[str, float] | Exception | None
 
 
 class _ChunkRun:
-    """The claimed chunks of one task, sampled in shared batches and committed case by case.
+    """The claimed chunks of one task, sampled and committed in shared batches.
 
     A failure in one case fails that case's job (with the case named) and nothing else; a
     failure of the generator fails the jobs whose cases were in the batch.
@@ -293,20 +294,29 @@ class _ChunkRun:
         try:
             commit_cases([(sampled[position][0].chunk.job, case) for position, case in cases])
         except Exception:
-            for position, case in cases:
-                item = sampled[position][0]
-                if not self._still_ours(item.chunk):  # a case before it failed
-                    outcomes[position] = None
-                    continue
-                try:
-                    commit_case(item.chunk.job, case)
-                except Exception as exc:
-                    outcomes[position] = self._failing(item, exc)
+            self._commit_each(sampled, cases, outcomes)
         storage = (clock.perf_counter() - started) / max(len(cases), 1)
         for position, _ in cases:
             if isinstance(outcomes[position], dict):
                 outcomes[position]["storage"] = storage
         return list(zip((item for item, _ in sampled), outcomes, strict=True))
+
+    def _commit_each(
+        self,
+        sampled: list[tuple[_Work, sampling.Series]],
+        cases: list[tuple[int, GeneratedCase]],
+        outcomes: list[_Outcome],
+    ) -> None:
+        """Commit ``cases`` one at a time, in order, recording the outcome of each."""
+        for position, case in cases:
+            item = sampled[position][0]
+            if not self._still_ours(item.chunk):  # a case of its job before it failed
+                outcomes[position] = None
+                continue
+            try:
+                commit_case(item.chunk.job, case)
+            except Exception as exc:
+                outcomes[position] = self._failing(item, exc)
 
     def _failing(self, item: _Work, exc: Exception) -> Exception:
         """A case failed in a writer: its job's later cases are not even started."""
