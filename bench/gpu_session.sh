@@ -99,6 +99,16 @@ speed() {
   timeout 45 "$PYTHON" bench/generator_speed.py --devices "$DEVICE" --resolutions "" --no-series
 }
 
+as_nobody() {
+  # The command as the user nobody, through Python (its image may lack runuser or su).
+  "$PYTHON" -c 'import os, pwd, sys
+user = pwd.getpwnam("nobody")
+os.setgroups([])
+os.setgid(user.pw_gid)
+os.setuid(user.pw_uid)
+os.execvp(sys.argv[1], sys.argv[1:])' "$@"
+}
+
 postgres() {
   # PostgreSQL on 127.0.0.1:5432, unless one answers there already (a rehearsal here): the
   # lent machine has none, so from the binaries in the pgserver wheel, run as nobody since
@@ -106,9 +116,9 @@ postgres() {
   (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && return
   local bin=${PG_BIN:-/tmp/site/pgserver/pginstall/bin} data=/tmp/pgdata
   rm -rf "$data" && mkdir -p "$data" && chown nobody "$data" || return
-  runuser -u nobody -- "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 \
-    --no-instructions >"$data.initdb.log" 2>&1 || { cat "$data.initdb.log"; return 1; }
-  runuser -u nobody -- "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w \
+  as_nobody "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --no-instructions \
+    >"$data.initdb.log" 2>&1 || { cat "$data.initdb.log"; return 1; }
+  as_nobody "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w \
     -o "-p 5432 -k $data -c listen_addresses=127.0.0.1 -c max_connections=200" start
 }
 
