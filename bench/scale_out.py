@@ -1,4 +1,4 @@
-"""Scale-out: one generation job on one worker, then on two, through a broker and a database.
+"""Scale-out: one generation job on one worker, then on more, through a broker and a database.
 
 By default through services: a throwaway PostgreSQL database (``--db``, dropped and
 re-created) and Redis database ``--redis-db`` (flushed). ``--database sqlite`` takes an
@@ -257,8 +257,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="cpu",
         help="the workers' GANTRY_DEVICE (default cpu)",
     )
-    parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
-    parser.add_argument("--broker", choices=("redis", "filesystem"), default="redis")
+    parser.add_argument(
+        "--database",
+        choices=("postgres", "sqlite"),
+        default="postgres",
+        help="PostgreSQL on 127.0.0.1:5432 (default) or an SQLite file",
+    )
+    parser.add_argument(
+        "--broker",
+        choices=("redis", "filesystem"),
+        default="redis",
+        help="Redis on 127.0.0.1:6379 (default) or Celery's filesystem broker",
+    )
     parser.add_argument(
         "--embedded",
         action="store_true",
