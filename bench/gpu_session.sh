@@ -125,7 +125,8 @@ scale() {
   # Chunks of 32 cases (96 images; a worker's batch holds two), 64 of them; on 1 to 12
   # workers sharing the GPU (16 cores): each worker's pipeline (DICOM, files, rows) keeps a
   # CPU core busy while the GPU waits. PostgreSQL and the filesystem broker: in stop 23 the
-  # embedded SQLite stopped at 1.65x from 4 workers on (README), its one write lock shared.
+  # embedded SQLite stopped at 1.65x from 4 workers on (README), its one write lock the
+  # likely cause.
   postgres || return
   timeout 240 "$PYTHON" bench/scale_out.py --broker filesystem --device "$DEVICE" \
     --cases 2048 --chunk 32 --workers 1,2,4,8,12 --timeout 90
