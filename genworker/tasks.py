@@ -456,6 +456,8 @@ def commit_cases(cases: list[tuple[GenerationJob, GeneratedCase]]) -> list[Synth
     overwrite each other's files. One INSERT per table for all the cases: on a GPU this runs
     for hundreds of cases a second, and a statement (and a commit) per case was most of it.
     """
+    if not cases:  # every case of the batch failed or was skipped: no write lock to take
+        return []
     saved: list[str] = []
     try:
         paths = {}
