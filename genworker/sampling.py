@@ -76,11 +76,11 @@ def progression_batch(loaded: LoadedGenerator, specs: Sequence[SeriesSpec]) -> l
     rounding alone (at most 1 grey level in 4095 on the shipped models).
     """
     with torch.no_grad():
-        ws = [_series_ws(loaded, spec) for spec in specs]  # each [T, num_ws, w_dim]
-        out, loaded.max_batch = synthesize(
-            loaded.synthesis, torch.cat(ws), max_batch=loaded.max_batch
-        )
+        ws = _series_ws(loaded, specs)  # each [T, num_ws, w_dim]
+        every_w = torch.cat(ws)
+        out, loaded.max_batch = synthesize(loaded.synthesis, every_w, max_batch=loaded.max_batch)
     images, masks = to_pictures(out)
+    first_ws = every_w[:, 0].float().cpu().numpy()  # one copy off the device, not one a series
     series, start = [], 0
     for spec, w in zip(specs, ws, strict=True):
         rows = slice(start, start + len(w))
@@ -89,7 +89,7 @@ def progression_batch(loaded: LoadedGenerator, specs: Sequence[SeriesSpec]) -> l
             Series(
                 images[rows],
                 None if masks is None else masks[rows],
-                w[:, 0].float().cpu().numpy(),
+                first_ws[rows],
                 np.asarray(spec.severities, dtype=np.float32),
             )
         )
@@ -120,26 +120,49 @@ def synthesize(
     return torch.cat(parts), max_batch
 
 
-def _series_ws(loaded: LoadedGenerator, spec: SeriesSpec) -> torch.Tensor:
-    """The w of each timepoint of one series: [T, num_ws, w_dim]."""
+def _series_ws(loaded: LoadedGenerator, specs: Sequence[SeriesSpec]) -> list[torch.Tensor]:
+    """The w of each timepoint of each series, [T, num_ws, w_dim] per series.
+
+    One mapping call per truncation value for the whole batch, not one per series: on a GPU
+    a series' mapping is a few tiny kernels, and launching them (and, under truncation, the
+    per-condition mean w) series by series cost more than the synthesis of its images.
+    """
     generator = loaded.generator
-    severity = np.asarray(spec.severities, dtype=np.float32)  # [T]
-    if np.shape(spec.z) != (generator.z_dim,):
-        raise ValueError(f"z must have shape [{generator.z_dim}], got {list(np.shape(spec.z))}")
-    z_rows = torch.from_numpy(np.repeat(np.asarray(spec.z, np.float32)[None], len(severity), 0))
-    z_rows = z_rows.to(generator.device)  # [T, z_dim]
-    if spec.method == "condition":
-        cond = _cond(generator, spec.finding, severity, spec.age, spec.sex)  # [T, cond_dim]
-        return generator.mapping(z_rows, cond, spec.truncation)
-    if spec.method == "direction":
-        if spec.finding not in loaded.directions:
+    # What goes through the mapping network: every timepoint of a "condition" series, the
+    # first timepoint of a "direction" series (the rest walk from it).
+    z_rows, conds = [], []
+    for spec in specs:
+        if np.shape(spec.z) != (generator.z_dim,):
+            raise ValueError(f"z must have shape [{generator.z_dim}], got {list(np.shape(spec.z))}")
+        if spec.method not in PROGRESSION_METHODS:
+            raise ValueError(f"method must be one of {PROGRESSION_METHODS}")
+        if spec.method == "direction" and spec.finding not in loaded.directions:
             raise KeyError(f"the checkpoint has no severity direction for {spec.finding!r}")
-        direction = torch.from_numpy(loaded.directions[spec.finding]).to(generator.device)
-        cond = _cond(generator, spec.finding, severity[:1], spec.age, spec.sex)  # [1, cond_dim]
-        w0 = generator.mapping(z_rows[:1], cond, spec.truncation)  # [1, num_ws, w_dim]
-        steps = torch.from_numpy(severity - severity[0]).to(generator.device)  # [T]
-        return w0 + steps[:, None, None] * direction[None, None, :]
-    raise ValueError(f"method must be one of {PROGRESSION_METHODS}")
+        severity = np.asarray(spec.severities, dtype=np.float32)
+        mapped = severity if spec.method == "condition" else severity[:1]
+        z_rows.append(np.repeat(np.asarray(spec.z, np.float32)[None], len(mapped), 0))
+        conds.append(generator.schema.encode(spec.finding, mapped, spec.age, spec.sex))
+    mapped_ws: list[torch.Tensor] = [torch.empty(0)] * len(specs)
+    for truncation in dict.fromkeys(spec.truncation for spec in specs):
+        members = [i for i, spec in enumerate(specs) if spec.truncation == truncation]
+        z = torch.from_numpy(np.concatenate([z_rows[i] for i in members]))
+        cond = torch.from_numpy(np.concatenate([conds[i] for i in members]))
+        w = generator.mapping(z.to(generator.device), cond.to(generator.device), truncation)
+        for i, part in zip(members, w.split([len(z_rows[i]) for i in members]), strict=True):
+            mapped_ws[i] = part
+    return [
+        mapped_ws[i] if spec.method == "condition" else _walk(loaded, spec, mapped_ws[i])
+        for i, spec in enumerate(specs)
+    ]
+
+
+def _walk(loaded: LoadedGenerator, spec: SeriesSpec, w0: torch.Tensor) -> torch.Tensor:
+    """From w0 [1, num_ws, w_dim] along the finding's severity direction: [T, num_ws, w_dim]."""
+    device = loaded.generator.device
+    direction = torch.from_numpy(loaded.directions[spec.finding]).to(device)
+    severity = np.asarray(spec.severities, dtype=np.float32)
+    steps = torch.from_numpy(severity - severity[0]).to(device)  # [T]
+    return w0 + steps[:, None, None] * direction[None, None, :]
 
 
 def to_pictures(
@@ -246,11 +269,3 @@ def save_grid_png(
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(canvas).save(path)
     return path
-
-
-def _cond(
-    generator: ConditionalGenerator, finding: str, severity: np.ndarray, age: float, sex: str
-) -> torch.Tensor:  # [len(severity), cond_dim]
-    return torch.from_numpy(generator.schema.encode(finding, severity, age, sex)).to(
-        generator.device
-    )

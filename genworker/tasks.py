@@ -27,13 +27,16 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connections, transaction
+from django.utils import timezone
 from pydicom.uid import SegmentationStorage
 
+from cases.bulk import insert_rows
 from cases.models import (
     GenerationChunk,
     GenerationJob,
@@ -52,7 +55,6 @@ from genworker.pipeline import (
     CasePlan,
     CaseRequest,
     GeneratedCase,
-    TimepointResult,
     plan_case,
     write_case,
 )
@@ -430,12 +432,12 @@ def sweep_unreferenced_files(job: GenerationJob) -> int:
     return deleted
 
 
-def commit_case(job: GenerationJob, case: GeneratedCase) -> SyntheticPatient | None:
-    """Store one case (see :func:`commit_cases`); None when another delivery of its task
-    committed it first: then this one hits the unique constraint on (job, case index) and
-    removes its own files."""
+def commit_case(job: GenerationJob, case: GeneratedCase) -> int | None:
+    """Store one case (see :func:`commit_cases`); its patient's primary key, or None when
+    another delivery of its task committed it first: then this one hits the unique
+    constraint on (job, case index) and removes its own files."""
     try:
-        (patient,) = commit_cases([(job, case)])
+        (patient_pk,) = commit_cases([(job, case)])
     except IntegrityError:
         if job.cases.filter(case_index=case.request.case_index).exists():
             logger.info(
@@ -445,12 +447,13 @@ def commit_case(job: GenerationJob, case: GeneratedCase) -> SyntheticPatient | N
             )
             return None
         raise
-    return patient
+    return patient_pk
 
 
-def commit_cases(cases: list[tuple[GenerationJob, GeneratedCase]]) -> list[SyntheticPatient]:
+def commit_cases(cases: list[tuple[GenerationJob, GeneratedCase]]) -> list[int]:
     """Store the cases' files, then create all their rows in one transaction: each case is
-    committed whole, or none is and their files are removed again.
+    committed whole, or none is and their files are removed again. Returns the new
+    patients' primary keys.
 
     Files go under a folder unique to this attempt, so two deliveries of the same task never
     overwrite each other's files. One INSERT per table for all the cases: on a GPU this runs
@@ -490,107 +493,122 @@ def _delete(names: list[str]) -> None:
 
 def _create_rows(
     cases: list[tuple[GenerationJob, GeneratedCase]], paths: dict[str, str]
-) -> list[SyntheticPatient]:
-    patients = SyntheticPatient.objects.bulk_create(
-        SyntheticPatient(
-            job=job,
-            case_index=case.request.case_index,
-            template_version=job.template_version,
-            patient_id=case.patient.patient_id,
-            patient_name=case.patient.name,
-            sex=case.patient.sex,
-            birth_date=case.patient.birth_date,
-            age_at_first_study=case.patient.age,
-            comorbidities=list(case.patient.comorbidities),
-            history=case.patient.vignette,
-            seed=case.seed,
-            latent_z=[float(v) for v in case.z],
-        )
-        for job, case in cases
+) -> list[int]:
+    """The rows of ``cases``, whose files are saved at ``paths`` (by SOP Instance UID): one
+    INSERT per table. Returns the new patients' primary keys."""
+    patient_pks = insert_rows(
+        SyntheticPatient,
+        [_patient_row(job, case) for job, case in cases],
+        key=("job_id", "case_index"),
     )
-    # (case, its timepoint, the timepoint's study), for every timepoint of every case
+    patients = [patient_pks[job.pk, case.request.case_index] for job, case in cases]
     timepoints = [
-        (
-            case,
-            tp,
-            Study(
-                patient=patient,
-                study_uid=tp.study_uid,
-                study_date=tp.study_date,
-                timepoint=tp.timepoint,
-                severity=tp.severity,
-                accession_number=tp.accession_number,
-                description=tp.study_description,
-            ),
-        )
+        (case, tp, patient)
         for (_, case), patient in zip(cases, patients, strict=True)
         for tp in case.timepoints
     ]
-    Study.objects.bulk_create(study for _, _, study in timepoints)
-    with_seg = [(case, tp, study) for case, tp, study in timepoints if tp.seg_bytes is not None]
-    image_series = [
-        Series(
-            study=study,
-            series_uid=tp.series_uid,
-            modality=case.request.modality,
-            series_number=1,
-            description=tp.series_description,
+    study_pks = insert_rows(
+        Study,
+        [
+            {
+                "patient_id": patient,
+                "study_uid": tp.study_uid,
+                "study_date": tp.study_date,
+                "timepoint": tp.timepoint,
+                "severity": tp.severity,
+                "accession_number": tp.accession_number,
+                "description": tp.study_description,
+            }
+            for _, tp, patient in timepoints
+        ],
+        key=("study_uid",),
+    )
+    with_seg = [(case, tp) for case, tp, _ in timepoints if tp.seg_bytes is not None]
+    # (its study's UID, series UID, modality, series number, description) of every series
+    series = [
+        (tp.study_uid, tp.series_uid, case.request.modality, 1, tp.series_description)
+        for case, tp, _ in timepoints
+    ] + [
+        (
+            tp.study_uid,
+            tp.seg_series_uid,
+            "SEG",
+            101,
+            f"Lesion ground truth ({case.request.finding})",
         )
-        for case, tp, study in timepoints
+        for case, tp in with_seg
     ]
-    seg_series = [
-        Series(
-            study=study,
-            series_uid=tp.seg_series_uid,
-            modality="SEG",
-            series_number=101,
-            description=f"Lesion ground truth ({case.request.finding})",
-        )
-        for case, tp, study in with_seg
+    series_pks = insert_rows(
+        Series,
+        [
+            {
+                "study_id": study_pks[study_uid,],
+                "series_uid": series_uid,
+                "modality": modality,
+                "series_number": number,
+                "description": description,
+            }
+            for study_uid, series_uid, modality, number, description in series
+        ],
+        key=("series_uid",),
+    )
+    # (case, timepoint, series UID, SOP Instance UID, SOP Class UID, file) of every instance
+    instances = [
+        (case, tp, tp.series_uid, tp.sop_uid, case.sop_class_uid, tp.image_bytes)
+        for case, tp, _ in timepoints
+    ] + [
+        (case, tp, tp.seg_series_uid, tp.seg_sop_uid, SegmentationStorage, tp.seg_bytes)
+        for case, tp in with_seg
     ]
-    Series.objects.bulk_create(image_series + seg_series)
-    images = {
-        tp.sop_uid: _instance(
-            case, tp, series, tp.sop_uid, case.sop_class_uid, paths, tp.image_bytes
-        )
-        for (case, tp, _), series in zip(timepoints, image_series, strict=True)
-    }
-    segs = [
-        _instance(case, tp, series, tp.seg_sop_uid, SegmentationStorage, paths, tp.seg_bytes)
-        for (case, tp, _), series in zip(with_seg, seg_series, strict=True)
-    ]
-    Instance.objects.bulk_create([*images.values(), *segs])
-    LesionGroundTruth.objects.bulk_create(
-        LesionGroundTruth(
-            image=images[tp.sop_uid],
-            segmentation=seg,
-            area_pixels=tp.mask_area,
-            centroid_row=(tp.mask_centroid or (None, None))[0],
-            centroid_col=(tp.mask_centroid or (None, None))[1],
-        )
-        for (_, tp, _), seg in zip(with_seg, segs, strict=True)
+    instance_pks = insert_rows(
+        Instance,
+        [
+            {
+                "series_id": series_pks[series_uid,],
+                "sop_instance_uid": sop_uid,
+                "sop_class_uid": sop_class_uid,
+                "instance_number": 1,
+                "file": paths[sop_uid],
+                "size": len(content),
+                "seed": case.seed,
+                "truncation": case.request.truncation,
+                "severity": tp.severity,
+                "latent_w": tp.latent_w,
+            }
+            for case, tp, series_uid, sop_uid, sop_class_uid, content in instances
+        ],
+        key=("sop_instance_uid",),
+    )
+    insert_rows(
+        LesionGroundTruth,
+        [
+            {
+                "image_id": instance_pks[tp.sop_uid,],
+                "segmentation_id": instance_pks[tp.seg_sop_uid,],
+                "area_pixels": tp.mask_area,
+                "centroid_row": (tp.mask_centroid or (None, None))[0],
+                "centroid_col": (tp.mask_centroid or (None, None))[1],
+            }
+            for _, tp in with_seg
+        ],
     )
     return patients
 
 
-def _instance(
-    case: GeneratedCase,
-    tp: TimepointResult,
-    series: Series,
-    sop_uid: str,
-    sop_class_uid: str,
-    paths: dict[str, str],
-    content: bytes,
-) -> Instance:
-    return Instance(
-        series=series,
-        sop_instance_uid=sop_uid,
-        sop_class_uid=sop_class_uid,
-        instance_number=1,
-        file=paths[sop_uid],
-        size=len(content),
-        seed=case.seed,
-        truncation=case.request.truncation,
-        severity=tp.severity,
-        latent_w=tp.latent_w,
-    )
+def _patient_row(job: GenerationJob, case: GeneratedCase) -> dict[str, Any]:
+    return {
+        "job_id": job.pk,
+        "case_index": case.request.case_index,
+        "template_version_id": job.template_version_id,
+        "patient_id": case.patient.patient_id,
+        "patient_name": case.patient.name,
+        "sex": case.patient.sex,
+        "birth_date": case.patient.birth_date,
+        "age_at_first_study": case.patient.age,
+        "comorbidities": list(case.patient.comorbidities),
+        "history": case.patient.vignette,
+        "seed": case.seed,
+        "latent_z": case.z.tolist(),
+        "status": SyntheticPatient.Status.DRAFT,
+        "created_at": timezone.now(),
+    }

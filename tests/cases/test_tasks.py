@@ -160,11 +160,14 @@ def test_a_storage_failure_mid_case_leaves_no_rows_and_no_files(job, monkeypatch
 
 
 def test_a_database_failure_mid_case_removes_the_files(job, monkeypatch, media_root):
-    def failing_bulk_create(rows, **kwargs):
-        # the case's patient, studies, series and instances are inserted by now
-        raise RuntimeError("database went away")
+    real_insert_rows = tasks.insert_rows
 
-    monkeypatch.setattr(LesionGroundTruth.objects, "bulk_create", failing_bulk_create)
+    def insert_rows(model, rows, **kwargs):
+        if model is LesionGroundTruth:  # the patient, studies, series and instances are in
+            raise RuntimeError("database went away")
+        return real_insert_rows(model, rows, **kwargs)
+
+    monkeypatch.setattr(tasks, "insert_rows", insert_rows)
     tasks.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert job.status == "failed"
