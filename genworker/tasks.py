@@ -64,6 +64,10 @@ from genworker.writers import Writers
 logger = logging.getLogger(__name__)
 SOFTWARE_VERSION = "gantry 0.1.0"
 RETRY_AT_MOST_S = 30  # a task waiting on another worker's lease asks again this often
+# A worker writes its jobs' progress and renews its leases at most this often (and when its
+# chunks end): each is a commit of its own, which on PostgreSQL waits for the disk, and the
+# CPU workers' batches of 8 images come faster than that.
+RECORD_EVERY_S = 0.5
 
 
 def torch_device() -> str:
@@ -193,6 +197,9 @@ class _ChunkRun:
         self.failed_jobs: set[int] = set()
         self.failing_jobs: set[int] = set()  # a case failed in a writer; not yet recorded
         self.lost_chunks: set[int] = set()  # leases another worker took over
+        # Committed to since progress was last recorded, by primary key; and when it was.
+        self.unrecorded: dict[int, GenerationChunk] = {}
+        self.recorded_at = clock.monotonic()
         self.timings = {first.pk: {"generator": 0.0, "dicom": 0.0, "storage": 0.0, "load": 0.0}}
 
     def run(self) -> None:
@@ -218,6 +225,7 @@ class _ChunkRun:
                     self._settle(writing.popleft())
             while writing:
                 self._settle(writing.popleft())
+        self._record_progress()
         self._end_chunks()
 
     def _work_of(self, chunk: GenerationChunk) -> list[_Work]:
@@ -326,8 +334,8 @@ class _ChunkRun:
         return exc
 
     def _settle(self, written: Future) -> None:
-        """Wait for one batch's cases; fail the job of a case that failed; then record
-        progress and renew leases, once per batch (each is a commit of its own)."""
+        """Wait for one batch's cases; fail the job of a case that failed; record progress
+        and renew leases when they are due (see RECORD_EVERY_S)."""
         committed: list[_Work] = []
         for item, outcome in written.result():
             job, index = item.chunk.job, item.plan.request.case_index
@@ -344,9 +352,17 @@ class _ChunkRun:
             for key, seconds in outcome.items():
                 self.timings[item.chunk.pk][key] += seconds
             committed.append(item)
-        for job in {item.chunk.job.pk: item.chunk.job for item in committed}.values():
+        self.unrecorded.update((item.chunk.pk, item.chunk) for item in committed)
+        if clock.monotonic() - self.recorded_at >= RECORD_EVERY_S:
+            self._record_progress()
+
+    def _record_progress(self) -> None:
+        """Record the progress of the jobs committed to, and renew those chunks' leases."""
+        chunks, self.unrecorded = list(self.unrecorded.values()), {}
+        self.recorded_at = clock.monotonic()
+        for job in {chunk.job.pk: chunk.job for chunk in chunks}.values():
             job.record_progress()
-        for chunk in {item.chunk.pk: item.chunk for item in committed}.values():
+        for chunk in chunks:
             if self._still_ours(chunk) and not chunk.renew():
                 logger.warning("%s was taken over by another worker", chunk)
                 self.lost_chunks.add(chunk.pk)

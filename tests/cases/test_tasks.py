@@ -207,6 +207,23 @@ def test_the_cases_of_one_batch_are_committed_with_one_insert_per_table(
         assert Instance.objects.filter(series__study__patient=case).count() == 6
 
 
+@pytest.mark.parametrize(("every_s", "writes"), [(3600, 1), (0, 4)])
+def test_progress_is_written_when_due_and_when_the_chunk_ends(
+    generator_model, batch_images, monkeypatch, every_s, writes
+):
+    batch_images(3)  # one case of three timepoints per batch: 4 batches
+    monkeypatch.setattr(tasks, "RECORD_EVERY_S", every_s)
+    job = GenerationJobFactory(
+        template_version=TemplateVersionFactory(generator=generator_model), n_cases=4
+    )
+    with CaptureQueriesContext(connection) as queries:
+        tasks.run_generation_job(job_pk=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.done) == ("succeeded", 4)
+    progress = 'UPDATE "cases_generationjob" SET "done"'
+    assert sum(q["sql"].startswith(progress) for q in queries.captured_queries) == writes
+
+
 def test_a_batch_holding_a_case_another_delivery_committed_commits_the_rest(
     generator_model, batch_images, monkeypatch, media_root
 ):
