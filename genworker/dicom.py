@@ -16,6 +16,7 @@ the image it segments, and itself marked synthetic.
 from __future__ import annotations
 
 import io
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -103,9 +104,33 @@ def to_stored_values(image: np.ndarray) -> np.ndarray:
 
 def window_strings(values: np.ndarray) -> tuple[str, str]:
     """Window Center and Width (DS) spanning the 1st to 99th percentile of stored values."""
-    low, high = np.percentile(values, [1, 99])
-    width = max(float(high - low), 1.0)
+    low, high = _percentiles(values, (0.01, 0.99))
+    width = max(high - low, 1.0)
     return f"{low + width / 2:.1f}", f"{width:.1f}"
+
+
+def _percentiles(values: np.ndarray, quantiles: tuple[float, ...]) -> list[float]:
+    """``np.percentile``'s default (linear) quantiles of 12-bit stored values, to the bit,
+    from their histogram: a fifth of the time on one image, which a worker spends on every
+    image it writes."""
+    counts = np.cumsum(np.bincount(values.ravel(), minlength=MAX_VALUE + 1))
+    n = int(counts[-1])
+
+    def order_statistic(rank: int) -> float:  # the rank-th smallest value, from 0
+        return float(np.searchsorted(counts, rank, side="right"))
+
+    results = []
+    for quantile in quantiles:
+        position = (n - 1) * quantile
+        below = math.floor(position)
+        gamma = position - below
+        lower, upper = order_statistic(below), order_statistic(min(below + 1, n - 1))
+        # numpy's interpolation, rounding included: from the nearer neighbour
+        if gamma < 0.5:
+            results.append(lower + (upper - lower) * gamma)
+        else:
+            results.append(upper - (upper - lower) * (1 - gamma))
+    return results
 
 
 def fit_lo(text: str) -> str:

@@ -119,6 +119,24 @@ def test_the_same_inputs_write_the_same_bytes():
     assert pydicom.uid.UID(dicom.uid_from("job")).is_valid
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [
+        np.random.default_rng(0).integers(0, 4096, (128, 128)),
+        np.round(np.clip(np.random.default_rng(1).normal(0.3, 0.2, (64, 64)), 0, 1) * 4095),
+        np.random.default_rng(2).integers(0, 3, (7, 7)) * 2000,  # few values, ties
+        np.full((16, 16), 1234),
+        np.array([[4095]]),
+    ],
+    ids=["uniform", "normal", "three-values", "constant", "one-pixel"],
+)
+def test_the_window_spans_numpys_1st_to_99th_percentile_to_the_bit(stored):
+    stored = stored.astype(np.uint16)
+    low, high = np.percentile(stored, [1, 99])
+    width = max(float(high - low), 1.0)
+    assert dicom.window_strings(stored) == (f"{low + width / 2:.1f}", f"{width:.1f}")
+
+
 def test_a_template_refuses_pixel_data_of_another_size():
     patient, header, image, _, created = _case(0, "MR")
     template = dicom_templates.Template.cut(
