@@ -142,14 +142,14 @@ def test_a_chunk_leased_by_a_live_worker_is_left_to_it(job):
 
 
 def test_a_storage_failure_mid_case_leaves_no_rows_and_no_files(job, monkeypatch, media_root):
-    real_save = default_storage.save
+    real_save = tasks._save
 
-    def failing_save(name, content, *args, **kwargs):
+    def failing_save(name, content):
         if "/0000/" in name and name.endswith("t01-seg.dcm"):  # case 1's second segmentation
             raise OSError("No space left on device")
-        return real_save(name, content, *args, **kwargs)
+        return real_save(name, content)
 
-    monkeypatch.setattr(default_storage, "save", failing_save)
+    monkeypatch.setattr(tasks, "_save", failing_save)
     tasks.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert job.status == "failed"
@@ -157,6 +157,30 @@ def test_a_storage_failure_mid_case_leaves_no_rows_and_no_files(job, monkeypatch
     assert SyntheticPatient.objects.count() == 0
     assert Study.objects.count() == 0
     assert list(media_root.glob(f"cases/{job.uid}/**/*.dcm")) == []
+
+
+def test_case_files_get_the_storages_file_permissions(job, settings, media_root):
+    settings.FILE_UPLOAD_PERMISSIONS = 0o640
+    tasks.run_generation_job(job_pk=job.pk)
+    files = list(media_root.glob(f"cases/{job.uid}/**/*.dcm"))
+    assert len(files) == 12
+    assert {path.stat().st_mode & 0o777 for path in files} == {0o640}
+
+
+def test_a_storage_off_the_local_disk_gets_the_files_through_its_own_api(job, settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    }
+    tasks.run_generation_job(job_pk=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.done, job.error) == ("succeeded", 2, "")
+    instances = Instance.objects.filter(series__study__patient__job=job)
+    assert instances.count() == 12
+    for instance in instances:
+        assert default_storage.exists(instance.file.name)
+        with default_storage.open(instance.file.name) as file:
+            assert pydicom.dcmread(file).SOPInstanceUID == instance.sop_instance_uid
 
 
 def test_a_database_failure_mid_case_removes_the_files(job, monkeypatch, media_root):
