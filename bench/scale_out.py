@@ -277,13 +277,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--database",
-        choices=("postgres", "sqlite"),
+        choices=DATABASES,
         default="postgres",
         help="PostgreSQL on 127.0.0.1:5432 (default) or an SQLite file",
     )
     parser.add_argument(
         "--broker",
-        choices=("redis", "filesystem"),
+        choices=BROKERS,
         default="redis",
         help="Redis on 127.0.0.1:6379 (default) or Celery's filesystem broker",
     )

@@ -16,14 +16,15 @@ from django.db import DEFAULT_DB_ALIAS, connections, models
 
 
 def insert_rows(
-    model: type[models.Model], rows: Sequence[dict[str, Any]], *, key: tuple[str, ...] = ()
-) -> dict[tuple, int]:
+    model: type[models.Model], rows: Sequence[dict[str, Any]], *, key: str | tuple[str, ...] = ()
+) -> dict[Any, int]:
     """INSERT ``rows`` into ``model``'s table: each row maps every concrete field but the
     primary key, by attname, to its value. No ``save()``, signals or field defaults.
 
-    With ``key`` (attnames that together are unique), returns each row's new primary key
-    by its values of ``key``: read back by value, since neither PostgreSQL nor SQLite
-    promises RETURNING rows in the order of VALUES. Call it inside a transaction.
+    With ``key`` (a unique attname, or attnames that together are unique), returns each
+    row's new primary key by its value of ``key`` (a tuple of values for several): read back
+    by value, since neither PostgreSQL nor SQLite promises RETURNING rows in the order of
+    VALUES. Call it inside a transaction.
     """
     connection = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the per-thread proxy
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
@@ -35,10 +36,11 @@ def insert_rows(
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     placeholders = f"({', '.join(['%s'] * len(fields))})"
+    names_of_key = (key,) if isinstance(key, str) else key
     returning = ""
-    if key:
+    if names_of_key:
         by_attname = {field.attname: field.column for field in fields}
-        returned = [model._meta.pk.column, *(by_attname[name] for name in key)]
+        returned = [model._meta.pk.column, *(by_attname[name] for name in names_of_key)]
         returning = f" RETURNING {', '.join(quote(column) for column in returned)}"
     # A value object several rows share (a timepoint's w, on its image and on its SEG) is
     # prepared once: preparing a JSON value is encoding it, a third of a millisecond for
@@ -52,7 +54,7 @@ def insert_rows(
             prepared[field.attname, id(value)] = field.get_db_prep_save(value, connection)
         return prepared[field.attname, id(value)]
 
-    ids: dict[tuple, int] = {}
+    ids: dict[Any, int] = {}
     batch = max(connection.ops.bulk_batch_size(fields, rows), 1)
     with connection.cursor() as cursor:
         for start in range(0, len(rows), batch):
@@ -62,6 +64,9 @@ def insert_rows(
                 f"VALUES {', '.join([placeholders] * len(part))}{returning}",
                 [prepare(field, row[field.attname]) for row in part for field in fields],
             )
-            if key:
-                ids.update((tuple(values), pk) for pk, *values in cursor.fetchall())
+            if names_of_key:
+                ids.update(
+                    (tuple(values) if len(values) > 1 else values[0], pk)
+                    for pk, *values in cursor.fetchall()
+                )
     return ids

@@ -554,7 +554,7 @@ def _create_rows(
             }
             for _, tp, patient in timepoints
         ],
-        key=("study_uid",),
+        key="study_uid",
     )
     with_seg = [(case, tp) for case, tp, _ in timepoints if tp.seg_bytes is not None]
     # (its study's UID, series UID, modality, series number, description) of every series
@@ -575,7 +575,7 @@ def _create_rows(
         Series,
         [
             {
-                "study_id": study_pks[study_uid,],
+                "study_id": study_pks[study_uid],
                 "series_uid": series_uid,
                 "modality": modality,
                 "series_number": number,
@@ -583,7 +583,7 @@ def _create_rows(
             }
             for study_uid, series_uid, modality, number, description in series
         ],
-        key=("series_uid",),
+        key="series_uid",
     )
     # (case, timepoint, series UID, SOP Instance UID, SOP Class UID, file) of every instance
     instances = [
@@ -597,7 +597,7 @@ def _create_rows(
         Instance,
         [
             {
-                "series_id": series_pks[series_uid,],
+                "series_id": series_pks[series_uid],
                 "sop_instance_uid": sop_uid,
                 "sop_class_uid": sop_class_uid,
                 "instance_number": 1,
@@ -610,14 +610,14 @@ def _create_rows(
             }
             for case, tp, series_uid, sop_uid, sop_class_uid, content in instances
         ],
-        key=("sop_instance_uid",),
+        key="sop_instance_uid",
     )
     insert_rows(
         LesionGroundTruth,
         [
             {
-                "image_id": instance_pks[tp.sop_uid,],
-                "segmentation_id": instance_pks[tp.seg_sop_uid,],
+                "image_id": instance_pks[tp.sop_uid],
+                "segmentation_id": instance_pks[tp.seg_sop_uid],
                 "area_pixels": tp.mask_area,
                 "centroid_row": (tp.mask_centroid or (None, None))[0],
                 "centroid_col": (tp.mask_centroid or (None, None))[1],

@@ -54,9 +54,9 @@ def test_rows_beyond_one_statement_go_in_several(job, monkeypatch):
     monkeypatch.setattr(connection.ops, "bulk_batch_size", lambda fields, rows: 2)
     with transaction.atomic():
         ids = insert_rows(
-            GenerationChunk, [chunk_row(job, i) for i in range(100, 105)], key=("index",)
+            GenerationChunk, [chunk_row(job, i) for i in range(100, 105)], key="index"
         )
-    assert sorted(ids) == [(100,), (101,), (102,), (103,), (104,)]
+    assert sorted(ids) == [100, 101, 102, 103, 104]
     assert GenerationChunk.objects.filter(pk__in=ids.values()).count() == 5
 
 
