@@ -76,13 +76,13 @@ def map_seeds(
 def combine(results: list[dict]) -> dict:
     """One result from :func:`~genworker.evaluation.evaluate`'s results at several seeds.
 
-    Every figure is the arithmetic mean over seeds, except the Fréchet-distance ratio: each
+    Every figure is the arithmetic mean over seeds, except the Fréchet-distance ratios: each
     seed's ratio is taken in its own feature space (distances in two spaces are on different
-    scales), and the headline is their geometric mean, the mean that treats a ratio and its
-    inverse alike. Lists (the FD draws) are joined; other values are kept where every seed
-    agrees and None where they do not or any seed could not measure them; a minimum (the
-    nearest distance to a training image) is the least over seeds. Targets are
-    checked on the means; ``by_seed`` keeps each seed's own figures.
+    scales), and the headline and the ratios by finding are their geometric means, the mean
+    that treats a ratio and its inverse alike. Lists (the FD draws) are joined; other values
+    are kept where every seed agrees and None where they do not or any seed could not measure
+    them; a minimum (the nearest distance to a training image) is the least over seeds.
+    Targets are checked on the means; ``by_seed`` keeps each seed's own figures.
     """
     combined = _mean(results)
     on = combined["evaluated_on"]
@@ -90,15 +90,20 @@ def combine(results: list[dict]) -> dict:
     on["seeds"] = [result["evaluated_on"]["seed"] for result in results]
     if combined.get("draws"):
         combined["draws"]["seeds"] = len(results)
-    ratios = [result.get("fd_ratio") for result in results]
-    combined["fd_ratio"] = (
-        None
-        if any(ratio is None or ratio <= 0 for ratio in ratios)
-        else math.exp(np.mean(np.log(ratios)))
-    )
+    combined["fd_ratio"] = _geometric_mean([result.get("fd_ratio") for result in results])
+    for name, figures in (combined.get("fd_by_finding") or {}).items():
+        figures["ratio"] = _geometric_mean(
+            [result["fd_by_finding"][name]["ratio"] for result in results]
+        )
     combined["by_seed"] = [_seed_figures(result) for result in results]
     combined["targets"] = check_targets(combined)
     return combined
+
+
+def _geometric_mean(ratios: list[float | None]) -> float | None:
+    if any(ratio is None or ratio <= 0 for ratio in ratios):
+        return None
+    return math.exp(np.mean(np.log(ratios)))
 
 
 def _mean(values: list, key: str = "") -> object:

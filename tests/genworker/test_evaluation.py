@@ -77,6 +77,14 @@ class CopyingGenerator(DiscGenerator):
         return torch.stack([image, torch.zeros_like(image)], dim=1) * 2 - 1
 
 
+class BrightCystGenerator(DiscGenerator):
+    """Draws cysts as bright as lesions, where the cohort's are darker than the body."""
+
+    def __init__(self) -> None:
+        super().__init__(findings=TWO_FINDINGS)
+        self.values = torch.tensor([0.0, toy.LESION, toy.LESION])
+
+
 class OneSubjectGenerator(DiscGenerator):
     """Ignores z: every image of one condition is the same subject (a collapsed model)."""
 
@@ -216,6 +224,23 @@ def test_the_spread_across_z_tells_a_collapsed_generator_from_a_faithful_one(coh
     assert collapsed["generated"] == collapsed["ratio"] == 0.0
 
 
+def test_the_distance_by_finding_shows_which_findings_images_are_off(tmp_path):
+    cohort = disc_cohort(resolution=RESOLUTION, n_tracks=64, seed=2, findings=TWO_FINDINGS)
+    feature_net = train_feature_net(cohort, epochs=6, seed=0, width=8)
+    faithful, bright = (
+        evaluate(loaded(generator), cohort, **SIZES, feature_net=feature_net)
+        for generator in (DiscGenerator(findings=TWO_FINDINGS), BrightCystGenerator())
+    )
+    by_finding = bright["fd_by_finding"]
+    assert set(by_finding) == {"lesion", "cyst"}  # the held-out part has no normal image
+    assert by_finding["lesion"] == faithful["fd_by_finding"]["lesion"]  # drawn alike
+    assert by_finding["cyst"]["ratio"] > 5 * faithful["fd_by_finding"]["cyst"]["ratio"]
+    assert by_finding["cyst"]["images"] == (cohort.train().finding == 2).sum() == 100
+    report = write_report(bright, tmp_path / "report.md").read_text()
+    cyst = [by_finding["cyst"][key] for key in ("generated", "train", "ratio")]
+    assert "| cyst | {:.4g} | {:.4g} | {:.4g} | 100, 20 |".format(*cyst) in report
+
+
 def test_a_copying_generator_is_caught_memorising(cohort, nets):
     copier = CopyingGenerator(cohort.train().images)
     result = evaluate(loaded(copier), cohort, **SIZES, **nets)
@@ -282,6 +307,13 @@ def test_figures_over_seeds_are_the_means_of_each_seeds_and_the_report_shows_eve
     ratios = [one["fd_ratio"] for one in each]
     assert ratios[0] != ratios[1]
     assert combined["fd_ratio"] == pytest.approx(np.sqrt(ratios[0] * ratios[1]))  # geometric
+    lesion = [one["fd_by_finding"]["lesion"] for one in each]
+    assert combined["fd_by_finding"]["lesion"]["ratio"] == pytest.approx(
+        np.sqrt(lesion[0]["ratio"] * lesion[1]["ratio"])
+    )
+    assert combined["fd_by_finding"]["lesion"]["train"] == pytest.approx(
+        np.mean([one["train"] for one in lesion])
+    )
     spearman = [one["controllability"]["condition"]["spearman"] for one in each]
     assert combined["controllability"]["condition"]["spearman"] == pytest.approx(np.mean(spearman))
     assert combined["fd_draws"] == each[0]["fd_draws"] + each[1]["fd_draws"]
