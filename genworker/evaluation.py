@@ -161,6 +161,7 @@ def evaluate(
             train, epochs=regressor_epochs, seed=seed + 1, device=device, width=REGRESSOR_WIDTH
         )
     rng = np.random.default_rng(seed)
+    embedded = _Embedded.of(feature_net, train, held_out)
     generated = generate_like(loaded, held_out, n_generated, seed=seed, truncation=truncation)
     if generated.shape[1:] != held_out.images.shape[1:]:
         raise ValueError(
@@ -183,17 +184,13 @@ def evaluate(
             "held_out": _regressor_check(regressor, held_out),
         },
         **_distribution(
-            feature_net,
-            train,
-            held_out,
+            embedded,
             _generated_pool(loaded, generated, len(train.images), held_out, seed, truncation),
             rng,
             seed,
             draw_size=n_generated,
         ),
-        "fd_by_finding": _fd_by_finding(
-            loaded, feature_net, train, held_out, seed=seed, truncation=truncation
-        ),
+        "fd_by_finding": _fd_by_finding(loaded, embedded, seed=seed, truncation=truncation),
         "z_spread": _z_spread(
             generated,
             generate_like(
@@ -284,11 +281,25 @@ def generate_for_rows(
     return np.concatenate(pictures).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class _Embedded:
+    """The feature network, and the cohort's splits embedded by it once for every figure
+    that compares against them."""
+
+    net: FeatureNet
+    train_cohort: Cohort
+    held_out_cohort: Cohort
+    train: np.ndarray  # [n_train, features]
+    held_out: np.ndarray  # [n_held_out, features]
+
+    @classmethod
+    def of(cls, net: FeatureNet, train: Cohort, held_out: Cohort) -> _Embedded:
+        return cls(net, train, held_out, net.embed(train.images), net.embed(held_out.images))
+
+
 def _fd_by_finding(
     loaded: LoadedGenerator,
-    feature_net: FeatureNet,
-    train: Cohort,
-    held_out: Cohort,
+    embedded: _Embedded,
     *,
     seed: int,
     truncation: float,
@@ -298,10 +309,11 @@ def _fd_by_finding(
     training images (the baseline: the same number of images, so the distance's bias from
     small sets is alike). The headline distance pools the findings; this says which finding
     it is in: the shipped brain model's is nearly all in its glioma images (README)."""
+    train, held_out = embedded.train_cohort, embedded.held_out_cohort
     z = z_from_seed(seed + 3, len(train.images), loaded.generator.z_dim)
     rows = np.arange(len(train.images))
-    generated = feature_net.embed(generate_for_rows(loaded, train, rows, z, truncation=truncation))
-    real, held = feature_net.embed(train.images), feature_net.embed(held_out.images)
+    pictures = generate_for_rows(loaded, train, rows, z, truncation=truncation)
+    generated, real, held = embedded.net.embed(pictures), embedded.train, embedded.held_out
     figures = {}
     for index, name in enumerate(train.findings):
         mine, theirs = train.finding == index, held[held_out.finding == index]
@@ -396,9 +408,7 @@ def write_report(result: dict, path: str | Path, *, title: str = "Generator qual
 
 
 def _distribution(
-    feature_net: FeatureNet,
-    train: Cohort,
-    held_out: Cohort,
+    embedded: _Embedded,
     generated: np.ndarray,
     rng: np.random.Generator,
     seed: int,
@@ -417,8 +427,8 @@ def _distribution(
     pools of equal size: ``generated`` (as many as there are training images, or more) and
     the training split. KID is unbiased at any size and takes the whole pools.
     """
-    f_held = feature_net.embed(held_out.images)
-    pools = {"generated": feature_net.embed(generated), "train": feature_net.embed(train.images)}
+    f_held = embedded.held_out
+    pools = {"generated": embedded.net.embed(generated), "train": embedded.train}
     draw_size = min(draw_size, *(len(pool) for pool in pools.values()))
     n = min(draw_size, len(f_held))  # equal sets: k-NN radii depend on size
     held_n = f_held[rng.permutation(len(f_held))[:n]]
