@@ -167,12 +167,14 @@ def celery_worker(start_worker):
     return start_worker()
 
 
-def _wait_for(condition, *, timeout: float, what: str, log: Path | None = None) -> None:
+def _wait_for(
+    condition, *, timeout: float, what: str, log: Path | None = None, interval: float = 0.2
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.2)
+        time.sleep(interval)
     detail = log.read_text()[-2000:] if log else ""
     raise AssertionError(f"timed out waiting for {what}\n{detail}")
 

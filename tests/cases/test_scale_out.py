@@ -3,6 +3,8 @@
 import os
 import signal
 import threading
+import time
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -36,6 +38,23 @@ class ProgressWatch:
                     return
         finally:
             connection.close()
+
+
+def _stop(pid: int) -> None:
+    """Stop process ``pid`` and wait until all its threads are stopped (Linux /proc)."""
+    os.kill(pid, signal.SIGSTOP)
+    while not all(state == "T" for state in _thread_states(pid)):
+        time.sleep(0.001)
+
+
+def _thread_states(pid: int) -> list[str]:
+    states = []
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            states.append((thread / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        except FileNotFoundError:  # the thread ended
+            continue
+    return states
 
 
 def _chunk_job(generator_model, n_cases):
@@ -100,20 +119,25 @@ def test_a_worker_killed_mid_chunk_loses_no_chunk_and_duplicates_no_case(
     job.enqueue()
 
     def victim_frozen_mid_chunk() -> bool:
-        """Stop the victim while it runs a chunk, and keep it stopped if it has committed a
-        case of that chunk and has cases to go; the check cannot race the victim."""
+        """Once the victim runs a chunk, step it in short slices until it has committed a
+        case of that chunk and has cases to go, and leave it stopped there. Each check is
+        made while the victim is stopped, so it cannot race the victim, and the slices are
+        much shorter than a case, so the window between its first and last commit (half a
+        second on a fast machine) cannot be stepped over."""
         if not job.chunks.filter(status="running", worker__startswith=victim.name).exists():
             return False
-        os.kill(victim.process.pid, signal.SIGSTOP)
-        chunk = job.chunks.filter(status="running", worker__startswith=victim.name).first()
-        if chunk is not None:
-            committed = job.cases.filter(case_index__in=chunk.case_indexes).count()
-            if 0 < committed < chunk.n_cases:
+        while True:
+            _stop(victim.process.pid)
+            chunk = job.chunks.filter(status="running", worker__startswith=victim.name).first()
+            committed = chunk and job.cases.filter(case_index__in=chunk.case_indexes).count()
+            if chunk is None or committed == chunk.n_cases:
+                raise AssertionError("the victim finished its chunk before it was stopped")
+            if committed > 0:
                 return True
-        os.kill(victim.process.pid, signal.SIGCONT)
-        return False
+            os.kill(victim.process.pid, signal.SIGCONT)
+            time.sleep(0.005)
 
-    wait_for(victim_frozen_mid_chunk, timeout=120, what="the victim's chunk")
+    wait_for(victim_frozen_mid_chunk, timeout=120, what="the victim's chunk", interval=0.01)
     os.kill(victim.process.pid, signal.SIGKILL)
     victim.process.wait(timeout=10)
     (killed,) = job.chunks.filter(status="running", worker__startswith=victim.name)
