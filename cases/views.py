@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
@@ -16,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from cases.forms import GenerateForm, TemplateForm
+from cases.model_cards import card_evaluation, card_facts, card_targets, targets_met
 from cases.models import (
     CaseTemplate,
     GenerationJob,
@@ -132,15 +135,25 @@ def job_progress(request: HttpRequest, pk: int) -> JsonResponse:
 
 @permission_required("cases.view_generatormodel", raise_exception=True)
 def generator_list(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "cases/generator_list.html", {"generators": GeneratorModel.objects.all()}
-    )
+    rows = [(g, targets_met(g.model_card)) for g in GeneratorModel.objects.all()]
+    return render(request, "cases/generator_list.html", {"rows": rows})
 
 
 @permission_required("cases.view_generatormodel", raise_exception=True)
 def generator_detail(request: HttpRequest, pk: int) -> HttpResponse:
     generator = get_object_or_404(GeneratorModel, pk=pk)
-    return render(request, "cases/generator_detail.html", {"generator": generator})
+    card = generator.model_card
+    return render(
+        request,
+        "cases/generator_detail.html",
+        {
+            "generator": generator,
+            "facts": card_facts(card),
+            "targets": card_targets(card),
+            "evaluation": card_evaluation(card),
+            "card_json": json.dumps(card, indent=2, ensure_ascii=False),
+        },
+    )
 
 
 @login_required

@@ -1,4 +1,5 @@
 import io
+import json
 
 import pydicom
 import pytest
@@ -6,6 +7,7 @@ from django.urls import reverse
 
 from cases.models import CaseTemplate, GenerationJob
 from genworker import tasks
+from tests.conftest import ROOT
 from tests.factories import GenerationJobFactory, TemplateVersionFactory
 
 FORM = {
@@ -149,3 +151,31 @@ def test_wado_uri_rejects_bad_requests_clearly(login, expert, query, status, mes
     response = login(expert).get(f"{reverse('wado-uri')}?{query}")
     assert response.status_code == status
     assert message in response.content.decode()
+
+
+def test_a_generators_page_gives_its_model_card_in_words(login, educator, generator_model):
+    card = json.loads((ROOT / "genworker/models/brain-glioma.card.json").read_text())
+    generator_model.model_card = card
+    generator_model.save()
+    page = login(educator).get(reverse("generator-detail", args=[generator_model.pk]))
+    html = page.content.decode()
+    targets = card["metrics"]["targets"]
+    fd = next(t for t in targets if t["name"].startswith("Fréchet"))
+    row = f"<td>{fd['name']}</td><td>{fd['value']:.4g}</td><td>{fd['target']}</td>"
+    assert row.replace("<=", "&lt;=") in html
+    assert html.count("<strong>missed</strong>") == sum(not t["met"] for t in targets)
+    assert html.count("<td>met</td>") == sum(t["met"] for t in targets)
+    assert "brain-glioma (cpu). The CPU recipe: " in html
+    assert f"{card['training']['images_seen']:,} images seen on cpu" in html
+    assert "Measured on 200 held-out images of cohort brain-glioma" in html
+    listing = login(educator).get(reverse("generator-list")).content.decode()
+    met = sum(t["met"] for t in targets)
+    assert f"<td>{met} of {len(targets)}</td>" in listing
+
+
+def test_a_generator_never_evaluated_says_so(login, educator, generator_model):
+    client = login(educator)
+    page = client.get(reverse("generator-detail", args=[generator_model.pk])).content.decode()
+    assert "Not measured: the card carries no evaluation" in page
+    assert "<strong>missed</strong>" not in page
+    assert "<td>—</td>" in client.get(reverse("generator-list")).content.decode()

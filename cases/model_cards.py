@@ -1,0 +1,108 @@
+"""A generator's model card (the JSON genworker writes beside a checkpoint) in words, for the
+page where an educator chooses a generator. Every part of a card is optional here: a model
+trained or evaluated elsewhere may carry only what registering it needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+EVALUATED_ON = ("held_out_images", "cohort", "cohort_seed", "generated_images", "truncation")
+
+
+def card_facts(card: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, text) of what the model takes, how it was trained and on what, and whose
+    anatomy that was; a part the card lacks is left out."""
+    provenance = card.get("provenance") or {}
+    facts = [
+        ("Conditions", _conditions(card.get("conditions") or {})),
+        ("Channels", ", ".join(card.get("channels") or [])),
+        ("Training", _training(card.get("training") or {})),
+        ("Recipe", _recipe(card.get("recipe") or {})),
+        ("Snapshot", _snapshot(card.get("selection") or {})),
+        ("Training cohort", _cohort(card.get("cohort") or {})),
+        ("Source anatomy", provenance.get("source", "")),
+        ("Cite", provenance.get("citation", "")),
+        ("Licence", provenance.get("licence", "")),
+        ("Weights", card.get("weights", "")),
+    ]
+    return [(label, text) for label, text in facts if text]
+
+
+def _conditions(conditions: dict[str, Any]) -> str:
+    if not conditions:
+        return ""
+    findings = ", ".join(conditions.get("findings", []))
+    continuous = ", ".join(conditions.get("continuous", []))
+    return f"finding ({findings}); {continuous}".rstrip("; ")
+
+
+def _training(training: dict[str, Any]) -> str:
+    if "images_seen" not in training:
+        return ""
+    text = f"{training['images_seen']:,} images seen"
+    if training.get("devices"):
+        text += " on " + ", ".join(training["devices"])
+    if "seconds" in training:
+        text += f" in {_duration(training['seconds'])}"
+    if "seed" in training:
+        text += f", training seed {training['seed']}"
+    return text
+
+
+def _recipe(recipe: dict[str, Any]) -> str:
+    if not recipe:
+        return ""
+    text = f"{recipe.get('name', '?')} ({recipe.get('device_class', '?')})"
+    note = recipe.get("note")
+    return text + (f". {note[:1].upper()}{note[1:]}." if note else "")
+
+
+def _snapshot(selection: dict[str, Any]) -> str:
+    if not selection.get("chosen"):
+        return ""
+    ranking = (selection.get("method") or {}).get("ranking")
+    return selection["chosen"] + (f"; snapshots ranked by: {ranking}" if ranking else "")
+
+
+def _cohort(cohort: dict[str, Any]) -> str:
+    if not cohort:
+        return ""
+    text = f"{cohort.get('name', '?')} (seed {cohort.get('seed', '?')})"
+    if "n_train_images" in cohort:
+        text += f", {cohort['n_train_images']} training images"
+    return text
+
+
+def card_targets(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The measured quality against the targets the card states: name, value (four
+    significant digits), target and whether it is met; none for a card never evaluated."""
+    targets = (card.get("metrics") or {}).get("targets") or []
+    return [
+        {"name": t["name"], "value": f"{t['value']:.4g}", "target": t["target"], "met": t["met"]}
+        for t in targets
+    ]
+
+
+def targets_met(card: dict[str, Any]) -> str:
+    """``"2 of 6"`` quality targets met, or a dash for a card never evaluated."""
+    targets = card_targets(card)
+    return f"{sum(t['met'] for t in targets)} of {len(targets)}" if targets else "—"
+
+
+def card_evaluation(card: dict[str, Any]) -> str:
+    """What the targets were measured on, in one sentence; empty when the card does not say."""
+    on = (card.get("metrics") or {}).get("evaluated_on")
+    if not on:
+        return ""
+    seeds = ", ".join(str(seed) for seed in on.get("seeds", []))
+    on = {key: on.get(key, "?") for key in EVALUATED_ON} | {"seeds": seeds}
+    return (
+        f"Measured on {on['held_out_images']} held-out images of cohort {on['cohort']} "
+        f"(seed {on['cohort_seed']}) against {on['generated_images']} generated images per "
+        f"evaluation seed ({on['seeds']}; means over them), truncation {on['truncation']}."
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes / 60:.1f} h"
