@@ -23,6 +23,11 @@ class ReviewForm(forms.ModelForm):
         }
         labels = {"shows_finding": "Shows the labelled finding"}
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # A required choice: without this, its radios start with a blank "---------" one.
+        self.fields["shows_finding"].choices = Review.Finding.choices
+
 
 class CurationRuleForm(forms.ModelForm):
     class Meta:

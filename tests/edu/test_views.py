@@ -19,6 +19,7 @@ def test_an_expert_reviews_a_case_on_its_page(login, expert, make_cases):
     client = login(expert)
     page = client.get(reverse("edu:review-case", args=[case.pk]))
     assert b'id="gantry-viewer"' in page.content
+    assert page.content.count(b'name="shows_finding"') == 3  # yes, no, unsure; no blank radio
     bad = client.post(reverse("edu:review-case", args=[case.pk]), {"realism": 9})
     assert bad.status_code == 400
     client.post(
