@@ -132,6 +132,10 @@ def test_quiz_images_are_blinded(login, trainee, quiz):
 
 
 def test_results_dashboard_and_csv(login, client, trainee, quiz, educator):
+    before = login(educator).get(reverse("edu:quiz-results", args=[quiz.pk])).content.decode()
+    assert "<svg" not in before  # no score distribution of nobody
+    assert "No trainee has finished this quiz yet." in before
+    client.logout()
     attempt = Attempt.start(quiz=quiz, user=trainee)
     from edu import answering
 
