@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-EVALUATED_ON = ("held_out_images", "cohort", "cohort_seed", "generated_images", "truncation")
+from genworker.report_text import fmt, sizes_line  # no torch: the web process imports this
 
 
 def card_facts(card: dict[str, Any]) -> list[tuple[str, str]]:
@@ -78,7 +78,7 @@ def card_targets(card: dict[str, Any]) -> list[dict[str, Any]]:
     significant digits), target and whether it is met; none for a card never evaluated."""
     targets = (card.get("metrics") or {}).get("targets") or []
     return [
-        {"name": t["name"], "value": f"{t['value']:.4g}", "target": t["target"], "met": t["met"]}
+        {"name": t["name"], "value": fmt(t["value"]), "target": t["target"], "met": t["met"]}
         for t in targets
     ]
 
@@ -90,17 +90,10 @@ def targets_met(card: dict[str, Any]) -> str:
 
 
 def card_evaluation(card: dict[str, Any]) -> str:
-    """What the targets were measured on, in one sentence; empty when the card does not say."""
-    on = (card.get("metrics") or {}).get("evaluated_on")
-    if not on:
-        return ""
-    seeds = ", ".join(str(seed) for seed in on.get("seeds", []))
-    on = {key: on.get(key, "?") for key in EVALUATED_ON} | {"seeds": seeds}
-    return (
-        f"Measured on {on['held_out_images']} held-out images of cohort {on['cohort']} "
-        f"(seed {on['cohort_seed']}) against {on['generated_images']} generated images per "
-        f"evaluation seed ({on['seeds']}; means over them), truncation {on['truncation']}."
-    )
+    """What the targets were measured on, as the quality report says it; empty when the
+    card does not say."""
+    metrics = card.get("metrics") or {}
+    return sizes_line(metrics) if metrics.get("evaluated_on") else ""
 
 
 def _duration(seconds: float) -> str:

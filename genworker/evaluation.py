@@ -37,6 +37,7 @@ from genworker.checkpoint import LoadedGenerator
 from genworker.cohorts import Cohort
 from genworker.features import FeatureNet, pixel_descriptor, train_feature_net
 from genworker.networks import z_from_seed
+from genworker.report_text import fmt, sizes_line
 from genworker.sampling import PROGRESSION_METHODS, progression_series, to_pictures
 
 BATCH = 64  # images per generator call
@@ -386,12 +387,12 @@ def _shortfall(value: float | None, sign: str, bound: float) -> float:
 
 def write_report(result: dict, path: str | Path, *, title: str = "Generator quality") -> Path:
     """A Markdown report of ``result`` (from :func:`evaluate`), targets first."""
-    lines = [f"# {title}", "", _sizes_line(result), "", "## Targets", ""]
+    lines = [f"# {title}", "", sizes_line(result), "", "## Targets", ""]
     lines += ["| measure | value | target | |", "| --- | --- | --- | --- |"]
     for target in check_targets(result):
         verdict = {True: "met", False: "**missed**", None: "not measured"}[target["met"]]
         lines.append(
-            f"| {target['name']} | {_fmt(target['value'])} | {target['target']} | {verdict} |"
+            f"| {target['name']} | {fmt(target['value'])} | {target['target']} | {verdict} |"
         )
     lines += _seeds_section(result)
     lines += _distribution_section(result)
@@ -711,30 +712,6 @@ def _json_safe(value: object) -> object:
 # Pieces of write_report()
 
 
-def _fmt(value: object) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _sizes_line(result: dict) -> str:
-    on = result.get("evaluated_on", {})
-    seeds = on.get("seeds")
-    evaluation = (
-        f"evaluation seeds {', '.join(map(str, seeds))} (figures are means over them)"
-        if seeds
-        else f"evaluation seed {on.get('seed')}"
-    )
-    return (
-        f"Cohort `{on.get('cohort')}` (seed {on.get('cohort_seed')}): "
-        f"{on.get('train_images')} train and {on.get('held_out_images')} held-out images; "
-        f"{on.get('generated_images')} generated images per evaluation, {evaluation}, "
-        f"truncation {on.get('truncation')}."
-    )
-
-
 def _seeds_section(result: dict) -> list[str]:
     """Each evaluation seed's figures beside their mean (see evaluation_seeds.combine)."""
     by_seed = result.get("by_seed")
@@ -771,7 +748,7 @@ def _seeds_section(result: dict) -> list[str]:
         for target in check_targets(result)
     ]
     for name, values, mean in rows:
-        lines.append(f"| {name} | {' | '.join(map(_fmt, values))} | {_fmt(mean)} |")
+        lines.append(f"| {name} | {' | '.join(map(fmt, values))} | {fmt(mean)} |")
     return lines
 
 
@@ -791,20 +768,20 @@ def _distribution_section(result: dict) -> list[str]:
         "",
         "| measure | generated | train images (baseline) |",
         "| --- | --- | --- |",
-        f"| Fréchet distance | {_fmt(result.get('fd'))}{_draws_range(result, 'fd_draws')} | "
-        f"{_fmt(result.get('fd_train_vs_held_out'))}"
+        f"| Fréchet distance | {fmt(result.get('fd'))}{_draws_range(result, 'fd_draws')} | "
+        f"{fmt(result.get('fd_train_vs_held_out'))}"
         f"{_draws_range(result, 'fd_train_vs_held_out_draws')} |",
-        f"| KID (mean ± std) | {_fmt(kid.get('mean'))} ± {_fmt(kid.get('std'))} | "
-        f"{_fmt(result.get('kid_train_vs_held_out'))} |",
-        f"| precision (k={pr.get('k')}) | {_fmt(pr.get('precision'))} | "
-        f"{_fmt(pr_base.get('precision'))} |",
-        f"| recall (k={pr.get('k')}) | {_fmt(pr.get('recall'))} | {_fmt(pr_base.get('recall'))} |",
+        f"| KID (mean ± std) | {fmt(kid.get('mean'))} ± {fmt(kid.get('std'))} | "
+        f"{fmt(result.get('kid_train_vs_held_out'))} |",
+        f"| precision (k={pr.get('k')}) | {fmt(pr.get('precision'))} | "
+        f"{fmt(pr_base.get('precision'))} |",
+        f"| recall (k={pr.get('k')}) | {fmt(pr.get('recall'))} | {fmt(pr_base.get('recall'))} |",
         *_fd_by_finding_table(result.get("fd_by_finding")),
         "",
         f"Spread across z: two images with the same conditions and different z differ by "
-        f"{_fmt(spread.get('generated'))} per pixel (mean absolute difference, 0-1 scale); two "
-        f"held-out subjects with the same finding by {_fmt(spread.get('held_out_subjects'))} "
-        f"(ratio {_fmt(spread.get('ratio'))}).",
+        f"{fmt(spread.get('generated'))} per pixel (mean absolute difference, 0-1 scale); two "
+        f"held-out subjects with the same finding by {fmt(spread.get('held_out_subjects'))} "
+        f"(ratio {fmt(spread.get('ratio'))}).",
     ]
 
 
@@ -820,8 +797,8 @@ def _fd_by_finding_table(by_finding: dict | None) -> list[str]:
         "| finding | generated | train images | ratio | images, held-out images |",
         "| --- | --- | --- | --- | --- |",
         *(
-            f"| {name} | {_fmt(f['generated'])} | {_fmt(f['train'])} | {_fmt(f['ratio'])} | "
-            f"{_fmt(f['images'])}, {_fmt(f['held_out_images'])} |"
+            f"| {name} | {fmt(f['generated'])} | {fmt(f['train'])} | {fmt(f['ratio'])} | "
+            f"{fmt(f['images'])}, {fmt(f['held_out_images'])} |"
             for name, f in by_finding.items()
         ),
     ]
@@ -845,7 +822,7 @@ def _draws_range(result: dict, key: str) -> str:
     draws = result.get(key)
     if not draws:  # measured before figures were averaged over draws
         return ""
-    return f" ({_fmt(min(draws))} to {_fmt(max(draws))})"
+    return f" ({fmt(min(draws))} to {fmt(max(draws))})"
 
 
 def _z_spread(generated: np.ndarray, regenerated: np.ndarray, held_out: Cohort) -> dict:
@@ -865,7 +842,7 @@ def _progression_section(result: dict) -> list[str]:
     regressor = result.get("severity_regressor", {})
     check = regressor.get("held_out", {})
     by_finding = ", ".join(
-        f"{name} {_fmt(figures.get('spearman'))}"
+        f"{name} {fmt(figures.get('spearman'))}"
         for name, figures in check.get("by_finding", {}).items()
     )
     identity = result.get("identity_preservation", {})
@@ -876,9 +853,9 @@ def _progression_section(result: dict) -> list[str]:
         "",
         f"Severity regressor: {regressor.get('network')}, trained on: "
         f"{regressor.get('trained_on')}"
-        f"; on real held-out images Spearman {_fmt(check.get('spearman'))}"
+        f"; on real held-out images Spearman {fmt(check.get('spearman'))}"
         + (f" ({by_finding})" if by_finding else "")
-        + f", mean absolute error {_fmt(check.get('mean_absolute_error'))}.",
+        + f", mean absolute error {fmt(check.get('mean_absolute_error'))}.",
         "",
         "| series | series x timepoints | Spearman | monotone | mean abs. error | identity SSIM "
         "| mask area: Spearman | mask area: monotone |",
@@ -920,9 +897,9 @@ def _progression_row(name: str, figures: dict, ssim: float | None) -> str:
     mask_area = figures.get("mask_area", {})
     return (
         f"| {name} | {figures['series']} x {figures['timepoints']} | "
-        f"{_fmt(figures['spearman'])} | {_fmt(figures['monotone_fraction'])} | "
-        f"{_fmt(figures['mean_absolute_error'])} | {_fmt(ssim)} | "
-        f"{_fmt(mask_area.get('spearman'))} | {_fmt(mask_area.get('monotone_fraction'))} |"
+        f"{fmt(figures['spearman'])} | {fmt(figures['monotone_fraction'])} | "
+        f"{fmt(figures['mean_absolute_error'])} | {fmt(ssim)} | "
+        f"{fmt(mask_area.get('spearman'))} | {fmt(mask_area.get('monotone_fraction'))} |"
     )
 
 
@@ -933,9 +910,9 @@ def _memorisation_section(result: dict) -> list[str]:
         "## Memorisation",
         "",
         f"Nearest training image of each generated image in {found.get('space')}. Threshold "
-        f"{_fmt(found.get('threshold'))}: the {_fmt(found.get('quantile'))} quantile of the "
+        f"{fmt(found.get('threshold'))}: the {fmt(found.get('quantile'))} quantile of the "
         "held-out images' distances to their nearest training image. Share of generated images "
-        f"within it: {_fmt(found.get('share_too_close'))}; nearest distance min "
-        f"{_fmt(found.get('nearest_distance_min'))}, median "
-        f"{_fmt(found.get('nearest_distance_median'))}.",
+        f"within it: {fmt(found.get('share_too_close'))}; nearest distance min "
+        f"{fmt(found.get('nearest_distance_min'))}, median "
+        f"{fmt(found.get('nearest_distance_median'))}.",
     ]

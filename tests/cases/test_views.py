@@ -167,7 +167,7 @@ def test_a_generators_page_gives_its_model_card_in_words(login, educator, genera
     assert html.count("<td>met</td>") == sum(t["met"] for t in targets)
     assert "brain-glioma (cpu). The CPU recipe: " in html
     assert f"{card['training']['images_seen']:,} images seen on cpu" in html
-    assert "Measured on 200 held-out images of cohort brain-glioma" in html
+    assert "Cohort brain-glioma (seed 2026): 800 train and 200 held-out images" in html
     listing = login(educator).get(reverse("generator-list")).content.decode()
     met = sum(t["met"] for t in targets)
     assert f"<td>{met} of {len(targets)}</td>" in listing
