@@ -13,6 +13,7 @@ import numpy as np
 
 from cases.models import SyntheticPatient
 from edu import agreement, keys
+from edu.item_analysis import distractor_analysis, time_summary
 from edu.models import Answer, Attempt, Question, Quiz, Review
 from edu.statistics import histogram, item_analysis
 
@@ -32,6 +33,8 @@ def counted_attempts(quiz: Quiz) -> list[Attempt]:
 
 
 def quiz_results(quiz: Quiz) -> dict[str, Any]:
+    """Each counted attempt's score, and per question its item analysis: difficulty,
+    discrimination, time per answer, and (single best answer) how each option was chosen."""
     questions = list(
         Question.objects.filter(item__quiz=quiz)
         .select_related("item__case")
@@ -39,24 +42,137 @@ def quiz_results(quiz: Quiz) -> dict[str, Any]:
     )
     attempts = counted_attempts(quiz)
     matrix = np.full((len(attempts), len(questions)), np.nan)
+    choices: list[list[int | None]] = [[None] * len(attempts) for _ in questions]
+    times: list[list[float | None]] = [[None] * len(attempts) for _ in questions]
     rows = []
     for i, attempt in enumerate(attempts):
         by_question = {a.question_id: a for a in attempt.answers.all()}
         for j, question in enumerate(questions):
             answer = by_question.get(question.pk)
-            if answer is not None and answer.score is not None:
+            if answer is None:
+                continue
+            if answer.score is not None:
                 matrix[i, j] = answer.score
+            choices[j][i] = _option_chosen(question, answer.response)
+            times[j][i] = answer.time_on_item_s
         rows.append({"attempt": attempt, "user": attempt.user, "score": attempt.score()})
     stats = item_analysis(matrix) if attempts else []
+    filled = np.nan_to_num(matrix, nan=0.0)
+    totals = filled.sum(axis=1)
+    items = []
+    for j, (question, stat) in enumerate(zip(questions, stats, strict=False)):
+        options = None
+        if question.kind == Question.Kind.SINGLE_BEST:
+            analysis = distractor_analysis(
+                choices[j],
+                totals - filled[:, j],
+                totals,
+                [bool(o.get("correct")) for o in question.options],
+            )
+            options = list(zip([o["text"] for o in question.options], analysis, strict=True))
+        items.append(
+            {
+                "number": j + 1,
+                "question": question,
+                "stats": stat,
+                "time": time_summary(times[j]),
+                "options": options,
+            }
+        )
     percents = [r["score"]["percent"] for r in rows if r["score"]["percent"] is not None]
     counts, edges = histogram(percents)
     return {
         "questions": questions,
-        "items": list(zip(questions, stats, strict=False)),
+        "items": items,
         "rows": rows,
         "histogram": {"counts": counts, "edges": edges},
         "ungraded": [a for attempt in attempts for a in attempt.answers.all() if a.score is None],
     }
+
+
+def _option_chosen(question: Question, response: Any) -> int | None:
+    if question.kind != Question.Kind.SINGLE_BEST or not isinstance(response, dict):
+        return None
+    option = response.get("option")
+    return option if isinstance(option, int) and 0 <= option < len(question.options) else None
+
+
+ITEM_CSV_HEADER = [
+    "question",
+    "case",
+    "kind",
+    "prompt",
+    "option",
+    "option_text",
+    "correct",
+    "answered",
+    "chosen",
+    "share",
+    "upper_group_share",
+    "lower_group_share",
+    "difficulty",
+    "discrimination",
+    "upper_minus_lower",
+    "functioning_distractor",
+    "time_answers",
+    "time_median_s",
+    "time_mean_s",
+    "time_q1_s",
+    "time_q3_s",
+]
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def item_analysis_csv_rows(items: list[dict[str, Any]]) -> list[list[str]]:
+    """The item analysis as CSV rows (``ITEM_CSV_HEADER``): a row per question, then for a
+    single-best-answer question a row per option. Empty cells where a figure is undefined."""
+    out = []
+    for entry in items:
+        q, stat, time = entry["question"], entry["stats"], entry["time"]
+        head = [str(entry["number"]), q.item.case.patient_id, q.kind, q.prompt]
+        out.append(
+            [
+                *head,
+                "",
+                "",
+                "",
+                str(stat.answered),
+                "",
+                "",
+                "",
+                "",
+                _number(stat.difficulty),
+                _number(stat.discrimination),
+                _number(stat.upper_lower),
+                "",
+                str(time.answered),
+                *(_number(v) for v in (time.median_s, time.mean_s, time.q1_s, time.q3_s)),
+            ]
+        )
+        for text, option in entry["options"] or []:
+            functioning = option.functioning
+            out.append(
+                [
+                    *head,
+                    str(option.option + 1),
+                    text,
+                    "yes" if option.correct else "no",
+                    "",
+                    str(option.chosen),
+                    _number(option.share),
+                    _number(option.upper_share),
+                    _number(option.lower_share),
+                    "",
+                    _number(option.discrimination),
+                    _number(option.upper_minus_lower),
+                    "" if functioning is None else ("yes" if functioning else "no"),
+                    *[""] * 5,
+                ]
+            )
+    return out
 
 
 def describe_response(question: Question, response: dict[str, Any]) -> str:

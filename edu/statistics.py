@@ -21,6 +21,15 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def extreme_groups(totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row indexes of the lower and upper 27 % of trainees by total score (at least one each
+    from two trainees on; none with fewer). Ties keep the trainees' order."""
+    n = len(totals)
+    group = max(1, math.ceil(0.27 * n)) if n >= 2 else 0
+    ranked = np.argsort(np.asarray(totals, dtype=float), kind="stable")
+    return ranked[:group], ranked[n - group :]
+
+
 @dataclass(frozen=True)
 class ItemStats:
     difficulty: float | None
@@ -37,10 +46,8 @@ def item_analysis(scores: np.ndarray) -> list[ItemStats]:
     s = np.asarray(scores, dtype=float)
     filled = np.nan_to_num(s, nan=0.0)
     totals = filled.sum(axis=1)
-    n = s.shape[0]
-    group = max(1, math.ceil(0.27 * n)) if n >= 2 else 0
-    ranked = np.argsort(totals, kind="stable")
-    lower, upper = ranked[:group], ranked[n - group :]
+    lower, upper = extreme_groups(totals)
+    group = len(upper)
     result = []
     for j in range(s.shape[1]):
         column = s[:, j]

@@ -30,6 +30,7 @@ urlpatterns = [
     path("quizzes/<int:pk>/publish/", views.quiz_publish, name="quiz-publish"),
     path("quizzes/<int:pk>/results/", views.quiz_results, name="quiz-results"),
     path("quizzes/<int:pk>/results.csv", views.quiz_results_csv, name="quiz-results-csv"),
+    path("quizzes/<int:pk>/items.csv", views.quiz_items_csv, name="quiz-items-csv"),
     path("quizzes/<int:pk>/start/", views.attempt_start, name="attempt-start"),
     path("quizzes/<int:pk>/reference/", views.reference_start, name="reference-start"),
     path("items/<int:pk>/questions/", views.question_add, name="question-add"),

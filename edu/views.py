@@ -319,6 +319,19 @@ def quiz_results_csv(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+@educator_required
+def quiz_items_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    """The item analysis: per question, and per option of single-best-answer questions."""
+    quiz = get_object_or_404(Quiz, pk=pk)
+    data = results.quiz_results(quiz)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="quiz-{quiz.pk}-items.csv"'
+    writer = csv.writer(response)
+    writer.writerow(results.ITEM_CSV_HEADER)
+    writer.writerows(results.item_analysis_csv_rows(data["items"]))
+    return response
+
+
 @require_POST
 @educator_required
 def grade_answer(request: HttpRequest, pk: int) -> HttpResponse:
