@@ -1,6 +1,6 @@
 """End-to-end time of one generation job of N cases on the CPU, and where it goes.
 
-Runs ``genworker.tasks.run_generation_job`` in this process (the worker's own code path,
+Runs ``cases.generation.worker.run_generation_job`` in this process (the worker's own code path,
 without a broker) against a throwaway SQLite database and media folder, on a registered
 checkpoint: ``--checkpoint``, else the first shipped ``genworker/models/*.pt``, else the
 tiny test generator (32², image + mask, random weights). Prints the job's wall time and
@@ -68,8 +68,8 @@ def run_job(version, n_cases: int, seed: int) -> tuple[float, float, dict[str, f
 
     CPU seconds count every thread of this process: on a machine shared with other work
     they show what the job cost where the wall time also shows waiting for a core."""
+    from cases.generation.worker import run_generation_job
     from cases.models import GenerationJob, Instance
-    from genworker.tasks import run_generation_job
 
     job = GenerationJob.objects.create(
         template_version=version, requested_by=version.created_by, n_cases=n_cases, seed=seed

@@ -62,9 +62,9 @@ def build_quiz(folder: Path, n_cases: int, n_trainees: int) -> tuple[int, dict[i
     from django.contrib.auth.models import Group, User
     from django.contrib.sessions.backends.db import SessionStore
 
+    from cases.generation import worker
     from cases.models import GeneratorModel
     from edu.models import Question, Quiz, QuizItem
-    from genworker import tasks
     from tests.factories import GenerationJobFactory, TemplateVersionFactory
     from tests.tiny_generator import write_tiny_checkpoint
 
@@ -72,7 +72,7 @@ def build_quiz(folder: Path, n_cases: int, n_trainees: int) -> tuple[int, dict[i
     job = GenerationJobFactory(
         template_version=TemplateVersionFactory(generator=generator), n_cases=n_cases
     )
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     job.cases.update(status="approved")
     cohort = Group.objects.create(name="bench-cohort")
     quiz = Quiz.objects.create(

@@ -62,8 +62,8 @@ def setup_site(folder: Path, size: int, conn_max_age: int = 0) -> tuple[dict[str
     from django.conf import settings
     from django.core.management import call_command
 
-    from cases.dicom_import import import_files
     from cases.models import AccessToken, ReferencePool
+    from cases.reference.dicom_import import import_files
     from tests.cases import dicom_samples
     from tests.factories import UserFactory
 

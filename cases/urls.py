@@ -1,7 +1,9 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from cases import api, export_views, reference_views, views
+from cases import api, views
+from cases.imaging import views as imaging
+from cases.reference import views as reference
 
 router = DefaultRouter()
 router.register("generators", api.GeneratorViewSet)
@@ -21,12 +23,12 @@ urlpatterns = [
     path("generators/<int:pk>/", views.generator_detail, name="generator-detail"),
     path("cases/", views.case_list, name="case-list"),
     path("cases/<int:pk>/", views.case_detail, name="case-detail"),
-    path("cases/<int:pk>/export/", export_views.export_page, name="case-export"),
-    path("cases/<int:pk>/export.zip", export_views.export_download, name="case-export-zip"),
-    path("cases/<int:pk>/export/send/", export_views.export_send, name="case-export-send"),
-    path("wado/", views.wado_uri, name="wado-uri"),
+    path("cases/<int:pk>/export/", imaging.export_page, name="case-export"),
+    path("cases/<int:pk>/export.zip", imaging.export_download, name="case-export-zip"),
+    path("cases/<int:pk>/export/send/", imaging.export_send, name="case-export-send"),
+    path("wado/", imaging.wado_uri, name="wado-uri"),
     path("dicomweb/", include("cases.dicomweb.urls")),
-    path("reference/", reference_views.pool_list, name="reference-pool-list"),
-    path("reference/<int:pk>/", reference_views.pool_detail, name="reference-pool"),
+    path("reference/", reference.pool_list, name="reference-pool-list"),
+    path("reference/<int:pk>/", reference.pool_detail, name="reference-pool"),
     path("api/", include(router.urls)),
 ]

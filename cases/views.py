@@ -1,4 +1,4 @@
-"""Pages for templates, generation jobs, generators and cases, and the WADO-URI endpoint."""
+"""Pages for templates, generation jobs, generators and cases."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.http import (
-    FileResponse,
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
@@ -24,7 +23,6 @@ from cases.models import (
     GenerationJob,
     GeneratorModel,
     SyntheticPatient,
-    instances_visible_to,
 )
 from cases.roles import can_author
 
@@ -192,35 +190,3 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "viewer_data": viewer_data,
         },
     )
-
-
-@require_GET
-@login_required
-def wado_uri(request: HttpRequest) -> HttpResponse:
-    """WADO-URI (DICOM PS3.18 §9) retrieval of one instance as application/dicom."""
-    params = request.GET
-    if params.get("requestType") != "WADO":
-        return HttpResponseBadRequest("requestType must be WADO")
-    missing = [key for key in ("studyUID", "seriesUID", "objectUID") if not params.get(key)]
-    if missing:
-        return HttpResponseBadRequest(f"missing parameter(s): {', '.join(missing)}")
-    content_type = params.get("contentType", "application/dicom")
-    if content_type != "application/dicom":
-        return HttpResponse(
-            f"contentType {content_type} is not supported; use application/dicom", status=406
-        )
-    instance = (
-        instances_visible_to(request.user)
-        .filter(
-            sop_instance_uid=params["objectUID"],
-            series__series_uid=params["seriesUID"],
-            series__study__study_uid=params["studyUID"],
-        )
-        .first()
-    )
-    if instance is None:
-        return HttpResponse("no such instance", status=404, content_type="text/plain")
-    response = FileResponse(instance.file.open("rb"), content_type="application/dicom")
-    response["Content-Length"] = str(instance.size)
-    response["Cache-Control"] = "private, max-age=3600"
-    return response

@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class EduConfig(AppConfig):
     name = "edu"
     verbose_name = "Education"
+
+    def ready(self) -> None:
+        from cases.models import register_case_access
+        from edu.models import revealed_case_ids
+
+        # Trainees meet a case only through a published quiz of their cohort, and see it in
+        # full (case page, images, API) once its answer was revealed to them: otherwise the
+        # case page would give away a quiz's diagnosis.
+        register_case_access(revealed_case_ids)

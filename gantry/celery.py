@@ -11,10 +11,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gantry.settings")
 
 app = Celery("gantry")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_routes = {"genworker.tasks.generate_chunk": {"queue": "gpu"}}
-app.autodiscover_tasks(["genworker"])
-
 GPU_QUEUE = "gpu"
+app.conf.task_routes = {"cases.tasks.generate_chunk": {"queue": GPU_QUEUE}}
+app.autodiscover_tasks()  # each installed app's tasks.py
 
 
 @worker_init.connect

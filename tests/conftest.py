@@ -97,14 +97,14 @@ def generator_model(db, tiny_checkpoint):
 def make_cases(generator_model):
     """``make_cases(n, status=..., **version_fields)``: really generated cases (DICOM files in
     media, rows committed) from a fresh template version on the tiny generator."""
+    from cases.generation import worker
     from cases.models import SyntheticPatient
-    from genworker import tasks
     from tests.factories import GenerationJobFactory, TemplateVersionFactory
 
     def _make(n: int = 1, *, status: str = SyntheticPatient.Status.APPROVED, **fields):
         version = TemplateVersionFactory(generator=generator_model, **fields)
         job = GenerationJobFactory(template_version=version, n_cases=n)
-        tasks.run_generation_job(job_pk=job.pk)
+        worker.run_generation_job(job_pk=job.pk)
         job.cases.update(status=status)
         return list(job.cases.order_by("case_index"))
 

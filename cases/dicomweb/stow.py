@@ -18,11 +18,11 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from pydicom import Dataset, dcmread
 
-from cases.dicom_import import MAX_FILE_BYTES, import_files
 from cases.dicomweb import media
 from cases.dicomweb.auth import error
 from cases.dicomweb.results import instance_url, to_json
 from cases.models import ReferencePool
+from cases.reference.dicom_import import MAX_FILE_BYTES, import_files
 from cases.roles import can_import_reference
 
 MAX_BODY_BYTES = 2 * MAX_FILE_BYTES

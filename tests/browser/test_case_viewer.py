@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from cases.generation import worker
 from cases.models import SyntheticPatient
-from genworker import tasks
 from tests.browser.conftest import READ_CANVAS
 from tests.factories import PASSWORD, GenerationJobFactory, TemplateVersionFactory
 
@@ -16,7 +16,7 @@ def approved_case(generator_model):
     job = GenerationJobFactory(
         template_version=TemplateVersionFactory(generator=generator_model), n_cases=1
     )
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     case = job.cases.get()
     SyntheticPatient.objects.filter(pk=case.pk).update(status="approved")
     return case

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection, transaction
 
-from cases.bulk import insert_rows
+from cases.generation.bulk import insert_rows
 from cases.models import GenerationChunk
 from tests.factories import GenerationJobFactory, TemplateVersionFactory
 

@@ -13,8 +13,8 @@ from django.core.management import call_command
 from pydicom import dcmread
 from pydicom.uid import JPEGBaseline8Bit, RLELossless
 
-from cases.dicom_import import import_files
 from cases.models import ReferenceImage, ReferencePool
+from cases.reference.dicom_import import import_files
 from tests.cases import dicom_samples as samples
 
 

@@ -12,8 +12,8 @@ from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, RLELossless
 from requests import HTTPError
 
-from cases.dicom_import import import_files
 from cases.models import AccessToken, Instance, ReferencePool
+from cases.reference.dicom_import import import_files
 from tests.cases import dicom_samples as samples
 
 

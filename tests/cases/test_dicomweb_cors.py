@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from cases.dicom_import import import_files
 from cases.models import AccessToken, ReferencePool
+from cases.reference.dicom_import import import_files
 from tests.cases import dicom_samples as samples
 
 VIEWER = "https://viewer.example.org"

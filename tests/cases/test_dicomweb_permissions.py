@@ -13,9 +13,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 
-from cases.dicom_import import import_files
 from cases.dicomweb import access, catalog
 from cases.models import AccessToken, Instance, PatientQuerySet, ReferencePool
+from cases.reference.dicom_import import import_files
 from tests.cases import dicom_samples as samples
 
 STOW_TYPE = 'multipart/related; type="application/dicom"; boundary=XyZ'

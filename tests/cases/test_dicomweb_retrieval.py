@@ -12,9 +12,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from pydicom.uid import generate_uid
 
-from cases.dicom_import import import_files
 from cases.dicomweb import access, catalog, pixels
 from cases.models import AccessToken, Instance, ReferencePool, SyntheticPatient
+from cases.reference.dicom_import import import_files
 from edu import answering
 from edu.models import Attempt
 from tests.cases import dicom_samples as samples

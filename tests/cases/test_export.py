@@ -14,7 +14,7 @@ from pydicom import dcmread
 from pydicom.fileset import FileSet
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 
-from cases.export import case_instances
+from cases.imaging.export import case_instances
 
 SEG = "1.2.840.10008.5.1.4.1.1.66.4"
 

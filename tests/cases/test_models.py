@@ -110,7 +110,7 @@ def test_launch_job_queues_one_task_per_chunk_after_commit(
         job = version.launch_job(requested_by=educator, n_cases=5, seed=7)
         assert sent == []
     assert sent == [
-        ("genworker.tasks.generate_chunk", {"job_pk": job.pk, "chunk_index": i}, "gpu")
+        ("cases.tasks.generate_chunk", {"job_pk": job.pk, "chunk_index": i}, "gpu")
         for i in range(3)
     ]
     assert [(c.first_case, c.n_cases, c.status) for c in job.chunks.all()] == [

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from cases.generation import worker
 from cases.models import SyntheticPatient
-from genworker import tasks
 from tests.factories import GenerationJobFactory, TemplateVersionFactory, UserFactory
 
 ROLES = ("anonymous", "trainee", "expert", "educator")
@@ -15,7 +15,7 @@ def world(generator_model):
     """One template with a finished job: an approved case and a draft case."""
     version = TemplateVersionFactory(generator=generator_model)
     job = GenerationJobFactory(template_version=version, n_cases=2)
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     approved, draft = job.cases.order_by("case_index")
     SyntheticPatient.objects.filter(pk=approved.pk).update(status="approved")
     image = approved.studies.first().series.get(modality="MR").instances.get()

@@ -14,8 +14,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from cases.generation import persistence, worker
 from cases.models import GenerationJob, Instance, LesionGroundTruth, Study, SyntheticPatient
-from genworker import tasks
 from tests.factories import GenerationJobFactory, TemplateVersionFactory
 
 
@@ -31,7 +31,7 @@ def _stored_files(media_root):
 
 
 def test_a_job_generates_whole_cases(job):
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert (job.status, job.done, job.error) == ("succeeded", 2, "")
     assert set(job.timings) >= {"generator", "dicom", "storage", "load"}
@@ -49,7 +49,7 @@ def test_a_job_generates_whole_cases(job):
 
 
 def test_written_dicom_reads_back_with_provenance(job):
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     case = job.cases.get(case_index=0)
     image = Instance.objects.filter(series__study__patient=case, series__modality="MR").first()
     ds = pydicom.dcmread(io.BytesIO(image.file.read()))
@@ -80,7 +80,7 @@ def test_the_same_job_seed_reproduces_the_same_pixels(generator_model):
     first = GenerationJobFactory(template_version=version, n_cases=1, seed=99)
     second = GenerationJobFactory(template_version=version, n_cases=1, seed=99)
     for job in (first, second):
-        tasks.run_generation_job(job_pk=job.pk)
+        worker.run_generation_job(job_pk=job.pk)
     pixels = [
         pydicom.dcmread(
             io.BytesIO(
@@ -99,9 +99,9 @@ def test_the_same_job_seed_reproduces_the_same_pixels(generator_model):
 
 
 def test_running_a_finished_job_again_changes_nothing(job):
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     files = _stored_files_of(job)
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     assert SyntheticPatient.objects.filter(job=job).count() == 2
     assert _stored_files_of(job) == files
 
@@ -112,13 +112,13 @@ def _stored_files_of(job):
 
 
 def test_a_chunk_whose_worker_died_is_taken_over_and_only_its_missing_cases_made(job):
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     first_case = job.cases.get(case_index=0)
     job.cases.get(case_index=1).delete()
     # As a worker leaves it when killed after committing case 0: chunk leased, lease ended.
     job.chunks.update(status="running", worker="dead@host", lease_expires_at=timezone.now())
     GenerationJob.objects.filter(pk=job.pk).update(status="running")
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert sorted(job.cases.values_list("pk", "case_index")) == [
         (first_case.pk, 0),
@@ -135,22 +135,22 @@ def test_a_chunk_leased_by_a_live_worker_is_left_to_it(job):
         worker="alive@host",
         lease_expires_at=timezone.now() + timedelta(seconds=60),
     )
-    wait = tasks.run_chunk(job_pk=job.pk, chunk_index=0, worker="other@host")
+    wait = worker.run_chunk(job_pk=job.pk, chunk_index=0, worker="other@host")
     assert 1 < wait <= 61
     assert job.cases.count() == 0
     assert job.chunks.get().worker == "alive@host"
 
 
 def test_a_storage_failure_mid_case_leaves_no_rows_and_no_files(job, monkeypatch, media_root):
-    real_save = tasks._save
+    real_save = persistence._save
 
     def failing_save(name, content):
         if "/0000/" in name and name.endswith("t01-seg.dcm"):  # case 1's second segmentation
             raise OSError("No space left on device")
         return real_save(name, content)
 
-    monkeypatch.setattr(tasks, "_save", failing_save)
-    tasks.run_generation_job(job_pk=job.pk)
+    monkeypatch.setattr(persistence, "_save", failing_save)
+    worker.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert job.status == "failed"
     assert job.error == "case 1 of 2: OSError: No space left on device"
@@ -161,7 +161,7 @@ def test_a_storage_failure_mid_case_leaves_no_rows_and_no_files(job, monkeypatch
 
 def test_case_files_get_the_storages_file_permissions(job, settings, media_root):
     settings.FILE_UPLOAD_PERMISSIONS = 0o640
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     files = list(media_root.glob(f"cases/{job.uid}/**/*.dcm"))
     assert len(files) == 12
     assert {path.stat().st_mode & 0o777 for path in files} == {0o640}
@@ -172,7 +172,7 @@ def test_a_storage_off_the_local_disk_gets_the_files_through_its_own_api(job, se
         **settings.STORAGES,
         "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     }
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert (job.status, job.done, job.error) == ("succeeded", 2, "")
     instances = Instance.objects.filter(series__study__patient__job=job)
@@ -184,15 +184,15 @@ def test_a_storage_off_the_local_disk_gets_the_files_through_its_own_api(job, se
 
 
 def test_a_database_failure_mid_case_removes_the_files(job, monkeypatch, media_root):
-    real_insert_rows = tasks.insert_rows
+    real_insert_rows = persistence.insert_rows
 
     def insert_rows(model, rows, **kwargs):
         if model is LesionGroundTruth:  # the patient, studies, series and instances are in
             raise RuntimeError("database went away")
         return real_insert_rows(model, rows, **kwargs)
 
-    monkeypatch.setattr(tasks, "insert_rows", insert_rows)
-    tasks.run_generation_job(job_pk=job.pk)
+    monkeypatch.setattr(persistence, "insert_rows", insert_rows)
+    worker.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert job.status == "failed"
     assert "RuntimeError: database went away" in job.error
@@ -204,10 +204,10 @@ def test_a_database_failure_mid_case_removes_the_files(job, monkeypatch, media_r
 def test_a_second_delivery_committing_the_same_case_backs_off(job, media_root):
     from genworker.pipeline import generate_case
 
-    loaded = tasks.load_generator_for(job.template_version.generator, "cpu")
-    case = generate_case(loaded, tasks.case_request(job, 0), software_version="test")
-    assert tasks.commit_case(job, case) is not None
-    assert tasks.commit_case(job, case) is None  # the duplicate: unique (job, case index)
+    loaded = worker.load_generator_for(job.template_version.generator, "cpu")
+    case = generate_case(loaded, worker.case_request(job, 0), software_version="test")
+    assert persistence.commit_case(job, case) is not None
+    assert persistence.commit_case(job, case) is None  # the duplicate: unique (job, case index)
     assert SyntheticPatient.objects.count() == 1
     assert len(list(media_root.glob(f"cases/{job.uid}/**/*.dcm"))) == 6
 
@@ -220,7 +220,7 @@ def test_the_cases_of_one_batch_are_committed_with_one_insert_per_table(
         template_version=TemplateVersionFactory(generator=generator_model), n_cases=5
     )
     with CaptureQueriesContext(connection) as queries:
-        tasks.run_generation_job(job_pk=job.pk)
+        worker.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert (job.status, job.done) == ("succeeded", 5)
     inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
@@ -236,12 +236,12 @@ def test_progress_is_written_when_due_and_when_the_chunk_ends(
     generator_model, batch_images, monkeypatch, every_s, writes
 ):
     batch_images(3)  # one case of three timepoints per batch: 4 batches
-    monkeypatch.setattr(tasks, "RECORD_EVERY_S", every_s)
+    monkeypatch.setattr(worker, "RECORD_EVERY_S", every_s)
     job = GenerationJobFactory(
         template_version=TemplateVersionFactory(generator=generator_model), n_cases=4
     )
     with CaptureQueriesContext(connection) as queries:
-        tasks.run_generation_job(job_pk=job.pk)
+        worker.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert (job.status, job.done) == ("succeeded", 4)
     progress = 'UPDATE "cases_generationjob" SET "done"'
@@ -255,15 +255,15 @@ def test_a_batch_holding_a_case_another_delivery_committed_commits_the_rest(
     job = GenerationJobFactory(
         template_version=TemplateVersionFactory(generator=generator_model), n_cases=2
     )
-    real_commit = tasks.commit_cases
+    real_commit = worker.commit_cases
 
     def commit_cases(cases):
         if len(cases) == 2:  # the batch: another delivery commits its first case meanwhile
             real_commit(cases[:1])
         return real_commit(cases)
 
-    monkeypatch.setattr(tasks, "commit_cases", commit_cases)
-    tasks.run_generation_job(job_pk=job.pk)
+    monkeypatch.setattr(worker, "commit_cases", commit_cases)
+    worker.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert (job.status, job.done, job.error) == ("succeeded", 2, "")
     assert sorted(job.cases.values_list("case_index", flat=True)) == [0, 1]
@@ -277,7 +277,7 @@ def test_an_unreadable_checkpoint_fails_the_job_with_its_reason(job, settings, t
     settings.GANTRY_WORKER_CACHE_DIR = tmp_path
     generator = job.template_version.generator
     generator.checkpoint.save("broken.pt", io.BytesIO(b"not a checkpoint"), save=True)
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert job.status == "failed"
     assert job.error.startswith("ValueError") or job.error.startswith("UnpicklingError")
@@ -290,10 +290,10 @@ def batch_images(settings):
 
     def _set(images):
         settings.GANTRY_BATCH_IMAGES = images
-        tasks._load_cached.cache_clear()
+        worker._load_cached.cache_clear()
 
     yield _set
-    tasks._load_cached.cache_clear()
+    worker._load_cached.cache_clear()
 
 
 def test_jobs_queued_together_share_generator_batches(generator_model, batch_images):
@@ -302,13 +302,13 @@ def test_jobs_queued_together_share_generator_batches(generator_model, batch_ima
     first, second = (GenerationJobFactory(template_version=version, n_cases=2) for _ in "ab")
     for job in (first, second):
         job.plan_chunks()
-    assert tasks.run_chunk(job_pk=first.pk, chunk_index=0, worker="w1@host") is None
+    assert worker.run_chunk(job_pk=first.pk, chunk_index=0, worker="w1@host") is None
     for job in (first, second):
         job.refresh_from_db()
         assert (job.status, job.done) == ("succeeded", 2)
         assert job.chunks.get().worker == "w1@host"
     # The second job's own message arrives later and finds nothing to do.
-    assert tasks.run_chunk(job_pk=second.pk, chunk_index=0, worker="w2@host") is None
+    assert worker.run_chunk(job_pk=second.pk, chunk_index=0, worker="w2@host") is None
     assert SyntheticPatient.objects.count() == 4
     assert second.chunks.get().attempts == 1
 
@@ -324,7 +324,7 @@ def test_a_failing_case_fails_only_its_own_job_in_a_shared_batch(
     blocker = media_root / "cases" / str(second.uid) / "0001"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("in the way")
-    tasks.run_chunk(job_pk=first.pk, chunk_index=0, worker="w1@host")
+    worker.run_chunk(job_pk=first.pk, chunk_index=0, worker="w1@host")
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.status, first.done) == ("succeeded", 2)
@@ -339,7 +339,7 @@ def test_a_worker_that_runs_out_of_gpu_memory_halves_its_batch(
     job = GenerationJobFactory(
         template_version=TemplateVersionFactory(generator=generator_model), n_cases=3
     )
-    loaded = tasks.load_generator_for(generator_model, "cpu")
+    loaded = worker.load_generator_for(generator_model, "cpu")
     real_synthesis = loaded.synthesis
     sizes = []
 
@@ -350,7 +350,7 @@ def test_a_worker_that_runs_out_of_gpu_memory_halves_its_batch(
         return real_synthesis(ws)
 
     monkeypatch.setattr(loaded, "synthesis", small_gpu)
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert (job.status, job.done, job.error) == ("succeeded", 3, "")
     assert sizes[:3] == [9, 6, 3]  # three cases of three timepoints; 12 halved, halved again
@@ -362,7 +362,7 @@ def test_files_of_an_attempt_that_never_committed_are_swept_when_the_job_succeed
     dead = media_root / "cases" / str(job.uid) / "0000" / "deadattempt1"
     dead.mkdir(parents=True)
     (dead / "t00-image.dcm").write_bytes(b"written by a worker killed before its commit")
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     assert not (dead / "t00-image.dcm").exists()
     referenced = {i.file.name for i in Instance.objects.filter(series__study__patient__job=job)}
     on_disk = {str(p.relative_to(media_root)) for p in media_root.glob(f"cases/{job.uid}/**/*.dcm")}
@@ -384,7 +384,7 @@ def test_writer_threads_store_one_batch_while_the_next_samples(
         template_version=TemplateVersionFactory(generator=generator_model), n_cases=5
     )
     second_batch_sampling = threading.Event()
-    real_batch, real_commit = tasks.progression_batch, tasks.commit_cases
+    real_batch, real_commit = worker.progression_batch, worker.commit_cases
     batches, committed_by = [], []
 
     def progression_batch(loaded, specs):
@@ -399,9 +399,9 @@ def test_writer_threads_store_one_batch_while_the_next_samples(
         committed_by.append(threading.current_thread().name)
         return real_commit(cases)
 
-    monkeypatch.setattr(tasks, "progression_batch", progression_batch)
-    monkeypatch.setattr(tasks, "commit_cases", commit_cases)
-    tasks.run_generation_job(job_pk=job.pk)
+    monkeypatch.setattr(worker, "progression_batch", progression_batch)
+    monkeypatch.setattr(worker, "commit_cases", commit_cases)
+    worker.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert (job.status, job.done, job.error) == ("succeeded", 5, "")
     assert batches == [2, 2, 1]
@@ -422,7 +422,7 @@ def test_a_case_failing_in_a_writer_thread_fails_the_job_and_leaves_no_half_case
     blocker = media_root / "cases" / str(job.uid) / "0001"  # case 2's folder is a file
     blocker.parent.mkdir(parents=True)
     blocker.write_text("in the way")
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     job.refresh_from_db()
     assert job.status == "failed"
     assert job.error.startswith("case 2 of 4: ")
@@ -443,6 +443,6 @@ def test_a_worker_set_to_compile_compiles_each_generator_once_when_it_loads_it(
     monkeypatch.setattr(LoadedGenerator, "compile", lambda loaded: compiled.append(loaded))
     settings.GANTRY_COMPILE_GENERATOR = True
     batch_images(4)
-    loaded = tasks.load_generator_for(generator_model, "cpu")
-    assert tasks.load_generator_for(generator_model, "cpu") is loaded
+    loaded = worker.load_generator_for(generator_model, "cpu")
+    assert worker.load_generator_for(generator_model, "cpu") is loaded
     assert compiled == [loaded]

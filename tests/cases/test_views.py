@@ -5,8 +5,8 @@ import pydicom
 import pytest
 from django.urls import reverse
 
+from cases.generation import worker
 from cases.models import CaseTemplate, GenerationJob
-from genworker import tasks
 from tests.conftest import ROOT
 from tests.factories import GenerationJobFactory, TemplateVersionFactory
 
@@ -104,7 +104,7 @@ def test_job_progress_reports_done_total_and_reason(login, educator, generator_m
     job = GenerationJobFactory(
         template_version=TemplateVersionFactory(generator=generator_model), n_cases=1
     )
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     body = login(educator).get(reverse("job-progress", args=[job.pk])).json()
     assert (body["status"], body["done"], body["total"], body["error"]) == ("succeeded", 1, 1, "")
 
@@ -113,7 +113,7 @@ def test_case_page_lists_one_viewer_image_per_timepoint(login, expert, generator
     job = GenerationJobFactory(
         template_version=TemplateVersionFactory(generator=generator_model), n_cases=1
     )
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     case = job.cases.get()
     response = login(expert).get(reverse("case-detail", args=[case.pk]))
     data = response.context["viewer_data"]
@@ -126,7 +126,7 @@ def test_wado_uri_returns_the_dicom_file(login, expert, generator_model):
     job = GenerationJobFactory(
         template_version=TemplateVersionFactory(generator=generator_model), n_cases=1
     )
-    tasks.run_generation_job(job_pk=job.pk)
+    worker.run_generation_job(job_pk=job.pk)
     image = job.cases.get().studies.first().series.get(modality="MR").instances.get()
     response = login(expert).get(image.wado_uri)
     assert response["Content-Type"] == "application/dicom"

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cases.dicom_import import import_files
 from cases.models import ReferencePool
+from cases.reference.dicom_import import import_files
 
 
 def _files(folder: Path) -> Iterator[tuple[str, bytes]]:

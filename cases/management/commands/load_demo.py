@@ -179,7 +179,7 @@ class Command(BaseCommand):
 
     def _cases(self, template: CaseTemplate, educator: User, n_cases: int) -> None:
         """Generate in this process (the worker's own code path), then publish for trainees."""
-        from genworker.tasks import run_generation_job
+        from cases.generation.worker import run_generation_job
 
         if (
             n_cases == 0

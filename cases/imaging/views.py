@@ -1,14 +1,21 @@
-"""Export pages: a case as a DICOM zip (with DICOMDIR), or sent to the configured PACS."""
+"""The DICOM files of cases: WADO-URI retrieval, and export as a DICOM zip (with DICOMDIR) or
+to the configured PACS."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from cases.export import Node, case_instances, export_zip, send_case
-from cases.models import SyntheticPatient
+from cases.imaging.export import Node, case_instances, export_zip, send_case
+from cases.models import SyntheticPatient, instances_visible_to
 
 EXPORT_PERMISSION = "cases.change_syntheticpatient"  # educators
 
@@ -54,3 +61,35 @@ def export_send(request: HttpRequest, pk: int) -> HttpResponse:
         )
     context = {"case": case, "node": node, "results": results, "count": len(results)}
     return render(request, "cases/export.html", context)
+
+
+@require_GET
+@login_required
+def wado_uri(request: HttpRequest) -> HttpResponse:
+    """WADO-URI (DICOM PS3.18 §9) retrieval of one instance as application/dicom."""
+    params = request.GET
+    if params.get("requestType") != "WADO":
+        return HttpResponseBadRequest("requestType must be WADO")
+    missing = [key for key in ("studyUID", "seriesUID", "objectUID") if not params.get(key)]
+    if missing:
+        return HttpResponseBadRequest(f"missing parameter(s): {', '.join(missing)}")
+    content_type = params.get("contentType", "application/dicom")
+    if content_type != "application/dicom":
+        return HttpResponse(
+            f"contentType {content_type} is not supported; use application/dicom", status=406
+        )
+    instance = (
+        instances_visible_to(request.user)
+        .filter(
+            sop_instance_uid=params["objectUID"],
+            series__series_uid=params["seriesUID"],
+            series__study__study_uid=params["studyUID"],
+        )
+        .first()
+    )
+    if instance is None:
+        return HttpResponse("no such instance", status=404, content_type="text/plain")
+    response = FileResponse(instance.file.open("rb"), content_type="application/dicom")
+    response["Content-Length"] = str(instance.size)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

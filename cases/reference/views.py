@@ -8,8 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from cases.dicom_import import import_files
 from cases.models import ReferencePool
+from cases.reference.dicom_import import import_files
 from cases.roles import can_import_reference
 
 

@@ -26,8 +26,8 @@ from pydicom.datadict import dictionary_VR
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 
-from cases.deidentify import deidentify
 from cases.models import ReferenceImage, ReferencePool
+from cases.reference.deidentify import deidentify
 
 MAX_FILE_BYTES = 512 * 2**20
 MAX_ZIP_MEMBERS = 10_000

@@ -1,0 +1,60 @@
+"""The models of the cases app, a module per concept.
+
+Generators, versioned case templates, generation jobs and their chunks, the synthetic cases
+they make (patients, studies, series, instances, lesion ground truth), reference pools of
+real images, and DICOMweb access tokens.
+
+Migrations name ``validate_progression`` and ``new_job_seed`` by their path here.
+"""
+
+from cases.models.generators import GeneratorModel
+from cases.models.jobs import (
+    GENERATE_TASK,
+    GenerationChunk,
+    GenerationJob,
+    JobQuerySet,
+    new_job_seed,
+)
+from cases.models.patients import (
+    Instance,
+    LesionGroundTruth,
+    PatientQuerySet,
+    Series,
+    Study,
+    SyntheticPatient,
+    instances_visible_to,
+    register_case_access,
+)
+from cases.models.reference import ReferenceImage, ReferencePool
+from cases.models.templates import (
+    PROGRESSION_METHODS,
+    CaseTemplate,
+    TemplateVersion,
+    validate_progression,
+)
+from cases.models.tokens import AccessToken, token_digest
+
+__all__ = [
+    "GENERATE_TASK",
+    "PROGRESSION_METHODS",
+    "AccessToken",
+    "CaseTemplate",
+    "GenerationChunk",
+    "GenerationJob",
+    "GeneratorModel",
+    "Instance",
+    "JobQuerySet",
+    "LesionGroundTruth",
+    "PatientQuerySet",
+    "ReferenceImage",
+    "ReferencePool",
+    "Series",
+    "Study",
+    "SyntheticPatient",
+    "TemplateVersion",
+    "instances_visible_to",
+    "new_job_seed",
+    "register_case_access",
+    "token_digest",
+    "validate_progression",
+]

@@ -1,0 +1,75 @@
+"""Reference pools: real (not synthetic) images, stored de-identified."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class ReferencePool(models.Model):
+    """A named set of real (not synthetic) images: the "real" side of Turing studies."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReferenceImage(models.Model):
+    """One real DICOM instance in a pool, stored de-identified.
+
+    ``source_uid_digest`` is the sha256 of the SOP Instance UID the file arrived with: it
+    detects a second import of the same image without keeping the original identifier.
+    ``deidentification`` records what was changed on import (attribute -> action).
+    """
+
+    class Origin(models.TextChoices):
+        IMPORT = "import", "imported DICOM"
+        COHORT = "cohort", "held-out cohort image"
+
+    pool = models.ForeignKey(ReferencePool, on_delete=models.CASCADE, related_name="images")
+    origin = models.CharField(max_length=16, choices=Origin.choices)
+    source_name = models.CharField(max_length=300, help_text="File name as uploaded.")
+    source_uid_digest = models.CharField(max_length=64)
+    study_uid = models.CharField(max_length=64, db_index=True)
+    series_uid = models.CharField(max_length=64, db_index=True)
+    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    sop_class_uid = models.CharField(max_length=64)
+    transfer_syntax_uid = models.CharField(max_length=64)
+    modality = models.CharField(max_length=16)
+    rows = models.PositiveIntegerField()
+    columns = models.PositiveIntegerField()
+    frames = models.PositiveIntegerField(default=1)
+    # Pseudonymised header values kept for DICOMweb searches (QIDO-RS).
+    patient_id = models.CharField(max_length=64, blank=True)
+    study_date = models.DateField(null=True, blank=True)
+    series_number = models.IntegerField(null=True, blank=True)
+    instance_number = models.IntegerField(null=True, blank=True)
+    file = models.FileField(max_length=300)
+    size = models.PositiveBigIntegerField(default=0)
+    finding = models.CharField(max_length=64, blank=True)
+    severity = models.FloatField(null=True, blank=True)
+    deidentification = models.JSONField(default=dict)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("pool", "imported_at", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("pool", "source_uid_digest"), name="unique_reference_source_per_pool"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pool}: {self.source_name}"

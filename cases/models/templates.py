@@ -1,0 +1,156 @@
+"""Case templates and their immutable versions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.urls import reverse
+
+from cases.models.generators import GeneratorModel
+
+if TYPE_CHECKING:
+    from cases.models.jobs import GenerationJob
+
+
+class CaseTemplate(models.Model):
+    """The stable identity of a template; its content lives in immutable versions."""
+
+    title = models.CharField(max_length=200)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("title",)
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("template-detail", args=[self.pk])
+
+    @property
+    def current(self) -> TemplateVersion:
+        return self.versions.order_by("-number").first()
+
+    def add_version(self, *, author: Any, **content: Any) -> TemplateVersion:
+        """Save edited content as the next version; earlier versions stay as they were."""
+        with transaction.atomic():
+            locked = CaseTemplate.objects.select_for_update().get(pk=self.pk)
+            number = (locked.versions.aggregate(n=models.Max("number"))["n"] or 0) + 1
+            version = TemplateVersion(template=locked, number=number, created_by=author, **content)
+            version.full_clean()
+            version.save()
+            if locked.title != version.title:
+                CaseTemplate.objects.filter(pk=locked.pk).update(title=version.title)
+        return version
+
+
+PROGRESSION_METHODS = (("condition", "Severity condition"), ("direction", "Latent direction"))
+
+
+def validate_progression(value: Any) -> None:
+    """A progression recipe: timepoints, severity from/to in [0, 1], interval, method."""
+    required = {"timepoints", "severity_from", "severity_to", "interval_days", "method"}
+    if not isinstance(value, dict) or set(value) - required or required - set(value):
+        raise ValidationError(f"progression must have exactly the keys {sorted(required)}")
+    if not isinstance(value["timepoints"], int) or not 1 <= value["timepoints"] <= 20:
+        raise ValidationError("timepoints must be a whole number from 1 to 20")
+    for key in ("severity_from", "severity_to"):
+        if not isinstance(value[key], int | float) or not 0.0 <= value[key] <= 1.0:
+            raise ValidationError(f"{key} must be a number in [0, 1]")
+    if not isinstance(value["interval_days"], int) or not 1 <= value["interval_days"] <= 3650:
+        raise ValidationError("interval_days must be a whole number from 1 to 3650")
+    if value["method"] not in dict(PROGRESSION_METHODS):
+        raise ValidationError(f"method must be one of {list(dict(PROGRESSION_METHODS))}")
+
+
+class TemplateVersion(models.Model):
+    """One immutable version of a case template; a generated case points at exactly one."""
+
+    template = models.ForeignKey(CaseTemplate, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    modality = models.CharField(max_length=16)
+    body_region = models.CharField(max_length=64)
+    finding = models.CharField(max_length=64)
+    generator = models.ForeignKey(GeneratorModel, on_delete=models.PROTECT)
+    truncation = models.FloatField(default=0.8)
+    progression = models.JSONField(validators=[validate_progression])
+    patient_recipe = models.JSONField()
+    history = models.TextField(
+        help_text="Clinical vignette; {age}, {sex_word}, "
+        "{comorbidities} and {finding} are filled per patient."
+    )
+    findings_text = models.TextField(blank=True)
+    diagnosis = models.CharField(max_length=200)
+    discussion = models.TextField(blank=True)
+    teaching_points = models.TextField(blank=True)
+    question_stems = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("template", "-number")
+        constraints = [
+            models.UniqueConstraint(fields=("template", "number"), name="unique_template_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} v{self.number}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValidationError("template versions are immutable; add a new version instead")
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if self.generator_id is None:
+            return
+        if self.finding not in self.generator.findings:
+            raise ValidationError(
+                {"finding": f"the generator knows only {self.generator.findings}"}
+            )
+        if self.modality != self.generator.modality:
+            raise ValidationError(
+                {"modality": f"the generator makes {self.generator.modality} images"}
+            )
+        if not 0.0 <= self.truncation <= 1.0:
+            raise ValidationError({"truncation": "truncation must lie in [0, 1]"})
+        from genworker.patients import PatientRecipe  # pure Python, no torch
+
+        try:
+            PatientRecipe.from_dict(
+                {**self.patient_recipe, **self._recipe_from_progression(), "vignette": self.history}
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValidationError({"patient_recipe": str(exc)}) from exc
+
+    def _recipe_from_progression(self) -> dict[str, Any]:
+        p = self.progression or {}
+        return {
+            key: p[key]
+            for key in ("timepoints", "severity_from", "severity_to", "interval_days")
+            if key in p
+        }
+
+    def patient_recipe_dict(self) -> dict[str, Any]:
+        """The full genworker PatientRecipe for this version."""
+        return {**self.patient_recipe, **self._recipe_from_progression(), "vignette": self.history}
+
+    def launch_job(
+        self, *, requested_by: Any, n_cases: int, seed: int | None = None
+    ) -> GenerationJob:
+        """Create a job and queue its task on the gpu queue once the row is committed."""
+        from cases.models.jobs import GenerationJob
+
+        if not 1 <= n_cases <= GenerationJob.MAX_CASES:
+            raise ValidationError(f"a job makes 1 to {GenerationJob.MAX_CASES} cases")
+        job = GenerationJob(template_version=self, requested_by=requested_by, n_cases=n_cases)
+        if seed is not None:
+            job.seed = seed
+        job.save()
+        transaction.on_commit(job.enqueue)
+        return job

@@ -1,0 +1,21 @@
+"""Celery tasks of the cases app: generation, one chunk of a job per task on the gpu queue.
+
+Only workers import this module (it brings the engine, and torch, with it); the web process
+sends the task by name (``cases.models.GENERATE_TASK``).
+"""
+
+from __future__ import annotations
+
+from cases.generation.worker import RETRY_AT_MOST_S, hostname, run_chunk
+from gantry.celery import GPU_QUEUE, app
+
+
+@app.task(bind=True, queue=GPU_QUEUE, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def generate_chunk(self, *, job_pk: int, chunk_index: int) -> None:
+    """Acknowledged after it finishes, so the chunk of a worker that dies goes to the next.
+    Budget: one chunk, seconds to minutes; one task per GPU at a time."""
+    wait = run_chunk(
+        job_pk=job_pk, chunk_index=chunk_index, worker=self.request.hostname or hostname()
+    )
+    if wait is not None:
+        raise self.retry(countdown=min(wait, RETRY_AT_MOST_S))
