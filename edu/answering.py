@@ -67,30 +67,50 @@ def submit(
     A repeated submit never adds a row (one answer per question and attempt, enforced by a
     constraint). Once given, an answer is final, except in an unfinished exam that allows
     going back, where a new response replaces the old one.
+
+    The attempt's row is locked while the answer is written, and its state read again under
+    the lock: ``Attempt.finish`` takes the same lock, so an answer is stored before its
+    attempt's ``finished_at`` or refused, however the two requests interleave.
     """
-    now = now or timezone.now()
+    with transaction.atomic():
+        locked = (
+            Attempt.objects.select_for_update(of=("self",))
+            .select_related("quiz")
+            .get(pk=attempt.pk)
+        )
+        now = now or timezone.now()
+        problem = _refusal(locked, question, now)  # an expired attempt is finished and kept
+        if problem is None:
+            scored = score(locked, question, response)
+            fields = {
+                "response": response,
+                "score": scored.score,
+                "detail": scored.detail,
+                "answered_at": now,
+                "time_on_item_s": _time_on_item(locked, question.item, now),
+            }
+            answer, changed = _save(locked, question, fields)
+    if problem is not None:
+        attempt.refresh_from_db(fields=["finished_at"])
+        raise AttemptError(problem)
+    if changed and attempt.is_reference and question.uses_reference:
+        rescore(question)
+    return answer, changed
+
+
+def _refusal(attempt: Attempt, question: Question, now: datetime) -> str | None:
+    """Why the (locked) attempt takes no answer to ``question`` now; None if it takes one."""
     attempt.expire_if_due(now)
     if attempt.timed_out:
-        raise AttemptError(
+        return (
             f"time is up: the {attempt.quiz.time_limit_minutes}-minute limit has passed, "
             "the attempt was finished and takes no more answers"
         )
     if attempt.is_finished:
-        raise AttemptError("this attempt is finished")
+        return "this attempt is finished"
     if question.item_id not in attempt.item_ids:
-        raise AttemptError("that question is not part of this attempt")
-    scored = score(attempt, question, response)
-    fields = {
-        "response": response,
-        "score": scored.score,
-        "detail": scored.detail,
-        "answered_at": now,
-        "time_on_item_s": _time_on_item(attempt, question.item, now),
-    }
-    answer, changed = _save(attempt, question, fields)
-    if changed and attempt.is_reference and question.uses_reference:
-        rescore(question)
-    return answer, changed
+        return "that question is not part of this attempt"
+    return None
 
 
 def _save(attempt: Attempt, question: Question, fields: dict[str, Any]) -> tuple[Answer, bool]:

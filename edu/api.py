@@ -9,6 +9,7 @@ the same attempt endpoints.
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import Form
 from django.shortcuts import get_object_or_404
@@ -36,6 +37,14 @@ from edu.serializers import (
 
 def _as_drf_error(exc: DjangoValidationError) -> ValidationError:
     return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+
+
+def _checked(quiz: Quiz) -> None:
+    """Raise DRF's ValidationError (400) unless the quiz, as it would be saved, is valid."""
+    try:
+        quiz.full_clean(exclude=("created_by",))
+    except DjangoValidationError as exc:
+        raise _as_drf_error(exc) from exc
 
 
 def _form_errors(form: Form) -> ValidationError:
@@ -95,14 +104,19 @@ class QuizViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.Rea
         return EducatorQuizSerializer if is_educator(self.request.user) else TraineeQuizSerializer
 
     def perform_create(self, serializer: EducatorQuizSerializer) -> None:
+        _checked(Quiz(**serializer.validated_data, created_by=self.request.user))
         serializer.save(created_by=self.request.user)
 
     def perform_update(self, serializer: EducatorQuizSerializer) -> None:
-        quiz = serializer.save()
-        try:
-            quiz.full_clean()
-        except DjangoValidationError as exc:
-            raise _as_drf_error(exc) from exc
+        """The edited quiz is checked whole before anything is written, under the row lock
+        that publishing takes (a quiz published meanwhile is checked as published)."""
+        with transaction.atomic():
+            quiz = Quiz.objects.select_for_update().get(pk=serializer.instance.pk)
+            for name, value in serializer.validated_data.items():
+                setattr(quiz, name, value)
+            _checked(quiz)
+            serializer.instance = quiz
+            serializer.save()
 
     @action(detail=True, methods=["post"], permission_classes=[IsEducator])
     def items(self, request: Request, pk: str | None = None) -> Response:

@@ -16,7 +16,8 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Now
 from django.urls import reverse
 from django.utils import timezone
 
@@ -477,9 +478,13 @@ class Attempt(models.Model):
             self.finish(now=self.deadline)
 
     def finish(self, now: datetime | None = None) -> None:
-        Attempt.objects.filter(pk=self.pk, finished_at__isnull=True).update(
-            finished_at=now or timezone.now()
-        )
+        """Finish the attempt (a finished one stays as it was). The row is locked first, as
+        ``edu.answering.submit`` locks it, and the time read under the lock: no answer is
+        stored after ``finished_at``."""
+        with transaction.atomic():
+            rows = Attempt.objects.select_for_update().filter(pk=self.pk)
+            if rows.values_list("finished_at", flat=True).get() is None:
+                rows.update(finished_at=now or timezone.now())
         self.refresh_from_db(fields=["finished_at"])
 
     def items(self) -> list[QuizItem]:
@@ -575,14 +580,37 @@ class Answer(models.Model):
 
 
 def revealed_case_ids(user: Any) -> QuerySet:
-    """Ids of the cases whose answers ``user`` has seen in a published quiz of their cohort:
-    answered in a practice attempt (feedback is immediate) or in a finished attempt."""
+    """Ids of the cases ``user`` may now see in full (case page, images, API).
+
+    A case is revealed when an attempt of the trainee, in a published quiz of their cohort,
+    has shown its keys: a finished attempt that held its item, or a practice attempt in which
+    every question of its item is answered. It stays hidden while any quiz the trainee may
+    still answer (open now, or with an unfinished attempt of theirs) holds the case without
+    having revealed it there: answering one question, or one quiz, gives nothing away about
+    the others. A lazy queryset: the rule is evaluated by the database."""
     if not user.is_authenticated:
         return SyntheticPatient.objects.none().values("pk")
-    answers = Answer.objects.filter(
-        attempt__user=user,
-        attempt__is_reference=False,
-        attempt__quiz__is_published=True,
-        attempt__quiz__cohort__in=user.groups.all(),
-    ).filter(Q(attempt__is_exam=False) | Q(attempt__finished_at__isnull=False))
-    return answers.values("question__item__case")
+    quizzes = Quiz.objects.filter(is_published=True, cohort__in=user.groups.all())
+    attempts = Attempt.objects.filter(user=user, is_reference=False, quiz__in=quizzes)
+    revealing = attempts.filter(quiz=OuterRef("quiz")).filter(_reveals_outer_item())
+    items = QuizItem.objects.filter(quiz__in=quizzes)
+    still_open = (Q(quiz__opens_at__isnull=True) | Q(quiz__opens_at__lte=Now())) & (
+        Q(quiz__closes_at__isnull=True) | Q(quiz__closes_at__gt=Now())
+    )
+    unfinished = attempts.filter(quiz=OuterRef("quiz"), finished_at__isnull=True)
+    pending = items.filter(~Exists(revealing)).filter(still_open | Exists(unfinished))
+    return items.filter(Exists(revealing)).exclude(case__in=pending.values("case")).values("case")
+
+
+def _reveals_outer_item() -> Q:
+    """Condition on an attempt (in a subquery of a QuizItem query) that it showed the keys of
+    that item: finished with the item in it, or in practice with all its questions answered.
+    A finished retry counts for an item only if it answered some of it (retries hold some
+    items only; counting fewer keeps more hidden, never less)."""
+    answered_here = Answer.objects.filter(attempt=OuterRef(OuterRef("pk")), question=OuterRef("pk"))
+    unanswered = Question.objects.filter(item=OuterRef(OuterRef("pk"))).filter(
+        ~Exists(answered_here)
+    )
+    touched = Answer.objects.filter(attempt=OuterRef("pk"), question__item=OuterRef(OuterRef("pk")))
+    finished = Q(finished_at__isnull=False) & (Q(retry_of__isnull=True) | Exists(touched))
+    return finished | (Q(is_exam=False) & ~Exists(unanswered))

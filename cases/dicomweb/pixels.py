@@ -108,10 +108,53 @@ def to_explicit_little(ds: Dataset) -> bytes:
         warnings.simplefilter("ignore")
         if syntax.is_compressed:
             ds.decompress()
-        elif not syntax.is_little_endian and "PixelData" in ds:
-            pixels = ds.pixel_array
-            ds.PixelData = pixels.astype(pixels.dtype.newbyteorder("<")).tobytes()
+        elif not syntax.is_little_endian:
+            _to_little_endian(ds)
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         buffer = io.BytesIO()
         ds.save_as(buffer, enforce_file_format=True, implicit_vr=False, little_endian=True)
     return buffer.getvalue()
+
+
+# Binary VRs made of words that big endian stores the other way round, by word size.
+WORD_BYTES = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
+PIXEL_DATA = 0x7FE00010
+
+
+def _to_little_endian(ds: Dataset) -> None:
+    """Turn a dataset read from Explicit VR Big Endian into one pydicom writes as little
+    endian: every value parsed (numbers then encode in the new order), words of binary values
+    swapped, and native pixel data stored as words (OW) rewritten from its decoded samples
+    (bytes, OB, read the same in both orders)."""
+    words = "PixelData" in ds and ds["PixelData"].VR != "OB" and int(ds.BitsAllocated) > 1
+    pixels = ds.pixel_array if words else None
+    for dataset in _all_datasets(ds):
+        for elem in dataset:  # iterating parses each raw element with the encoding it was read in
+            width = WORD_BYTES.get(elem.VR, 0)
+            value = elem.value
+            if (
+                width
+                and elem.tag != PIXEL_DATA
+                and isinstance(value, bytes)
+                and _fits(value, width)
+            ):
+                elem.value = np.frombuffer(value, f">u{width}").byteswap().tobytes()
+    if pixels is not None:
+        ds.PixelData = pixels.astype(pixels.dtype.newbyteorder("<")).tobytes()
+        if int(ds.get("SamplesPerPixel", 1)) > 1:
+            ds.PlanarConfiguration = 0  # the decoded samples come colour by pixel
+    for dataset in _all_datasets(ds):
+        dataset.set_original_encoding(False, True, dataset.original_character_set)
+
+
+def _fits(value: bytes, width: int) -> bool:
+    return len(value) % width == 0
+
+
+def _all_datasets(ds: Dataset) -> list[Dataset]:
+    found, pending = [], [ds]
+    while pending:
+        dataset = pending.pop()
+        found.append(dataset)
+        pending.extend(item for elem in dataset if elem.VR == "SQ" for item in elem.value)
+    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from django.http import QueryDict
@@ -13,6 +14,9 @@ from cases.dicomweb.results import parse_includefields, to_tag
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 IGNORED = {"fuzzymatching", "charset", "accept", "_"}
+MAX_TEXT_VALUE = 200  # a PN's three component groups of 64 characters, and their separators
+MAX_UID_LIST = 65 * 200  # two hundred UIDs
+MAX_WILDCARDS = 8
 
 
 @dataclass
@@ -58,5 +62,20 @@ def parse_query(params: QueryDict) -> Query:
             query.warnings.append(f"{keyword} is not supported for matching and was ignored")
         elif value != "":  # an empty value is universal matching
             alias, kind = MATCHING[keyword]
-            query.matchers.append(Matcher(alias, kind, value))
+            query.matchers.append(Matcher(alias, kind, checked_value(keyword, kind, value)))
     return query
+
+
+def checked_value(keyword: str, kind: str, value: str) -> str:
+    """A matching value the database can take, runs of ``*`` made one; QueryError (400)
+    for control characters (DICOM text has none; NUL is no text to PostgreSQL), a value
+    longer than any the attribute holds, or more wildcards than a name needs."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise QueryError(f"{keyword}: control characters are not allowed in a matching value")
+    limit = MAX_UID_LIST if kind in ("uid", "study_modality") else MAX_TEXT_VALUE
+    if len(value) > limit:
+        raise QueryError(f"{keyword}: a matching value has at most {limit} characters")
+    value = re.sub(r"\*+", "*", value)
+    if value.count("*") + value.count("?") > MAX_WILDCARDS:
+        raise QueryError(f"{keyword}: at most {MAX_WILDCARDS} wildcards (* or ?) in a value")
+    return value

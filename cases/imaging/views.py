@@ -14,6 +14,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
+from cases.reference.dicom_import import is_uid
 from cases.imaging.export import Node, case_instances, export_zip, send_case
 from cases.models import SyntheticPatient, instances_visible_to
 
@@ -73,6 +74,9 @@ def wado_uri(request: HttpRequest) -> HttpResponse:
     missing = [key for key in ("studyUID", "seriesUID", "objectUID") if not params.get(key)]
     if missing:
         return HttpResponseBadRequest(f"missing parameter(s): {', '.join(missing)}")
+    malformed = [key for key in ("studyUID", "seriesUID", "objectUID") if not is_uid(params[key])]
+    if malformed:
+        return HttpResponseBadRequest(f"not a UID (digits and dots): {', '.join(malformed)}")
     content_type = params.get("contentType", "application/dicom")
     if content_type != "application/dicom":
         return HttpResponse(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import re
 import warnings
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -46,6 +47,7 @@ PIXEL_MODULE = (
 )
 REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+UID_FORM = re.compile(r"[0-9]+(\.[0-9]+)*")  # what a DICOMweb URL can name
 
 FileInput = tuple[str, bytes | IO[bytes]]
 
@@ -213,9 +215,7 @@ def _check_header(ds: Dataset) -> None:
         raise Refused("no transfer syntax in the file meta information")
     if ds.get("SOPClassUID") == DICOMDIR_SOP_CLASS:
         raise Refused("a DICOMDIR (media index), not an image")
-    missing = [keyword for keyword in REQUIRED_UIDS if not ds.get(keyword)]
-    if missing:
-        raise Refused(f"missing required attribute(s): {', '.join(missing)}")
+    _check_uids(ds)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise Refused("no pixel data: not an image (a report, structure set or similar)")
     for keyword in PIXEL_MODULE:
@@ -227,6 +227,21 @@ def _check_header(ds: Dataset) -> None:
             raise Refused(f"wrong VR: {keyword} {Tag(elem.tag)} is {elem.VR}, must be {expected}")
     if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
         raise Refused("burned-in annotation: the pixels may carry identifying text")
+
+
+def _check_uids(ds: Dataset) -> None:
+    missing = [keyword for keyword in REQUIRED_UIDS if not ds.get(keyword)]
+    if missing:
+        raise Refused(f"missing required attribute(s): {', '.join(missing)}")
+    for keyword in REQUIRED_UIDS:
+        value = str(ds.get(keyword))
+        if not is_uid(value):
+            raise Refused(f"{keyword} {value[:80]!r} is not a UID (digits and dots, 64 at most)")
+
+
+def is_uid(value: str) -> bool:
+    """Digits and dots, at most 64 characters: what a DICOMweb or WADO-URI URL can name."""
+    return len(value) <= 64 and UID_FORM.fullmatch(value) is not None
 
 
 def _check_pixels(ds: Dataset) -> None:
@@ -256,9 +271,8 @@ def _store(
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     content = buffer.getvalue()
-    path = default_storage.save(
-        f"reference/{pool.pk}/{ds.SOPInstanceUID}.dcm", ContentFile(content)
-    )
+    name = hashlib.sha256(str(ds.SOPInstanceUID).encode()).hexdigest()[:32]
+    path = default_storage.save(f"reference/{pool.pk}/{name}.dcm", ContentFile(content))
     try:
         with transaction.atomic():
             return ReferenceImage.objects.create(

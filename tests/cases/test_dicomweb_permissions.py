@@ -258,3 +258,49 @@ def test_the_migration_hashes_tokens_rest_framework_kept_in_clear(trainee):
     with connection.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM authtoken_token")
         assert cursor.fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("PatientName=" + "*" * 5000, "at most 200 characters"),
+        ("PatientName=" + "a*" * 20, "at most 8 wildcards"),
+        ("PatientID=A%00B", "control characters"),
+        ("StudyInstanceUID=1.2%00.3", "control characters"),
+        ("StudyDescription=%1B", "control characters"),
+    ],
+)
+def test_search_values_the_database_cannot_take_are_400(expert, case, query, reason):
+    reply = token_client(expert).get(f"/dicomweb/studies?{query}")
+    assert reply.status_code == 400
+    assert reason in reply.json()["error"]
+
+
+def test_runs_of_asterisks_match_as_one(expert, case):
+    web = token_client(expert)
+    name = case.patient_name
+    found = web.get(f"/dicomweb/studies?PatientName={name[:2]}{'*' * 60}")
+    assert found.status_code == 200
+    assert len(found.json()) == case.studies.count()
+
+
+def test_a_part_whose_uid_is_no_uid_fails_alone_with_its_reason(educator, pool):
+    bad = samples.dataset(sop_uid="1.2.840.10008.1/../../../etc/x")
+    good = samples.dataset()
+    body = (
+        b"--XyZ\r\nContent-Type: application/dicom\r\n\r\n"
+        + samples.to_bytes(bad)
+        + b"\r\n--XyZ\r\nContent-Type: application/dicom\r\n\r\n"
+        + samples.to_bytes(good)
+        + b"\r\n--XyZ--\r\n"
+    )
+    reply = token_client(educator).post(
+        f"/dicomweb/pools/{pool.pk}/studies", body, content_type=STOW_TYPE
+    )
+    assert reply.status_code == 202, reply.content[:300]
+    assert reply["Content-Type"] == "application/dicom+json"
+    failed = reply.json()["00081198"]["Value"]
+    assert [item["00081155"]["Value"][0] for item in failed] == [bad.SOPInstanceUID]
+    assert "part 1: SOPInstanceUID" in reply["Warning"]
+    assert "is not a UID" in reply["Warning"]
+    assert pool.images.count() == 2

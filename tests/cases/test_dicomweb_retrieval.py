@@ -98,13 +98,14 @@ def queries_of(client: Client, url: str) -> list[str]:
 
 
 def reveal(case, trainee, educator) -> None:
-    """A published practice quiz of the trainee's cohort over ``case``, one answer given."""
+    """A published practice quiz of the trainee's cohort over ``case``, answered and finished."""
     cohort = Group.objects.create(name=f"cohort-{trainee.pk}")
     trainee.groups.add(cohort)
     quiz = build_quiz(educator, cohort, case)
     attempt = Attempt.start(quiz=quiz, user=trainee)
     question = attempt.items()[0].questions.get(kind="single_best")
     answering.submit(attempt, question, {"option": 0})
+    attempt.finish()
 
 
 @pytest.mark.django_db

@@ -145,6 +145,8 @@ def test_wado_uri_returns_the_dicom_file(login, expert, generator_model):
             "not supported",
         ),
         ("requestType=WADO&studyUID=1&seriesUID=2&objectUID=3", 404, "no such instance"),
+        ("requestType=WADO&studyUID=1%00&seriesUID=2&objectUID=3", 400, "not a UID"),
+        ("requestType=WADO&studyUID=1&seriesUID=2&objectUID=3/../4", 400, "objectUID"),
     ],
 )
 def test_wado_uri_rejects_bad_requests_clearly(login, expert, query, status, message):

@@ -190,3 +190,47 @@ def test_an_expert_review_through_the_api_approves_a_case(client, make_cases):
         {"case": case.pk, "realism": 0, "shows_finding": "yes", "teaching_value": 4},
     )
     assert reply.status_code == 400
+
+
+def test_a_refused_quiz_edit_changes_nothing(login, educator, quiz):
+    client = login(educator)
+    before = {"title": quiz.title, "opens_at": quiz.opens_at, "closes_at": quiz.closes_at}
+    reply = client.patch(
+        f"/edu/api/quizzes/{quiz.pk}/",
+        {
+            "title": "Renamed",
+            "opens_at": "2030-01-02T00:00:00Z",
+            "closes_at": "2030-01-01T00:00:00Z",
+        },
+        content_type="application/json",
+    )
+    assert reply.status_code == 400
+    assert "close after it opens" in reply.content.decode()
+    quiz.refresh_from_db()
+    assert {"title": quiz.title, "opens_at": quiz.opens_at, "closes_at": quiz.closes_at} == before
+
+
+def test_a_quiz_created_through_the_api_is_validated_too(login, educator):
+    reply = login(educator).post(
+        "/edu/api/quizzes/",
+        {"title": "Backwards", "opens_at": "2030-01-02T00:00Z", "closes_at": "2030-01-01T00:00Z"},
+        content_type="application/json",
+    )
+    assert reply.status_code == 400
+    assert not Quiz.objects.filter(title="Backwards").exists()
+
+
+@pytest.mark.parametrize("depth", [50_000, 33])
+def test_an_answer_nested_too_deep_is_refused_with_a_reason(login, trainee, quiz, depth):
+    client = login(trainee)
+    state = _start(client, quiz)
+    question = state["items"][0]["questions"][0]["id"]
+    nested = "[" * depth + "]" * depth
+    reply = client.post(
+        f"/edu/api/attempts/{state['id']}/answers/",
+        f'{{"question": {question}, "response": {{"option": 0, "more": {nested}}}}}',
+        content_type="application/json",
+    )
+    assert reply.status_code == 400
+    assert "nested deeper than 32 levels" in reply.json()["detail"]
+    assert not Answer.objects.exists()

@@ -135,5 +135,19 @@ def test_trainees_see_a_case_only_after_its_answer_is_revealed(quiz, case, train
     assert not visible(trainee).exists()
     question = attempt.items()[0].questions.get(kind="single_best")
     answering.submit(attempt, question, {"option": 0})
+    assert not visible(trainee).exists()  # the item's other questions are still open
+    attempt.finish()
     assert list(visible(trainee)) == [case]
     assert not visible(other_trainee).exists()
+
+
+def test_no_answer_is_stored_after_its_attempt_finished(quiz, trainee):
+    """The request that answers read the attempt before another request finished it: the
+    database, not that stale copy, decides."""
+    attempt = Attempt.start(quiz=quiz, user=trainee)
+    question = attempt.items()[0].questions.get(kind="single_best")
+    Attempt.objects.get(pk=attempt.pk).finish()  # the finish request, in between
+    with pytest.raises(ValueError, match="finished"):
+        answering.submit(attempt, question, {"option": 0})
+    assert not Answer.objects.filter(attempt=attempt).exists()
+    assert attempt.is_finished
