@@ -26,6 +26,16 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def plain_http() -> None:
+    """The test client and the live server speak plain HTTP: no redirect to HTTPS and no
+    HTTPS-only cookies, the production defaults (gantry.settings) set before any server
+    starts. tests/test_deploy.py checks the defaults themselves."""
+    django_settings.SECURE_SSL_REDIRECT = False
+    django_settings.SESSION_COOKIE_SECURE = False
+    django_settings.CSRF_COOKIE_SECURE = False
+
+
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path_factory) -> Path:
     root = tmp_path_factory.getbasetemp() / "media"

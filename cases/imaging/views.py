@@ -14,9 +14,9 @@ from django.http import (
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
-from cases.reference.dicom_import import is_uid
 from cases.imaging.export import Node, case_instances, export_zip, send_case
 from cases.models import SyntheticPatient, instances_visible_to
+from cases.reference.dicom_import import is_uid
 
 EXPORT_PERMISSION = "cases.change_syntheticpatient"  # educators
 

@@ -271,8 +271,8 @@ def _store(
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     content = buffer.getvalue()
-    name = hashlib.sha256(str(ds.SOPInstanceUID).encode()).hexdigest()[:32]
-    path = default_storage.save(f"reference/{pool.pk}/{name}.dcm", ContentFile(content))
+    stem = hashlib.sha256(str(ds.SOPInstanceUID).encode()).hexdigest()[:32]
+    path = default_storage.save(f"reference/{pool.pk}/{stem}.dcm", ContentFile(content))
     try:
         with transaction.atomic():
             return ReferenceImage.objects.create(

@@ -125,6 +125,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, cases: int, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError(
+                "load_demo makes users with published passwords (an admin among them): it runs "
+                "only in the demo, with DEBUG=1. In production create users with "
+                "`manage.py createsuperuser` and the admin pages."
+            )
         self._users()
         generators = self._generators()
         if not generators:
