@@ -25,6 +25,11 @@ urlpatterns = [
     path("cases/<int:pk>/", views.case_detail, name="case-detail"),
     path("cases/<int:pk>/export/", imaging.export_page, name="case-export"),
     path("cases/<int:pk>/export.zip", imaging.export_download, name="case-export-zip"),
+    path(
+        "cases/<int:pk>/teaching-file.zip",
+        imaging.export_teaching_file_zip,
+        name="case-teaching-file",
+    ),
     path("cases/<int:pk>/export/send/", imaging.export_send, name="case-export-send"),
     path("wado/", imaging.wado_uri, name="wado-uri"),
     path("dicomweb/", include("cases.dicomweb.urls")),

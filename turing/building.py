@@ -78,6 +78,10 @@ def _check(plan: StudyPlan) -> None:
         raise ValidationError("the synthetic share must lie strictly between 0 and 1")
     if not plan.raters:
         raise ValidationError("choose at least one rater")
+    if plan.pool.holds_synthetic:
+        raise ValidationError(
+            "the pool holds synthetic teaching files: choose a pool of real images"
+        )
 
 
 def _draw(rng: np.random.Generator, pks: list[int], n: int, what: str) -> list[int]:

@@ -26,7 +26,9 @@ class StudyForm(forms.Form):
         required=False,
         help_text="…or exactly these approved cases.",
     )
-    pool = forms.ModelChoiceField(ReferencePool.objects.all(), label="Real reference pool")
+    pool = forms.ModelChoiceField(
+        ReferencePool.objects.filter(holds_synthetic=False), label="Real reference pool"
+    )
     n_images = forms.IntegerField(min_value=2, max_value=MAX_IMAGES, initial=60)
     synthetic_ratio = forms.FloatField(
         min_value=0.05, max_value=0.95, initial=0.5, help_text="Share of synthetic images."

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
 from cases.imaging.export import Node, case_instances, export_zip, send_case
+from cases.imaging.teaching_file import export_teaching_file
 from cases.models import SyntheticPatient, instances_visible_to
 from cases.reference.dicom_import import is_uid
 
@@ -37,6 +38,15 @@ def export_download(request: HttpRequest, pk: int) -> HttpResponse:
     case = _case(request, pk)
     response = HttpResponse(export_zip(case), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{case.patient_id}-dicom.zip"'
+    return response
+
+
+@permission_required(EXPORT_PERMISSION, raise_exception=True)
+def export_teaching_file_zip(request: HttpRequest, pk: int) -> HttpResponse:
+    """The case as an IHE TCE teaching file (DICOM media in a zip)."""
+    case = _case(request, pk)
+    response = HttpResponse(export_teaching_file(case), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{case.patient_id}-teaching-file.zip"'
     return response
 
 

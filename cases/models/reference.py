@@ -7,10 +7,20 @@ from django.db import models
 
 
 class ReferencePool(models.Model):
-    """A named set of real (not synthetic) images: the "real" side of Turing studies."""
+    """A named set of real (not synthetic) images: the "real" side of Turing studies.
+
+    A pool that ``holds_synthetic`` keeps teaching files instead (synthetic cases exported
+    and imported back with their key): it takes synthetic images, and never serves as the
+    real side of a Turing study."""
 
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
+    holds_synthetic = models.BooleanField(
+        default=False,
+        verbose_name="holds synthetic teaching files",
+        help_text="For teaching files of synthetic cases; such a pool is never the real side "
+        "of a Turing study.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -34,6 +44,7 @@ class ReferenceImage(models.Model):
     class Origin(models.TextChoices):
         IMPORT = "import", "imported DICOM"
         COHORT = "cohort", "held-out cohort image"
+        TEACHING_FILE = "teaching_file", "teaching file (with its key)"
 
     pool = models.ForeignKey(ReferencePool, on_delete=models.CASCADE, related_name="images")
     origin = models.CharField(max_length=16, choices=Origin.choices)
@@ -57,6 +68,12 @@ class ReferenceImage(models.Model):
     size = models.PositiveBigIntegerField(default=0)
     finding = models.CharField(max_length=64, blank=True)
     severity = models.FloatField(null=True, blank=True)
+    teaching_key = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="A teaching file's key for this image: diagnosis, timepoint, lesion "
+        "measurements.",
+    )
     deidentification = models.JSONField(default=dict)
     imported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

@@ -158,15 +158,40 @@ def _zip_members(name: str, data: bytes) -> Iterator[tuple[str, bytes | Refused]
 
 
 def import_one(
-    pool: ReferencePool, name: str, data: bytes, user: Any, *, origin: str
+    pool: ReferencePool,
+    name: str,
+    data: bytes,
+    user: Any,
+    *,
+    origin: str,
+    fields: dict[str, Any] | None = None,
 ) -> ReferenceImage:
-    """Validate, de-identify and store one file; raises Refused or Duplicate."""
+    """Validate, de-identify and store one file; raises Refused or Duplicate. ``fields``:
+    more column values for the row (a teaching file's key)."""
     ds = read_image(data)
+    check_synthetic(pool, ds)
     digest = hashlib.sha256(str(ds.SOPInstanceUID).encode()).hexdigest()
     if pool.images.filter(source_uid_digest=digest).exists():
         raise Duplicate(name)
     record = deidentify(ds, key=pool_key(pool))
-    return _store(pool, ds, record, name=name, digest=digest, user=user, origin=origin)
+    return _store(
+        pool, ds, record, name=name, digest=digest, user=user, origin=origin, fields=fields
+    )
+
+
+def is_synthetic(ds: Dataset) -> bool:
+    return str(ds.get("SyntheticData", "")).upper() == "YES"
+
+
+def check_synthetic(pool: ReferencePool, ds: Dataset) -> None:
+    """A real pool takes real images only: a synthetic one would pass for real in a Turing
+    study. Pools that hold synthetic teaching files take them."""
+    if is_synthetic(ds) and not pool.holds_synthetic:
+        raise Refused(
+            "synthetic image (Synthetic Data = YES): this pool holds real images only; "
+            "import teaching files of synthetic cases into a pool that holds synthetic "
+            "teaching files"
+        )
 
 
 def pool_key(pool: ReferencePool) -> bytes:
@@ -267,6 +292,7 @@ def _store(
     digest: str,
     user: Any,
     origin: str,
+    fields: dict[str, Any] | None = None,
 ) -> ReferenceImage:
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
@@ -285,6 +311,7 @@ def _store(
                 file=path,
                 size=len(content),
                 **header_fields(ds),
+                **(fields or {}),
             )
     except IntegrityError:
         default_storage.delete(path)

@@ -10,13 +10,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from cases.models import ReferencePool
 from cases.reference.dicom_import import import_files
+from cases.reference.teaching_file_import import import_teaching_file
 from cases.roles import can_import_reference
 
 
 class PoolForm(forms.ModelForm):
     class Meta:
         model = ReferencePool
-        fields = ("name", "description")
+        fields = ("name", "description", "holds_synthetic")
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -32,8 +33,24 @@ class MultipleFileField(forms.FileField):
 
 
 class UploadForm(forms.Form):
+    IMAGES, TEACHING_FILE = "images", "teaching_file"
+
     files = MultipleFileField(
         help_text="DICOM files or zip archives of them (use a zip for more than 100 files).",
+    )
+    kind = forms.ChoiceField(
+        choices=[
+            (IMAGES, "DICOM images"),
+            (
+                TEACHING_FILE,
+                "a teaching file: the images its 'For Teaching' manifest selects, "
+                "each with its key from the SR",
+            ),
+        ],
+        initial=IMAGES,
+        required=False,  # images, unless a teaching file is asked for
+        widget=forms.RadioSelect,
+        label="What the files are",
     )
 
 
@@ -64,8 +81,11 @@ def pool_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if not can_import_reference(request.user):
             raise PermissionDenied
         if form.is_valid():
-            uploads = request.FILES.getlist("files")
-            report = import_files(pool, [(f.name, f) for f in uploads], request.user)
+            uploads = [(f.name, f) for f in request.FILES.getlist("files")]
+            if form.cleaned_data["kind"] == UploadForm.TEACHING_FILE:
+                report = import_teaching_file(pool, uploads, request.user)
+            else:
+                report = import_files(pool, uploads, request.user)
             form = UploadForm()
         else:
             status = 400
