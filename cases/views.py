@@ -25,6 +25,7 @@ from cases.models import (
     SyntheticPatient,
 )
 from cases.roles import can_author
+from cases.viewer_data import viewer_data
 
 
 @login_required
@@ -166,20 +167,6 @@ def case_list(request: HttpRequest) -> HttpResponse:
 def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     case = get_object_or_404(SyntheticPatient.objects.visible_to(request.user), pk=pk)
     studies = case.studies.prefetch_related("series__instances")
-    images = [
-        (study, instance)
-        for study in studies
-        for series in study.series.all()
-        if series.modality != "SEG"
-        for instance in series.instances.all()
-    ]
-    viewer_data = {
-        "imageIds": [f"wadouri:{instance.wado_uri}" for _, instance in images],
-        "labels": [
-            f"t{study.timepoint + 1} · {study.study_date:%Y-%m-%d} · severity {study.severity:.2f}"
-            for study, _ in images
-        ],
-    }
     return render(
         request,
         "cases/case_detail.html",
@@ -187,6 +174,6 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "case": case,
             "version": case.template_version,
             "studies": studies,
-            "viewer_data": viewer_data,
+            "viewer_data": viewer_data(studies),
         },
     )

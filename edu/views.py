@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from cases.models import CaseTemplate, SyntheticPatient
+from cases.viewer_data import ViewerData, timepoint_label, viewer_data
 from edu import answering, keys, plots, results
 from edu.blinding import blinded_copy
 from edu.forms import (
@@ -75,12 +76,9 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     return render(request, "edu/review_queue.html", {"rows": rows})
 
 
-def _viewer_data(case: SyntheticPatient) -> dict[str, list[str]]:
-    images = keys.case_images(QuizItem(case=case))
-    return {
-        "imageIds": [f"wadouri:{i.wado_uri}" for i in images],
-        "labels": [f"t{i.series.study.timepoint + 1}" for i in images],
-    }
+def _viewer_data(case: SyntheticPatient) -> ViewerData:
+    studies = case.studies.prefetch_related("series__instances")
+    return viewer_data(studies, label=timepoint_label)
 
 
 @expert_required

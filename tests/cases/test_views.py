@@ -116,9 +116,11 @@ def test_case_page_lists_one_viewer_image_per_timepoint(login, expert, generator
     worker.run_generation_job(job_pk=job.pk)
     case = job.cases.get()
     response = login(expert).get(reverse("case-detail", args=[case.pk]))
-    data = response.context["viewer_data"]
-    assert len(data["imageIds"]) == 3
-    assert all(i.startswith("wadouri:/wado/?requestType=WADO") for i in data["imageIds"])
+    studies = response.context["viewer_data"]["studies"]
+    image_ids = [i for study in studies for series in study["series"] for i in series["imageIds"]]
+    assert len(studies) == 3
+    assert len(image_ids) == 3
+    assert all(i.startswith("wadouri:/wado/?requestType=WADO") for i in image_ids)
     assert response.headers["Content-Security-Policy"].count("worker-src 'self' blob:") == 1
 
 
