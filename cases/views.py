@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from cases.forms import GenerateForm, TemplateForm
+from cases.imaging.viewer import viewer_data
 from cases.model_cards import card_evaluation, card_facts, card_targets, targets_met
 from cases.models import (
     CaseTemplate,
@@ -25,7 +26,6 @@ from cases.models import (
     SyntheticPatient,
 )
 from cases.roles import can_author
-from cases.viewer_data import viewer_data
 
 
 @login_required

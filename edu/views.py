@@ -14,8 +14,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from cases.imaging.viewer import ViewerData, timepoint_label, viewer_data
 from cases.models import CaseTemplate, SyntheticPatient
-from cases.viewer_data import ViewerData, timepoint_label, viewer_data
 from edu import answering, keys, plots, results
 from edu.blinding import blinded_copy
 from edu.forms import (

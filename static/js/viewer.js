@@ -448,8 +448,13 @@
         },
         (error) => {
           if (request === cell.request) {
+            cell.imageId = null;
+            cell.image = null;
+            cell.node.classList.add('gv-missing');
+            delete cell.node.dataset.rendered;
             cell.node.dataset.error = describeLoadError(error);
-            cell.parts.label.textContent = cell.node.dataset.error;
+            cell.parts.label.textContent = describeCell(cell);
+            cell.parts.message.textContent = cell.node.dataset.error;
             if (cell === activeCell()) {
               root.dataset.error = cell.node.dataset.error;
             }
@@ -500,13 +505,14 @@
     }
 
     function onRendered(cell, event) {
+      if (!cell.image) {
+        return; // Cornerstone redrew an image this viewport no longer shows (it is hidden).
+      }
       const viewport = event.detail.viewport;
       const {spacing, markers} = imageGeometry(cell.image, cell.imageId);
       const center = viewport.voi.windowCenter;
       const width = viewport.voi.windowWidth;
-      if (!cell.node.dataset.error) {
-        cell.parts.label.textContent = describeCell(cell);
-      }
+      cell.parts.label.textContent = describeCell(cell);
       cell.parts.window.textContent = `WC ${Math.round(center)} / WW ${Math.round(width)}`;
       cell.parts.zoom.textContent = `Zoom ${viewport.scale.toFixed(2)}\u00D7`;
       for (const side of ['top', 'bottom', 'left', 'right']) {

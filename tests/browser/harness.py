@@ -154,6 +154,25 @@ def open_page(
     assert not errors, "browser reported errors:\n" + "\n".join(errors)
 
 
+def fresh(page: Page) -> Page:
+    """The page's viewer as it starts on a wide page: every series, two timepoints, the first
+    one current, nothing measured or moved. One page per module saves loading it per test."""
+    page.evaluate(
+        """(selector) => {
+             const viewer = GantryViewer.get(document.querySelector(selector));
+             viewer.reset();
+             viewer.clearLengths();
+             viewer.pause();
+             viewer.setTool('Wwwc');
+             viewer.setLayout({series: 'all', timepoints: 2});
+             return viewer.showTimepoint(0);
+           }""",
+        VIEWER,
+    )
+    settled(page)
+    return page
+
+
 def wait_for_render(page: Page, image_id: str) -> None:
     page.wait_for_function(
         "([selector, id]) => document.querySelector(selector).dataset.rendered === id",

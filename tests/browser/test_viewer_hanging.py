@@ -17,6 +17,7 @@ from tests.browser.harness import (
     cell_rgb,
     cell_selector,
     cells,
+    fresh,
     image_to_page,
     load_make_sample,
     open_page,
@@ -73,24 +74,6 @@ def brain_page(browser: Browser, base_url: str) -> Iterator[Page]:
 def geometry_page(browser: Browser, base_url: str) -> Iterator[Page]:
     with open_page(browser, scenario_url(base_url, "geometry"), height=900) as page:
         yield page
-
-
-def fresh(page: Page) -> Page:
-    """The page's viewer as it starts on a wide page: every series, two timepoints, the first
-    one current, nothing measured or moved. One page per module saves loading it per test."""
-    page.evaluate(
-        """(selector) => {
-             const viewer = GantryViewer.get(document.querySelector(selector));
-             viewer.reset();
-             viewer.clearLengths();
-             viewer.setTool('Wwwc');
-             viewer.setLayout({series: 'all', timepoints: 2});
-             return viewer.showTimepoint(0);
-           }""",
-        VIEWER,
-    )
-    settled(page)
-    return page
 
 
 @pytest.fixture

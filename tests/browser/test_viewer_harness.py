@@ -21,6 +21,7 @@ from tests.browser.harness import (
     HARNESS_PATH,
     REPO_ROOT,
     VIEWER,
+    fresh,
     open_page,
     serve,
     settled,
@@ -41,11 +42,16 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def page(browser: Browser, base_url: str) -> Iterator[Page]:
+@pytest.fixture(scope="module")
+def harness_page(browser: Browser, base_url: str) -> Iterator[Page]:
     """The harness page with its first timepoints rendered; fails on any browser error."""
     with open_page(browser, base_url + HARNESS_PATH) as page:
         yield page
+
+
+@pytest.fixture
+def page(harness_page: Page) -> Page:
+    return fresh(harness_page)
 
 
 def canvas_grey(page: Page) -> np.ndarray:

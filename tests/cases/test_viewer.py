@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from cases.imaging.viewer import timepoint_label, viewer_data
 from cases.models import Instance, Series, Study
-from cases.viewer_data import timepoint_label, viewer_data
 
 pytestmark = pytest.mark.django_db
 
