@@ -47,7 +47,7 @@ class GeneratorConfig:
     findings: tuple[str, ...] = ("normal",)
     z_dim: int = 512
     w_dim: int = 512
-    img_channels: int = 1  # 1 = image, 2 = image + lesion mask
+    img_channels: int = 1  # 1 = image, 2 = image + lesion mask; a latent grid's channels
     channel_base: int = 16384  # feature maps at resolution r: min(channel_base // r, channel_max)
     channel_max: int = 512
     mapping_layers: int = 2
@@ -59,8 +59,8 @@ class GeneratorConfig:
             raise ValueError(f"architecture must be one of {sorted(GENERATORS)}")
         if self.resolution < 8 or self.resolution & (self.resolution - 1):
             raise ValueError("resolution must be a power of two, at least 8")
-        if self.img_channels not in (1, 2):
-            raise ValueError("img_channels must be 1 (image) or 2 (image + mask)")
+        if self.img_channels < 1:
+            raise ValueError("img_channels must be at least 1")
         if not self.findings:
             raise ValueError("a generator needs at least one finding")
 

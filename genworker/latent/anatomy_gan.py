@@ -1,0 +1,224 @@
+"""The anatomy GAN: a patient's normal anatomy on the autoencoder's latent grid, from z, age
+and sex.
+
+The networks are Gantry's conditional StyleGAN2 and cGAN (:mod:`genworker.networks`), here
+drawing "images" of ``latent_channels`` channels at 32². Training follows StyleGAN2-ADA:
+non-saturating logistic loss, lazy R1 on real latents, an EMA generator for inference, and
+adaptive augmentation (integer translation and left-right mirroring of the grid, applied
+to real and generated latents alike in front of the discriminator, its probability steered
+so that the discriminator's sign on real latents stays near ``ADA_TARGET``). The StyleGAN2
+also gets style mixing (two w's with a random crossover layer) and lazy path-length
+regularisation, which keep w disentangled and smooth, so that walking w changes the image
+evenly.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from genworker.conditions import ConditionSchema
+from genworker.latent.runs import Progress, run_steps
+from genworker.networks import (
+    ConditionalGenerator,
+    GeneratorConfig,
+    build_discriminator,
+    build_generator,
+)
+
+R1_INTERVAL = 16
+PL_INTERVAL = 4
+ADA_INTERVAL = 4
+ADA_TARGET = 0.6
+ADA_KIMG = 20.0  # images over which p may move by 1
+STYLE_MIXING = 0.9
+PL_DECAY = 0.01
+PL_WEIGHT = 2.0
+ADAM_BETAS = (0.0, 0.99)
+ANATOMY_FINDINGS = ("normal",)  # the anatomy GAN draws normal anatomy only
+
+
+@dataclass(frozen=True)
+class AnatomyData:
+    latents: np.ndarray  # float32 [N, L, 32, 32], standardised
+    age: np.ndarray  # float32 [N]
+    sex: np.ndarray  # int [N]
+
+    def conditions(self, rows: np.ndarray) -> np.ndarray:
+        schema = ConditionSchema(ANATOMY_FINDINGS)
+        return schema.encode("normal", 0.0, self.age[rows], self.sex[rows])
+
+
+def augment_grid(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Mirror left-right and translate by up to 1/8 of the side (reflecting), each with
+    probability ``p`` per sample; x [n, c, h, w]."""
+    if p <= 0:
+        return x
+    n, _, h, w = x.shape
+    flip = torch.rand(n, generator=generator) < p
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    move = torch.rand(n, generator=generator) < p
+    reach = max(1, h // 8)
+    shifts = torch.randint(-reach, reach + 1, (n, 2), generator=generator) * move[:, None]
+    padded = F.pad(x, (reach, reach, reach, reach), mode="reflect")
+    rows = [
+        padded[i, :, reach + dy : reach + dy + h, reach + dx : reach + dx + w]
+        for i, (dy, dx) in enumerate(shifts.tolist())
+    ]
+    return torch.stack(rows)
+
+
+def _mixed_ws(
+    G: ConditionalGenerator, z: torch.Tensor, cond: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """w [n, num_ws, w_dim]; with probability STYLE_MIXING a second z takes over from a
+    random layer on (StyleGAN2 only: the cGAN has one w)."""
+    ws = G.mapping(z, cond)
+    if G.num_ws == 1 or torch.rand((), generator=generator) >= STYLE_MIXING:
+        return ws
+    cut = int(torch.randint(1, G.num_ws, (), generator=generator))
+    other = G.mapping(torch.randn(z.shape, generator=generator), cond)
+    ws = ws.clone()
+    ws[:, cut:] = other[:, cut:]
+    return ws
+
+
+def _path_length_penalty(
+    G: ConditionalGenerator, ws: torch.Tensor, pl_mean: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """StyleGAN2's path-length regulariser: the Jacobian norm of image w.r.t. w held near
+    its running mean. Returns (penalty, new mean)."""
+    ws = ws.detach().requires_grad_(True)
+    images = G.synthesis_network(ws, "random")
+    noise = torch.randn(images.shape, generator=generator) / math.sqrt(
+        images.shape[2] * images.shape[3]
+    )
+    (grad,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
+    lengths = grad.square().sum(2).mean(1).sqrt()
+    new_mean = pl_mean + PL_DECAY * (lengths.mean().detach() - pl_mean)
+    return (lengths - new_mean).square().mean(), new_mean
+
+
+def train_anatomy_gan(
+    data: AnatomyData,
+    config: GeneratorConfig,
+    *,
+    out_dir: Path,
+    steps: int,
+    batch_size: int = 32,
+    lr: float = 0.0025,
+    r1_gamma: float = 0.05,
+    ema_kimg: float = 2.0,
+    seed: int = 0,
+    max_minutes: float | None = None,
+) -> tuple[ConditionalGenerator, Progress]:
+    """Train (or continue) the anatomy GAN; returns the EMA generator."""
+    torch.manual_seed(seed)
+    G = build_generator(config)
+    D = build_discriminator(config)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=ADAM_BETAS)
+    opt_D = torch.optim.Adam(D.parameters(), lr=lr, betas=ADAM_BETAS)
+    ada = torch.zeros(2)  # [augment probability, running sign of D on reals]
+    pl_mean = torch.zeros(())
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+    stylegan = config.architecture == "stylegan2"
+
+    def step(index: int) -> dict[str, float]:
+        p = float(ada[0])
+        rows = rng.integers(len(data.latents), size=batch_size)
+        real = torch.from_numpy(data.latents[rows])
+        cond = torch.from_numpy(data.conditions(rows))
+        z = torch.randn(batch_size, config.z_dim, generator=generator)
+        # Generator: non-saturating loss (and, every PL_INTERVAL steps, path length).
+        G.requires_grad_(True)
+        D.requires_grad_(False)
+        ws = _mixed_ws(G, z, cond, generator)
+        fake = G.synthesis_network(ws, "random")
+        loss_G = F.softplus(-D(augment_grid(fake, p, generator), cond)).mean()
+        if stylegan and index % PL_INTERVAL == 0:
+            half = ws[: batch_size // 2]
+            penalty, new_mean = _path_length_penalty(G, half, pl_mean, generator)
+            pl_mean.copy_(new_mean)
+            loss_G = loss_G + PL_WEIGHT * PL_INTERVAL * penalty
+        opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        opt_G.step()
+        # Discriminator: logistic loss, lazy R1 on reals.
+        G.requires_grad_(False)
+        D.requires_grad_(True)
+        real_aug = augment_grid(real, p, generator)
+        do_r1 = index % R1_INTERVAL == 0
+        real_aug.requires_grad_(do_r1)
+        logits_real = D(real_aug, cond)
+        logits_fake = D(augment_grid(fake.detach(), p, generator), cond)
+        loss_D = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
+        r1 = torch.zeros(())
+        if do_r1:
+            (grad,) = torch.autograd.grad(logits_real.sum(), real_aug, create_graph=True)
+            r1 = grad.square().sum(dim=(1, 2, 3)).mean()
+            loss_D = loss_D + r1_gamma / 2 * r1 * R1_INTERVAL
+        opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        opt_D.step()
+        _update_ema(G_ema, G, batch_size, ema_kimg)
+        ada[1] = 0.9 * ada[1] + 0.1 * logits_real.detach().sign().mean()
+        if index % ADA_INTERVAL == 0:
+            move = float(torch.sign(ada[1] - ADA_TARGET)) * batch_size * ADA_INTERVAL
+            ada[0] = float(np.clip(ada[0] + move / (ADA_KIMG * 1000), 0.0, 0.8))
+        return {
+            "loss_G": loss_G.item(),
+            "loss_D": loss_D.item(),
+            "r1": r1.item(),
+            "augment_p": float(ada[0]),
+            "real_sign": float(ada[1]),
+        }
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    class _Buffers(torch.nn.Module):  # ADA and path-length state, saved with the run
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("ada", ada)
+            self.register_buffer("pl_mean", pl_mean)
+
+    buffers = _Buffers()
+    progress = run_steps(
+        step,
+        total_steps=steps,
+        state_path=out_dir / "anatomy-gan-state.pt",
+        modules={
+            "G": G, "D": D, "G_ema": G_ema, "opt_G": opt_G, "opt_D": opt_D, "buffers": buffers,
+        },  # fmt: skip
+        rng=rng,
+        max_minutes=max_minutes,
+        label=f"anatomy {config.architecture}",
+    )
+    _update_w_avg(G_ema, data)
+    return G_ema, progress
+
+
+@torch.no_grad()
+def _update_ema(G_ema: torch.nn.Module, G: torch.nn.Module, batch: int, ema_kimg: float) -> None:
+    beta = 0.5 ** (batch / max(ema_kimg * 1000, 1e-8))
+    for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
+        p_ema.copy_(p.detach().lerp(p_ema, beta))
+    for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
+        b_ema.copy_(b)
+
+
+@torch.no_grad()
+def _update_w_avg(G_ema: ConditionalGenerator, data: AnatomyData, n: int = 1024) -> None:
+    """The unconditional mean w over the training conditions (diagnostics, and the centre
+    NVIDIA-style tools expect)."""
+    rows = np.arange(min(n, len(data.latents)))
+    z = torch.randn(len(rows), G_ema.z_dim, generator=torch.Generator().manual_seed(1))
+    w = G_ema.mapping_network(z, torch.from_numpy(data.conditions(rows)))
+    G_ema.mapping_network.w_avg.copy_(w.mean(0))
