@@ -268,8 +268,13 @@ def draw_subject(rng: np.random.Generator, age: float, sex: int) -> Subject:
         gamma=rng.uniform(0.9, 1.1, 3).astype(np.float32),
         blur_px=float(rng.uniform(0.0, 0.5)),
         bias=bias_field(rng, shape, strength=float(rng.uniform(0.03, 0.12))),
-        noise_sigma=rng.uniform(0.012, 0.03, 3).astype(np.float32),
+        noise_sigma=draw_noise(rng),
     )
+
+
+def draw_noise(rng: np.random.Generator) -> np.ndarray:
+    """A scanner's Rician noise level per contrast [3] (of the white-matter signal ~0.8)."""
+    return rng.uniform(0.012, 0.03, 3).astype(np.float32)
 
 
 def _mass_effect(u: np.ndarray, severity: float) -> np.ndarray:
@@ -416,9 +421,11 @@ def facts(mask: np.ndarray, anatomy: np.ndarray) -> dict:
     return found
 
 
-def subject_track(seed: int, index: int, timepoints: int) -> ScanTrack:
-    """Subject ``index`` of the cohort of ``seed``: its own random stream (seed, index)."""
-    finding = FINDING_PATTERN[index % len(FINDING_PATTERN)]
+def subject_track(seed: int, index: int, timepoints: int, finding: int | None = None) -> ScanTrack:
+    """Subject ``index`` of the cohort of ``seed``: its own random stream (seed, index); its
+    finding by ``FINDING_PATTERN`` unless given."""
+    if finding is None:
+        finding = FINDING_PATTERN[index % len(FINDING_PATTERN)]
     return simulate_track(np.random.default_rng([seed, index]), finding, timepoints=timepoints)
 
 

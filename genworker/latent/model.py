@@ -1,0 +1,251 @@
+"""A shipped latent model: its four networks in one file, and how a case's series is made.
+
+The file is a plain dict (format tag, each part's config and weights, the model card) that
+loads with ``torch.load(weights_only=True)``. :meth:`LatentModel.series` turns a patient
+(z, age, sex) and a request (finding, severities, side, location) into a progression
+series: the same anatomy at every timepoint, the planned lesion drawn at each, the
+scanner's noise added, and each image checked by the segmenter against its planned mask.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genworker.checkpoint import card_path, sha256_file
+from genworker.cohorts import brain_mri
+from genworker.conditions import ConditionSchema
+from genworker.latent import anatomy_gan, planning
+from genworker.latent.autoencoder import Autoencoder, AutoencoderConfig
+from genworker.latent.renderer import LesionRenderer, RendererConfig
+from genworker.latent.segmenter import Segmenter, SegmenterConfig, dice
+from genworker.networks import ConditionalGenerator, GeneratorConfig, build_generator
+
+FORMAT = "gantry-latent-generator/1"
+MIN_DICE = 0.8  # a case whose image and planned mask agree less than this is not kept
+ATTEMPTS = 4  # plans tried per case before it fails
+
+
+@dataclass(frozen=True)
+class Domain:
+    """What a latent model knows about its images besides its networks."""
+
+    cohort: str
+    modality: str
+    channels: tuple[str, ...]
+    findings: tuple[str, ...]
+    pixel_mm: float
+
+
+DOMAINS = {
+    brain_mri.NAME: Domain(
+        brain_mri.NAME, "MR", brain_mri.CONTRASTS, brain_mri.FINDINGS, brain_mri.PIXEL_MM
+    ),
+}
+PLANNERS = {brain_mri.NAME: planning.plan_brain}
+SIMULATORS = {brain_mri.NAME: brain_mri}
+
+
+@dataclass
+class LatentSeries:
+    """One case's images and ground truth, timepoint by timepoint."""
+
+    images: np.ndarray  # float32 [T, C, R, R] in [0, 1], acquired (with noise)
+    masks: np.ndarray  # bool [T, R, R] the planned lesion (ground truth)
+    severity: np.ndarray  # float32 [T] reached
+    side: str
+    location: str
+    w: np.ndarray  # float32 [w_dim] the patient's mapped latent
+    segmented_dice: np.ndarray  # float32 [T] planned mask vs the segmenter's reading
+    attempts: int  # plans tried (1 = the first was kept)
+    normal: np.ndarray  # float32 [C, R, R] the same patient without the finding, acquired
+    facts: list[dict] = field(default_factory=list)  # per timepoint, see lesion facts
+
+
+class CaseRejected(RuntimeError):
+    """No plan of this case gave images whose lesion the segmenter found where planned."""
+
+
+@dataclass
+class LatentModel:
+    domain: Domain
+    autoencoder: Autoencoder
+    anatomy: ConditionalGenerator
+    renderer: LesionRenderer
+    segmenter: Segmenter
+    card: dict
+    sha256: str = ""
+    rejections: int = 0  # cases rejected by the segmenter check since loading (all attempts)
+
+    @property
+    def z_dim(self) -> int:
+        return self.anatomy.z_dim
+
+    def conditions(self, age: float, sex: str | int) -> torch.Tensor:
+        schema = ConditionSchema(anatomy_gan.ANATOMY_FINDINGS)
+        return torch.from_numpy(schema.encode("normal", 0.0, age, sex))
+
+    @torch.no_grad()
+    def normal_latent(
+        self, z: np.ndarray, age: float, sex: str | int, truncation: float = 1.0
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """The patient's normal latent [1, L, 32, 32] and its w [w_dim]."""
+        ws = self.anatomy.mapping(
+            torch.from_numpy(np.asarray(z, np.float32)[None]), self.conditions(age, sex), truncation
+        )
+        return self.anatomy.synthesis(ws, "const"), ws[0, 0].numpy()
+
+    @torch.no_grad()
+    def series(
+        self,
+        z: np.ndarray,  # float32 [z_dim]
+        *,
+        age: float,
+        sex: str | int,
+        finding: str,
+        severities: list[float],
+        seed: int,
+        side: str | None = None,
+        location: str | None = None,
+        truncation: float = 1.0,
+    ) -> LatentSeries:
+        """The case's series; raises CaseRejected when no plan passes the segmenter check."""
+        latent, w = self.normal_latent(z, age, sex, truncation)
+        _, anatomy = self.autoencoder.decode(latent)
+        for attempt in range(ATTEMPTS):
+            rng = np.random.default_rng([seed, attempt])
+            try:
+                plan = PLANNERS[self.domain.cohort](
+                    anatomy[0].numpy(), finding, severities, rng, side=side, location=location
+                )
+            except planning.PlanningError:
+                continue
+            made = self._render(latent, plan, rng)
+            if made is not None:
+                images, normal, scores = made
+                return LatentSeries(
+                    images=images,
+                    masks=plan.masks,
+                    severity=plan.severity,
+                    side=plan.side,
+                    location=plan.location,
+                    w=w,
+                    segmented_dice=scores,
+                    attempts=attempt + 1,
+                    normal=normal,
+                    facts=[self.facts(mask, anatomy[0].numpy()) for mask in plan.masks],
+                )
+            self.rejections += 1
+        raise CaseRejected(
+            f"no plan of this {finding} case passed the segmenter check in {ATTEMPTS} attempts"
+        )
+
+    def _render(
+        self, latent: torch.Tensor, plan: planning.Plan, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        timepoints = len(plan.severity)
+        maps = torch.from_numpy(plan.maps)
+        has_lesion = torch.from_numpy(plan.masks.any(axis=(1, 2)))
+        drawn = self.renderer(latent.expand(timepoints, -1, -1, -1), maps)
+        latents = torch.where(has_lesion[:, None, None, None], drawn, latent)
+        clean, _ = self.autoencoder.decode(torch.cat([latents, latent]))
+        simulator = SIMULATORS[self.domain.cohort]
+        noise = simulator.draw_noise(rng)
+        acquired = simulator.acquire(clean.numpy(), noise, rng)
+        images, normal = acquired[:timepoints], acquired[timepoints]
+        seen = self.segmenter.segment(torch.from_numpy(images)).numpy()
+        scores = np.array(
+            [dice(s, m) for s, m in zip(seen, plan.masks, strict=True)], dtype=np.float32
+        )
+        if np.any(scores[plan.masks.any(axis=(1, 2))] < MIN_DICE):
+            return None
+        return images, normal, scores
+
+    def facts(self, mask: np.ndarray, anatomy: np.ndarray) -> dict:
+        return SIMULATORS[self.domain.cohort].facts(mask, anatomy)
+
+
+def _part(module: torch.nn.Module, config: dict, half: bool) -> dict:
+    return {
+        "config": config,
+        "state_dict": {
+            name: (value.half() if half and value.is_floating_point() else value).detach().cpu()
+            for name, value in module.state_dict().items()
+        },
+    }
+
+
+def save_latent_model(
+    path: Path,
+    *,
+    domain: Domain,
+    autoencoder: Autoencoder,
+    anatomy: ConditionalGenerator,
+    renderer: LesionRenderer,
+    segmenter: Segmenter,
+    card: dict,
+    half: bool = True,
+) -> str:
+    """Write ``path`` and its sidecar card; returns the file's sha256."""
+    card_json = json.dumps(card, indent=2, sort_keys=True)
+    payload = {
+        "format": FORMAT,
+        "domain": domain.cohort,
+        "parts": {
+            "autoencoder": _part(autoencoder, autoencoder.config.to_dict(), half),
+            "anatomy": _part(anatomy, anatomy.config.to_dict(), half),
+            "renderer": _part(renderer, renderer.config.to_dict(), half),
+            "segmenter": _part(segmenter, segmenter.config.to_dict(), half),
+        },
+        "model_card": json.loads(card_json),
+    }
+    temporary = path.with_suffix(".tmp")
+    torch.save(payload, temporary)
+    temporary.replace(path)
+    digest = sha256_file(path)
+    sidecar = {**json.loads(card_json), "file": path.name, "sha256": digest}
+    card_path(path).write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    return digest
+
+
+def _load(module: torch.nn.Module, part: dict) -> torch.nn.Module:
+    module.load_state_dict(
+        {
+            name: value.float() if value.is_floating_point() else value
+            for name, value in part["state_dict"].items()
+        }
+    )
+    return module.eval().requires_grad_(False)
+
+
+def load_latent_model(path: Path) -> LatentModel:
+    """Rebuild a shipped latent model (CPU); refuses a file its sidecar does not match."""
+    digest = sha256_file(path)
+    sidecar = card_path(path)
+    if sidecar.exists() and json.loads(sidecar.read_text())["sha256"] != digest:
+        raise ValueError(f"{path} does not match the sha256 its {sidecar.name} names")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a {FORMAT} file")
+    parts = payload["parts"]
+    return LatentModel(
+        domain=DOMAINS[payload["domain"]],
+        autoencoder=_load(
+            Autoencoder(AutoencoderConfig.from_dict(parts["autoencoder"]["config"])),
+            parts["autoencoder"],
+        ),
+        anatomy=_load(
+            build_generator(GeneratorConfig.from_dict(parts["anatomy"]["config"])),
+            parts["anatomy"],
+        ),
+        renderer=_load(LesionRenderer(RendererConfig(**parts["renderer"]["config"])), parts["renderer"]),
+        segmenter=_load(
+            Segmenter(SegmenterConfig.from_dict(parts["segmenter"]["config"])), parts["segmenter"]
+        ),
+        card=payload["model_card"],
+        sha256=digest,
+    )

@@ -1,0 +1,74 @@
+"""The recipes of Gantry's shipped latent models: cohort, networks and training lengths.
+
+One recipe per domain trains the stages a domain shares (autoencoder, lesion renderer,
+segmenter) once, and an anatomy GAN per architecture on top; each architecture ships as
+its own model file. The lengths fit two CPU cores: ``cpu_minutes`` is the budget of a
+whole model (its shared stages included), checked against what training measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from genworker.latent.autoencoder import AutoencoderConfig
+from genworker.latent.renderer import RendererConfig
+from genworker.latent.segmenter import SegmenterConfig
+
+ARCHITECTURES = ("stylegan2", "cgan")
+
+
+@dataclass(frozen=True)
+class LatentRecipe:
+    name: str  # a model is shipped as <name>-<architecture>.pt
+    cohort: str
+    subjects: int
+    extra_normals: int  # normal subjects simulated for the anatomy GAN on top of the cohort
+    autoencoder: AutoencoderConfig
+    renderer: RendererConfig
+    segmenter: SegmenterConfig
+    anatomy: dict  # GeneratorConfig fields besides architecture, resolution, channels, findings
+    autoencoder_steps: int
+    anatomy_steps: int
+    renderer_steps: int
+    segmenter_steps: int
+    anatomy_batch: int = 32
+    cohort_seed: int = 2026
+    normals_seed: int = 7001
+    timepoints: int = 5
+    train_seed: int = 0
+    cpu_minutes: float = 150.0  # wall minutes on two cores
+    notes: dict = field(default_factory=dict)
+
+
+_ANATOMY = {
+    "z_dim": 128,
+    "w_dim": 128,
+    "channel_base": 4096,
+    "channel_max": 192,
+    "mapping_layers": 4,
+}
+
+RECIPES: dict[str, LatentRecipe] = {
+    "brain-mri": LatentRecipe(
+        name="brain-mri",
+        cohort="brain-mri",
+        subjects=600,
+        extra_normals=2000,
+        autoencoder=AutoencoderConfig(
+            image_channels=3, anatomy_channels=3, latent_channels=8, widths=(16, 32, 64, 128)
+        ),
+        renderer=RendererConfig(latent_channels=8, map_channels=7),
+        segmenter=SegmenterConfig(image_channels=3),
+        anatomy=_ANATOMY,
+        autoencoder_steps=2000,
+        anatomy_steps=6000,
+        renderer_steps=1500,
+        segmenter_steps=800,
+    ),
+}
+
+
+def latent_recipe(name: str) -> LatentRecipe:
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; known: {sorted(RECIPES)}")
+    return RECIPES[name]

@@ -1,0 +1,246 @@
+"""Training a latent model end to end, stage by stage, resumable at every point.
+
+``train_recipe`` simulates (or reads) the recipe's cohort and extra normal subjects into the
+run folder, then trains the autoencoder, the anatomy GAN of each requested architecture,
+the lesion renderer and the segmenter; a stage already finished is skipped and a stage cut
+short by ``max_minutes`` continues where it stopped when called again. Each stage's state
+records its wall and CPU time, which the model card reports.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genworker.cohorts import brain_mri
+from genworker.cohorts.scans import ScanCohort, load_scans, save_scans
+from genworker.latent import anatomy_gan
+from genworker.latent.autoencoder import (
+    Autoencoder,
+    AutoencoderData,
+    encode_all,
+    train_autoencoder,
+)
+from genworker.latent.recipes import LatentRecipe
+from genworker.latent.renderer import LesionRenderer, RendererData, train_renderer
+from genworker.latent.segmenter import Segmenter, SegmenterData, train_segmenter
+from genworker.networks import ConditionalGenerator, GeneratorConfig
+
+SIMULATORS = {brain_mri.NAME: brain_mri}
+
+
+@dataclass
+class Normals:
+    """Extra normal subjects for the anatomy GAN."""
+
+    clean: np.ndarray  # float16 [K, C, R, R]
+    anatomy: np.ndarray  # float16 [K, A, R, R]
+    age: np.ndarray  # float32 [K]
+    sex: np.ndarray  # int8 [K]
+
+
+def _normal_subject(name: str, seed: int, index: int) -> tuple:
+    track = SIMULATORS[name].subject_track(seed, index, 1, finding=0)
+    return track.normal.astype(np.float16), track.anatomy.astype(np.float16), track.age, track.sex
+
+
+def simulate_normals(name: str, n: int, seed: int, workers: int) -> Normals:
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max(1, workers)) as pool:
+        found = list(pool.map(_normal_subject, [name] * n, [seed] * n, range(n), chunksize=8))
+    return Normals(
+        clean=np.stack([f[0] for f in found]),
+        anatomy=np.stack([f[1] for f in found]),
+        age=np.array([f[2] for f in found], np.float32),
+        sex=np.array([f[3] for f in found], np.int8),
+    )
+
+
+def cohort_for(recipe: LatentRecipe, run: Path, workers: int) -> ScanCohort:
+    folder = run / "cohort"
+    if (folder / "manifest.json").exists():
+        return load_scans(folder)
+    started = time.perf_counter()
+    cohort = SIMULATORS[recipe.cohort].build(
+        n_subjects=recipe.subjects,
+        seed=recipe.cohort_seed,
+        timepoints=recipe.timepoints,
+        workers=workers,
+    )
+    save_scans(cohort, folder)
+    _record(run, "cohort_seconds", time.perf_counter() - started)
+    return cohort
+
+
+def normals_for(recipe: LatentRecipe, run: Path, workers: int) -> Normals:
+    path = run / "normals.npz"
+    if path.exists():
+        with np.load(path) as saved:
+            return Normals(**{key: saved[key] for key in ("clean", "anatomy", "age", "sex")})
+    started = time.perf_counter()
+    normals = simulate_normals(recipe.cohort, recipe.extra_normals, recipe.normals_seed, workers)
+    np.savez(path, **normals.__dict__)
+    _record(run, "normals_seconds", time.perf_counter() - started)
+    return normals
+
+
+def _record(run: Path, key: str, value: float) -> None:
+    path = run / "times.json"
+    times = json.loads(path.read_text()) if path.exists() else {}
+    times[key] = value
+    path.write_text(json.dumps(times, indent=2) + "\n")
+
+
+def autoencoder_data(cohort: ScanCohort, normals: Normals) -> AutoencoderData:
+    """Training images: the cohort's train split (every timepoint) and each train track's
+    normal image, plus the extra normals; anatomy targets where the image is normal."""
+    train = ~cohort.held_out
+    tracks = np.unique(cohort.track[train])
+    images = np.concatenate([cohort.clean[train], cohort.normal[tracks], normals.clean])
+    anatomy = np.concatenate(
+        [cohort.anatomy[cohort.track[train]], cohort.anatomy[tracks], normals.anatomy]
+    )
+    has_anatomy = np.concatenate(
+        [cohort.severity[train] == 0, np.ones(len(tracks) + len(normals.clean), bool)]
+    )
+    return AutoencoderData(images, anatomy, has_anatomy)
+
+
+def stage_autoencoder(recipe: LatentRecipe, run: Path, data: AutoencoderData, **kw) -> Autoencoder:
+    model, _ = train_autoencoder(
+        data,
+        recipe.autoencoder,
+        out_dir=run,
+        steps=recipe.autoencoder_steps,
+        seed=recipe.train_seed,
+        **kw,
+    )
+    return model.eval().requires_grad_(False)
+
+
+def anatomy_config(recipe: LatentRecipe, architecture: str) -> GeneratorConfig:
+    return GeneratorConfig(
+        architecture=architecture,
+        resolution=32,
+        findings=anatomy_gan.ANATOMY_FINDINGS,
+        img_channels=recipe.autoencoder.latent_channels,
+        **recipe.anatomy,
+    )
+
+
+def stage_anatomy(
+    recipe: LatentRecipe,
+    run: Path,
+    autoencoder: Autoencoder,
+    cohort: ScanCohort,
+    normals: Normals,
+    architecture: str,
+    **kw,
+) -> ConditionalGenerator:
+    latents_path = run / "normal-latents.npz"
+    if latents_path.exists():
+        with np.load(latents_path) as saved:
+            data = anatomy_gan.AnatomyData(saved["latents"], saved["age"], saved["sex"])
+    else:
+        train_tracks = np.unique(cohort.track[~cohort.held_out])
+        first = np.array([np.flatnonzero(cohort.track == t)[0] for t in train_tracks])
+        data = anatomy_gan.AnatomyData(
+            latents=encode_all(autoencoder, np.concatenate([cohort.normal[train_tracks], normals.clean])),
+            age=np.concatenate([cohort.age[first], normals.age]),
+            sex=np.concatenate([cohort.sex[first], normals.sex]).astype(np.int64),
+        )
+        np.savez(latents_path, latents=data.latents, age=data.age, sex=data.sex)
+    generator, _ = anatomy_gan.train_anatomy_gan(
+        data,
+        anatomy_config(recipe, architecture),
+        out_dir=run / architecture,
+        steps=recipe.anatomy_steps,
+        batch_size=recipe.anatomy_batch,
+        seed=recipe.train_seed,
+        **kw,
+    )
+    return generator
+
+
+def stage_renderer(
+    recipe: LatentRecipe, run: Path, autoencoder: Autoencoder, cohort: ScanCohort, **kw
+) -> LesionRenderer:
+    train = ~cohort.held_out
+    rows = np.flatnonzero(train)
+    tracks = np.unique(cohort.track[rows])
+    index = {int(t): i for i, t in enumerate(tracks)}
+    data = RendererData(
+        normal=encode_all(autoencoder, cohort.normal[tracks]),
+        target=encode_all(autoencoder, cohort.clean[rows]),
+        maps=cohort.lesion_maps[rows],
+        track=np.array([index[int(t)] for t in cohort.track[rows]]),
+    )
+    model, _ = train_renderer(
+        data,
+        recipe.renderer,
+        out_dir=run,
+        steps=recipe.renderer_steps,
+        seed=recipe.train_seed,
+        **kw,
+    )
+    return model.requires_grad_(False)
+
+
+def stage_segmenter(recipe: LatentRecipe, run: Path, cohort: ScanCohort, **kw) -> Segmenter:
+    simulator = SIMULATORS[recipe.cohort]
+    rows = np.flatnonzero(~cohort.held_out)
+
+    def acquire(picked: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        chosen = rows[picked]
+        clean = cohort.clean[chosen].astype(np.float32)
+        noise = cohort.noise[cohort.track[chosen]]
+        return np.stack([simulator.acquire(c, n, rng) for c, n in zip(clean, noise, strict=True)])
+
+    data = SegmenterData(cohort.clean[rows], cohort.masks[rows], acquire)
+    model, _ = train_segmenter(
+        data,
+        recipe.segmenter,
+        out_dir=run,
+        steps=recipe.segmenter_steps,
+        seed=recipe.train_seed,
+        **kw,
+    )
+    return model.requires_grad_(False)
+
+
+def train_recipe(
+    recipe: LatentRecipe,
+    run: Path,
+    *,
+    architectures: tuple[str, ...],
+    workers: int = 2,
+    max_minutes: float | None = None,
+) -> dict:
+    """Run every stage in order; returns the trained parts (some may be unfinished when
+    ``max_minutes`` ran out: call again to continue)."""
+    torch.set_num_threads(workers)
+    run.mkdir(parents=True, exist_ok=True)
+    deadline = None if max_minutes is None else time.monotonic() + 60 * max_minutes
+
+    def left() -> float | None:
+        return None if deadline is None else max(0.0, (deadline - time.monotonic()) / 60)
+
+    cohort = cohort_for(recipe, run, workers)
+    normals = normals_for(recipe, run, workers)
+    autoencoder = stage_autoencoder(
+        recipe, run, autoencoder_data(cohort, normals), max_minutes=left()
+    )
+    parts: dict = {"autoencoder": autoencoder}
+    parts["renderer"] = stage_renderer(recipe, run, autoencoder, cohort, max_minutes=left())
+    parts["segmenter"] = stage_segmenter(recipe, run, cohort, max_minutes=left())
+    for architecture in architectures:
+        parts[architecture] = stage_anatomy(
+            recipe, run, autoencoder, cohort, normals, architecture, max_minutes=left()
+        )
+    return parts
