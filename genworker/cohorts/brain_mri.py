@@ -69,7 +69,7 @@ JPEG_PIXEL_MM = 1.0  # the antspyx slices are 256² at about 1 mm
 AGE_RANGE = (20.0, 85.0)
 ATROPHY_MAX_MM = 3.0  # widening of sulci and ventricles at age 85 (none below 25)
 MASS_EFFECT_MAX_MM = 4.0  # displacement at the tumour edge at severity 1
-LESION_MAP_SIZE = 64  # the lesion model's maps are kept at this size for the lesion renderer
+LESION_MAP_SIZE = 128  # the lesion model's maps are kept at this size for the lesion renderer
 
 # Relative signal of each tissue class per contrast (1.5-3 T clinical sequences: T1
 # spin echo or MPRAGE, T2-FLAIR with CSF nulled, T1 after gadolinium).
@@ -80,7 +80,7 @@ SIGNAL = {
     "T1c": (0.12, 0.55, 0.80, 0.46, 0.20),
 }
 TEXTURE_GAIN = {"T1": 1.0, "FLAIR": -0.5, "T1c": 1.0}  # FLAIR inverts grey/white contrast
-ENHANCEMENT = 0.55  # T1c signal added where the tumour enhances fully
+ENHANCEMENT = 0.65  # T1c signal added where the tumour enhances fully
 OEDEMA_FLAIR = 0.88
 OEDEMA_T1_DROP = 0.25  # T1 and T1c fall by this share in oedema
 WMH_FLAIR = 0.78  # periventricular white matter hyperintensities
@@ -174,9 +174,7 @@ def _jpeg_slice(name: str) -> BaseSlice:
     t1 = ndimage.gaussian_filter(t1, 0.5)  # JPEG blocks
     brain = t1 > 0.08
     centre = np.argwhere(brain).mean(0)
-    grid = affine_grid(
-        (RESOLUTION, RESOLUTION), t1.shape, scale=(JPEG_PIXEL_MM / PIXEL_MM,) * 2
-    )
+    grid = affine_grid((RESOLUTION, RESOLUTION), t1.shape, scale=(JPEG_PIXEL_MM / PIXEL_MM,) * 2)
     grid += (centre - (np.asarray(t1.shape) - 1) / 2)[:, None, None].astype(np.float32)
     return _split_tissue(sample(t1, grid), f"antspyx {name}")
 
@@ -294,7 +292,7 @@ def render(
 ) -> np.ndarray:  # float32 [3, R, R]: T1, FLAIR, T1c before the scanner
     """The tissue-class signal model."""
     out = []
-    u = 0.0 if lesion is None else np.clip((lesion.tumour - 0.3) / 0.4, 0, 1)
+    u = 0.0 if lesion is None else np.clip((lesion.tumour - 0.42) / 0.16, 0, 1)
     for contrast in CONTRASTS:
         signal = SIGNAL[contrast]
         image = np.tensordot(np.asarray(signal[:3], np.float32), tissue, axes=1)
@@ -335,7 +333,7 @@ def acquire(clean: np.ndarray, noise_sigma: np.ndarray, rng: np.random.Generator
 
 
 def lesion_maps(lesion: glioma.Compartments, grid: np.ndarray) -> np.ndarray:
-    """The lesion renderer's input [7, 64, 64]: tumour, necrosis, enhancing, oedema, texture,
+    """The lesion renderer's input [7, 128, 128]: tumour, necrosis, enhancing, oedema, texture,
     and the mass effect's displacement (rows, columns, in units of the field of view)."""
     displacement = (grid - identity_grid(grid.shape[1:])) / RESOLUTION
     maps = [

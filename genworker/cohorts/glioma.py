@@ -181,11 +181,11 @@ def compartments(
     necrosis *= np.clip((severity - 0.25) / 0.2, 0, 1)
     solid = u > 0.5
     core = necrosis > 0.5
-    rim_mm = ndimage.distance_transform_edt(~core) * pixel_mm if core.any() else np.inf
-    rim = solid & ~core & (rim_mm < 3.5 + 1.5 * uneven)
-    patchy = np.clip((severity - 0.1) / 0.3, 0, 1) * (0.25 + 0.2 * uneven)
-    enhancing = np.where(rim, 0.8 + 0.2 * uneven, patchy * solid).astype(np.float32)
-    enhancing = ndimage.gaussian_filter(enhancing, 0.6 / pixel_mm) * (u > 0.3)
+    if core.any():  # the viable tumour around a necrotic core enhances: a thick, uneven ring
+        enhancing = np.where(solid & ~core, 0.8 + 0.2 * uneven, 0.0)
+    else:  # before necrosis: faint, patchy enhancement
+        enhancing = np.clip((severity - 0.1) / 0.3, 0, 1) * (0.25 + 0.2 * uneven) * solid
+    enhancing = ndimage.gaussian_filter(enhancing.astype(np.float32), 0.6 / pixel_mm) * solid
     spread = ndimage.gaussian_filter(u, (2.0 + 8.0 * severity) / pixel_mm)
     oedema = np.clip(2.2 * spread - u, 0, 1) * np.clip(wm + 0.25 * gm, 0, 1)
     return Compartments(
@@ -193,5 +193,5 @@ def compartments(
         necrosis=(necrosis * (u > 0.5)).astype(np.float32),
         enhancing=np.clip(enhancing, 0, 1).astype(np.float32),
         oedema=oedema.astype(np.float32),
-        texture=(uneven * np.clip((u - 0.3) / 0.4, 0, 1)).astype(np.float32),
+        texture=(uneven * np.clip((u - 0.42) / 0.16, 0, 1)).astype(np.float32),
     )

@@ -195,8 +195,13 @@ def train_anatomy_gan(
         total_steps=steps,
         state_path=out_dir / "anatomy-gan-state.pt",
         modules={
-            "G": G, "D": D, "G_ema": G_ema, "opt_G": opt_G, "opt_D": opt_D, "buffers": buffers,
-        },  # fmt: skip
+            "G": G,
+            "D": D,
+            "G_ema": G_ema,
+            "opt_G": opt_G,
+            "opt_D": opt_D,
+            "buffers": buffers,
+        },
         rng=rng,
         max_minutes=max_minutes,
         label=f"anatomy {config.architecture}",

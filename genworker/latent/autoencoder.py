@@ -126,12 +126,9 @@ def _crop_batch(
     size = data.images.shape[-1]
     tops = rng.integers(0, size - crop + 1, size=batch) // 8 * 8
     lefts = rng.integers(0, size - crop + 1, size=batch) // 8 * 8
-    images = np.stack(
-        [data.images[r, :, t : t + crop, s : s + crop] for r, t, s in zip(rows, tops, lefts)]
-    )
-    anatomy = np.stack(
-        [data.anatomy[r, :, t : t + crop, s : s + crop] for r, t, s in zip(rows, tops, lefts)]
-    )
+    corners = list(zip(rows, tops, lefts, strict=True))
+    images = np.stack([data.images[r, :, t : t + crop, s : s + crop] for r, t, s in corners])
+    anatomy = np.stack([data.anatomy[r, :, t : t + crop, s : s + crop] for r, t, s in corners])
     return (
         torch.from_numpy(images.astype(np.float32)),
         torch.from_numpy(anatomy.astype(np.float32)),

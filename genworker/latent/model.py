@@ -242,7 +242,9 @@ def load_latent_model(path: Path) -> LatentModel:
             build_generator(GeneratorConfig.from_dict(parts["anatomy"]["config"])),
             parts["anatomy"],
         ),
-        renderer=_load(LesionRenderer(RendererConfig(**parts["renderer"]["config"])), parts["renderer"]),
+        renderer=_load(
+            LesionRenderer(RendererConfig(**parts["renderer"]["config"])), parts["renderer"]
+        ),
         segmenter=_load(
             Segmenter(SegmenterConfig.from_dict(parts["segmenter"]["config"])), parts["segmenter"]
         ),

@@ -27,17 +27,18 @@ class Plan:
     side: str
     location: str
     severity: np.ndarray  # float32 [T] reached (may fall short of the request if growth stalls)
-    maps: np.ndarray  # float32 [T, M, 64, 64] the renderer's input
+    maps: np.ndarray  # float32 [T, M, m, m] the renderer's input
     masks: np.ndarray  # bool [T, R, R]
 
 
 def _no_lesion(finding: str, timepoints: int, map_channels: int, size: int) -> Plan:
+    small = brain_mri.LESION_MAP_SIZE
     return Plan(
         finding=finding,
         side="",
         location="",
         severity=np.zeros(timepoints, np.float32),
-        maps=np.zeros((timepoints, map_channels, 64, 64), np.float32),
+        maps=np.zeros((timepoints, map_channels, small, small), np.float32),
         masks=np.zeros((timepoints, size, size), bool),
     )
 

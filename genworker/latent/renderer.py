@@ -1,7 +1,7 @@
 """The lesion renderer: draws a planned lesion into a patient's latent grid.
 
 Input: the patient's normal latent (standardised, [n, L, 32, 32]) and the lesion model's
-maps at 64² (e.g. tumour density, necrosis, enhancement, oedema, texture and the mass
+maps at 128² (e.g. tumour density, necrosis, enhancement, oedema, texture and the mass
 effect's displacement). Output: the latent of the same patient with that lesion. It
 learns from pairs the simulation makes exactly (one subject rendered without and with
 the finding), so the lesion it draws is the lesion that was planned: the renderer adds
@@ -44,7 +44,8 @@ class LesionRenderer(nn.Module):
         self.config = config
         w = config.width
         self.maps_in = nn.Sequential(
-            nn.Conv2d(config.map_channels, 32, 3, padding=1),
+            nn.Conv2d(config.map_channels, 24, 3, padding=1),
+            Down(24, 32),
             ResBlock(32, 32),
             Down(32, w // 2),
         )
@@ -58,10 +59,10 @@ class LesionRenderer(nn.Module):
     def forward(
         self,
         normal: torch.Tensor,  # [n, latent_channels, 32, 32]
-        maps: torch.Tensor,  # [n, map_channels, 64, 64]
+        maps: torch.Tensor,  # [n, map_channels, 128, 128]
     ) -> torch.Tensor:  # [n, latent_channels, 32, 32]
-        n, c, h, w = normal.shape
-        assert_shape(maps, [n, self.config.map_channels, 2 * h, 2 * w])
+        n, _, h, w = normal.shape
+        assert_shape(maps, [n, self.config.map_channels, 4 * h, 4 * w])
         x = torch.cat([self.latent_in(normal), self.maps_in(maps)], dim=1)
         skip = self.block32(x)
         deep = self.up(self.block16(self.down(skip)))
@@ -72,7 +73,7 @@ class LesionRenderer(nn.Module):
 class RendererData:
     normal: np.ndarray  # float32 [K, L, 32, 32] per track
     target: np.ndarray  # float32 [N, L, 32, 32] per image
-    maps: np.ndarray  # float16 [N, M, 64, 64] per image
+    maps: np.ndarray  # float16 [N, M, 128, 128] per image
     track: np.ndarray  # int [N]: row of ``normal``
 
 
@@ -101,7 +102,7 @@ def train_renderer(
         target = torch.from_numpy(data.target[rows])
         maps = torch.from_numpy(data.maps[rows].astype(np.float32))
         out = model(normal, maps)
-        near = F.max_pool2d(maps[:, :1], 2) > 0.05  # the tumour's footprint on the grid
+        near = F.max_pool2d(maps[:, :1], 4) > 0.05  # the lesion's footprint on the grid
         weight = 1.0 + 4.0 * F.max_pool2d(near.float(), 5, stride=1, padding=2)
         loss = (weight * (out - target).abs()).mean()
         optimiser.zero_grad(set_to_none=True)

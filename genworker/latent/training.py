@@ -29,7 +29,7 @@ from genworker.latent.autoencoder import (
 from genworker.latent.recipes import LatentRecipe
 from genworker.latent.renderer import LesionRenderer, RendererData, train_renderer
 from genworker.latent.segmenter import Segmenter, SegmenterData, train_segmenter
-from genworker.networks import ConditionalGenerator, GeneratorConfig
+from genworker.networks import ConditionalGenerator, GeneratorConfig, build_generator
 
 SIMULATORS = {brain_mri.NAME: brain_mri}
 
@@ -113,7 +113,7 @@ def autoencoder_data(cohort: ScanCohort, normals: Normals) -> AutoencoderData:
 
 
 def stage_autoencoder(recipe: LatentRecipe, run: Path, data: AutoencoderData, **kw) -> Autoencoder:
-    model, _ = train_autoencoder(
+    model, progress = train_autoencoder(
         data,
         recipe.autoencoder,
         out_dir=run,
@@ -121,7 +121,29 @@ def stage_autoencoder(recipe: LatentRecipe, run: Path, data: AutoencoderData, **
         seed=recipe.train_seed,
         **kw,
     )
+    _keep(model, run / FINAL["autoencoder"], progress.step >= recipe.autoencoder_steps)
     return model.eval().requires_grad_(False)
+
+
+# The state file of each stage (resumable training) and the file of its finished network.
+STATES = {
+    "autoencoder": "autoencoder-state.pt",
+    "renderer": "renderer-state.pt",
+    "segmenter": "segmenter-state.pt",
+    "anatomy": "anatomy-gan-state.pt",  # inside the architecture's folder
+}
+FINAL = {
+    "autoencoder": "autoencoder.pt",
+    "renderer": "renderer.pt",
+    "segmenter": "segmenter.pt",
+    "anatomy": "anatomy.pt",  # inside the architecture's folder
+}
+
+
+def _keep(model: torch.nn.Module, path: Path, finished: bool) -> None:
+    """Save a stage's finished network (weights only) for shipping."""
+    if finished:
+        torch.save(model.state_dict(), path)
 
 
 def anatomy_config(recipe: LatentRecipe, architecture: str) -> GeneratorConfig:
@@ -151,12 +173,14 @@ def stage_anatomy(
         train_tracks = np.unique(cohort.track[~cohort.held_out])
         first = np.array([np.flatnonzero(cohort.track == t)[0] for t in train_tracks])
         data = anatomy_gan.AnatomyData(
-            latents=encode_all(autoencoder, np.concatenate([cohort.normal[train_tracks], normals.clean])),
+            latents=encode_all(
+                autoencoder, np.concatenate([cohort.normal[train_tracks], normals.clean])
+            ),
             age=np.concatenate([cohort.age[first], normals.age]),
             sex=np.concatenate([cohort.sex[first], normals.sex]).astype(np.int64),
         )
         np.savez(latents_path, latents=data.latents, age=data.age, sex=data.sex)
-    generator, _ = anatomy_gan.train_anatomy_gan(
+    generator, progress = anatomy_gan.train_anatomy_gan(
         data,
         anatomy_config(recipe, architecture),
         out_dir=run / architecture,
@@ -165,6 +189,7 @@ def stage_anatomy(
         seed=recipe.train_seed,
         **kw,
     )
+    _keep(generator, run / architecture / FINAL["anatomy"], progress.step >= recipe.anatomy_steps)
     return generator
 
 
@@ -181,7 +206,7 @@ def stage_renderer(
         maps=cohort.lesion_maps[rows],
         track=np.array([index[int(t)] for t in cohort.track[rows]]),
     )
-    model, _ = train_renderer(
+    model, progress = train_renderer(
         data,
         recipe.renderer,
         out_dir=run,
@@ -189,6 +214,7 @@ def stage_renderer(
         seed=recipe.train_seed,
         **kw,
     )
+    _keep(model, run / FINAL["renderer"], progress.step >= recipe.renderer_steps)
     return model.requires_grad_(False)
 
 
@@ -203,7 +229,7 @@ def stage_segmenter(recipe: LatentRecipe, run: Path, cohort: ScanCohort, **kw) -
         return np.stack([simulator.acquire(c, n, rng) for c, n in zip(clean, noise, strict=True)])
 
     data = SegmenterData(cohort.clean[rows], cohort.masks[rows], acquire)
-    model, _ = train_segmenter(
+    model, progress = train_segmenter(
         data,
         recipe.segmenter,
         out_dir=run,
@@ -211,6 +237,7 @@ def stage_segmenter(recipe: LatentRecipe, run: Path, cohort: ScanCohort, **kw) -
         seed=recipe.train_seed,
         **kw,
     )
+    _keep(model, run / FINAL["segmenter"], progress.step >= recipe.segmenter_steps)
     return model.requires_grad_(False)
 
 
@@ -244,3 +271,47 @@ def train_recipe(
             recipe, run, autoencoder, cohort, normals, architecture, max_minutes=left()
         )
     return parts
+
+
+def _stage_paths(run: Path, architecture: str) -> dict[str, tuple[Path, Path]]:
+    return {
+        stage: (
+            (run / architecture if stage == "anatomy" else run) / STATES[stage],
+            (run / architecture if stage == "anatomy" else run) / FINAL[stage],
+        )
+        for stage in STATES
+    }
+
+
+def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
+    """The finished networks of a run; an error naming the stages still to train."""
+    paths = _stage_paths(run, architecture)
+    missing = [stage for stage, (_, final) in paths.items() if not final.exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{run} has not finished {', '.join(missing)}: run `python -m genworker latent "
+            f"train {recipe.name} --architectures {architecture}` (it resumes)"
+        )
+    modules = {
+        "autoencoder": Autoencoder(recipe.autoencoder),
+        "renderer": LesionRenderer(recipe.renderer),
+        "segmenter": Segmenter(recipe.segmenter),
+        "anatomy": build_generator(anatomy_config(recipe, architecture)),
+    }
+    for stage, module in modules.items():
+        module.load_state_dict(torch.load(paths[stage][1], map_location="cpu", weights_only=True))
+        module.eval().requires_grad_(False)
+    return modules
+
+
+def stage_records(recipe: LatentRecipe, run: Path, architecture: str) -> dict[str, dict]:
+    """Steps, wall and CPU seconds of each stage of the model, from its state files."""
+    records = {}
+    for stage, (state, _) in _stage_paths(run, architecture).items():
+        saved = torch.load(state, map_location="cpu", weights_only=True)
+        records[stage] = {
+            "steps": int(saved["step"]),
+            "wall_seconds": round(float(saved["seconds"]), 1),
+            "cpu_seconds": round(float(saved["cpu_seconds"]), 1),
+        }
+    return records
