@@ -117,6 +117,7 @@ def train_anatomy_gan(
     ema_kimg: float = 2.0,
     seed: int = 0,
     max_minutes: float | None = None,
+    max_steps: int | None = None,
 ) -> tuple[ConditionalGenerator, Progress]:
     """Train (or continue) the anatomy GAN; returns the EMA generator."""
     torch.manual_seed(seed)
@@ -204,6 +205,7 @@ def train_anatomy_gan(
         },
         rng=rng,
         max_minutes=max_minutes,
+        max_steps=max_steps,
         label=f"anatomy {config.architecture}",
     )
     _update_w_avg(G_ema, data)

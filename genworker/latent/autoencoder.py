@@ -147,6 +147,7 @@ def train_autoencoder(
     lr: float = 1e-3,
     seed: int = 0,
     max_minutes: float | None = None,
+    max_steps: int | None = None,
 ) -> tuple[Autoencoder, Progress]:
     """Train (or continue training) the autoencoder; sets its latent statistics at the end."""
     torch.manual_seed(seed)
@@ -156,7 +157,7 @@ def train_autoencoder(
 
     def step(index: int) -> dict[str, float]:
         for group in optimiser.param_groups:  # cosine decay to a tenth
-            group["lr"] = lr * (0.55 + 0.45 * np.cos(np.pi * index / steps))
+            group["lr"] = float(lr * (0.55 + 0.45 * np.cos(np.pi * index / steps)))
         images, anatomy, has_anatomy = _crop_batch(data, rng, batch_size, crop)
         out = model.decoder(model.encoder(images))
         c = config.image_channels
@@ -180,6 +181,7 @@ def train_autoencoder(
         modules={"model": model, "optimiser": optimiser},
         rng=rng,
         max_minutes=max_minutes,
+        max_steps=max_steps,
         label="autoencoder",
     )
     set_latent_statistics(model, data.images)

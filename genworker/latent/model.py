@@ -116,13 +116,16 @@ class LatentModel:
         """The case's series; raises CaseRejected when no plan passes the segmenter check."""
         latent, w = self.normal_latent(z, age, sex, truncation)
         _, anatomy = self.autoencoder.decode(latent)
+        unplanned = None
+        rejected = 0
         for attempt in range(ATTEMPTS):
             rng = np.random.default_rng([seed, attempt])
             try:
                 plan = PLANNERS[self.domain.cohort](
                     anatomy[0].numpy(), finding, severities, rng, side=side, location=location
                 )
-            except planning.PlanningError:
+            except planning.PlanningError as error:
+                unplanned = error
                 continue
             made = self._render(latent, plan, rng)
             if made is not None:
@@ -139,7 +142,10 @@ class LatentModel:
                     normal=normal,
                     facts=[self.facts(mask, anatomy[0].numpy()) for mask in plan.masks],
                 )
+            rejected += 1
             self.rejections += 1
+        if unplanned is not None and rejected == 0:
+            raise unplanned
         raise CaseRejected(
             f"no plan of this {finding} case passed the segmenter check in {ATTEMPTS} attempts"
         )

@@ -87,6 +87,7 @@ def train_renderer(
     lr: float = 1e-3,
     seed: int = 0,
     max_minutes: float | None = None,
+    max_steps: int | None = None,
 ) -> tuple[LesionRenderer, Progress]:
     """L1 between the rendered and the simulated latent, weighted up where the lesion is."""
     torch.manual_seed(seed)
@@ -96,7 +97,7 @@ def train_renderer(
 
     def step(index: int) -> dict[str, float]:
         for group in optimiser.param_groups:
-            group["lr"] = lr * (0.55 + 0.45 * np.cos(np.pi * index / steps))
+            group["lr"] = float(lr * (0.55 + 0.45 * np.cos(np.pi * index / steps)))
         rows = rng.integers(len(data.target), size=batch_size)
         normal = torch.from_numpy(data.normal[data.track[rows]])
         target = torch.from_numpy(data.target[rows])
@@ -118,6 +119,7 @@ def train_renderer(
         modules={"model": model, "optimiser": optimiser},
         rng=rng,
         max_minutes=max_minutes,
+        max_steps=max_steps,
         label="renderer",
     )
     return model.eval(), progress

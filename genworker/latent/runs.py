@@ -98,18 +98,22 @@ def run_steps(
     modules: dict[str, nn.Module | torch.optim.Optimizer],
     rng: np.random.Generator,
     max_minutes: float | None = None,
+    max_steps: int | None = None,
     save_every_s: float = 300.0,
     log_every: int = 50,
     label: str = "",
 ) -> Progress:
-    """Run ``step`` until ``total_steps`` (counting earlier runs) or ``max_minutes``;
-    continue from ``state_path`` if it exists, and save to it every ``save_every_s`` and at
-    the end."""
+    """Run ``step`` until ``total_steps`` (counting earlier runs), or until this call has
+    run ``max_minutes`` or ``max_steps``; continue from ``state_path`` if it exists, and save
+    to it every ``save_every_s`` and at the end."""
     progress = load_state(state_path, modules, rng) if state_path.exists() else Progress()
     started = time.monotonic()
     last_save = started
+    first_step = progress.step
     while progress.step < total_steps:
         if max_minutes is not None and time.monotonic() - started > 60 * max_minutes:
+            break
+        if max_steps is not None and progress.step - first_step >= max_steps:
             break
         wall, cpu = time.perf_counter(), time.process_time()
         values = step(progress.step)

@@ -98,6 +98,7 @@ def train_segmenter(
     lr: float = 2e-3,
     seed: int = 0,
     max_minutes: float | None = None,
+    max_steps: int | None = None,
     label: str = "segmenter",
 ) -> tuple[Segmenter, Progress]:
     """Binary cross-entropy plus soft Dice on acquired (noisy), left-right mirrored images."""
@@ -108,7 +109,7 @@ def train_segmenter(
 
     def step(index: int) -> dict[str, float]:
         for group in optimiser.param_groups:
-            group["lr"] = lr * (0.55 + 0.45 * np.cos(np.pi * index / steps))
+            group["lr"] = float(lr * (0.55 + 0.45 * np.cos(np.pi * index / steps)))
         rows = rng.integers(len(data.clean), size=batch_size)
         images = torch.from_numpy(data.acquire(rows, rng))
         masks = torch.from_numpy(data.masks[rows]).float()
@@ -133,6 +134,7 @@ def train_segmenter(
         modules={"model": model, "optimiser": optimiser},
         rng=rng,
         max_minutes=max_minutes,
+        max_steps=max_steps,
         label=label,
     )
     return model.eval(), progress

@@ -1,0 +1,201 @@
+"""The latent engine: resumable stages, the anatomy GAN's training tricks, the shipped bundle,
+and series whose ground truth is the plan and whose images pass the segmenter check."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from genworker.cohorts import sources
+from genworker.latent import anatomy_gan, model, training
+from genworker.latent.autoencoder import AutoencoderData, train_autoencoder
+from genworker.latent.model import CaseRejected, load_latent_model, save_latent_model
+from genworker.latent.planning import PlanningError
+from genworker.latent.recipes import latent_recipe
+from genworker.networks import z_from_seed
+
+pytestmark = pytest.mark.skipif(
+    not sources.is_fetched("antspyx"),
+    reason=f"the antspyx anatomy is not fetched (run `{sources.FETCH_COMMAND}`)",
+)
+
+TINY = {
+    "subjects": 3,
+    "extra_normals": 2,
+    "timepoints": 2,
+    "autoencoder_steps": 2,
+    "anatomy_steps": 2,
+    "renderer_steps": 2,
+    "segmenter_steps": 2,
+    "anatomy_batch": 4,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A brain recipe trained for two steps per stage: every part exists, none is good."""
+    torch.set_num_threads(1)
+    recipe = replace(latent_recipe("brain-mri"), **TINY)
+    run = tmp_path_factory.mktemp("latent-run")
+    training.train_recipe(recipe, run, architectures=("cgan",), workers=1)
+    return recipe, run
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_run, tmp_path_factory):
+    recipe, run = tiny_run
+    parts = training.trained_parts(recipe, run, "cgan")
+    path = tmp_path_factory.mktemp("models") / "tiny-brain.pt"
+    save_latent_model(
+        path,
+        domain=model.DOMAINS["brain-mri"],
+        autoencoder=parts["autoencoder"],
+        anatomy=parts["anatomy"],
+        renderer=parts["renderer"],
+        segmenter=parts["segmenter"],
+        card={"name": "tiny-brain"},
+    )
+    return path
+
+
+def test_a_stage_stopped_and_resumed_ends_where_an_unbroken_run_ends(tmp_path):
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 3, 64, 64)).astype(np.float16)
+    data = AutoencoderData(images, images, np.ones(4, bool))
+    config = replace(latent_recipe("brain-mri").autoencoder, widths=(4, 8, 8, 8))
+    options = {"steps": 4, "batch_size": 2, "crop": 32}
+    whole, _ = train_autoencoder(data, config, out_dir=tmp_path / "whole", **options)
+    train_autoencoder(data, config, out_dir=tmp_path / "parts", max_steps=2, **options)
+    resumed, progress = train_autoencoder(data, config, out_dir=tmp_path / "parts", **options)
+    assert progress.step == 4
+    for name, value in whole.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=0)
+
+
+def test_augmenting_with_probability_zero_changes_nothing_and_one_changes_every_grid():
+    x = torch.randn(6, 8, 32, 32)
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(anatomy_gan.augment_grid(x, 0.0, generator), x)
+    moved = anatomy_gan.augment_grid(x, 1.0, generator)
+    assert moved.shape == x.shape
+    assert all(not torch.equal(moved[i], x[i]) for i in range(len(x)))
+
+
+def test_style_mixing_gives_later_layers_another_w(tiny_run):
+    recipe, _ = tiny_run
+    config = training.anatomy_config(recipe, "stylegan2")
+    G = anatomy_gan.build_generator(config)
+    z = torch.randn(3, config.z_dim)
+    cond = torch.from_numpy(
+        anatomy_gan.AnatomyData(None, np.full(3, 50.0), np.zeros(3, int)).conditions(np.arange(3))
+    )
+    mixed = [
+        anatomy_gan._mixed_ws(G, z, cond, torch.Generator().manual_seed(seed)) for seed in range(20)
+    ]
+    plain = G.mapping(z, cond)
+    crossed = [ws for ws in mixed if not torch.equal(ws, plain)]
+    assert crossed, "style mixing never happened in 20 draws"
+    for ws in crossed:
+        first_layer_kept = torch.equal(ws[:, 0], plain[:, 0])
+        assert first_layer_kept and not torch.equal(ws[:, -1], plain[:, -1])
+
+
+def test_a_run_records_the_time_of_every_stage(tiny_run):
+    recipe, run = tiny_run
+    records = training.stage_records(recipe, run, "cgan")
+    assert set(records) == {"autoencoder", "renderer", "segmenter", "anatomy"}
+    for record in records.values():
+        assert record["steps"] == 2
+        assert record["cpu_seconds"] > 0
+
+
+def test_an_unfinished_run_cannot_be_shipped_and_says_what_to_run(tiny_run):
+    recipe, run = tiny_run
+    with pytest.raises(FileNotFoundError, match="latent train brain-mri --architectures stylegan2"):
+        training.trained_parts(recipe, run, "stylegan2")
+
+
+def test_the_bundle_loads_from_plain_tensors_and_checks_its_sha256(tiny_model, tmp_path):
+    loaded = load_latent_model(tiny_model)
+    assert loaded.card["name"] == "tiny-brain"
+    assert loaded.domain.channels == ("T1", "FLAIR", "T1c")
+    payload = torch.load(tiny_model, weights_only=True)  # no code in the file
+    assert payload["format"] == model.FORMAT
+    tampered = tmp_path / "tiny-brain.pt"
+    tampered.write_bytes(tiny_model.read_bytes() + b"\0")
+    tiny_model.with_suffix(".card.json").replace(tmp_path / "tiny-brain.card.json")
+    try:
+        with pytest.raises(ValueError, match="sha256"):
+            load_latent_model(tampered)
+    finally:
+        (tmp_path / "tiny-brain.card.json").replace(tiny_model.with_suffix(".card.json"))
+
+
+@pytest.fixture(scope="module")
+def subject_anatomy():
+    from genworker.cohorts import brain_mri
+
+    return brain_mri.draw_subject(np.random.default_rng(2), 60.0, 0).tissue
+
+
+@pytest.fixture
+def plan_on_a_real_brain(subject_anatomy, monkeypatch):
+    """The tiny decoder draws no brain to plan in: plan on a simulated subject's instead."""
+    plan = model.PLANNERS["brain-mri"]
+    monkeypatch.setitem(
+        model.PLANNERS, "brain-mri", lambda _anatomy, *a, **k: plan(subject_anatomy, *a, **k)
+    )
+
+
+def _series(loaded, **overrides):
+    request = {
+        "age": 60.0,
+        "sex": "F",
+        "finding": "glioma",
+        "severities": [0.3, 0.8],
+        "seed": 4,
+        "side": "left",
+        "location": "frontal",
+    }
+    return loaded.series(z_from_seed(9, 1, loaded.z_dim)[0], **{**request, **overrides})
+
+
+def test_a_patient_without_room_for_the_lesion_is_a_planning_error(tiny_model):
+    loaded = load_latent_model(tiny_model)  # its decoder draws no deep white matter
+    with pytest.raises(PlanningError, match="no deep white matter in the left frontal"):
+        _series(loaded)
+    assert loaded.rejections == 0
+
+
+def test_an_untrained_segmenter_rejects_every_plan_and_counts_it(tiny_model, plan_on_a_real_brain):
+    loaded = load_latent_model(tiny_model)
+    loaded.segmenter.head.bias.data.fill_(-50.0)  # sees no lesion anywhere
+    with pytest.raises(CaseRejected, match="segmenter check"):
+        _series(loaded)
+    assert loaded.rejections == model.ATTEMPTS
+
+
+def test_a_series_keeps_its_plan_as_ground_truth(tiny_model, plan_on_a_real_brain, monkeypatch):
+    monkeypatch.setattr(model, "MIN_DICE", -1.0)  # judge the plan, not the tiny networks
+    loaded = load_latent_model(tiny_model)
+    series = _series(loaded)
+    assert series.images.shape == (2, 3, 256, 256)
+    assert (series.side, series.location) == ("left", "frontal")
+    areas = series.masks.sum(axis=(1, 2))
+    assert 0 < areas[0] < areas[1]
+    assert [fact["side"] for fact in series.facts] == ["left", "left"]
+    again = _series(loaded)
+    np.testing.assert_array_equal(series.images, again.images)
+    np.testing.assert_array_equal(series.masks, again.masks)
+
+
+def test_a_normal_case_has_no_lesion_and_its_timepoints_share_the_anatomy(tiny_model):
+    loaded = load_latent_model(tiny_model)
+    series = _series(loaded, finding="normal", severities=[0.0, 0.0], side=None, location=None)
+    assert not series.masks.any()
+    assert series.facts == [{}, {}]
+    assert np.abs(series.images[0] - series.images[1]).mean() < 0.05  # noise only
