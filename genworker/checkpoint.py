@@ -47,6 +47,10 @@ class LoadedGenerator:
     def __post_init__(self) -> None:
         self.synthesis = self.synthesis or self.generator.synthesis
 
+    @property
+    def z_dim(self) -> int:
+        return self.generator.z_dim
+
     def compile(self) -> None:
         """Synthesise with :class:`genworker.compiled.CompiledSynthesis` from now on. The
         ``max_batch`` shape compiles here, so that a machine that cannot compile (no C++

@@ -10,6 +10,7 @@ import hashlib
 import time as clock
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
+from functools import partial
 
 import numpy as np
 
@@ -20,7 +21,8 @@ from genworker.patients import PatientRecipe, SyntheticPatientSpec, draw_patient
 from genworker.sampling import Series, SeriesSpec, progression_batch
 
 BODY_PART = {"MR": "BRAIN", "DX": "CHEST"}
-PIXEL_SPACING_MM = {"MR": 1.0, "DX": 2.5}  # at 128²: a 12.8 cm brain slice, a 32 cm chest
+# The fields of view of the simulated cohorts, for generators whose card gives no spacing.
+FIELD_OF_VIEW_MM = {"MR": 200.0, "DX": 330.0}
 STUDY_TIME = time(9, 0)
 
 
@@ -36,6 +38,20 @@ class CaseRequest:
     method: str  # "condition" or "direction"
     recipe: PatientRecipe
     start_date: date
+    side: str | None = None  # where the lesion goes, for generators that place it
+    location: str | None = None
+
+
+@dataclass
+class ChannelImage:
+    """Another channel of a timepoint (e.g. FLAIR beside T1), as its own series."""
+
+    channel: str
+    series_uid: str
+    sop_uid: str
+    series_number: int
+    series_description: str
+    image_bytes: bytes
 
 
 @dataclass
@@ -56,6 +72,8 @@ class TimepointResult:
     seg_bytes: bytes | None = None
     mask_area: int = 0
     mask_centroid: tuple[float, float] | None = None
+    more_channels: list[ChannelImage] = field(default_factory=list)
+    lesion: dict = field(default_factory=dict)  # facts of the mask: mm, side, location
 
 
 @dataclass
@@ -67,6 +85,7 @@ class GeneratedCase:
     sop_class_uid: str
     timepoints: list[TimepointResult]
     timings: dict[str, float] = field(default_factory=dict)
+    attempts: int = 1  # lesion plans the generator tried before one passed its own check
 
 
 def case_seed(job_seed: int, case_index: int) -> int:
@@ -103,6 +122,9 @@ class CasePlan:
             sex=self.patient.sex,
             truncation=self.request.truncation,
             method=self.request.method,
+            seed=self.seed,
+            side=self.request.side,
+            location=self.request.location,
         )
 
 
@@ -124,7 +146,7 @@ def generate_case(
     loaded: LoadedGenerator, request: CaseRequest, *, software_version: str
 ) -> GeneratedCase:
     """Draw the patient, sample the progression series and write every DICOM object."""
-    plan = plan_case(request, z_dim=loaded.generator.z_dim)
+    plan = plan_case(request, z_dim=loaded.z_dim)
     started = clock.perf_counter()
     (series,) = progression_batch(loaded, [plan.series_spec()])
     case = write_case(loaded, plan, series, software_version=software_version)
@@ -138,19 +160,29 @@ def write_case(
     """The DICOM image (and SEG, where there is a mask) of every timepoint of the case."""
     started = clock.perf_counter()
     identity = generator_identity(loaded, software_version)
+    spacing = pixel_spacing_mm(loaded.card, plan.request.modality, series.images.shape[-1])
     timepoints = [
-        _timepoint(plan.request, plan.patient, identity, series, t, plan.seed, when)
+        _timepoint(plan.request, plan.patient, identity, series, t, plan.seed, when, spacing)
         for t, when in enumerate(plan.timeline)
     ]
     return GeneratedCase(
         request=plan.request,
         patient=plan.patient,
         seed=plan.seed,
-        z=plan.z,
+        z=plan.z if series.z is None else series.z,
         sop_class_uid=dicom.SOP_CLASS_FOR_MODALITY[plan.request.modality],
         timepoints=timepoints,
         timings={"dicom": clock.perf_counter() - started},
+        attempts=series.attempts,
     )
+
+
+def pixel_spacing_mm(card: dict, modality: str, matrix: int) -> float:
+    """The true spacing: what the generator's card says, else its cohort's field of view
+    over the matrix."""
+    if card.get("pixel_spacing_mm"):
+        return float(card["pixel_spacing_mm"])
+    return FIELD_OF_VIEW_MM.get(modality, 200.0) / matrix
 
 
 def _timepoint(
@@ -161,10 +193,13 @@ def _timepoint(
     t: int,
     seed: int,
     when: tuple[date, float],
+    spacing_mm: float,
 ) -> TimepointResult:
-    study_date, severity = when
+    study_date, _ = when
+    severity = float(series.severities[t])  # what was drawn, where it differs from the request
     key = (request.job_uid, request.case_index, t)
     created = datetime.combine(study_date, STUDY_TIME)
+    channels = series.channels or (request.modality,)
     header = dicom.ImageHeader(
         modality=request.modality,
         body_part=BODY_PART.get(request.modality, ""),
@@ -176,12 +211,12 @@ def _timepoint(
         study_time=STUDY_TIME,
         accession_number="G" + hashlib.sha256(repr(key).encode()).hexdigest()[:15].upper(),
         study_description=dicom.fit_lo(f"{request.title} — timepoint {t + 1}"),
-        series_description=f"Synthetic {request.modality} t{t + 1}",
+        series_description=f"Synthetic {channels[0]} t{t + 1}",
         series_number=1,
         instance_number=1,
-        pixel_spacing_mm=PIXEL_SPACING_MM.get(request.modality, 1.0),
+        pixel_spacing_mm=spacing_mm,
         seed=seed,
-        severity=float(severity),
+        severity=severity,
         timepoint=t,
     )
     patient_header = dicom.PatientHeader(
@@ -190,41 +225,68 @@ def _timepoint(
         birth_date=patient.birth_date,
         sex=patient.sex,
     )
+    image = partial(dicom_templates.image_file, patient=patient_header, generator=identity)
     result = TimepointResult(
         timepoint=t,
         study_date=study_date,
-        severity=float(severity),
+        severity=severity,
         study_uid=header.study_uid,
         series_uid=header.series_uid,
         sop_uid=header.sop_uid,
         accession_number=header.accession_number,
         study_description=header.study_description,
         series_description=header.series_description,
-        image_bytes=dicom_templates.image_file(
-            series.images[t],
-            patient=patient_header,
-            header=header,
-            generator=identity,
-            created=created,
-        ),
+        image_bytes=image(series.images[t], header=header, created=created),
         latent_w=series.w[t].tolist(),
+        lesion=series.lesions[t] if series.lesions else {},
     )
-    if series.masks is not None:
-        mask = series.masks[t]
-        result.seg_series_uid = dicom.uid_from(*key, "seg-series")
-        result.seg_sop_uid = dicom.uid_from(*key, "seg")
-        result.seg_bytes = dicom_templates.segmentation_file(
-            mask,
-            patient=patient_header,
-            header=header,
-            generator=identity,
-            created=created,
-            finding=request.finding,
-            series_uid=result.seg_series_uid,
-            sop_uid=result.seg_sop_uid,
+    for c, channel in enumerate(channels[1:]):
+        more = replace(
+            header,
+            series_uid=dicom.uid_from(*key, "series", channel),
+            sop_uid=dicom.uid_from(*key, "image", channel),
+            series_number=c + 2,
+            series_description=f"Synthetic {channel} t{t + 1}",
         )
-        result.mask_area = int(mask.sum())
-        if result.mask_area:
-            rows, cols = np.nonzero(mask)
-            result.mask_centroid = (float(rows.mean()), float(cols.mean()))
+        pixels = series.more_channels[t, c]
+        result.more_channels.append(
+            ChannelImage(
+                channel=channel,
+                series_uid=more.series_uid,
+                sop_uid=more.sop_uid,
+                series_number=more.series_number,
+                series_description=more.series_description,
+                image_bytes=image(pixels, header=more, created=created),
+            )
+        )
+    if series.masks is not None:
+        _add_segmentation(result, series.masks[t], request, header, patient_header, identity)
     return result
+
+
+def _add_segmentation(
+    result: TimepointResult,
+    mask: np.ndarray,
+    request: CaseRequest,
+    header: dicom.ImageHeader,
+    patient: dicom.PatientHeader,
+    identity: dicom.GeneratorIdentity,
+) -> None:
+    """The timepoint's lesion as a DICOM SEG of its first channel's image."""
+    key = (request.job_uid, request.case_index, result.timepoint)
+    result.seg_series_uid = dicom.uid_from(*key, "seg-series")
+    result.seg_sop_uid = dicom.uid_from(*key, "seg")
+    result.seg_bytes = dicom_templates.segmentation_file(
+        mask,
+        patient=patient,
+        header=header,
+        generator=identity,
+        created=datetime.combine(result.study_date, STUDY_TIME),
+        finding=request.finding,
+        series_uid=result.seg_series_uid,
+        sop_uid=result.seg_sop_uid,
+    )
+    result.mask_area = int(mask.sum())
+    if result.mask_area:
+        rows, cols = np.nonzero(mask)
+        result.mask_centroid = (float(rows.mean()), float(cols.mean()))

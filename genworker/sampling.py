@@ -12,7 +12,7 @@ timepoints, in one of two ways:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +33,17 @@ SeverityScorer = Callable[[np.ndarray], np.ndarray]
 class Series:
     """One identity at T severities."""
 
-    images: np.ndarray  # float32 [T, R, R] in [0, 1]
+    images: np.ndarray  # float32 [T, R, R] in [0, 1] (the first channel, where there are more)
     masks: np.ndarray | None  # bool [T, R, R]; None for image-only generators
     w: np.ndarray  # float32 [T, w_dim], the w each image was made from (first ws row)
     severities: np.ndarray  # float32 [T]
+    # Multi-channel generators (e.g. MRI contrasts): every channel's name, and the images of
+    # the channels after the first, float32 [T, C - 1, R, R].
+    channels: tuple[str, ...] = ()
+    more_channels: np.ndarray | None = None
+    lesions: list[dict] = field(default_factory=list)  # per timepoint: facts of its mask
+    z: np.ndarray | None = None  # the identity used, where the generator had to draw another
+    attempts: int = 1  # lesion plans tried before one passed the generator's own check
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,9 @@ class SeriesSpec:
     sex: str
     truncation: float = 1.0
     method: str = "condition"
+    seed: int = 0  # the case's seed: latent models plan its lesion from it
+    side: str | None = None  # where the lesion goes (latent models; None: at random)
+    location: str | None = None
 
 
 def progression_series(
@@ -75,6 +85,8 @@ def progression_batch(loaded: LoadedGenerator, specs: Sequence[SeriesSpec]) -> l
     Each image depends only on its own w; the batch layout changes pixels by float
     rounding alone (at most 1 grey level in 4095 on the shipped models).
     """
+    if not isinstance(loaded, LoadedGenerator):  # a latent model makes its series itself
+        return loaded.progression_batch(specs)
     with torch.no_grad():
         ws = _series_ws(loaded, specs)  # each [T, num_ws, w_dim]
         every_w = torch.cat(ws)

@@ -89,6 +89,7 @@ def commit_cases(cases: list[tuple[GenerationJob, GeneratedCase]]) -> list[int]:
                 files = [
                     (tp.sop_uid, "image", tp.image_bytes),
                     (tp.seg_sop_uid, "seg", tp.seg_bytes),
+                    *((more.sop_uid, more.channel, more.image_bytes) for more in tp.more_channels),
                 ]
                 for sop_uid, kind, content in files:
                     if content is not None:
@@ -160,19 +161,33 @@ def _create_rows(
     )
     with_seg = [(case, tp) for case, tp, _ in timepoints if tp.seg_bytes is not None]
     # (its study's UID, series UID, modality, series number, description) of every series
-    series = [
-        (tp.study_uid, tp.series_uid, case.request.modality, 1, tp.series_description)
-        for case, tp, _ in timepoints
-    ] + [
-        (
-            tp.study_uid,
-            tp.seg_series_uid,
-            "SEG",
-            101,
-            f"Lesion ground truth ({case.request.finding})",
-        )
-        for case, tp in with_seg
-    ]
+    series = (
+        [
+            (tp.study_uid, tp.series_uid, case.request.modality, 1, tp.series_description)
+            for case, tp, _ in timepoints
+        ]
+        + [
+            (
+                tp.study_uid,
+                more.series_uid,
+                case.request.modality,
+                more.series_number,
+                more.series_description,
+            )
+            for case, tp, _ in timepoints
+            for more in tp.more_channels
+        ]
+        + [
+            (
+                tp.study_uid,
+                tp.seg_series_uid,
+                "SEG",
+                101,
+                f"Lesion ground truth ({case.request.finding})",
+            )
+            for case, tp in with_seg
+        ]
+    )
     series_pks = insert_rows(
         Series,
         [
@@ -188,13 +203,21 @@ def _create_rows(
         key="series_uid",
     )
     # (case, timepoint, series UID, SOP Instance UID, SOP Class UID, file) of every instance
-    instances = [
-        (case, tp, tp.series_uid, tp.sop_uid, case.sop_class_uid, tp.image_bytes)
-        for case, tp, _ in timepoints
-    ] + [
-        (case, tp, tp.seg_series_uid, tp.seg_sop_uid, SegmentationStorage, tp.seg_bytes)
-        for case, tp in with_seg
-    ]
+    instances = (
+        [
+            (case, tp, tp.series_uid, tp.sop_uid, case.sop_class_uid, tp.image_bytes)
+            for case, tp, _ in timepoints
+        ]
+        + [
+            (case, tp, more.series_uid, more.sop_uid, case.sop_class_uid, more.image_bytes)
+            for case, tp, _ in timepoints
+            for more in tp.more_channels
+        ]
+        + [
+            (case, tp, tp.seg_series_uid, tp.seg_sop_uid, SegmentationStorage, tp.seg_bytes)
+            for case, tp in with_seg
+        ]
+    )
     instance_pks = insert_rows(
         Instance,
         [
@@ -223,6 +246,11 @@ def _create_rows(
                 "area_pixels": tp.mask_area,
                 "centroid_row": (tp.mask_centroid or (None, None))[0],
                 "centroid_col": (tp.mask_centroid or (None, None))[1],
+                "area_mm2": tp.lesion.get("area_mm2"),
+                "longest_diameter_mm": tp.lesion.get("longest_diameter_mm"),
+                "side": tp.lesion.get("side", ""),
+                "location": tp.lesion.get("location", ""),
+                "segmented_dice": tp.lesion.get("segmented_dice"),
             }
             for _, tp in with_seg
         ],
@@ -244,6 +272,7 @@ def _patient_row(job: GenerationJob, case: GeneratedCase) -> dict[str, Any]:
         "history": case.patient.vignette,
         "seed": case.seed,
         "latent_z": case.z.tolist(),
+        "generation_attempts": case.attempts,
         "status": SyntheticPatient.Status.DRAFT,
         "created_at": timezone.now(),
     }

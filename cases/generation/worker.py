@@ -74,9 +74,10 @@ def torch_device() -> str:
 
 @lru_cache(maxsize=4)
 def _load_cached(sha256: str, path: str, device: str):  # -> LoadedGenerator
-    from genworker.checkpoint import default_max_batch, load_generator
+    from genworker.checkpoint import default_max_batch
+    from genworker.loading import load_model
 
-    loaded = load_generator(Path(path), device=device)
+    loaded = load_model(Path(path), device=device)
     if loaded.sha256 != sha256:
         raise ValueError(
             f"checkpoint {Path(path).name} has sha256 {loaded.sha256[:12]}…, "
@@ -211,7 +212,7 @@ class _ChunkRun:
     def _work_of(self, chunk: GenerationChunk) -> list[_Work]:
         job = chunk.job
         existing = set(job.cases.values_list("case_index", flat=True))
-        z_dim = self.loaded.generator.z_dim
+        z_dim = self.loaded.z_dim
         return [
             _Work(chunk, plan_case(case_request(job, index), z_dim=z_dim))
             for index in chunk.case_indexes

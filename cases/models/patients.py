@@ -66,6 +66,9 @@ class SyntheticPatient(models.Model):
     history = models.TextField()
     seed = models.BigIntegerField(help_text="Seed of this case's identity latent z.")
     latent_z = models.JSONField(help_text="The identity latent z (list of floats).")
+    generation_attempts = models.PositiveIntegerField(
+        default=1, help_text="Lesion plans the generator tried before one passed its check."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -165,6 +168,15 @@ class LesionGroundTruth(models.Model):
     area_pixels = models.PositiveIntegerField()
     centroid_row = models.FloatField(null=True)
     centroid_col = models.FloatField(null=True)
+    # Measured on the mask with the image's pixel spacing (null for generators that do not
+    # say); side is the patient's, location a lobe or lung zone.
+    area_mm2 = models.FloatField(null=True)
+    longest_diameter_mm = models.FloatField(null=True)
+    side = models.CharField(max_length=8, blank=True)
+    location = models.CharField(max_length=32, blank=True)
+    segmented_dice = models.FloatField(
+        null=True, help_text="Agreement of the mask with the generator's check segmentation."
+    )
 
     def __str__(self) -> str:
         return f"lesion of {self.image}"

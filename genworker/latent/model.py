@@ -10,6 +10,7 @@ scanner's noise added, and each image checked by the segmenter against its plann
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +24,13 @@ from genworker.latent import anatomy_gan, planning
 from genworker.latent.autoencoder import Autoencoder, AutoencoderConfig
 from genworker.latent.renderer import LesionRenderer, RendererConfig
 from genworker.latent.segmenter import Segmenter, SegmenterConfig, dice
-from genworker.networks import ConditionalGenerator, GeneratorConfig, build_generator
+from genworker.networks import ConditionalGenerator, GeneratorConfig, build_generator, z_from_seed
+from genworker.sampling import Series, SeriesSpec
 
 FORMAT = "gantry-latent-generator/1"
 MIN_DICE = 0.8  # a case whose image and planned mask agree less than this is not kept
-ATTEMPTS = 4  # plans tried per case before it fails
+ATTEMPTS = 6  # plans tried per case before it fails: half on its patient, half on another
+REDRAW_SEED_OFFSET = 7_919  # the other patient's z comes from seed + this
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class LatentSeries:
     side: str
     location: str
     w: np.ndarray  # float32 [w_dim] the patient's mapped latent
+    z: np.ndarray  # float32 [z_dim] the patient's identity (another than asked, if redrawn)
     segmented_dice: np.ndarray  # float32 [T] planned mask vs the segmenter's reading
     attempts: int  # plans tried (1 = the first was kept)
     normal: np.ndarray  # float32 [C, R, R] the same patient without the finding, acquired
@@ -80,24 +84,61 @@ class LatentModel:
     card: dict
     sha256: str = ""
     rejections: int = 0  # cases rejected by the segmenter check since loading (all attempts)
+    max_batch: int = 8  # cases a worker groups into one call of progression_batch
+    device: str = "cpu"
 
     @property
     def z_dim(self) -> int:
         return self.anatomy.z_dim
 
+    def compile(self) -> None:
+        """Run the decoder, the heaviest part on a CPU, through torch.compile."""
+        self.autoencoder.decoder = torch.compile(self.autoencoder.decoder)
+
+    def progression_batch(self, specs: Sequence[SeriesSpec]) -> list[Series]:
+        """The series of each spec (see genworker.sampling.progression_batch)."""
+        return [self.progression(spec) for spec in specs]
+
+    def progression(self, spec: SeriesSpec) -> Series:
+        made = self.series(
+            spec.z,
+            age=spec.age,
+            sex=spec.sex,
+            finding=spec.finding,
+            severities=list(spec.severities),
+            seed=spec.seed,
+            side=spec.side,
+            location=spec.location,
+            truncation=spec.truncation,
+        )
+        timepoints = len(made.severity)
+        return Series(
+            images=made.images[:, 0],
+            masks=made.masks,
+            w=np.repeat(made.w[None], timepoints, axis=0),
+            severities=made.severity,
+            channels=self.domain.channels,
+            more_channels=made.images[:, 1:],
+            lesions=[
+                {**facts, "segmented_dice": float(score)} if facts else {}
+                for facts, score in zip(made.facts, made.segmented_dice, strict=True)
+            ],
+            z=made.z,
+            attempts=made.attempts,
+        )
+
     def conditions(self, age: float, sex: str | int) -> torch.Tensor:
         schema = ConditionSchema(anatomy_gan.ANATOMY_FINDINGS)
-        return torch.from_numpy(schema.encode("normal", 0.0, age, sex))
+        return torch.from_numpy(schema.encode("normal", 0.0, age, sex)).to(self.device)
 
     @torch.no_grad()
     def normal_latent(
         self, z: np.ndarray, age: float, sex: str | int, truncation: float = 1.0
     ) -> tuple[torch.Tensor, np.ndarray]:
         """The patient's normal latent [1, L, 32, 32] and its w [w_dim]."""
-        ws = self.anatomy.mapping(
-            torch.from_numpy(np.asarray(z, np.float32)[None]), self.conditions(age, sex), truncation
-        )
-        return self.anatomy.synthesis(ws, "const"), ws[0, 0].numpy()
+        z_row = torch.from_numpy(np.asarray(z, np.float32)[None]).to(self.device)
+        ws = self.anatomy.mapping(z_row, self.conditions(age, sex), truncation)
+        return self.anatomy.synthesis(ws, "const"), ws[0, 0].cpu().numpy()
 
     @torch.no_grad()
     def series(
@@ -113,16 +154,22 @@ class LatentModel:
         location: str | None = None,
         truncation: float = 1.0,
     ) -> LatentSeries:
-        """The case's series; raises CaseRejected when no plan passes the segmenter check."""
-        latent, w = self.normal_latent(z, age, sex, truncation)
-        _, anatomy = self.autoencoder.decode(latent)
+        """The case's series; raises CaseRejected when no plan passes the segmenter check.
+
+        The first half of the attempts plan again on the same patient; the second half on
+        another patient drawn from the seed (a z the series then reports)."""
         unplanned = None
         rejected = 0
         for attempt in range(ATTEMPTS):
+            if attempt in (0, ATTEMPTS // 2):
+                if attempt:
+                    z = z_from_seed(seed + REDRAW_SEED_OFFSET, 1, self.z_dim)[0]
+                latent, w = self.normal_latent(z, age, sex, truncation)
+                _, anatomy = self.autoencoder.decode(latent)
             rng = np.random.default_rng([seed, attempt])
             try:
                 plan = PLANNERS[self.domain.cohort](
-                    anatomy[0].numpy(), finding, severities, rng, side=side, location=location
+                    anatomy[0].cpu().numpy(), finding, severities, rng, side=side, location=location
                 )
             except planning.PlanningError as error:
                 unplanned = error
@@ -137,10 +184,11 @@ class LatentModel:
                     side=plan.side,
                     location=plan.location,
                     w=w,
+                    z=np.asarray(z, np.float32),
                     segmented_dice=scores,
                     attempts=attempt + 1,
                     normal=normal,
-                    facts=[self.facts(mask, anatomy[0].numpy()) for mask in plan.masks],
+                    facts=[self.facts(mask, anatomy[0].cpu().numpy()) for mask in plan.masks],
                 )
             rejected += 1
             self.rejections += 1
@@ -154,16 +202,16 @@ class LatentModel:
         self, latent: torch.Tensor, plan: planning.Plan, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         timepoints = len(plan.severity)
-        maps = torch.from_numpy(plan.maps)
-        has_lesion = torch.from_numpy(plan.masks.any(axis=(1, 2)))
+        maps = torch.from_numpy(plan.maps).to(self.device)
+        has_lesion = torch.from_numpy(plan.masks.any(axis=(1, 2))).to(self.device)
         drawn = self.renderer(latent.expand(timepoints, -1, -1, -1), maps)
         latents = torch.where(has_lesion[:, None, None, None], drawn, latent)
         clean, _ = self.autoencoder.decode(torch.cat([latents, latent]))
         simulator = SIMULATORS[self.domain.cohort]
         noise = simulator.draw_noise(rng)
-        acquired = simulator.acquire(clean.numpy(), noise, rng)
+        acquired = simulator.acquire(clean.cpu().numpy(), noise, rng)
         images, normal = acquired[:timepoints], acquired[timepoints]
-        seen = self.segmenter.segment(torch.from_numpy(images)).numpy()
+        seen = self.segmenter.segment(torch.from_numpy(images).to(self.device)).cpu().numpy()
         scores = np.array(
             [dice(s, m) for s, m in zip(seen, plan.masks, strict=True)], dtype=np.float32
         )
@@ -218,18 +266,19 @@ def save_latent_model(
     return digest
 
 
-def _load(module: torch.nn.Module, part: dict) -> torch.nn.Module:
+def _load(module: torch.nn.Module, part: dict, device: str) -> torch.nn.Module:
     module.load_state_dict(
         {
             name: value.float() if value.is_floating_point() else value
             for name, value in part["state_dict"].items()
         }
     )
-    return module.eval().requires_grad_(False)
+    return module.to(device).eval().requires_grad_(False)
 
 
-def load_latent_model(path: Path) -> LatentModel:
-    """Rebuild a shipped latent model (CPU); refuses a file its sidecar does not match."""
+def load_latent_model(path: Path, device: str = "cpu") -> LatentModel:
+    """Rebuild a shipped latent model on ``device``; refuses a file its sidecar does not
+    match."""
     digest = sha256_file(path)
     sidecar = card_path(path)
     if sidecar.exists() and json.loads(sidecar.read_text())["sha256"] != digest:
@@ -243,17 +292,22 @@ def load_latent_model(path: Path) -> LatentModel:
         autoencoder=_load(
             Autoencoder(AutoencoderConfig.from_dict(parts["autoencoder"]["config"])),
             parts["autoencoder"],
+            device,
         ),
         anatomy=_load(
             build_generator(GeneratorConfig.from_dict(parts["anatomy"]["config"])),
             parts["anatomy"],
+            device,
         ),
         renderer=_load(
-            LesionRenderer(RendererConfig(**parts["renderer"]["config"])), parts["renderer"]
+            LesionRenderer(RendererConfig(**parts["renderer"]["config"])), parts["renderer"], device
         ),
         segmenter=_load(
-            Segmenter(SegmenterConfig.from_dict(parts["segmenter"]["config"])), parts["segmenter"]
+            Segmenter(SegmenterConfig.from_dict(parts["segmenter"]["config"])),
+            parts["segmenter"],
+            device,
         ),
         card=payload["model_card"],
         sha256=digest,
+        device=str(device),
     )
