@@ -114,6 +114,8 @@ def case_request(job: GenerationJob, case_index: int) -> CaseRequest:
         method=version.progression["method"],
         recipe=PatientRecipe.from_dict(version.patient_recipe_dict()),
         start_date=job.created_at.date(),
+        side=version.side or None,
+        location=version.location or None,
     )
 
 

@@ -38,6 +38,15 @@ class GeneratorModel(models.Model):
     def findings(self) -> list[str]:
         return list(self.conditions_schema.get("findings", []))
 
+    def placement(self, finding: str) -> dict[str, list[str]]:
+        """Where this generator can put ``finding``: its sides and locations (empty lists
+        for generators that do not place lesions)."""
+        options = self.conditions_schema.get("placement", {}).get(finding, {})
+        return {
+            "sides": list(options.get("sides", [])),
+            "locations": list(options.get("locations", [])),
+        }
+
     @classmethod
     def register(cls, checkpoint_path: Path, *, name: str, title: str) -> GeneratorModel:
         """Store a checkpoint and record its model card; idempotent on the checkpoint's sha256.

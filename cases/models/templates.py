@@ -51,11 +51,25 @@ class CaseTemplate(models.Model):
 PROGRESSION_METHODS = (("condition", "Severity condition"), ("direction", "Latent direction"))
 
 
+PLACEMENT_KEYS = ("side", "location")  # optional: where the lesion goes ("" = anywhere)
+
+
 def validate_progression(value: Any) -> None:
-    """A progression recipe: timepoints, severity from/to in [0, 1], interval, method."""
+    """A progression recipe: timepoints, severity from/to in [0, 1], interval, method; and,
+    for generators that place the lesion, its side and location (checked in
+    ``TemplateVersion.clean`` against the generator)."""
     required = {"timepoints", "severity_from", "severity_to", "interval_days", "method"}
-    if not isinstance(value, dict) or set(value) - required or required - set(value):
-        raise ValidationError(f"progression must have exactly the keys {sorted(required)}")
+    if (
+        not isinstance(value, dict)
+        or required - set(value)
+        or set(value) - required - set(PLACEMENT_KEYS)
+    ):
+        raise ValidationError(
+            f"progression must have the keys {sorted(required)} and may have {list(PLACEMENT_KEYS)}"
+        )
+    for key in PLACEMENT_KEYS:
+        if not isinstance(value.get(key, ""), str):
+            raise ValidationError(f"{key} must be text")
     if not isinstance(value["timepoints"], int) or not 1 <= value["timepoints"] <= 20:
         raise ValidationError("timepoints must be a whole number from 1 to 20")
     for key in ("severity_from", "severity_to"):
@@ -119,6 +133,7 @@ class TemplateVersion(models.Model):
             )
         if not 0.0 <= self.truncation <= 1.0:
             raise ValidationError({"truncation": "truncation must lie in [0, 1]"})
+        self._check_placement()
         from genworker.patients import PatientRecipe  # pure Python, no torch
 
         try:
@@ -127,6 +142,25 @@ class TemplateVersion(models.Model):
             )
         except (ValueError, TypeError, KeyError) as exc:
             raise ValidationError({"patient_recipe": str(exc)}) from exc
+
+    def _check_placement(self) -> None:
+        """Side and location must be ones the generator can place this finding at."""
+        options = self.generator.placement(self.finding)
+        for key, allowed in (("side", options["sides"]), ("location", options["locations"])):
+            chosen = (self.progression or {}).get(key, "")
+            if chosen and chosen not in allowed:
+                where = f"one of {allowed}" if allowed else "left empty: it places no lesion"
+                raise ValidationError(
+                    {"progression": f"{key} {chosen!r} must be {where} for {self.finding}"}
+                )
+
+    @property
+    def side(self) -> str:
+        return (self.progression or {}).get("side", "")
+
+    @property
+    def location(self) -> str:
+        return (self.progression or {}).get("location", "")
 
     def _recipe_from_progression(self) -> dict[str, Any]:
         p = self.progression or {}

@@ -22,6 +22,7 @@ import torch
 from genworker.latent import training
 from genworker.latent.grids import case_grid, save_png
 from genworker.latent.model import DOMAINS, LatentModel, load_latent_model, save_latent_model
+from genworker.latent.planning import PLACEMENTS
 from genworker.latent.recipes import ARCHITECTURES, RECIPES, LatentRecipe, latent_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,9 +92,11 @@ def model_card(recipe: LatentRecipe, architecture: str, run: Path) -> dict:
         "resolution": 256,
         "pixel_spacing_mm": domain.pixel_mm,
         "conditions": {
+            "findings": list(domain.findings),
             "image": ["age", "sex"],
             "lesion": ["finding", "severity", "side", "location"],
             "narrative_only": ["comorbidities", "history"],
+            "placement": placement_options(recipe.cohort),
         },
         "training": {
             "device": "cpu",
@@ -109,6 +112,14 @@ def model_card(recipe: LatentRecipe, architecture: str, run: Path) -> dict:
             "seed": recipe.cohort_seed,
             "provenance": cohort_manifest["provenance"],
         },
+    }
+
+
+def placement_options(cohort: str) -> dict[str, dict[str, list[str]]]:
+    """Where the model can put each finding: the planner's sides and locations."""
+    return {
+        finding: {"sides": list(sides), "locations": list(locations)}
+        for finding, (sides, locations) in PLACEMENTS[cohort].items()
     }
 
 

@@ -16,6 +16,11 @@ import numpy as np
 
 from genworker.cohorts import brain_mri, glioma
 
+# Where each domain's planner can put each finding: (sides, locations).
+PLACEMENTS = {
+    brain_mri.NAME: {"glioma": (glioma.SIDES, glioma.LOCATIONS)},
+}
+
 
 class PlanningError(ValueError):
     """The anatomy has no place for the lesion asked for (e.g. no deep white matter there)."""
