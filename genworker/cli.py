@@ -10,6 +10,8 @@ python -m genworker evaluate CHECKPOINT --cohort brain-glioma --resolution 64 --
     --cohort-seed 2026 [--seeds K] [--update-card]   (figures of a shipped model, without its
     training run; means over K evaluation seeds)
 python -m genworker sample CHECKPOINT --finding glioma --out grid.png
+python -m genworker latent ...   (the 256² latent models: python -m genworker latent --help)
+python -m genworker anatomy fetch   (download once, check and cache the real anatomy)
 """
 
 from __future__ import annotations
@@ -340,6 +342,20 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fetch_anatomy() -> int:
+    """Download (once) and check the real anatomy the simulators are built on."""
+    from genworker.cohorts import sources
+
+    for package in sources.SDISTS:
+        try:
+            folder = sources.fetch(package)
+        except (OSError, ValueError) as exc:
+            print(f"error: could not fetch the anatomy in {package}: {exc}", file=sys.stderr)
+            return 1
+        print(f"{package}: {folder}")
+    return 0
+
+
 COMMANDS = {
     "train": _train,
     "select": _select,
@@ -354,6 +370,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()
     if argv[:1] == ["cohort"]:
         return cohorts_cli.main(argv[1:])
+    if argv[:1] == ["latent"]:
+        from genworker.latent import cli as latent_cli
+
+        return latent_cli.main(argv[1:])
+    if argv[:2] == ["anatomy", "fetch"]:
+        return _fetch_anatomy()
     args = _parser().parse_args(argv)
     for path in (getattr(args, "checkpoint", None),):
         if path is not None and not path.is_file():
