@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError
 from django.http import (
     HttpRequest,
     HttpResponse,
-    HttpResponseBadRequest,
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
@@ -89,24 +88,30 @@ def _save_version(request: HttpRequest, form: TemplateForm, template: CaseTempla
     return True
 
 
-@permission_required("cases.view_casetemplate", raise_exception=True)
-def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    template = get_object_or_404(CaseTemplate, pk=pk)
+def _template_page(
+    request: HttpRequest,
+    template: CaseTemplate,
+    *,
+    generate_form: GenerateForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     versions = template.versions.select_related("generator")
     jobs = GenerationJob.objects.filter(template_version__template=template).select_related(
         "template_version", "requested_by"
     )
-    return render(
-        request,
-        "cases/template_detail.html",
-        {
-            "template": template,
-            "version": versions.first(),
-            "versions": versions,
-            "jobs": jobs,
-            "generate_form": GenerateForm(),
-        },
-    )
+    context = {
+        "template": template,
+        "version": versions.first(),
+        "versions": versions,
+        "jobs": jobs,
+        "generate_form": generate_form or GenerateForm(),
+    }
+    return render(request, "cases/template_detail.html", context, status=status)
+
+
+@permission_required("cases.view_casetemplate", raise_exception=True)
+def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _template_page(request, get_object_or_404(CaseTemplate, pk=pk))
 
 
 @require_POST
@@ -115,13 +120,14 @@ def job_launch(request: HttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(CaseTemplate, pk=pk)
     form = GenerateForm(request.POST)
     if not form.is_valid():
-        return HttpResponseBadRequest(form.errors.as_text())
+        return _template_page(request, template, generate_form=form, status=400)
     job = template.current.launch_job(
         requested_by=request.user,
         n_cases=form.cleaned_data["n_cases"],
         seed=form.cleaned_data["seed"],
     )
-    messages.success(request, f"Job {job.pk} queued: {job.n_cases} case(s).")
+    n = job.n_cases
+    messages.success(request, f"Job {job.pk} queued: {n} case{'s' * (n != 1)}.")
     return redirect(template)
 
 

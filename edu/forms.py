@@ -6,9 +6,11 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.models import Group
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from cases.models import CaseTemplate
 from edu.models import CurationRule, Question, Quiz, Review
+from gantry import scales
 
 
 class ReviewForm(forms.ModelForm):
@@ -16,9 +18,9 @@ class ReviewForm(forms.ModelForm):
         model = Review
         fields = ("realism", "shows_finding", "teaching_value", "comment")
         widgets = {
-            "realism": forms.RadioSelect(choices=[(i, i) for i in range(1, 6)]),
+            "realism": forms.RadioSelect(choices=scales.REALISM),
             "shows_finding": forms.RadioSelect,
-            "teaching_value": forms.RadioSelect(choices=[(i, i) for i in range(1, 6)]),
+            "teaching_value": forms.RadioSelect(choices=scales.TEACHING_VALUE),
             "comment": forms.Textarea(attrs={"rows": 3}),
         }
         labels = {"shows_finding": "Shows the labelled finding"}
@@ -30,9 +32,18 @@ class ReviewForm(forms.ModelForm):
 
 
 class CurationRuleForm(forms.ModelForm):
+    min_reviews = forms.IntegerField(min_value=1, max_value=50, label="Reviews needed")
+    min_mean_realism = forms.FloatField(
+        min_value=1,
+        max_value=5,
+        label="Min mean realism (1 to 5)",
+        widget=forms.NumberInput(attrs={"step": "0.1"}),
+    )
+
     class Meta:
         model = CurationRule
         fields = ("min_reviews", "min_mean_realism", "finding_confirmed_by_all")
+        labels = {"finding_confirmed_by_all": "Every expert confirms the finding"}
 
 
 class QuizForm(forms.ModelForm):
@@ -101,9 +112,25 @@ class QuestionForm(forms.ModelForm):
             "explanation": forms.Textarea(attrs={"rows": 2}),
         }
 
+    # Model fields the form edits through another field; the model's errors go there.
+    EDITED_AS = {"options": "options_text"}
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["key_source"].required = False  # left out: the built-in key
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        """Put each of the model's errors under the field the educator typed it in (or above
+        the form when no field shows it), never under a field the form lacks."""
+        if hasattr(errors, "error_dict"):
+            placed: dict[str, list] = {}
+            for name, messages in errors.error_dict.items():
+                field = self.EDITED_AS.get(name, name)
+                placed.setdefault(field if field in self.fields else NON_FIELD_ERRORS, []).extend(
+                    messages
+                )
+            errors = ValidationError(placed)
+        super()._update_errors(errors)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

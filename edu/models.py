@@ -98,6 +98,11 @@ class CurationRule(models.Model):
     def as_rule(self) -> curation.Rule:
         return curation.Rule(self.min_reviews, self.min_mean_realism, self.finding_confirmed_by_all)
 
+    def apply_to_cases(self) -> None:
+        """Decide the status of every case of the template again under this rule."""
+        for case in SyntheticPatient.objects.filter(template_version__template=self.template):
+            self.apply(case)
+
     def apply(self, case: SyntheticPatient) -> str:
         votes = [curation.Vote(r.realism, r.shows_finding) for r in case.reviews.all()]
         status = curation.decide(self.as_rule(), votes)

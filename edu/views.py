@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -103,17 +104,27 @@ def review_case(request: HttpRequest, pk: int) -> HttpResponse:
 # --- curation and agreement -------------------------------------------------------------------
 
 
+def _curation_page(
+    request: HttpRequest, *, status: int = 200, bound: CurationRuleForm | None = None
+) -> HttpResponse:
+    templates = []
+    for template in CaseTemplate.objects.all():
+        prefix = f"t{template.pk}"
+        form = bound if bound is not None and bound.prefix == prefix else None
+        templates.append(
+            (
+                template,
+                form
+                or CurationRuleForm(instance=CurationRule.for_template(template), prefix=prefix),
+            )
+        )
+    context = {"templates": templates, "agreement": results.agreement_report()}
+    return render(request, "edu/curation.html", context, status=status)
+
+
 @educator_required
 def curation(request: HttpRequest) -> HttpResponse:
-    templates = [
-        (t, CurationRuleForm(instance=CurationRule.for_template(t), prefix=f"t{t.pk}"))
-        for t in CaseTemplate.objects.all()
-    ]
-    return render(
-        request,
-        "edu/curation.html",
-        {"templates": templates, "agreement": results.agreement_report()},
-    )
+    return _curation_page(request)
 
 
 @require_POST
@@ -124,10 +135,8 @@ def curation_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
         request.POST, instance=CurationRule.for_template(template), prefix=f"t{template.pk}"
     )
     if not form.is_valid():
-        return HttpResponseBadRequest(form.errors.as_text())
-    rule = form.save()
-    for case in SyntheticPatient.objects.filter(template_version__template=template):
-        rule.apply(case)
+        return _curation_page(request, status=400, bound=form)
+    form.save().apply_to_cases()
     messages.success(request, f"Curation rule of {template} saved and applied.")
     return redirect("edu:curation")
 
@@ -135,21 +144,26 @@ def curation_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
 # --- quiz authoring ---------------------------------------------------------------------------
 
 
-@login_required
-def quiz_list(request: HttpRequest) -> HttpResponse:
+def _quiz_list_page(request: HttpRequest, *, status: int = 200, error: str = "") -> HttpResponse:
     if is_educator(request.user):
         quizzes = Quiz.objects.all()
-        return render(request, "edu/quiz_list.html", {"quizzes": quizzes, "authoring": True})
+        context = {"quizzes": quizzes, "authoring": True, "error": error}
+        return render(request, "edu/quiz_list.html", context, status=status)
     quizzes = Quiz.objects.for_trainee(request.user)
     attempts = Attempt.objects.filter(user=request.user, quiz__in=quizzes, is_reference=False)
-    context = {"quizzes": quizzes, "attempts": attempts}
+    context = {"quizzes": quizzes, "attempts": attempts, "error": error}
     if is_expert(request.user):
         readings = Attempt.objects.filter(user=request.user, is_reference=True)
         context["reference"] = [
             (quiz, next((a for a in readings if a.quiz_id == quiz.pk), None))
             for quiz in Quiz.objects.for_reference_readers()
         ]
-    return render(request, "edu/quiz_list.html", context)
+    return render(request, "edu/quiz_list.html", context, status=status)
+
+
+@login_required
+def quiz_list(request: HttpRequest) -> HttpResponse:
+    return _quiz_list_page(request)
 
 
 @educator_required
@@ -162,6 +176,47 @@ def quiz_create(request: HttpRequest) -> HttpResponse:
     return render(request, "edu/quiz_form.html", {"form": form}, status=400 if form.errors else 200)
 
 
+def _quiz_page(
+    request: HttpRequest,
+    quiz: Quiz,
+    *,
+    status: int = 200,
+    form: QuizForm | None = None,
+    question_forms: dict[int, QuestionForm] | None = None,
+    errors: dict[Any, Any] | None = None,
+    checked: Sequence[int] = (),
+) -> HttpResponse:
+    """The quiz's edit page. An action it refuses renders it again with the reason beside the
+    control that was used and what the educator typed or ticked kept (``errors`` by place:
+    "publish", "add_items", or an item's pk)."""
+    question_forms = question_forms or {}
+    filters = CaseFilterForm(request.GET or None)
+    candidates = SyntheticPatient.objects.filter(status=SyntheticPatient.Status.APPROVED)
+    if filters.is_valid():
+        candidates = filters.apply(candidates)
+    items = quiz.items.select_related("case__template_version").prefetch_related("questions")
+    errors = errors or {}
+    context = {
+        "quiz": quiz,
+        "form": form or QuizForm(instance=quiz),
+        "filters": filters,
+        "candidates": candidates.exclude(pk__in=items.values("case")).select_related(
+            "template_version"
+        )[:100],
+        "items": [
+            (
+                item,
+                question_forms.get(item.pk) or QuestionForm(prefix=f"i{item.pk}"),
+                errors.get(item.pk),
+            )
+            for item in items
+        ],
+        "errors": errors,
+        "checked": {str(pk) for pk in checked},
+    }
+    return render(request, "edu/quiz_edit.html", context, status=status)
+
+
 @educator_required
 def quiz_edit(request: HttpRequest, pk: int) -> HttpResponse:
     quiz = get_object_or_404(Quiz, pk=pk)
@@ -170,37 +225,30 @@ def quiz_edit(request: HttpRequest, pk: int) -> HttpResponse:
         form.save()
         messages.success(request, "Quiz settings saved.")
         return redirect(quiz)
-    filters = CaseFilterForm(request.GET or None)
-    candidates = SyntheticPatient.objects.filter(status=SyntheticPatient.Status.APPROVED)
-    if filters.is_valid():
-        candidates = filters.apply(candidates)
-    items = quiz.items.select_related("case__template_version").prefetch_related("questions")
-    context = {
-        "quiz": quiz,
-        "form": form,
-        "filters": filters,
-        "candidates": candidates.exclude(pk__in=items.values("case")).select_related(
-            "template_version"
-        )[:100],
-        "items": [(item, QuestionForm(prefix=f"i{item.pk}")) for item in items],
-    }
-    return render(request, "edu/quiz_edit.html", context, status=400 if form.errors else 200)
+    return _quiz_page(request, quiz, form=form, status=400 if form.errors else 200)
 
 
 @require_POST
 @educator_required
 def quiz_add_items(request: HttpRequest, pk: int) -> HttpResponse:
     quiz = get_object_or_404(Quiz, pk=pk)
-    ids = [int(v) for v in request.POST.getlist("cases") if v.isdigit()]
+    posted = request.POST.getlist("cases")
+    ids = [int(v) for v in posted if v.isdigit()]
     cases = SyntheticPatient.objects.filter(pk__in=ids)
     if not ids or cases.count() != len(set(ids)):
-        return HttpResponseBadRequest("choose one or more existing cases")
+        problem = "Tick one or more cases to add." if not posted else "Some cases no longer exist."
+        return _quiz_page(request, quiz, status=400, errors={"add_items": problem}, checked=ids)
     start = quiz.items.count()
     try:
-        for offset, case in enumerate(cases.order_by("pk")):
-            QuizItem.objects.get_or_create(quiz=quiz, case=case, defaults={"order": start + offset})
+        with transaction.atomic():
+            for offset, case in enumerate(cases.order_by("pk")):
+                QuizItem.objects.get_or_create(
+                    quiz=quiz, case=case, defaults={"order": start + offset}
+                )
     except ValidationError as exc:
-        return HttpResponseBadRequest("; ".join(exc.messages))
+        problem = "Cannot add: " + "; ".join(exc.messages)
+        return _quiz_page(request, quiz, status=400, errors={"add_items": problem}, checked=ids)
+    messages.success(request, f"Added {len(ids)} case{'s' * (len(ids) != 1)}.")
     return redirect(quiz)
 
 
@@ -214,11 +262,13 @@ def quiz_item_move(request: HttpRequest, pk: int, item: int) -> HttpResponse:
         raise Http404(str(exc)) from exc
     form = ItemMoveForm(request.POST)
     if not form.is_valid():
-        return HttpResponseBadRequest("Cannot move the item: " + form.errors.as_text())
+        problem = "Cannot move the item: " + "; ".join(_messages(form.errors))
+        return _quiz_page(request, quiz, status=400, errors={item: problem})
     try:
         quiz.move_item(item, form.target(current))
     except ValidationError as exc:
-        return HttpResponseBadRequest("Cannot move the item: " + "; ".join(exc.messages))
+        problem = "Cannot move the item: " + "; ".join(exc.messages)
+        return _quiz_page(request, quiz, status=400, errors={item: problem})
     return redirect(quiz)
 
 
@@ -230,7 +280,8 @@ def quiz_item_remove(request: HttpRequest, pk: int, item: int) -> HttpResponse:
     try:
         quiz.remove_item(item)
     except ValidationError as exc:
-        return HttpResponseBadRequest("Cannot remove the item: " + "; ".join(exc.messages))
+        problem = "Cannot remove the item: " + "; ".join(exc.messages)
+        return _quiz_page(request, quiz, status=400, errors={item: problem})
     messages.success(request, "Item removed.")
     return redirect(quiz)
 
@@ -238,14 +289,20 @@ def quiz_item_remove(request: HttpRequest, pk: int, item: int) -> HttpResponse:
 @require_POST
 @educator_required
 def question_add(request: HttpRequest, pk: int) -> HttpResponse:
-    item = get_object_or_404(QuizItem, pk=pk)
+    item = get_object_or_404(QuizItem.objects.select_related("quiz"), pk=pk)
     form = QuestionForm(request.POST, prefix=f"i{item.pk}")
     form.instance.item = item
     form.instance.order = item.questions.count()
     if not form.is_valid():
-        return HttpResponseBadRequest(form.errors.as_text())
+        return _quiz_page(request, item.quiz, status=400, question_forms={item.pk: form})
     form.save()
+    messages.success(request, "Question added.")
     return redirect(item.quiz)
+
+
+def _messages(errors: Any) -> list[str]:
+    """A form's errors as sentences (a field's errors named after its label)."""
+    return [message for messages_ in errors.values() for message in messages_]
 
 
 @require_POST
@@ -255,7 +312,8 @@ def question_key_source(request: HttpRequest, pk: int) -> HttpResponse:
     question = get_object_or_404(Question.objects.select_related("item__quiz"), pk=pk)
     form = KeySourceForm(request.POST, instance=question)
     if not form.is_valid():  # the model's clean refuses kinds without a reference standard
-        return HttpResponseBadRequest(form.errors.as_text())
+        problem = "; ".join(_messages(form.errors))
+        return _results_page(request, question.item.quiz, status=400, errors={question.pk: problem})
     question.save(update_fields=["key_source"])
     count = answering.rescore(question)
     messages.success(
@@ -271,7 +329,7 @@ def quiz_publish(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         quiz.publish()
     except ValidationError as exc:
-        return HttpResponseBadRequest("Cannot publish: " + "; ".join(exc.messages))
+        return _quiz_page(request, quiz, status=400, errors={"publish": exc.messages})
     messages.success(request, f"Published to {quiz.cohort}.")
     return redirect(quiz)
 
@@ -279,18 +337,36 @@ def quiz_publish(request: HttpRequest, pk: int) -> HttpResponse:
 # --- results ----------------------------------------------------------------------------------
 
 
-@educator_required
-def quiz_results(request: HttpRequest, pk: int) -> HttpResponse:
-    quiz = get_object_or_404(Quiz, pk=pk)
+def _results_page(
+    request: HttpRequest, quiz: Quiz, *, status: int = 200, errors: dict[Any, Any] | None = None
+) -> HttpResponse:
+    """The quiz's results; a refused grade or key choice shows its reason beside the answer
+    or question it was about (``errors`` by answer "a<pk>" or question pk) with the input."""
     data = results.quiz_results(quiz)
     edges = data["histogram"]["edges"]
     labels = [f"{edges[i]:.0f}" for i in range(len(edges) - 1)]
     chart = plots.bar_chart(labels, data["histogram"]["counts"])
     reference = results.reference_readings(quiz)
+    errors = errors or {}
     for row in reference["questions"]:
-        row["form"] = KeySourceForm(instance=row["question"], auto_id=f"k{row['question'].pk}-%s")
-    context = {"quiz": quiz, **data, "chart": chart, "reference": reference}
-    return render(request, "edu/quiz_results.html", context)
+        question = row["question"]
+        row["form"] = KeySourceForm(instance=question, auto_id=f"k{question.pk}-%s")
+        row["error"] = errors.get(question.pk)
+    for answer in data["ungraded"]:
+        answer.grade_error = errors.get(f"a{answer.pk}")
+    context = {
+        "quiz": quiz,
+        **data,
+        "chart": chart,
+        "reference": reference,
+        "problems": [v if isinstance(v, str) else v[0] for v in errors.values()],
+    }
+    return render(request, "edu/quiz_results.html", context, status=status)
+
+
+@educator_required
+def quiz_results(request: HttpRequest, pk: int) -> HttpResponse:
+    return _results_page(request, get_object_or_404(Quiz, pk=pk))
 
 
 @educator_required
@@ -333,14 +409,25 @@ def quiz_items_csv(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @educator_required
 def grade_answer(request: HttpRequest, pk: int) -> HttpResponse:
-    answer = get_object_or_404(Answer, pk=pk, question__kind="free_text")
+    answer = get_object_or_404(
+        Answer.objects.select_related("attempt__quiz"), pk=pk, question__kind="free_text"
+    )
+    typed = request.POST.get("score", "")
     try:
-        score = float(request.POST.get("score", ""))
+        score = float(typed)
     except ValueError:
         score = -1.0
     if not 0.0 <= score <= 1.0:
-        return HttpResponseBadRequest("the grade is a number from 0 to 1")
+        problem = (
+            f"The grade is a number from 0 to 1, not {typed!r}."
+            if typed
+            else ("Give a grade from 0 to 1.")
+        )
+        return _results_page(
+            request, answer.attempt.quiz, status=400, errors={f"a{answer.pk}": (problem, typed)}
+        )
     Answer.objects.filter(pk=answer.pk).update(score=score, graded_by=request.user)
+    messages.success(request, f"Graded {answer.attempt.user.get_username()}'s answer: {score:g}.")
     return redirect("edu:quiz-results", answer.attempt.quiz_id)
 
 
@@ -360,7 +447,7 @@ def attempt_start(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         attempt = Attempt.start(quiz=quiz, user=request.user)
     except AttemptError as exc:
-        return HttpResponseBadRequest(str(exc))
+        return _quiz_list_page(request, status=400, error=f"Cannot start {quiz}: {exc}.")
     return redirect("edu:attempt-item", attempt.pk, 0)
 
 
@@ -380,7 +467,7 @@ def attempt_retry(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         attempt = Attempt.start(quiz=previous.quiz, user=request.user, retry_of=previous)
     except AttemptError as exc:
-        return HttpResponseBadRequest(str(exc))
+        return _summary_page(request, previous, status=400, error=f"Cannot retry: {exc}.")
     return redirect("edu:attempt-item", attempt.pk, 0)
 
 
@@ -472,12 +559,16 @@ def attempt_finish(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("edu:attempt-summary", attempt.pk)
 
 
+def _summary_page(
+    request: HttpRequest, attempt: Attempt, *, status: int = 200, error: str = ""
+) -> HttpResponse:
+    context = {"attempt": attempt, "view": attempt_view(attempt), "error": error}
+    return render(request, "edu/attempt_summary.html", context, status=status)
+
+
 @login_required
 def attempt_summary(request: HttpRequest, pk: int) -> HttpResponse:
-    attempt = _own_attempt(request, pk)
-    return render(
-        request, "edu/attempt_summary.html", {"attempt": attempt, "view": attempt_view(attempt)}
-    )
+    return _summary_page(request, _own_attempt(request, pk))
 
 
 @require_GET

@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "gantry.middleware.ContentSecurityPolicyMiddleware",
+    "gantry.middleware.MethodNotAllowedPageMiddleware",
 ]
 
 ROOT_URLCONF = "gantry.urls"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -7,29 +8,65 @@ from django.contrib.auth import get_user_model
 
 from cases.models import GeneratorModel, ReferencePool, SyntheticPatient
 from cases.roles import EXPERT
+from gantry import scales
+from turing import available
 from turing.building import MAX_IMAGES, StudyPlan
 from turing.models import StudyRater
 
-ONE_TO_FIVE = [(i, str(i)) for i in range(1, 6)]
 MAX_TIME_MS = 24 * 3600 * 1000
 
 
+class _Counted:
+    """Labels each choice with how many images it offers (``counts()``: pk -> words),
+    counted once per form."""
+
+    def __init__(self, *args: Any, counts: Callable[[], dict[int, str]], **kwargs: Any) -> None:
+        self.counts, self._counted = counts, None
+        super().__init__(*args, **kwargs)
+
+    def label_from_instance(self, obj: Any) -> str:
+        if self._counted is None:
+            self._counted = self.counts()
+        return f"{obj} ({self._counted.get(obj.pk, 'no images')})"
+
+
+class CountedChoiceField(_Counted, forms.ModelChoiceField):
+    pass
+
+
+class CountedMultipleChoiceField(_Counted, forms.ModelMultipleChoiceField):
+    pass
+
+
 class StudyForm(forms.Form):
+    """The counts in the choices are what a study can draw now: approved synthetic images
+    per generator and per case, and pool images per modality."""
+
     title = forms.CharField(max_length=200)
-    generator = forms.ModelChoiceField(
+    generator = CountedChoiceField(
         GeneratorModel.objects.filter(is_active=True),
         required=False,
+        counts=available.synthetic_by_generator,
         help_text="Synthetic side: every approved case of this generator…",
     )
-    cases = forms.ModelMultipleChoiceField(
+    cases = CountedMultipleChoiceField(
         SyntheticPatient.objects.filter(status=SyntheticPatient.Status.APPROVED),
         required=False,
+        counts=available.synthetic_by_case,
         help_text="…or exactly these approved cases.",
     )
-    pool = forms.ModelChoiceField(
-        ReferencePool.objects.filter(holds_synthetic=False), label="Real reference pool"
+    pool = CountedChoiceField(
+        ReferencePool.objects.filter(holds_synthetic=False),
+        label="Real reference pool",
+        counts=available.real_by_pool,
     )
-    n_images = forms.IntegerField(min_value=2, max_value=MAX_IMAGES, initial=60)
+    n_images = forms.IntegerField(
+        min_value=2,
+        max_value=MAX_IMAGES,
+        initial=60,
+        help_text="Each side must have enough images of the generator's modality: 60 images "
+        "at a synthetic share of 0.5 draw 30 synthetic and 30 real ones.",
+    )
     synthetic_ratio = forms.FloatField(
         min_value=0.05, max_value=0.95, initial=0.5, help_text="Share of synthetic images."
     )
@@ -77,18 +114,14 @@ class ResponseForm(forms.Form):
         choices=[("real", "Real"), ("synthetic", "Synthetic")], widget=forms.RadioSelect
     )
     confidence = forms.TypedChoiceField(
-        choices=ONE_TO_FIVE,
-        coerce=int,
-        widget=forms.RadioSelect,
-        help_text="1 = guessing, 5 = certain",
+        choices=scales.CONFIDENCE, coerce=int, widget=forms.RadioSelect
     )
     realism = forms.TypedChoiceField(
-        choices=ONE_TO_FIVE,
+        choices=scales.REALISM,
         coerce=int,
         required=False,
         empty_value=None,
         widget=forms.RadioSelect,
-        help_text="1 = clearly artificial, 5 = indistinguishable from clinical images",
     )
     comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     time_ms = forms.IntegerField(min_value=0, max_value=MAX_TIME_MS, widget=forms.HiddenInput)

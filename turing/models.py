@@ -43,6 +43,19 @@ def one_to_five(**kwargs: Any) -> models.PositiveSmallIntegerField:
     )
 
 
+POOL_ORIGIN_WORDS = {
+    ReferenceImage.Origin.IMPORT: "images acquired from patients",
+    ReferenceImage.Origin.COHORT: "simulated images of held-out subjects of a training cohort, "
+    "not of patients",
+}
+
+
+def describe_pool(pool: ReferencePool) -> str:
+    origins = set(pool.images.values_list("origin", flat=True).distinct())
+    words = [POOL_ORIGIN_WORDS[o] for o in ReferenceImage.Origin.values if o in origins]
+    return " and ".join(words) or "no images yet"
+
+
 class TuringStudy(models.Model):
     class Status(models.TextChoices):
         OPEN = "open"
@@ -95,6 +108,12 @@ class TuringStudy(models.Model):
     @property
     def is_closed(self) -> bool:
         return self.status == self.Status.CLOSED
+
+    @property
+    def real_side_description(self) -> str:
+        """What the pool's images are, in words a rater reads before starting: acquired from
+        patients, or simulated (the held-out subjects of a training cohort), or both."""
+        return describe_pool(self.pool)
 
     def close(self) -> None:
         """Close the study (no more responses) and flag confidently recognised cases."""

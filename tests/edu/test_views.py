@@ -20,6 +20,10 @@ def test_an_expert_reviews_a_case_on_its_page(login, expert, make_cases):
     page = client.get(reverse("edu:review-case", args=[case.pk]))
     assert b'id="gantry-viewer"' in page.content
     assert page.content.count(b'name="shows_finding"') == 3  # yes, no, unsure; no blank radio
+    text = page.content.decode()
+    for anchor in ("1 · clearly artificial", "5 · indistinguishable from a clinical image"):
+        assert anchor in text  # each point of the scales says what it means
+    assert "5 · excellent, worth a quiz" in text
     bad = client.post(reverse("edu:review-case", args=[case.pk]), {"realism": 9})
     assert bad.status_code == 400
     client.post(

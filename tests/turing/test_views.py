@@ -217,3 +217,31 @@ def test_generator_page_lists_its_studies_and_case_page_shows_flags(
     assert (
         "Recognised as synthetic" not in client.get(flag.case.get_absolute_url()).content.decode()
     )
+
+
+def test_the_start_page_says_what_the_pool_is_and_the_scales_have_anchors(
+    make_study, raters, login
+):
+    from cases.models import ReferenceImage
+
+    study = make_study(ask_realism=True)
+    client = login(raters[0])
+    start = client.get(f"/turing/studies/{study.pk}/start/").content.decode()
+    assert "acquired from patients" in start
+    study.pool.images.update(origin=ReferenceImage.Origin.COHORT)
+    start = client.get(f"/turing/studies/{study.pk}/start/").content.decode()
+    assert "acquired from patients" not in start
+    assert "simulated images of held-out subjects of a training cohort, not of patients" in start
+    client.post(f"/turing/studies/{study.pk}/start/", {})
+    page = client.get(f"/turing/studies/{study.pk}/read/1/").content.decode()
+    for anchor in ("1 · guessing", "5 · certain", "1 · clearly artificial", "3 · plausible"):
+        assert anchor in page
+
+
+def test_the_study_form_says_how_many_images_each_side_offers(make_cases, pool, login, educator):
+    make_cases(2)
+    make_cases(1, status=SyntheticPatient.Status.DRAFT)  # not counted: not approved
+    page = login(educator).get("/turing/new/").content.decode()
+    assert "Tiny brain (6 approved MR images)" in page
+    assert "held-out MR (12 MR images)" in page
+    assert "(3 approved MR images)" in page  # each approved case

@@ -21,6 +21,7 @@ DEMO_USERS = {  # username: (role, password) — demo only; change them on a sha
     "expert": ("expert", "gantry-expert"),
     "trainee": ("trainee", "gantry-trainee"),
 }
+ADMIN_LOGIN = ("admin", "gantry-admin")
 DEMO_CASES_PER_TEMPLATE = 3
 
 TEMPLATES: dict[str, list[dict[str, Any]]] = {
@@ -143,17 +144,18 @@ class Command(BaseCommand):
                     self._cases(template, educator, cases)
 
     def _users(self) -> None:
-        self.stdout.write("Demo logins (http://127.0.0.1:8000):")
         for username, (role, password) in DEMO_USERS.items():
             user, created = User.objects.get_or_create(username=username)
             if created:
                 user.set_password(password)
                 user.save()
             user.groups.add(Group.objects.get(name=role))
-            self.stdout.write(f"  {role:9s} user {username!r:12s} password {password!r}")
         if not User.objects.filter(is_superuser=True).exists():
-            User.objects.create_superuser("admin", password="gantry-admin")
-        self.stdout.write("  admin     user 'admin'      password 'gantry-admin' (/admin/)")
+            User.objects.create_superuser(ADMIN_LOGIN[0], password=ADMIN_LOGIN[1])
+        self.stdout.write(
+            f"Demo users: {', '.join(DEMO_USERS)} and admin (`manage.py demo_logins` prints "
+            "their passwords)"
+        )
 
     def _generators(self) -> list[GeneratorModel]:
         generators = []
