@@ -47,12 +47,18 @@ POOL_ORIGIN_WORDS = {
     ReferenceImage.Origin.IMPORT: "images acquired from patients",
     ReferenceImage.Origin.COHORT: "simulated images of held-out subjects of a training cohort, "
     "not of patients",
+    ReferenceImage.Origin.TEACHING_FILE: "images acquired from patients, from teaching files",
 }
 
 
 def describe_pool(pool: ReferencePool) -> str:
+    """What a pool's images are, by how they arrived, for the raters' start page."""
     origins = set(pool.images.values_list("origin", flat=True).distinct())
-    words = [POOL_ORIGIN_WORDS[o] for o in ReferenceImage.Origin.values if o in origins]
+    words = [
+        POOL_ORIGIN_WORDS.get(origin, label)
+        for origin, label in ReferenceImage.Origin.choices
+        if origin in origins
+    ]
     return " and ".join(words) or "no images yet"
 
 
