@@ -4,6 +4,9 @@
 FROM python:3.11-slim-bookworm
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cu128
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 GANTRY_VAR_DIR=/var/lib/gantry
+# Workers running networks on the CPU keep freed activations in malloc's heap for the next
+# batch (genworker/memory.py); the web service resets it (docker-compose.yml).
+ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824
 WORKDIR /app
 RUN pip install --no-cache-dir torch==2.13.0 --index-url "$TORCH_INDEX"
 COPY pyproject.toml README.md ./

@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from genworker.checkpoint import LoadedGenerator, load_generator  # noqa: E402
 from genworker.compiled import CompiledSynthesis  # noqa: E402
-from genworker.memory import keep_freed_memory  # noqa: E402
+from genworker.memory import is_tuned  # noqa: E402
 from genworker.networks import GeneratorConfig, build_generator, z_from_seed  # noqa: E402
 from genworker.patients import PatientRecipe  # noqa: E402
 from genworker.pipeline import CaseRequest, generate_case  # noqa: E402
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    reuse = "malloc keeps freed memory" if keep_freed_memory() else "default malloc"
+    reuse = "malloc keeps freed memory" if is_tuned() else "default malloc (set GLIBC_TUNABLES)"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {reuse}", end="")
     print(f", CUDA: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA")
     if not args.checkpoints and not args.no_shipped:

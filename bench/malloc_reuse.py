@@ -1,5 +1,6 @@
-"""What :func:`genworker.memory.keep_freed_memory` saves: each case timed in two fresh
-processes, with glibc's default malloc thresholds (the baseline) and with the raised ones.
+"""What keeping freed memory (``GLIBC_TUNABLES``, see :mod:`genworker.memory`) saves: each
+case timed in two fresh processes, with glibc's default malloc thresholds (the baseline) and
+with the raised ones.
 
 Cases (CPU; what the workers and the evaluation do):
 - ``regressor-128``: two epochs of the evaluation's severity regressor on a 128² brain
@@ -101,8 +102,11 @@ def _timed(work) -> None:
 
 
 def _measure(case: str, keep: bool) -> dict:
-    command = [sys.executable, __file__, "--child", case] + (["--keep"] if keep else [])
-    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
+    from genworker.memory import tuned_environment
+
+    env = tuned_environment() if keep else {**os.environ, "GLIBC_TUNABLES": ""}
+    command = [sys.executable, __file__, "--child", case]
+    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT, env=env)
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
@@ -110,13 +114,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        if args.keep:
-            from genworker.memory import keep_freed_memory
-
-            assert keep_freed_memory(), "glibc refused the thresholds"
         CASES[args.child]()
         return
     cases = args.cases.split(",")

@@ -4,43 +4,29 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cases.models import CaseTemplate, GenerationJob, GeneratorModel, SyntheticPatient
 from cases.serializers import (
     CaseSerializer,
+    CoAuthorsSerializer,
     GeneratorSerializer,
     JobSerializer,
     LaunchSerializer,
     TemplateSerializer,
     TemplateVersionSerializer,
 )
-
-
-def requires(read: str, write: str | None = None) -> type[permissions.BasePermission]:
-    """A permission class: ``read`` for safe methods, ``write`` (or nobody) for the rest."""
-
-    class RolePermission(permissions.BasePermission):
-        def has_permission(self, request: Request, view: object) -> bool:
-            if request.method in permissions.SAFE_METHODS:
-                return request.user.has_perm(read)
-            return write is not None and request.user.has_perm(write)
-
-    return RolePermission
-
-
-def _as_drf_error(exc: DjangoValidationError) -> ValidationError:
-    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+from gantry.permissions import ObjectRules, Perms
 
 
 class GeneratorViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = GeneratorModel.objects.all()
     serializer_class = GeneratorSerializer
-    permission_classes = [requires("cases.view_generatormodel")]
+    permission_classes = [Perms]
+    required_perms = {"*": ["cases.view_generatormodel"]}
 
 
 class TemplateViewSet(
@@ -48,9 +34,24 @@ class TemplateViewSet(
 ):
     """Create takes a version's content; update adds a new version; nothing is overwritten."""
 
-    queryset = CaseTemplate.objects.prefetch_related("versions")
+    queryset = CaseTemplate.objects.select_related("created_by").prefetch_related(
+        "versions", "co_authors"
+    )
     serializer_class = TemplateSerializer
-    permission_classes = [requires("cases.view_casetemplate", "cases.change_casetemplate")]
+    permission_classes = [Perms, ObjectRules]
+    required_perms = {
+        "*": ["cases.view_casetemplate"],
+        "create": ["cases.add_casetemplate"],
+        "update": ["cases.change_casetemplate"],
+        "partial_update": ["cases.change_casetemplate"],
+        "co_authors": ["cases.change_casetemplate"],
+        "generate": ["cases.view_casetemplate", "cases.add_generationjob"],
+    }
+    object_rules = {
+        "update": "cases.edit_template",
+        "partial_update": "cases.edit_template",
+        "co_authors": "cases.edit_template",
+    }
 
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
         content = TemplateVersionSerializer(data=request.data)
@@ -60,26 +61,29 @@ class TemplateViewSet(
         )
         try:
             template.add_version(author=request.user, **content.validated_data)
-        except DjangoValidationError as exc:
+        except DjangoValidationError:
             template.delete()
-            raise _as_drf_error(exc) from exc
+            raise  # 400 with the messages by field (gantry.api.exception_handler)
         return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: object, **kwargs: object) -> Response:
         template = self.get_object()
         content = TemplateVersionSerializer(data=request.data)
         content.is_valid(raise_exception=True)
-        try:
-            template.add_version(author=request.user, **content.validated_data)
-        except DjangoValidationError as exc:
-            raise _as_drf_error(exc) from exc
+        template.add_version(author=request.user, **content.validated_data)
         return Response(TemplateSerializer(self.get_queryset().get(pk=template.pk)).data)
 
-    @action(
-        detail=True,
-        methods=["post"],
-        permission_classes=[requires("cases.view_casetemplate", "cases.add_generationjob")],
-    )
+    @action(detail=True, methods=["put"], url_path="co-authors")
+    def co_authors(self, request: Request, pk: str | None = None) -> Response:
+        """Replace the template's co-authors: ``{"co_authors": [user id, ...]}``; its owner and
+        co-authors may."""
+        template = self.get_object()
+        data = CoAuthorsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        template.co_authors.set(data.validated_data["co_authors"])
+        return Response(TemplateSerializer(self.get_queryset().get(pk=template.pk)).data)
+
+    @action(detail=True, methods=["post"])
     def generate(self, request: Request, pk: str | None = None) -> Response:
         """Launch a generation job from the template's current version."""
         launch = LaunchSerializer(data=request.data)
@@ -93,7 +97,8 @@ class TemplateViewSet(
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = GenerationJob.objects.all()
     serializer_class = JobSerializer
-    permission_classes = [requires("cases.view_generationjob")]
+    permission_classes = [Perms]
+    required_perms = {"*": ["cases.view_generationjob"]}
 
 
 class CaseViewSet(viewsets.ReadOnlyModelViewSet):

@@ -7,6 +7,7 @@ class CasesConfig(AppConfig):
     verbose_name = "Cases and generation"
 
     def ready(self) -> None:
-        from cases.roles import sync_role_groups
+        import cases.permissions  # noqa: F401  (adds the app's object rules)
+        from gantry.permissions import sync_role_groups
 
         post_migrate.connect(sync_role_groups, dispatch_uid="gantry-sync-role-groups")

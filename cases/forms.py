@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from cases.models import PROGRESSION_METHODS, GenerationJob, GeneratorModel, TemplateVersion
+from gantry.permissions import users_with
 
 
 def parse_probabilities(text: str) -> dict[str, float]:
@@ -60,6 +61,15 @@ class TemplateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="One question stem per line.",
     )
+    co_authors = forms.ModelMultipleChoiceField(
+        queryset=None,
+        required=False,
+        help_text="Educators who may edit this template besides its owner.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["co_authors"].queryset = users_with("cases.change_casetemplate")
 
     def clean_comorbidities(self) -> dict[str, float]:
         return parse_probabilities(self.cleaned_data["comorbidities"])
@@ -103,6 +113,7 @@ class TemplateForm(forms.Form):
     def initial_from(version: TemplateVersion) -> dict[str, Any]:
         recipe = version.patient_recipe
         return {
+            "co_authors": list(version.template.co_authors.values_list("pk", flat=True)),
             "title": version.title,
             "generator": version.generator_id,
             "finding": version.finding,

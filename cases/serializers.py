@@ -15,6 +15,7 @@ from cases.models import (
     SyntheticPatient,
     TemplateVersion,
 )
+from gantry.permissions import users_with
 
 
 class GeneratorSerializer(serializers.ModelSerializer):
@@ -67,10 +68,12 @@ class TemplateVersionSerializer(serializers.ModelSerializer):
 class TemplateSerializer(serializers.ModelSerializer):
     current = TemplateVersionSerializer(read_only=True)
     versions = serializers.SerializerMethodField()
+    owner = serializers.IntegerField(source="created_by_id", read_only=True)
+    co_authors = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
         model = CaseTemplate
-        fields = ("id", "title", "current", "versions", "created_at")
+        fields = ("id", "title", "owner", "co_authors", "current", "versions", "created_at")
 
     def get_versions(self, obj: CaseTemplate) -> list[int]:
         return [v.number for v in obj.versions.all()]
@@ -151,3 +154,11 @@ class CaseSerializer(serializers.ModelSerializer):
             "seed",
             "studies",
         )
+
+
+class CoAuthorsSerializer(serializers.Serializer):
+    """Who may edit a template besides its owner: users who could author it."""
+
+    co_authors = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=users_with("cases.change_casetemplate")
+    )

@@ -24,7 +24,7 @@ from cases.models import (
     GeneratorModel,
     SyntheticPatient,
 )
-from cases.roles import can_author
+from gantry.permissions import object_or_403
 
 
 @login_required
@@ -34,7 +34,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "template_version"
         )[:12],
     }
-    if can_author(request.user):
+    if request.user.has_perm("cases.add_generationjob"):
         context["templates"] = CaseTemplate.objects.all()[:20]
         context["jobs"] = GenerationJob.objects.select_related("template_version")[:10]
     return render(request, "home.html", context)
@@ -61,7 +61,7 @@ def template_create(request: HttpRequest) -> HttpResponse:
 
 @permission_required("cases.change_casetemplate", raise_exception=True)
 def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    template = get_object_or_404(CaseTemplate, pk=pk)
+    template = object_or_403(request, CaseTemplate, "cases.edit_template", pk=pk)
     form = TemplateForm(request.POST or None, initial=TemplateForm.initial_from(template.current))
     if request.method == "POST" and form.is_valid() and _save_version(request, form, template):
         return redirect(template)
@@ -84,6 +84,7 @@ def _save_version(request: HttpRequest, form: TemplateForm, template: CaseTempla
         for field, errors in exc.message_dict.items():
             form.add_error(field if field in form.fields else None, errors)
         return False
+    template.co_authors.set(form.cleaned_data["co_authors"])
     messages.success(request, f"Saved version {version.number}.")
     return True
 
@@ -101,6 +102,7 @@ def _template_page(
     )
     context = {
         "template": template,
+        "may_edit": request.user.has_perm("cases.edit_template", template),
         "version": versions.first(),
         "versions": versions,
         "jobs": jobs,

@@ -8,21 +8,21 @@ the same attempt endpoints.
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import Form
 from django.shortcuts import get_object_or_404
-from rest_framework import mixins, permissions, status, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from edu import answering
 from edu.forms import ItemMoveForm, KeySourceForm
 from edu.models import Answer, Attempt, AttemptError, Question, Quiz, QuizItem, Review
-from edu.roles import is_educator, is_expert
 from edu.scoring import ResponseError
 from edu.serializers import (
     AnswerInputSerializer,
@@ -33,48 +33,31 @@ from edu.serializers import (
     TraineeQuizSerializer,
     attempt_view,
 )
-
-
-def _as_drf_error(exc: DjangoValidationError) -> ValidationError:
-    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+from gantry.permissions import ObjectRules, Perms
 
 
 def _checked(quiz: Quiz) -> None:
-    """Raise DRF's ValidationError (400) unless the quiz, as it would be saved, is valid."""
-    try:
-        quiz.full_clean(exclude=("created_by",))
-    except DjangoValidationError as exc:
-        raise _as_drf_error(exc) from exc
+    """Raise a ValidationError (400, see gantry.api) unless the quiz, as it would be saved,
+    is valid."""
+    quiz.full_clean(exclude=("created_by", "co_authors"))
+
+
+def _fields(validated: dict) -> dict:
+    """The quiz's own fields of ``validated`` (co-authors are a relation, saved after)."""
+    return {name: value for name, value in validated.items() if name != "co_authors"}
 
 
 def _form_errors(form: Form) -> ValidationError:
     return ValidationError({field: list(errors) for field, errors in form.errors.items()})
 
 
-class IsEducator(permissions.BasePermission):
-    def has_permission(self, request: Request, view: object) -> bool:
-        return is_educator(request.user)
-
-
-class IsExpert(permissions.BasePermission):
-    def has_permission(self, request: Request, view: object) -> bool:
-        return is_expert(request.user)
-
-
-class EducatorWrites(permissions.BasePermission):
-    """Anyone signed in reads (the queryset narrows what); only educators write."""
-
-    def has_permission(self, request: Request, view: object) -> bool:
-        if request.method in permissions.SAFE_METHODS:
-            return request.user.is_authenticated
-        return is_educator(request.user)
-
-
 class ReviewViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """An expert's own reviews; POST creates or edits the review of ``case``."""
 
+    queryset = Review.objects.none()  # the model, for the schema; see get_queryset
     serializer_class = ReviewSerializer
-    permission_classes = [IsExpert]
+    permission_classes = [Perms]
+    required_perms = {"*": ["edu.review_case"]}
 
     def get_queryset(self) -> QuerySet[Review]:
         return Review.objects.filter(expert=self.request.user)
@@ -84,27 +67,62 @@ class ReviewViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         case = fields.pop("case")
-        try:
-            review = Review.submit(case=case, expert=request.user, **fields)
-        except DjangoValidationError as exc:
-            raise _as_drf_error(exc) from exc
+        review = Review.submit(case=case, expert=request.user, **fields)
         body = {**ReviewSerializer(review).data, "case_status": review.case.status}
         return Response(body, status=status.HTTP_201_CREATED)
 
 
 class QuizViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
-    permission_classes = [EducatorWrites]
+    """Educators see and edit the quizzes they own or co-author; trainees read the published
+    quizzes of their cohorts; experts start reference readings."""
+
+    permission_classes = [Perms, ObjectRules]
+    # Reading needs a login only: the queryset narrows what each user sees.
+    required_perms = {
+        "create": ["edu.manage_quiz"],
+        "update": ["edu.manage_quiz"],
+        "partial_update": ["edu.manage_quiz"],
+        "items": ["edu.manage_quiz"],
+        "move_item": ["edu.manage_quiz"],
+        "remove_item": ["edu.manage_quiz"],
+        "publish": ["edu.manage_quiz"],
+        "reference": ["edu.read_reference"],
+    }
+    # For educators; trainees read only their cohorts' published quizzes (the queryset).
+    educator_rules = {
+        action: "edu.edit_quiz"
+        for action in (
+            "retrieve",
+            "update",
+            "partial_update",
+            "items",
+            "move_item",
+            "remove_item",
+            "publish",
+        )
+    }
+
+    @property
+    def object_rules(self) -> dict[str, str]:
+        return self.educator_rules if self._authoring() else {}
+
+    def _authoring(self) -> bool:
+        return self.request.user.has_perm("edu.manage_quiz")
 
     def get_queryset(self) -> QuerySet[Quiz]:
-        if is_educator(self.request.user):
-            return Quiz.objects.prefetch_related("items__questions")
-        return Quiz.objects.for_trainee(self.request.user)
+        if not self._authoring():
+            return Quiz.objects.for_trainee(self.request.user)
+        # An educator lists their own quizzes; another's answers 403 (edu.edit_quiz).
+        quizzes = (
+            Quiz.objects.authored_by(self.request.user) if self.action == "list" else Quiz.objects
+        )
+        return quizzes.prefetch_related("items__questions", "co_authors")
 
     def get_serializer_class(self) -> type:
-        return EducatorQuizSerializer if is_educator(self.request.user) else TraineeQuizSerializer
+        return EducatorQuizSerializer if self._authoring() else TraineeQuizSerializer
 
     def perform_create(self, serializer: EducatorQuizSerializer) -> None:
-        _checked(Quiz(**serializer.validated_data, created_by=self.request.user))
+        _checked(Quiz(**_fields(serializer.validated_data), created_by=self.request.user))
         serializer.save(created_by=self.request.user)
 
     def perform_update(self, serializer: EducatorQuizSerializer) -> None:
@@ -112,28 +130,24 @@ class QuizViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.Rea
         that publishing takes (a quiz published meanwhile is checked as published)."""
         with transaction.atomic():
             quiz = Quiz.objects.select_for_update().get(pk=serializer.instance.pk)
-            for name, value in serializer.validated_data.items():
+            for name, value in _fields(serializer.validated_data).items():
                 setattr(quiz, name, value)
             _checked(quiz)
             serializer.instance = quiz
             serializer.save()
 
-    @action(detail=True, methods=["post"], permission_classes=[IsEducator])
+    @action(detail=True, methods=["post"])
     def items(self, request: Request, pk: str | None = None) -> Response:
         """Add a case to the quiz; a published quiz takes only approved cases."""
         quiz = self.get_object()
         data = QuizItemSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            item = QuizItem.objects.create(quiz=quiz, **data.validated_data)
-        except DjangoValidationError as exc:
-            raise _as_drf_error(exc) from exc
+        item = QuizItem.objects.create(quiz=quiz, **data.validated_data)
         return Response(QuizItemSerializer(item).data, status=status.HTTP_201_CREATED)
 
     @action(
         detail=True,
         methods=["post"],
-        permission_classes=[IsEducator],
         url_path=r"items/(?P<item>[0-9]+)/move",
     )
     def move_item(self, request: Request, pk: str | None = None, item: str = "") -> Response:
@@ -147,16 +161,12 @@ class QuizViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.Rea
         form = ItemMoveForm(request.data)
         if not form.is_valid():
             raise _form_errors(form)
-        try:
-            quiz.move_item(int(item), form.target(current))
-        except DjangoValidationError as exc:
-            raise _as_drf_error(exc) from exc
+        quiz.move_item(int(item), form.target(current))
         return Response(EducatorQuizSerializer(self.get_object()).data)  # items read afresh
 
     @action(
         detail=True,
         methods=["delete"],
-        permission_classes=[IsEducator],
         url_path=r"items/(?P<item>[0-9]+)",
     )
     def remove_item(self, request: Request, pk: str | None = None, item: str = "") -> Response:
@@ -164,22 +174,16 @@ class QuizViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.Rea
         quiz = self.get_object()
         if not quiz.items.filter(pk=int(item)).exists():
             raise NotFound("no such item in this quiz")
-        try:
-            quiz.remove_item(int(item))
-        except DjangoValidationError as exc:
-            raise _as_drf_error(exc) from exc
+        quiz.remove_item(int(item))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @action(detail=True, methods=["post"], permission_classes=[IsEducator])
+    @action(detail=True, methods=["post"])
     def publish(self, request: Request, pk: str | None = None) -> Response:
         quiz = self.get_object()
-        try:
-            quiz.publish()
-        except DjangoValidationError as exc:
-            raise _as_drf_error(exc) from exc
+        quiz.publish()
         return Response(EducatorQuizSerializer(quiz).data)
 
-    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    @action(detail=True, methods=["post"])
     def start(self, request: Request, pk: str | None = None) -> Response:
         """Start (or, in exam mode, resume) the caller's attempt."""
         quiz = get_object_or_404(Quiz.objects.for_trainee(request.user), pk=pk)
@@ -189,7 +193,7 @@ class QuizViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.Rea
             raise ValidationError(str(exc)) from exc
         return Response(attempt_view(attempt), status=status.HTTP_201_CREATED)
 
-    @action(detail=True, methods=["post"], permission_classes=[IsExpert])
+    @action(detail=True, methods=["post"])
     def reference(self, request: Request, pk: str | None = None) -> Response:
         """Start (or resume) the caller's reference reading: experts only."""
         quiz = get_object_or_404(Quiz.objects.for_reference_readers(), pk=pk)
@@ -198,16 +202,19 @@ class QuizViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.Rea
 
 
 class QuestionViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Questions of the quizzes the caller owns or co-authors (``edu.edit_quiz``)."""
+
     serializer_class = QuestionSerializer
-    permission_classes = [IsEducator]
-    queryset = Question.objects.all()
+    permission_classes = [Perms, ObjectRules]
+    required_perms = {"*": ["edu.manage_quiz"]}
+    object_rules = {"key_source": "edu.edit_quiz"}
+    queryset = Question.objects.select_related("item__quiz")
 
     def perform_create(self, serializer: QuestionSerializer) -> None:
+        if not self.request.user.has_perm("edu.edit_quiz", serializer.validated_data["item"]):
+            raise PermissionDenied("only the quiz's owner and co-authors may add questions")
         question = Question(**serializer.validated_data)
-        try:
-            question.full_clean()
-        except DjangoValidationError as exc:
-            raise _as_drf_error(exc) from exc
+        question.full_clean()
         question.save()
         serializer.instance = question
 
@@ -224,11 +231,34 @@ class QuestionViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet):
         return Response({**QuestionSerializer(question).data, "answers_scored_again": count})
 
 
+# What the attempt endpoints answer: ``attempt_view``, the trainee's view of an attempt (its
+# items, their answers, and each key once revealed to the trainee).
+ATTEMPT = OpenApiResponse(OpenApiTypes.OBJECT, description="the trainee's view of the attempt")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="edu_api_attempts_list", responses={200: OpenApiTypes.OBJECT}, request=None
+    ),
+    retrieve=extend_schema(responses={200: ATTEMPT}, request=None),
+    answers=extend_schema(request=AnswerInputSerializer, responses={200: ATTEMPT, 201: ATTEMPT}),
+    finish=extend_schema(request=None, responses={200: ATTEMPT}),
+)
 class AttemptViewSet(viewsets.GenericViewSet):
-    """The caller's own attempts; anyone else's answer 404."""
+    """The caller's own attempts; anyone else's answer 404 (``edu.take_attempt``, which the
+    queryset mirrors)."""
+
+    queryset = Attempt.objects.none()  # the model, for the schema; see get_queryset
+    serializer_class = AnswerInputSerializer
 
     def get_queryset(self) -> QuerySet[Attempt]:
         return Attempt.objects.filter(user=self.request.user).select_related("quiz")
+
+    def get_object(self) -> Attempt:
+        attempt = super().get_object()
+        if not self.request.user.has_perm("edu.take_attempt", attempt):
+            raise NotFound("no such attempt")
+        return attempt
 
     def _attempt(self) -> Attempt:
         attempt = self.get_object()
@@ -264,11 +294,22 @@ class AttemptViewSet(viewsets.GenericViewSet):
         return Response(attempt_view(attempt))
 
 
+class GradeSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    score = serializers.FloatField(min_value=0.0, max_value=1.0)
+
+
 class GradeViewSet(viewsets.GenericViewSet):
     """Educators grade free-text answers: ``POST /edu/api/answers/<id>/grade/ {"score"}``."""
 
-    permission_classes = [IsEducator]
-    queryset = Answer.objects.filter(question__kind=Question.Kind.FREE_TEXT)
+    serializer_class = GradeSerializer
+
+    permission_classes = [Perms, ObjectRules]
+    required_perms = {"*": ["edu.manage_quiz"]}
+    object_rules = {"grade": "edu.edit_quiz"}
+    queryset = Answer.objects.filter(question__kind=Question.Kind.FREE_TEXT).select_related(
+        "attempt__quiz"
+    )
 
     @action(detail=True, methods=["post"])
     def grade(self, request: Request, pk: str | None = None) -> Response:

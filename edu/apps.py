@@ -6,6 +6,7 @@ class EduConfig(AppConfig):
     verbose_name = "Education"
 
     def ready(self) -> None:
+        import edu.permissions  # noqa: F401  (adds the app's object rules)
         from cases.models import register_case_access
         from edu.models import revealed_case_ids
 

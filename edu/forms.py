@@ -11,6 +11,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from cases.models import CaseTemplate
 from edu.models import CurationRule, Question, Quiz, Review
 from gantry import scales
+from gantry.permissions import users_with
 
 
 class ReviewForm(forms.ModelForm):
@@ -49,6 +50,10 @@ class CurationRuleForm(forms.ModelForm):
 class QuizForm(forms.ModelForm):
     cohort = forms.ModelChoiceField(queryset=Group.objects.order_by("name"), required=False)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["co_authors"].queryset = users_with("edu.manage_quiz")
+
     class Meta:
         model = Quiz
         fields = (
@@ -63,6 +68,7 @@ class QuizForm(forms.ModelForm):
             "opens_at",
             "closes_at",
             "invite_reference_readers",
+            "co_authors",
         )
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),

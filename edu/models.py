@@ -46,6 +46,7 @@ class Review(models.Model):
 
     class Meta:
         ordering = ("case", "expert")
+        permissions = [("review_case", "Review synthetic cases")]
         constraints = [
             models.UniqueConstraint(fields=("case", "expert"), name="one_review_per_expert"),
             models.CheckConstraint(
@@ -88,6 +89,9 @@ class CurationRule(models.Model):
     )
     finding_confirmed_by_all = models.BooleanField(default=True)
 
+    class Meta:
+        permissions = [("curate_cases", "Set when generated cases are approved")]
+
     def __str__(self) -> str:
         return f"curation rule of {self.template}"
 
@@ -118,6 +122,14 @@ class QuizQuerySet(QuerySet):
         if not user.is_authenticated:
             return self.none()
         return self.filter(is_published=True, cohort__in=user.groups.all())
+
+    def authored_by(self, user: Any) -> QuizQuerySet:
+        """Quizzes ``user`` owns or co-authors (the ones ``edu.edit_quiz`` lets them edit)."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self
+        return self.filter(Q(created_by=user) | Q(co_authors=user)).distinct()
 
     def for_reference_readers(self) -> QuizQuerySet:
         """Quizzes an expert may read as a reference reader: published ones, and drafts whose
@@ -151,7 +163,15 @@ class Quiz(models.Model):
         default=False,
         help_text="Let experts read this quiz as reference readers before it is published.",
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, help_text="The owner."
+    )
+    co_authors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="co_authored_quizzes",
+        help_text="Educators who may edit the quiz and read its results besides its owner.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = QuizQuerySet.as_manager()
@@ -159,12 +179,22 @@ class Quiz(models.Model):
     class Meta:
         ordering = ("-created_at",)
         verbose_name_plural = "quizzes"
+        permissions = [
+            ("manage_quiz", "Author quizzes and read the results of one's own"),
+            ("read_reference", "Read quizzes as a reference reader"),
+        ]
 
     def __str__(self) -> str:
         return self.title
 
     def get_absolute_url(self) -> str:
         return reverse("edu:quiz-edit", args=[self.pk])
+
+    def is_author(self, user: Any) -> bool:
+        """The owner or a co-author."""
+        return user.pk is not None and (
+            self.created_by_id == user.pk or self.co_authors.filter(pk=user.pk).exists()
+        )
 
     @property
     def is_exam(self) -> bool:

@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from edu import keys
 from edu.models import Answer, Attempt, Question, Quiz, QuizItem, Review
+from gantry.permissions import users_with
 
 LETTERS = "ABCDEFGHIJKLMNOPQRST"
 
@@ -83,6 +84,10 @@ class QuizItemSerializer(serializers.ModelSerializer):
 
 class EducatorQuizSerializer(serializers.ModelSerializer):
     items = QuizItemSerializer(many=True, read_only=True)
+    owner = serializers.IntegerField(source="created_by_id", read_only=True)
+    co_authors = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=users_with("edu.manage_quiz"), required=False
+    )
 
     class Meta:
         model = Quiz
@@ -100,6 +105,8 @@ class EducatorQuizSerializer(serializers.ModelSerializer):
             "closes_at",
             "is_published",
             "invite_reference_readers",
+            "owner",
+            "co_authors",
             "items",
         )
         read_only_fields = ("id", "is_published", "items")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Sequence
-from functools import wraps
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -39,37 +38,14 @@ from edu.models import (
     QuizItem,
     Review,
 )
-from edu.roles import is_educator, is_expert
 from edu.scoring import ResponseError
 from edu.serializers import attempt_view, item_view
-
-View = Callable[..., HttpResponse]
-
-
-def role_required(check: Callable[[Any], bool]) -> Callable[[View], View]:
-    """Anonymous -> login page; signed in without the role -> 403."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        @login_required
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not check(request.user):
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
-
-
-educator_required = role_required(is_educator)
-expert_required = role_required(is_expert)
-
+from gantry.permissions import object_or_403
 
 # --- expert review --------------------------------------------------------------------------
 
 
-@expert_required
+@permission_required("edu.review_case", raise_exception=True)
 def review_queue(request: HttpRequest) -> HttpResponse:
     mine = dict(Review.objects.filter(expert=request.user).values_list("case_id", "realism"))
     cases = SyntheticPatient.objects.select_related("template_version").order_by("pk")
@@ -82,7 +58,7 @@ def _viewer_data(case: SyntheticPatient) -> ViewerData:
     return viewer_data(studies, label=timepoint_label)
 
 
-@expert_required
+@permission_required("edu.review_case", raise_exception=True)
 def review_case(request: HttpRequest, pk: int) -> HttpResponse:
     case = get_object_or_404(SyntheticPatient.objects.select_related("template_version"), pk=pk)
     review = Review.objects.filter(case=case, expert=request.user).first()
@@ -122,13 +98,13 @@ def _curation_page(
     return render(request, "edu/curation.html", context, status=status)
 
 
-@educator_required
+@permission_required("edu.curate_cases", raise_exception=True)
 def curation(request: HttpRequest) -> HttpResponse:
     return _curation_page(request)
 
 
 @require_POST
-@educator_required
+@permission_required("edu.curate_cases", raise_exception=True)
 def curation_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(CaseTemplate, pk=pk)
     form = CurationRuleForm(
@@ -145,14 +121,14 @@ def curation_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _quiz_list_page(request: HttpRequest, *, status: int = 200, error: str = "") -> HttpResponse:
-    if is_educator(request.user):
-        quizzes = Quiz.objects.all()
+    if request.user.has_perm("edu.manage_quiz"):
+        quizzes = Quiz.objects.authored_by(request.user)
         context = {"quizzes": quizzes, "authoring": True, "error": error}
         return render(request, "edu/quiz_list.html", context, status=status)
     quizzes = Quiz.objects.for_trainee(request.user)
     attempts = Attempt.objects.filter(user=request.user, quiz__in=quizzes, is_reference=False)
     context = {"quizzes": quizzes, "attempts": attempts, "error": error}
-    if is_expert(request.user):
+    if request.user.has_perm("edu.read_reference"):
         readings = Attempt.objects.filter(user=request.user, is_reference=True)
         context["reference"] = [
             (quiz, next((a for a in readings if a.quiz_id == quiz.pk), None))
@@ -166,7 +142,7 @@ def quiz_list(request: HttpRequest) -> HttpResponse:
     return _quiz_list_page(request)
 
 
-@educator_required
+@permission_required("edu.manage_quiz", raise_exception=True)
 def quiz_create(request: HttpRequest) -> HttpResponse:
     form = QuizForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -217,9 +193,9 @@ def _quiz_page(
     return render(request, "edu/quiz_edit.html", context, status=status)
 
 
-@educator_required
+@permission_required("edu.manage_quiz", raise_exception=True)
 def quiz_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    quiz = get_object_or_404(Quiz, pk=pk)
+    quiz = object_or_403(request, Quiz, "edu.edit_quiz", pk=pk)
     form = QuizForm(request.POST or None, instance=quiz)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -229,9 +205,9 @@ def quiz_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@educator_required
+@permission_required("edu.manage_quiz", raise_exception=True)
 def quiz_add_items(request: HttpRequest, pk: int) -> HttpResponse:
-    quiz = get_object_or_404(Quiz, pk=pk)
+    quiz = object_or_403(request, Quiz, "edu.edit_quiz", pk=pk)
     posted = request.POST.getlist("cases")
     ids = [int(v) for v in posted if v.isdigit()]
     cases = SyntheticPatient.objects.filter(pk__in=ids)
@@ -253,9 +229,9 @@ def quiz_add_items(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@educator_required
+@permission_required("edu.manage_quiz", raise_exception=True)
 def quiz_item_move(request: HttpRequest, pk: int, item: int) -> HttpResponse:
-    quiz = get_object_or_404(Quiz, pk=pk)
+    quiz = object_or_403(request, Quiz, "edu.edit_quiz", pk=pk)
     try:
         current = quiz.item_position(item)
     except QuizItem.DoesNotExist as exc:
@@ -273,9 +249,9 @@ def quiz_item_move(request: HttpRequest, pk: int, item: int) -> HttpResponse:
 
 
 @require_POST
-@educator_required
+@permission_required("edu.manage_quiz", raise_exception=True)
 def quiz_item_remove(request: HttpRequest, pk: int, item: int) -> HttpResponse:
-    quiz = get_object_or_404(Quiz, pk=pk)
+    quiz = object_or_403(request, Quiz, "edu.edit_quiz", pk=pk)
     get_object_or_404(QuizItem, pk=item, quiz=quiz)
     try:
         quiz.remove_item(item)
@@ -287,9 +263,9 @@ def quiz_item_remove(request: HttpRequest, pk: int, item: int) -> HttpResponse:
 
 
 @require_POST
-@educator_required
+@permission_required("edu.manage_quiz", raise_exception=True)
 def question_add(request: HttpRequest, pk: int) -> HttpResponse:
-    item = get_object_or_404(QuizItem.objects.select_related("quiz"), pk=pk)
+    item = object_or_403(request, QuizItem.objects.select_related("quiz"), "edu.edit_quiz", pk=pk)
     form = QuestionForm(request.POST, prefix=f"i{item.pk}")
     form.instance.item = item
     form.instance.order = item.questions.count()
@@ -306,10 +282,12 @@ def _messages(errors: Any) -> list[str]:
 
 
 @require_POST
-@educator_required
+@permission_required("edu.manage_quiz", raise_exception=True)
 def question_key_source(request: HttpRequest, pk: int) -> HttpResponse:
     """Choose what a question's answers are scored against; the answers are scored again."""
-    question = get_object_or_404(Question.objects.select_related("item__quiz"), pk=pk)
+    question = object_or_403(
+        request, Question.objects.select_related("item__quiz"), "edu.edit_quiz", pk=pk
+    )
     form = KeySourceForm(request.POST, instance=question)
     if not form.is_valid():  # the model's clean refuses kinds without a reference standard
         problem = "; ".join(_messages(form.errors))
@@ -323,9 +301,9 @@ def question_key_source(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@educator_required
+@permission_required("edu.manage_quiz", raise_exception=True)
 def quiz_publish(request: HttpRequest, pk: int) -> HttpResponse:
-    quiz = get_object_or_404(Quiz, pk=pk)
+    quiz = object_or_403(request, Quiz, "edu.edit_quiz", pk=pk)
     try:
         quiz.publish()
     except ValidationError as exc:
@@ -364,14 +342,14 @@ def _results_page(
     return render(request, "edu/quiz_results.html", context, status=status)
 
 
-@educator_required
+@permission_required("edu.manage_quiz", raise_exception=True)
 def quiz_results(request: HttpRequest, pk: int) -> HttpResponse:
-    return _results_page(request, get_object_or_404(Quiz, pk=pk))
+    return _results_page(request, object_or_403(request, Quiz, "edu.edit_quiz", pk=pk))
 
 
-@educator_required
+@permission_required("edu.manage_quiz", raise_exception=True)
 def quiz_results_csv(request: HttpRequest, pk: int) -> HttpResponse:
-    quiz = get_object_or_404(Quiz, pk=pk)
+    quiz = object_or_403(request, Quiz, "edu.edit_quiz", pk=pk)
     data = results.quiz_results(quiz)
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="quiz-{quiz.pk}-results.csv"'
@@ -393,10 +371,10 @@ def quiz_results_csv(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-@educator_required
+@permission_required("edu.manage_quiz", raise_exception=True)
 def quiz_items_csv(request: HttpRequest, pk: int) -> HttpResponse:
     """The item analysis: per question, and per option of single-best-answer questions."""
-    quiz = get_object_or_404(Quiz, pk=pk)
+    quiz = object_or_403(request, Quiz, "edu.edit_quiz", pk=pk)
     data = results.quiz_results(quiz)
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="quiz-{quiz.pk}-items.csv"'
@@ -407,10 +385,14 @@ def quiz_items_csv(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@educator_required
+@permission_required("edu.manage_quiz", raise_exception=True)
 def grade_answer(request: HttpRequest, pk: int) -> HttpResponse:
-    answer = get_object_or_404(
-        Answer.objects.select_related("attempt__quiz"), pk=pk, question__kind="free_text"
+    answer = object_or_403(
+        request,
+        Answer.objects.select_related("attempt__quiz"),
+        "edu.edit_quiz",
+        pk=pk,
+        question__kind="free_text",
     )
     typed = request.POST.get("score", "")
     try:
@@ -435,7 +417,10 @@ def grade_answer(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _own_attempt(request: HttpRequest, pk: int) -> Attempt:
-    attempt = get_object_or_404(Attempt.objects.select_related("quiz"), pk=pk, user=request.user)
+    """The attempt, for its trainee; to anyone else it does not exist (404)."""
+    attempt = get_object_or_404(Attempt.objects.select_related("quiz"), pk=pk)
+    if not request.user.has_perm("edu.take_attempt", attempt):
+        raise Http404("no such attempt")
     attempt.expire_if_due()
     return attempt
 
@@ -452,7 +437,7 @@ def attempt_start(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@expert_required
+@permission_required("edu.read_reference", raise_exception=True)
 def reference_start(request: HttpRequest, pk: int) -> HttpResponse:
     """Start (or resume) the expert's reference reading of a quiz."""
     quiz = get_object_or_404(Quiz.objects.for_reference_readers(), pk=pk)

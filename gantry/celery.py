@@ -5,8 +5,6 @@ import os
 from celery import Celery
 from celery.signals import worker_init
 
-from genworker.memory import keep_freed_memory
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gantry.settings")
 
 app = Celery("gantry")
@@ -33,7 +31,8 @@ def refuse_shared_gpu(sender, **_kwargs) -> None:
 
 
 @worker_init.connect
-def reuse_freed_memory(**_kwargs) -> None:
-    """Workers run the generators on the CPU where there is no GPU: keep their freed
-    activations for the next batch (genworker.memory). Prefork children inherit it."""
-    keep_freed_memory()
+def make_local_folders(**_kwargs) -> None:
+    """The embedded default's folders (SQLite, the filesystem broker, media), if used."""
+    from gantry.local import make_local_folders
+
+    make_local_folders()

@@ -4,11 +4,13 @@ The defaults make the embedded demo work with no services: SQLite, files under
 ``var/``, and a Celery broker on the local filesystem.
 """
 
+from importlib.metadata import version
 from pathlib import Path
 
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+GANTRY_VERSION = version("gantry")
 env = environ.Env()
 
 VAR_DIR = Path(env.str("GANTRY_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -41,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "drf_spectacular",
     "django_celery_results",
@@ -51,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -77,7 +81,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "cases.roles.role_context",
+                "gantry.permissions.role_context",
             ],
         },
     },
@@ -110,6 +114,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Role permissions from the database (groups), object rules from django-rules (see
+# gantry.permissions).
+AUTHENTICATION_BACKENDS = [
+    "rules.permissions.ObjectPermissionBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -124,8 +134,29 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"  # never served directly: DICOM goes through the authenticated WADO endpoint
+# Case files, checkpoints and imported DICOM go through Django's storage API: a local folder
+# (MEDIA_ROOT), or an S3-compatible object store shared by the web and workers of several
+# hosts when GANTRY_S3_BUCKET is set (django-storages; see README, "Production").
+GANTRY_S3_BUCKET = env.str("GANTRY_S3_BUCKET", default="")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": (
+        {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": GANTRY_S3_BUCKET,
+                "endpoint_url": env.str("GANTRY_S3_ENDPOINT_URL", default="") or None,
+                "region_name": env.str("GANTRY_S3_REGION", default="") or None,
+                "access_key": env.str("GANTRY_S3_ACCESS_KEY_ID", default="") or None,
+                "secret_key": env.str("GANTRY_S3_SECRET_ACCESS_KEY", default="") or None,
+                "location": env.str("GANTRY_S3_PREFIX", default=""),
+                "file_overwrite": False,  # as on a local disk: a taken name gets a new one
+                "default_acl": None,
+                "querystring_auth": True,  # never served directly anyway (see MEDIA_URL)
+            },
+        }
+        if GANTRY_S3_BUCKET
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -155,10 +186,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "gantry.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Gantry API",
-    "VERSION": "0.1.0",
+    "VERSION": GANTRY_VERSION,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
@@ -175,8 +207,6 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # kombu polls the folder once a second by default: a second of each job's wait
         "polling_interval": 0.1,
     }
-    for _folder in ("queue", "control"):
-        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # An unacknowledged message (its worker died) goes back to the queue after this long;
     # Redis has no other way to notice. Longer than the longest chunk, so a live worker's
@@ -204,6 +234,21 @@ GANTRY_PACS_CALLING_AE = env.str("GANTRY_PACS_CALLING_AE", default="GANTRY")
 # Origins (https://viewer.example.org, or *) whose pages may call DICOMweb with a token (CORS
 # for /dicomweb/ only; see docs/dicomweb.md). None by default: same-origin viewers only.
 GANTRY_DICOMWEB_CORS_ORIGINS = env.list("GANTRY_DICOMWEB_CORS_ORIGINS", default=[])
+# django-cors-headers, on the DICOMweb service only. Credentials (cookies) never cross
+# origins: a viewer elsewhere sends its user's token in the Authorization header. A
+# preflight is answered before authentication (browsers send it without the token).
+CORS_URLS_REGEX = r"^/dicomweb/(?!$).*$"  # the service, not its token page
+CORS_ALLOW_ALL_ORIGINS = "*" in GANTRY_DICOMWEB_CORS_ORIGINS
+CORS_ALLOWED_ORIGINS = [o.rstrip("/") for o in GANTRY_DICOMWEB_CORS_ORIGINS if o != "*"]
+CORS_ALLOW_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
+CORS_EXPOSE_HEADERS = (
+    "Content-Length",
+    "Content-Location",
+    "Location",
+    "Warning",
+    "WWW-Authenticate",
+)
+CORS_PREFLIGHT_MAX_AGE = 3600
 # "cuda", "cpu", or "auto" (CUDA when present).
 GANTRY_DEVICE = env.str("GANTRY_DEVICE", default="auto")
 # CPU threads torch may use in a worker (0: torch's default, one per core). On a busy
@@ -233,6 +278,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"highdicom": {"level": "WARNING"}},
 }
-
-for _folder in (VAR_DIR, STATIC_ROOT, MEDIA_ROOT):
-    _folder.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,6 @@ from genworker.cohorts import cli as cohorts_cli
 from genworker.cohorts.registry import BUILDERS, build_cohort
 from genworker.evaluation import write_report
 from genworker.evaluation_seeds import EVALUATION_SEEDS, evaluate_over_seeds
-from genworker.memory import keep_freed_memory
 from genworker.recipes import RECIPES, Recipe, recipe
 from genworker.sampling import sample_grid, save_grid_png
 from genworker.selection import METHOD as SELECTION_METHOD
@@ -367,7 +366,6 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    keep_freed_memory()
     if argv[:1] == ["cohort"]:
         return cohorts_cli.main(argv[1:])
     if argv[:1] == ["latent"]:

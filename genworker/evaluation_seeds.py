@@ -28,7 +28,7 @@ import torch
 from genworker.checkpoint import LoadedGenerator
 from genworker.cohorts import Cohort
 from genworker.evaluation import check_targets, evaluate
-from genworker.memory import keep_freed_memory
+from genworker.memory import tuned
 
 EVALUATION_SEEDS = 5  # what `ship` and `evaluate` use unless told
 T = TypeVar("T")
@@ -66,9 +66,7 @@ def map_seeds(
     if workers <= 1 or len(seeds) <= 1 or torch.device(device).type != "cpu":
         return [work(seed=seed) for seed in seeds]
     context = multiprocessing.get_context("spawn")  # torch is not fork-safe
-    with ProcessPoolExecutor(
-        min(workers, len(seeds)), mp_context=context, initializer=keep_freed_memory
-    ) as pool:
+    with tuned(), ProcessPoolExecutor(min(workers, len(seeds)), mp_context=context) as pool:
         futures = [pool.submit(work, seed=seed) for seed in seeds]
         return [future.result() for future in futures]
 

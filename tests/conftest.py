@@ -192,3 +192,11 @@ def _wait_for(
 @pytest.fixture
 def wait_for():
     return _wait_for
+
+
+@pytest.fixture(scope="session", autouse=True)
+def local_folders() -> None:
+    """The embedded default's folders (the SQLite file's, the filesystem broker's)."""
+    from gantry.local import make_local_folders
+
+    make_local_folders()

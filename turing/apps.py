@@ -7,6 +7,7 @@ class TuringConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        import turing.permissions  # noqa: F401  (adds the app's object rules)
         from cases.dicomweb.access import register_hidden_filter
         from turing.access import hidden_from_raters
 

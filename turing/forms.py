@@ -4,11 +4,10 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.contrib.auth import get_user_model
 
 from cases.models import GeneratorModel, ReferencePool, SyntheticPatient
-from cases.roles import EXPERT
 from gantry import scales
+from gantry.permissions import users_with
 from turing import available
 from turing.building import MAX_IMAGES, StudyPlan
 from turing.models import StudyRater
@@ -71,7 +70,7 @@ class StudyForm(forms.Form):
         min_value=0.05, max_value=0.95, initial=0.5, help_text="Share of synthetic images."
     )
     raters = forms.ModelMultipleChoiceField(
-        get_user_model().objects.filter(groups__name=EXPERT).order_by("username"),
+        users_with("turing.join_studies"),
         help_text="Expert raters.",
     )
     ask_realism = forms.BooleanField(required=False, label="Ask for a realism score (1 to 5)")

@@ -104,6 +104,10 @@ class TuringStudy(models.Model):
         ordering = ("-created_at",)
         verbose_name = "Turing study"
         verbose_name_plural = "Turing studies"
+        permissions = [
+            ("run_study", "Build, run and close Turing studies"),
+            ("join_studies", "Be chosen as a rater of Turing studies"),
+        ]
 
     def __str__(self) -> str:
         return self.title

@@ -8,7 +8,7 @@ blinded copies made when the study was built.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -16,17 +16,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from cases.roles import EXPERT, can_author, roles_of
 from turing import plots
 from turing.building import build_study
 from turing.forms import ResponseForm, StartForm, StudyForm
 from turing.models import Response, StudyImage, StudyRater, TuringStudy
 from turing.results import csv_text, study_analysis
 
-
-def _require_educator(request: HttpRequest) -> None:
-    if not can_author(request.user):
-        raise PermissionDenied("only educators manage Turing studies")
+RUN_STUDY = "turing.run_study"
 
 
 def _rater(request: HttpRequest, pk: int) -> StudyRater:
@@ -47,18 +43,17 @@ def _with_progress(raters):
 @login_required
 def study_list(request: HttpRequest) -> HttpResponse:
     readings = _with_progress(StudyRater.objects.filter(user=request.user))
-    if can_author(request.user):
+    if request.user.has_perm(RUN_STUDY):
         studies = TuringStudy.objects.annotate(n_raters=Count("rater_set", distinct=True))
-    elif readings or EXPERT in roles_of(request.user):  # experts see the page before a study
+    elif readings or request.user.has_perm("turing.join_studies"):  # before a first study
         studies = None
     else:
         raise PermissionDenied("Turing studies are for educators, experts and their raters")
     return render(request, "turing/study_list.html", {"studies": studies, "readings": readings})
 
 
-@login_required
+@permission_required(RUN_STUDY, raise_exception=True)
 def study_create(request: HttpRequest) -> HttpResponse:
-    _require_educator(request)
     form = StudyForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
@@ -72,18 +67,16 @@ def study_create(request: HttpRequest) -> HttpResponse:
     return render(request, "turing/study_form.html", {"form": form}, status=status)
 
 
-@login_required
+@permission_required(RUN_STUDY, raise_exception=True)
 def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_educator(request)
     study = get_object_or_404(TuringStudy.objects.select_related("pool", "generator"), pk=pk)
     raters = _with_progress(study.rater_set.all())
     return render(request, "turing/study_detail.html", {"study": study, "raters": raters})
 
 
 @require_POST
-@login_required
+@permission_required(RUN_STUDY, raise_exception=True)
 def study_close(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_educator(request)
     study = get_object_or_404(TuringStudy, pk=pk)
     study.close()
     messages.success(request, f"Closed; {study.flags.count()} case(s) flagged as recognised.")
@@ -195,9 +188,8 @@ def _initial(previous: Response | None) -> dict[str, object]:
 @login_required
 def image(request: HttpRequest, token: str) -> HttpResponse:
     """The blinded DICOM file of one study image, for its study's raters and educators."""
-    study_image = get_object_or_404(StudyImage, token=token)
-    is_rater = StudyRater.objects.filter(study_id=study_image.study_id, user=request.user)
-    if not (can_author(request.user) or is_rater.exists()):
+    study_image = get_object_or_404(StudyImage.objects.select_related("study"), token=token)
+    if not request.user.has_perm("turing.rate_study", study_image.study):
         raise Http404("no such image")
     response = FileResponse(
         study_image.blinded.open("rb"), content_type="application/dicom", filename=f"{token}.dcm"
@@ -209,12 +201,11 @@ def image(request: HttpRequest, token: str) -> HttpResponse:
 
 def _closed_study_for_results(request: HttpRequest, pk: int) -> TuringStudy:
     study = get_object_or_404(TuringStudy, pk=pk)
-    is_rater = study.rater_set.filter(user=request.user).exists()
-    if not (can_author(request.user) or is_rater):
+    if request.user.has_perm("turing.view_results", study):
+        return study
+    if not request.user.has_perm("turing.rate_study", study):
         raise PermissionDenied("only the study's educators and raters see its results")
-    if not study.is_closed:
-        raise PermissionDenied("results are shown once the study is closed")
-    return study
+    raise PermissionDenied("results are shown once the study is closed")
 
 
 @login_required

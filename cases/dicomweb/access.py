@@ -18,7 +18,6 @@ from typing import Any
 from django.db.models import QuerySet
 
 from cases.models import Instance, ReferenceImage, ReferencePool, instances_visible_to
-from cases.roles import can_see_reference
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def visible_instances(user: Any, hidden: Sequence[Hidden] | None = None) -> Quer
 def visible_reference_images(
     user: Any, pool: ReferencePool | None = None, hidden: Sequence[Hidden] | None = None
 ) -> QuerySet[ReferenceImage]:
-    if not can_see_reference(user):
+    if not user.has_perm("cases.view_referencepool"):
         return ReferenceImage.objects.none()
     queryset = ReferenceImage.objects.all() if pool is None else pool.images.all()
     for found in hidden_from(user) if hidden is None else hidden:

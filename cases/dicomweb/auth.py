@@ -5,8 +5,8 @@ or ``Authorization: Token <key>`` (Django REST framework's form); it is looked u
 SHA-256 (``cases.models.AccessToken``). A session must pass the CSRF check on unsafe methods,
 as it does everywhere else; a token needs none.
 
-Every service URL goes through ``dicomweb_auth``, which also answers CORS (``cors``) and turns
-a 404 into a JSON reply that carries the CORS headers too.
+Every service URL goes through ``dicomweb_auth``, which turns a 404 into a JSON reply. CORS
+(for viewers on other origins) is django-cors-headers' middleware, for ``/dicomweb/`` only.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from cases.dicomweb import cors
 from cases.models import AccessToken
 
 REALM = 'Bearer realm="gantry-dicomweb"'
@@ -55,9 +54,9 @@ def _token_user(request: HttpRequest) -> Any:
 def load_permissions(user: Any) -> None:
     """Fill ModelBackend's per-request permission cache with one query instead of its two (the
     user's own permissions, then their groups'): the same set, which every DICOMweb request
-    needs (roles decide what is visible). Left to Django with other backends."""
+    needs (roles decide what is visible). Left to Django without ModelBackend."""
     if (
-        settings.AUTHENTICATION_BACKENDS != ["django.contrib.auth.backends.ModelBackend"]
+        "django.contrib.auth.backends.ModelBackend" not in settings.AUTHENTICATION_BACKENDS
         or not user.is_active
         or user.is_superuser
         or hasattr(user, "_perm_cache")
@@ -88,17 +87,13 @@ def error(status: int, message: str, **headers: str) -> HttpResponse:
 
 
 def dicomweb_auth(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Authenticate by token or session; anonymous requests get 401 with a challenge. CORS
-    preflights are answered before, and CORS headers added to every reply."""
+    """Authenticate by token or session; anonymous requests get 401 with a challenge."""
 
     @login_not_required
     @csrf_exempt
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        answer = cors.preflight(request)
-        if answer is not None:
-            return answer
-        return cors.add_headers(request, _authenticated(view, request, *args, **kwargs))
+        return _authenticated(view, request, *args, **kwargs)
 
     return wrapper
 

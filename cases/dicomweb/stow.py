@@ -23,7 +23,6 @@ from cases.dicomweb.auth import error
 from cases.dicomweb.results import instance_url, to_json
 from cases.models import ReferencePool
 from cases.reference.dicom_import import MAX_FILE_BYTES, import_files
-from cases.roles import can_import_reference
 
 MAX_BODY_BYTES = 2 * MAX_FILE_BYTES
 COERCED = 0xB000  # warning: data elements coerced (de-identification)
@@ -70,7 +69,7 @@ def store(request: HttpRequest, *, pool: int | None, study: str | None) -> HttpR
         return error(
             400, "STOW-RS stores into a reference pool: POST to /dicomweb/pools/<id>/studies"
         )
-    if not can_import_reference(request.user):
+    if not request.user.has_perm("cases.add_referenceimage"):
         return error(403, "only educators and admins may store instances")
     target = get_object_or_404(ReferencePool, pk=pool)
     params = {key.lower(): value for key, value in request.content_params.items()}

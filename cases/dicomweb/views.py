@@ -23,7 +23,6 @@ from cases.dicomweb.auth import dicomweb_auth, error
 from cases.dicomweb.catalog import Matcher, QueryError, group, instance_rows, locate
 from cases.dicomweb.query import parse_query
 from cases.models import AccessToken, ReferencePool
-from cases.roles import can_see_reference
 
 DICOM_JSON = "application/dicom+json"
 CHUNK = 256 * 1024
@@ -46,7 +45,7 @@ def _scope(request: HttpRequest, pool: int | None) -> tuple[ReferencePool | None
     """The pool a scoped URL names (404 for those who may not see it) and the base URL."""
     if pool is None:
         return None, request.build_absolute_uri(reverse("dicomweb-root")).rstrip("/")
-    if not can_see_reference(request.user):
+    if not request.user.has_perm("cases.view_referencepool"):
         raise Http404("no such pool")
     found = get_object_or_404(ReferencePool, pk=pool)
     return found, request.build_absolute_uri(reverse("dicomweb-pool-root", args=[pool])).rstrip("/")

@@ -53,7 +53,7 @@ from genworker.sampling import progression_batch
 from genworker.writers import Writers
 
 logger = logging.getLogger(__name__)
-SOFTWARE_VERSION = "gantry 0.1.0"
+SOFTWARE_VERSION = f"gantry {settings.GANTRY_VERSION}"  # in each file's Software Versions
 RETRY_AT_MOST_S = 30  # a task waiting on another worker's lease asks again this often
 # A worker writes its jobs' progress and renews its leases at most this often (and when its
 # chunks end): each is a commit of its own, which on PostgreSQL waits for the disk, and the

@@ -31,9 +31,7 @@ def register_case_access(granted_to: CaseAccess) -> None:
 
 class PatientQuerySet(QuerySet):
     def visible_to(self, user: Any) -> PatientQuerySet:
-        from cases.roles import can_see_all_cases
-
-        if can_see_all_cases(user):
+        if user.has_perm("cases.view_syntheticpatient"):
             return self
         if not _case_access:
             return self.none()
@@ -183,9 +181,10 @@ class LesionGroundTruth(models.Model):
 
 
 def instances_visible_to(user: Any) -> QuerySet[Instance]:
-    from cases.roles import can_see_all_cases
 
-    if can_see_all_cases(user):  # no "patient in (every patient)" condition for the SQL
+    if user.has_perm(
+        "cases.view_syntheticpatient"
+    ):  # no "patient in (every patient)" condition for the SQL
         return Instance.objects.all()
     patients = SyntheticPatient.objects.visible_to(user)
     return Instance.objects.filter(series__study__patient__in=patients)

@@ -19,7 +19,15 @@ class CaseTemplate(models.Model):
     """The stable identity of a template; its content lives in immutable versions."""
 
     title = models.CharField(max_length=200)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, help_text="The owner."
+    )
+    co_authors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="co_authored_templates",
+        help_text="Educators who may edit the template besides its owner.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -30,6 +38,12 @@ class CaseTemplate(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("template-detail", args=[self.pk])
+
+    def is_author(self, user: Any) -> bool:
+        """The owner or a co-author."""
+        return user.pk is not None and (
+            self.created_by_id == user.pk or self.co_authors.filter(pk=user.pk).exists()
+        )
 
     @property
     def current(self) -> TemplateVersion:

@@ -11,7 +11,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from cases.models import ReferencePool
 from cases.reference.dicom_import import import_files
 from cases.reference.teaching_file_import import import_teaching_file
-from cases.roles import can_import_reference
 
 
 class PoolForm(forms.ModelForm):
@@ -58,7 +57,7 @@ class UploadForm(forms.Form):
 def pool_list(request: HttpRequest) -> HttpResponse:
     form = PoolForm(request.POST or None)
     if request.method == "POST":
-        if not can_import_reference(request.user):
+        if not request.user.has_perm("cases.add_referenceimage"):
             raise PermissionDenied
         if form.is_valid():
             pool = form.save(commit=False)
@@ -78,7 +77,7 @@ def pool_detail(request: HttpRequest, pk: int) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
     report, status = None, 200
     if request.method == "POST":
-        if not can_import_reference(request.user):
+        if not request.user.has_perm("cases.add_referenceimage"):
             raise PermissionDenied
         if form.is_valid():
             uploads = [(f.name, f) for f in request.FILES.getlist("files")]

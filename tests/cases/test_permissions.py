@@ -44,7 +44,8 @@ MATRIX = [
     ("get", lambda w: reverse("template-list"), (302, 403, 200, 200)),
     ("get", lambda w: reverse("template-create"), (302, 403, 403, 200)),
     ("get", lambda w: reverse("template-detail", args=[w["template"]]), (302, 403, 200, 200)),
-    ("get", lambda w: reverse("template-edit", args=[w["template"]]), (302, 403, 403, 200)),
+    # Only the template's owner and co-authors edit it (tests/test_permission_matrix.py).
+    ("get", lambda w: reverse("template-edit", args=[w["template"]]), (302, 403, 403, 403)),
     ("post", lambda w: reverse("job-launch", args=[w["template"]]), (302, 403, 403, 400)),
     ("get", lambda w: reverse("job-progress", args=[w["job"]]), (302, 403, 403, 200)),
     ("get", lambda w: reverse("generator-list"), (302, 403, 200, 200)),

@@ -12,9 +12,10 @@ ROLES = ("anonymous", "trainee", "expert", "educator")
 
 
 @pytest.fixture
-def world(quiz, trainee, case):
+def world(quiz, trainee, case, educator):
     attempt = Attempt.start(quiz=quiz, user=trainee)
     return {
+        "owner": educator,
         "quiz": quiz.pk,
         "case": case.pk,
         "attempt": attempt.pk,
@@ -25,7 +26,8 @@ def world(quiz, trainee, case):
 
 
 # (method, url, expected per role: anonymous, trainee (not the attempt's owner), expert,
-# educator). Pages send anonymous users to the login page; the API answers them 403.
+# educator (the quiz's owner; other educators: tests/test_permission_matrix.py)). Pages send
+# anonymous users to the login page; the API answers them 403.
 MATRIX = [
     ("get", lambda w: reverse("edu:review-queue"), (302, 403, 200, 403)),
     ("get", lambda w: reverse("edu:review-case", args=[w["case"]]), (302, 403, 200, 403)),
@@ -95,7 +97,9 @@ def test_role_matrix(client, world):
     for method, url, expected in MATRIX:
         for role, status in zip(ROLES, expected, strict=True):
             client.logout()
-            if role != "anonymous":
+            if role == "educator":
+                client.force_login(world["owner"])
+            elif role != "anonymous":
                 client.force_login(UserFactory(role=role))
             response = getattr(client, method)(url(world))
             if response.status_code != status:

@@ -8,7 +8,6 @@ from django import template
 from django.db.models import Q
 
 from cases.models import GeneratorModel, SyntheticPatient
-from cases.roles import can_author
 from turing.models import CaseFlag, TuringStudy
 from turing.results import study_analysis
 from turing.statistics import Auc, CrossedMean, Proportion
@@ -59,7 +58,9 @@ def number(value: float | None, digits: int = 2) -> str:
 def case_flags(context: dict[str, Any], case: SyntheticPatient) -> dict[str, Any]:
     """Flags of ``case`` from closed studies, for its educators only."""
     user = context["request"].user
-    flags = CaseFlag.objects.filter(case=case).select_related("study") if can_author(user) else []
+    if not user.has_perm("turing.run_study"):
+        return {"flags": []}
+    flags = CaseFlag.objects.filter(case=case).select_related("study")
     return {"flags": flags}
 
 
