@@ -8,9 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        # Both 0007s: this one also joins the two branches into one line again.
-        ('cases', '0007_lesion_measurements'),
-        ('cases', '0007_teaching_files'),
+        ('cases', '0008_merge_lesion_measurements_teaching_files'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
