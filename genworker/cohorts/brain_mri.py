@@ -43,6 +43,7 @@ from genworker.cohorts.anatomy import (
     expansion_displacement,
     identity_grid,
     resize,
+    resize_grid,
     rician_noise,
     sample,
     smooth_displacement,
@@ -366,7 +367,25 @@ def grow_tumour(
     if seed is None:
         return None
     u, burden = glioma.grow(small[1], small[0], seed, severities, growth_mm, rng)
-    return np.stack([resize(frame, RESOLUTION) for frame in u]), burden
+    return np.stack([upsample(frame, RESOLUTION) for frame in u]), burden
+
+
+def upsample(image: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear enlargement (no smoothing first: nothing to alias)."""
+    return sample(image, resize_grid(image.shape, (size, size)))
+
+
+def _any_place(
+    tissue: np.ndarray, rng: np.random.Generator, severities: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """A tumour in the first (side, lobe) of a random order that has room for it."""
+    places = [(side, location) for side in glioma.SIDES for location in glioma.LOCATIONS]
+    for index in rng.permutation(len(places)):
+        side, location = places[index]
+        grown = grow_tumour(tissue, rng, severities, side, location)
+        if grown is not None:
+            return (*grown, side, location)
+    raise ValueError("this subject's brain has no deep white matter to seed a glioma in")
 
 
 def simulate_track(
@@ -387,12 +406,7 @@ def simulate_track(
             normal, subject.tissue, empty, subject.noise_sigma, subject.source,
         )  # fmt: skip
     targets = severity_schedule(rng, timepoints, first=(0.05, 0.2), last=rng.uniform(0.7, 1.0))
-    grown = None
-    while grown is None:
-        side = glioma.SIDES[rng.integers(2)]
-        location = glioma.LOCATIONS[rng.integers(len(glioma.LOCATIONS))]
-        grown = grow_tumour(subject.tissue, rng, targets, side, location)
-    densities, severity = grown
+    densities, severity, side, location = _any_place(subject.tissue, rng, targets)
     uneven = glioma.heterogeneity(rng, (RESOLUTION, RESOLUTION), PIXEL_MM)
     clean, masks, maps = [], [], []
     for u, s in zip(densities, severity, strict=True):

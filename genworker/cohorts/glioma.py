@@ -24,10 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from genworker.cohorts.anatomy import blur
+
 GROWTH_GRID = 128  # the model runs on a 128² grid of the field of view
 MAX_TUMOUR_AREA_MM2 = 2000.0  # severity 1: a disc of about 25 mm radius
 MAX_GROWTH_STEPS = 1500
 SEED_DEPTH_MM = 20.0  # a seed lies this deep inside the brain, so the tumour can grow
+SEED_CSF_MM = 3.0  # and at least this far from CSF (ventricles, sulci)
 SIDES = ("right", "left")  # the patient's
 LOCATIONS = ("frontal", "temporoparietal", "occipital")
 
@@ -73,13 +76,16 @@ def seed_point(
     *,
     side: str,
     location: str,
+    depth: float = SEED_DEPTH_MM,
 ) -> tuple[int, int] | None:
-    """A white-matter pixel deep inside the brain, in the requested hemisphere and lobe;
-    None if the anatomy has no such pixel."""
-    brain = (wm + gm) > 0.3
+    """A white-matter pixel at least ``depth`` mm inside the brain, in the requested
+    hemisphere and lobe; None if the anatomy has no such pixel."""
+    parenchyma = (wm + gm) > 0.3
+    brain = ndimage.binary_fill_holes(parenchyma)  # ventricles included
     depth_mm = ndimage.distance_transform_edt(brain) * pixel_mm
+    from_csf_mm = ndimage.distance_transform_edt(parenchyma) * pixel_mm
     midline, extent = brain_axes(brain)
-    rows, cols = np.nonzero((wm > 0.55) & (depth_mm > SEED_DEPTH_MM))
+    rows, cols = np.nonzero((wm > 0.55) & (depth_mm > depth) & (from_csf_mm > SEED_CSF_MM))
     keep = np.array(
         [
             side_of(c, midline) == side and location_of(r, extent) == location
@@ -186,7 +192,7 @@ def compartments(
     else:  # before necrosis: faint, patchy enhancement
         enhancing = np.clip((severity - 0.1) / 0.3, 0, 1) * (0.25 + 0.2 * uneven) * solid
     enhancing = ndimage.gaussian_filter(enhancing.astype(np.float32), 0.6 / pixel_mm) * solid
-    spread = ndimage.gaussian_filter(u, (2.0 + 8.0 * severity) / pixel_mm)
+    spread = blur(u, (2.0 + 8.0 * severity) / pixel_mm)
     oedema = np.clip(2.2 * spread - u, 0, 1) * np.clip(wm + 0.25 * gm, 0, 1)
     return Compartments(
         tumour=u.astype(np.float32),
