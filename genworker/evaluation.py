@@ -1,7 +1,7 @@
 """Measure a generator against the held-out part of its cohort; write the model card's numbers.
 
 :func:`evaluate` returns a JSON-able dict (``model_card["metrics"]``);
-:func:`write_report` turns it into Markdown with the issue's targets marked met
+:func:`write_report` turns it into Markdown with the quality targets marked met
 or missed. Everything is computed offline from the cohort:
 
 - distribution: Fréchet distance and KID of generated vs held-out images in the
@@ -48,7 +48,7 @@ KID_SUBSETS = 50
 PR_NEIGHBOURS = 3
 FD_DRAWS = 20  # sets drawn from each pool; FD and precision/recall are means over them
 
-# The issue's targets.
+# The quality targets a shipped model is held to.
 FD_RATIO_MAX = 2.0
 SPEARMAN_MIN = 0.9
 MONOTONE_MIN = 0.9
@@ -333,7 +333,7 @@ def _fd_by_finding(
 
 
 def check_targets(result: dict) -> list[dict]:
-    """The issue's targets, each with its measured value and whether it is met.
+    """The quality targets, each with its measured value and whether it is met.
 
     ``met`` is None where the figure could not be measured. ``shortfall`` is how far a
     missed figure is from its bound, as a share of the bound (0 when met, 1 unmeasured).

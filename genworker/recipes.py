@@ -1,6 +1,6 @@
 """The recipes of the shipped demo generators: cohort, network and training, per device class.
 
-``gpu`` is the recipe the issue asks for (128², trained on a GPU in resumable runs); ``cpu``
+``gpu`` is the full recipe (128², trained on a GPU in resumable runs); ``cpu``
 is the same recipe made smaller so that a machine without a GPU can still ship a working
 demo. The model card records which one a checkpoint came from.
 """
@@ -57,9 +57,8 @@ _SMALL_STYLEGAN2 = {
 }
 _SMALL_CGAN = {**_SMALL_STYLEGAN2, "architecture": "cgan", "channel_max": 128}
 # The GPU recipes' StyleGAN2 at 128²: 7.0 M parameters, so that the fp16 checkpoint (14 MB)
-# stays under the issue's 25 MB and under the 16 MiB a file may have to come back from a lent
-# GPU machine. The speed benchmark's same-config model (z 512, channel_max 512) has 23.2 M:
-# 46 MB in fp16, too big to ship.
+# stays under 25 MB, the most a shipped model may take. The speed benchmark's same-config model
+# (z 512, channel_max 512) has 23.2 M: 46 MB in fp16, too big to ship.
 _GPU_STYLEGAN2 = {
     **_SMALL_STYLEGAN2,
     "z_dim": 256,
@@ -67,13 +66,11 @@ _GPU_STYLEGAN2 = {
     "channel_base": 16384,
     "channel_max": 256,
 }
-# The chest GPU recipe's cGAN at 128² (the issue allows a cGAN for the chest): the CPU
-# recipe's channels at each relative depth, one resolution more (3.5 M parameters). On the
-# lent H200 (stop 23) the StyleGAN2 above trained at 6.9 steps of 32 a second, compiled,
-# sharing the GPU with the other recipe: 38 kimg in a 6-minute session, where the 64² CPU
-# cGANs needed 42-72 kimg to meet what they meet. One training step of this cGAN costs a
-# tenth of the StyleGAN2's on a CPU core (5.0 s against 48 s, batch 16), so that a session
-# can reach hundreds of kimg; untried on a GPU.
+# The chest GPU recipe's cGAN at 128²: the CPU recipe's channels at each relative depth, one
+# resolution more (3.5 M parameters). On an H200 the StyleGAN2 above trained at 6.9 steps of
+# 32 a second, compiled, sharing the GPU with the other recipe: 38 kimg in 6 minutes, where
+# the 64² CPU cGANs needed 42-72 kimg to meet what they meet. One training step of this cGAN
+# costs a tenth of the StyleGAN2's on a CPU core (5.0 s against 48 s, batch 16).
 _GPU_CGAN = {**_SMALL_CGAN, "channel_base": 4096, "channel_max": 256}
 
 # The generated mask must cover what the real image whose conditions it borrowed covers
@@ -97,15 +94,15 @@ _MONOTONE = {"monotone_weight": 1.0}
 
 
 # What the CPU runs found each model needs (above); the GPU recipes have them too, their worth
-# there untold (at 38 kimg, stop 23, the StyleGAN2s drew no anatomy yet). The monotone term
-# stays out: its worth is unproven.
+# there untold (at 38 kimg the StyleGAN2s drew no anatomy yet). The monotone term stays out:
+# its worth is unproven.
 _TERMS = {**_LESION_BURDEN, **_IDENTITY, **_MODE_SEEKING}
 
 
 def _gpu_recipe(name: str, network: dict, *, batch_size: int, snapshot_kimg: float) -> Recipe:
-    """The issue's recipe: 128² on 600 subjects. A lent GPU session (15 minutes of device
-    time, its training state too big to carry to the next) trains it with ``--max-minutes``;
-    ``kimg`` is the planned length, the card records what was reached."""
+    """The full recipe: 128² on 600 subjects, trained on a GPU in sessions of
+    ``--max-minutes`` that resume; ``kimg`` is the planned length, the card records what was
+    reached."""
     return Recipe(
         name,
         name,
@@ -137,7 +134,7 @@ def _cpu_recipe(name: str, **training: float) -> Recipe:
 
 RECIPES: dict[str, dict[str, Recipe]] = {
     "brain-glioma": {
-        # Batch 64: at 32 (stop 23) a step of this StyleGAN2 kept the H200 nowhere near busy
+        # Batch 64: at 32 a step of this StyleGAN2 kept an H200 nowhere near busy
         # (6.9 steps a second, sharing it with the chest recipe), so a session's minutes
         # limit the kimg reached; twice the images a step should cost well under twice the
         # time. Untried at 64.
@@ -146,7 +143,7 @@ RECIPES: dict[str, dict[str, Recipe]] = {
     },
     "chest-xray": {
         # Batch 64: a cGAN step this small leaves the GPU idle at 32. A snapshot every 100
-        # kimg: a session may reach several hundred, and the lent-GPU script gives selection
+        # kimg: a session may reach several hundred, and bench/gpu_session.sh gives selection
         # 150 s for all of them.
         "gpu": _gpu_recipe("chest-xray", _GPU_CGAN, batch_size=64, snapshot_kimg=100),
         "cpu": _cpu_recipe("chest-xray"),

@@ -9,7 +9,7 @@ land far apart (a chest run resumed from 48 to 96 kimg went from a Fréchet-dist
 split is never looked at, so what ``evaluate`` then reports on it for the chosen snapshot
 stays an honest estimate rather than the best of several draws.
 
-Snapshots are ranked by the issue's targets: most targets met first, then the smallest sum
+Snapshots are ranked by the quality targets: most targets met first, then the smallest sum
 of relative shortfalls (how far each missed figure is from its bound, as a share of it).
 """
 
@@ -38,7 +38,7 @@ METHOD = {
     "validation": f"{VALIDATION_FRACTION:.0%} of the training tracks per finding (split seed "
     f"{VALIDATION_SEED}), kept out of the validation regressor's training; the held-out split "
     "is not used",
-    "ranking": "most of the issue's targets met, then the smallest sum of relative shortfalls",
+    "ranking": "most of the quality targets met, then the smallest sum of relative shortfalls",
 }
 
 
