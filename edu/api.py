@@ -31,8 +31,8 @@ from edu.serializers import (
     QuizItemSerializer,
     ReviewSerializer,
     TraineeQuizSerializer,
-    attempt_view,
 )
+from edu.trainee_view import attempt_view
 from gantry.permissions import ObjectRules, Perms
 
 

@@ -2,7 +2,7 @@
 
 The keys of every question (correct option, true order, lesion masks, severities) come
 from the case itself or from the question row; none of them is ever serialised for a
-trainee before the answer is revealed (see ``edu.serializers``).
+trainee before the answer is revealed (see ``edu.trainee_view``).
 """
 
 from __future__ import annotations

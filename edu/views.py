@@ -39,7 +39,7 @@ from edu.models import (
     Review,
 )
 from edu.scoring import ResponseError
-from edu.serializers import attempt_view, item_view
+from edu.trainee_view import attempt_view, item_view
 from gantry.permissions import object_or_403
 
 # --- expert review --------------------------------------------------------------------------

@@ -227,9 +227,9 @@ def results(request: HttpRequest, pk: int) -> HttpResponse:
         "analysis": analysis,
         "fooling": fooling,
         "flags": study.flags.select_related("case"),
-        "roc_plot": plots.roc_svg(analysis.per_rater),
-        "accuracy_plot": plots.accuracy_svg(analysis.per_rater, analysis.pooled),
-        "fooling_plot": plots.histogram_svg(analysis.fooling_rates),
+        "roc_plot": plots.roc_plot(analysis.per_rater),
+        "accuracy_plot": plots.accuracy_plot(analysis.per_rater, analysis.pooled),
+        "fooling_plot": plots.fooling_plot(analysis.fooling_rates),
     }
     return render(request, "turing/results.html", context)
 
