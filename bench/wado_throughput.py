@@ -146,6 +146,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds per URL, not counted")
     parser.add_argument("--rounds", type=int, default=1, help="alternations of the two phases")
     parser.add_argument(
+        "--compare-caches",
+        action="store_true",
+        help="also serve WADO-RS from a second site without its caches (GANTRY_DICOMWEB_CACHES=0)",
+    )
+    parser.add_argument(
         "--conn-max-age",
         type=int,
         default=0,
@@ -155,15 +160,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env, wado, static = setup_site(Path(tmp), args.size, args.conn_max_age)
         port = free_port()
-        server = start_gunicorn(
-            env, port, workers=args.workers, threads=4, log=Path(tmp) / "gunicorn.log"
-        )
+        servers = [
+            start_gunicorn(
+                env, port, workers=args.workers, threads=4, log=Path(tmp) / "gunicorn.log"
+            )
+        ]
         try:
             base = f"http://127.0.0.1:{port}"
             accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
             auth = {"Authorization": f"Bearer {env['TOKEN']}", "Accept": accept}
             check(base, wado, static, auth)
             phases = {"WADO-RS": (base + wado, auth), "static": (base + static, {})}
+            if args.compare_caches:  # the same site and database, served without its caches
+                bare = free_port()
+                servers.append(
+                    start_gunicorn(
+                        {**env, "GANTRY_DICOMWEB_CACHES": "0"}, bare, workers=args.workers,
+                        threads=4, log=Path(tmp) / "gunicorn-bare.log",
+                    )
+                )  # fmt: skip
+                phases["no-cache"] = (f"http://127.0.0.1:{bare}{wado}", auth)
             for url, headers in phases.values():
                 load(url, headers, args.clients, args.warmup)
             runs: dict[str, list[dict]] = {name: [] for name in phases}
@@ -172,8 +188,9 @@ def main() -> None:
                     runs[name].append(load(url, headers, args.clients, args.seconds))
             results = {name: summary(found) for name, found in runs.items()}
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for server in servers:
+                server.terminate()
+                server.wait(timeout=30)
     print(
         f"{args.clients} clients, {args.rounds} x {args.seconds:g} s per kind after "
         f"{args.warmup:g} s warm-up, {args.workers} gunicorn workers x 4 threads, "
@@ -186,6 +203,12 @@ def main() -> None:
             f"p95 {r['p95_ms']:7.1f} ms  ({r['requests']} requests, {r['errors']} errors)"
         )
     wado_r, static_r = results["WADO-RS"], results["static"]
+    if "no-cache" in results:
+        bare_r = results["no-cache"]
+        print(
+            f"RATIO WADO-RS with caches / without: throughput {wado_r['rps'] / bare_r['rps']:.2f}, "
+            f"p95 latency {wado_r['p95_ms'] / bare_r['p95_ms']:.2f}"
+        )
     print(
         f"RATIO WADO-RS/static: throughput {wado_r['rps'] / static_r['rps']:.2f} "
         f"(1.00 = as fast as static), p95 latency {wado_r['p95_ms'] / static_r['p95_ms']:.2f} "

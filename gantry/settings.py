@@ -234,6 +234,9 @@ GANTRY_PACS_CALLING_AE = env.str("GANTRY_PACS_CALLING_AE", default="GANTRY")
 # Origins (https://viewer.example.org, or *) whose pages may call DICOMweb with a token (CORS
 # for /dicomweb/ only; see docs/dicomweb.md). None by default: same-origin viewers only.
 GANTRY_DICOMWEB_CORS_ORIGINS = env.list("GANTRY_DICOMWEB_CORS_ORIGINS", default=[])
+# WADO-RS keeps each user's compiled lookup SQL for a few seconds and loads a user's
+# permissions in one query (bench/wado_throughput.py --compare-caches measures both).
+GANTRY_DICOMWEB_CACHES = env.bool("GANTRY_DICOMWEB_CACHES", default=True)
 # django-cors-headers, on the DICOMweb service only. Credentials (cookies) never cross
 # origins: a viewer elsewhere sends its user's token in the Authorization header. A
 # preflight is answered before authentication (browsers send it without the token).

@@ -56,7 +56,8 @@ def load_permissions(user: Any) -> None:
     user's own permissions, then their groups'): the same set, which every DICOMweb request
     needs (roles decide what is visible). Left to Django without ModelBackend."""
     if (
-        "django.contrib.auth.backends.ModelBackend" not in settings.AUTHENTICATION_BACKENDS
+        not settings.GANTRY_DICOMWEB_CACHES
+        or "django.contrib.auth.backends.ModelBackend" not in settings.AUTHENTICATION_BACKENDS
         or not user.is_active
         or user.is_superuser
         or hasattr(user, "_perm_cache")

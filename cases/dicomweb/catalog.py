@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import CharField, QuerySet, Value
 from pydicom.uid import ExplicitVRLittleEndian
@@ -345,6 +346,9 @@ def locate(
     evaluated by the database on every request (a quiz revealing a case, a Turing study
     opening, a group change apply at once). Rules that read the database while being built are
     detected and never kept."""
+    if not settings.GANTRY_DICOMWEB_CACHES:
+        query = locate_query(user, study, series, sop, pool)
+        return _in_order(list(query) if query is not None else [])
     key = _plan_key(user, pool, series is not None, sop is not None)
     now = time.monotonic()
     with _plans_lock:
@@ -369,6 +373,10 @@ def locate(
     else:
         query = locate_query(user, study, series, sop, pool)
         found = list(query) if query is not None else []
+    return _in_order(found)
+
+
+def _in_order(found: list[tuple]) -> list[dict[str, Any]]:
     rows = [dict(zip(LOCATED, values, strict=True)) for values in found]
     rows.sort(
         key=lambda row: (

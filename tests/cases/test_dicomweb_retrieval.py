@@ -158,9 +158,11 @@ def test_the_file_is_streamed_as_stored_without_parsing_it(make_cases, expert, m
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("caches", [True, False])
 def test_a_quiz_revealing_a_case_and_a_role_change_apply_at_once(
-    make_cases, trainee, expert, educator
+    make_cases, trainee, expert, educator, settings, caches
 ):
+    settings.GANTRY_DICOMWEB_CACHES = caches  # kept plans and loaded permissions, or neither
     case = make_cases(1)[0]
     url = instance_url(first_image(case))
     learner, reader = token_client(trainee), token_client(expert)
@@ -174,6 +176,7 @@ def test_a_quiz_revealing_a_case_and_a_role_change_apply_at_once(
 
     expert.groups.clear()  # no longer an expert: sees what a trainee would
     assert reader.get(url).status_code == 404
+    assert bool(catalog._plans) == caches
 
 
 @pytest.mark.django_db
