@@ -71,6 +71,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+PLAIN_HTTP = {"SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0"}
+
+
 def start_gunicorn(
     env: dict[str, str], port: int, *, workers: int, threads: int, log: Path
 ) -> subprocess.Popen:
@@ -82,7 +85,8 @@ def start_gunicorn(
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "gantry.wsgi", *options.split()],
             cwd=ROOT,
-            env={**os.environ, **env},
+            # Plain HTTP on the loopback: no redirect to HTTPS, cookies sent without TLS.
+            env={**os.environ, **PLAIN_HTTP, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
