@@ -31,6 +31,9 @@ def setup_django(env: dict[str, str]) -> None:
     django.setup()
     from django.core.management import call_command
 
+    from gantry.local import make_local_folders
+
+    make_local_folders()  # the SQLite file's and the filesystem broker's, where used
     call_command("migrate", verbosity=0, interactive=False)
 
 

@@ -51,6 +51,9 @@ def configure_django(folder: Path, threads: int | None, writers: int) -> None:
     django.setup()
     from django.core.management import call_command
 
+    from gantry.local import make_local_folders
+
+    make_local_folders()  # the SQLite file's folder, where used
     call_command("migrate", verbosity=0, interactive=False)
 
 
