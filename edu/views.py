@@ -14,10 +14,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from cases.imaging.blinding import quiz_copy
 from cases.imaging.viewer import ViewerData, timepoint_label, viewer_data
 from cases.models import CaseTemplate, SyntheticPatient
 from edu import answering, keys, plots, results
-from edu.blinding import blinded_copy
 from edu.forms import (
     CaseFilterForm,
     CurationRuleForm,
@@ -48,7 +48,11 @@ from gantry.permissions import object_or_403
 @permission_required("edu.review_case", raise_exception=True)
 def review_queue(request: HttpRequest) -> HttpResponse:
     mine = dict(Review.objects.filter(expert=request.user).values_list("case_id", "realism"))
-    cases = SyntheticPatient.objects.select_related("template_version").order_by("pk")
+    cases = (
+        SyntheticPatient.objects.visible_to(request.user)
+        .select_related("template_version")
+        .order_by("pk")
+    )
     rows = [(case, mine.get(case.pk)) for case in cases]
     return render(request, "edu/review_queue.html", {"rows": rows})
 
@@ -60,7 +64,8 @@ def _viewer_data(case: SyntheticPatient) -> ViewerData:
 
 @permission_required("edu.review_case", raise_exception=True)
 def review_case(request: HttpRequest, pk: int) -> HttpResponse:
-    case = get_object_or_404(SyntheticPatient.objects.select_related("template_version"), pk=pk)
+    cases = SyntheticPatient.objects.visible_to(request.user).select_related("template_version")
+    case = get_object_or_404(cases, pk=pk)
     review = Review.objects.filter(case=case, expert=request.user).first()
     form = ReviewForm(request.POST or None, instance=review)
     if request.method == "POST" and form.is_valid():
@@ -559,15 +564,23 @@ def attempt_summary(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @login_required
 def attempt_image(request: HttpRequest, pk: int, item: int, index: int) -> HttpResponse:
-    """One image of an item, blinded (see edu.blinding), for the attempt's own trainee."""
+    """One image of an item, blinded (``cases.imaging.blinding.quiz_copy``), for the
+    attempt's own trainee."""
     attempt = _own_attempt(request, pk)
     if item not in attempt.item_ids:
         raise Http404("no such item in this attempt")
-    images = keys.shown_images(attempt, get_object_or_404(QuizItem, pk=item))
+    quiz_item = get_object_or_404(QuizItem, pk=item)
+    if (
+        not SyntheticPatient.objects.not_hidden_from(request.user)
+        .filter(pk=quiz_item.case_id)
+        .exists()
+    ):
+        raise Http404("no such image")  # e.g. a source of a Turing study the user rates
+    images = keys.shown_images(attempt, quiz_item)
     if not 0 <= index < len(images):
         raise Http404("no such image")
     with images[index].file.open("rb") as fh:
-        body = blinded_copy(fh, opaque_key=f"{attempt.pk}:{item}:{index}:{attempt.seed}")
+        body = quiz_copy(fh, opaque_key=f"{attempt.pk}:{item}:{index}:{attempt.seed}")
     response = HttpResponse(body, content_type="application/dicom")
     response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -17,6 +17,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import QuerySet
 
+from cases.imaging.blinding import BlindSpec, reading_copy
 from cases.models import (
     GeneratorModel,
     Instance,
@@ -24,7 +25,6 @@ from cases.models import (
     ReferencePool,
     SyntheticPatient,
 )
-from turing.blinding import BlindSpec, blind
 from turing.models import StudyImage, StudyRater, TuringStudy, new_seed
 
 MAX_IMAGES = 400
@@ -152,6 +152,6 @@ def _blinded_bytes(side: str, pk: int, spec: BlindSpec) -> bytes:
     source = model.objects.get(pk=pk).file
     with source.open("rb") as fh:
         try:
-            return blind(fh.read(), spec)
+            return reading_copy(fh.read(), spec)
         except ValueError as exc:
             raise ValidationError(f"{side} image {source.name}: {exc}") from exc

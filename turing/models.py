@@ -3,7 +3,7 @@
 An educator builds a :class:`TuringStudy` (see ``turing.building``): a synthetic side (a
 generator's approved cases, or a chosen set of approved cases), a real reference pool, the
 number of images and the synthetic share, the raters and the response form. Every
-:class:`StudyImage` is stored once, blinded (``turing.blinding``), under an opaque token;
+:class:`StudyImage` is stored once, blinded (``cases.imaging.blinding``), under an opaque token;
 each :class:`StudyRater` reads them in their own seeded order and leaves one
 :class:`Response` per image. Closing the study opens its results and flags synthetic cases
 that most raters recognised with confidence (:class:`CaseFlag`).

@@ -1,9 +1,9 @@
 """What a user may reach through DICOMweb.
 
-Synthetic instances follow ``SyntheticPatient.objects.visible_to``; reference images need the
-reference-pool permission. Other apps hide more by registering a filter: a Turing-study app
-registers one that hides the images of a study from its blinded raters, so that nothing shown
-blinded there can be looked up here.
+Synthetic instances follow ``instances_visible_to`` (``SyntheticPatient.objects.visible_to``);
+reference images need the reference-pool permission. Other apps hide more by registering a
+filter (``cases.models.hiding``): a Turing-study app registers one that hides a study's
+synthetic side and pool from its raters while it is open, here as on every page.
 
 Everything here builds querysets: the rules end up as conditions (subqueries) of the one query
 that searches or resolves, not as extra queries or Python checks per row.
@@ -11,47 +11,28 @@ that searches or resolves, not as extra queries or Python checks per row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import QuerySet
 
 from cases.models import Instance, ReferenceImage, ReferencePool, instances_visible_to
+from cases.models.hiding import (
+    Hidden,
+    access_filters,
+    hidden_from,
+    hidden_pools_condition,
+    register_hidden_filter,
+)
 
-
-@dataclass(frozen=True)
-class Hidden:
-    """Querysets (or None) of what one filter hides from one user."""
-
-    instances: QuerySet[Instance] | None = None
-    reference_images: QuerySet[ReferenceImage] | None = None
-
-
-HiddenFilter = Callable[[Any], Hidden]
-_filters: list[HiddenFilter] = []
-
-
-def register_hidden_filter(hidden_for: HiddenFilter) -> None:
-    """Hide more from DICOMweb: ``hidden_for(user)`` returns what that user must not reach.
-    Call it from an AppConfig.ready().
-
-    Build lazy querysets from the user alone, the rule in their SQL: WADO-RS keeps the compiled
-    SQL of a user's lookup for a few seconds (``catalog.locate``) and the database evaluates
-    it afresh on every request. A filter that runs a query while building (``list(...)``) is
-    detected and its plans are not kept, which costs speed, not correctness."""
-    if hidden_for not in _filters:
-        _filters.append(hidden_for)
-
-
-def access_filters() -> list[HiddenFilter]:
-    """The registered filters (part of what a kept locate plan depends on)."""
-    return list(_filters)
-
-
-def hidden_from(user: Any) -> list[Hidden]:
-    """What every registered filter hides from ``user`` (ask once, use for both sources)."""
-    return [hidden_for(user) for hidden_for in _filters]
+__all__ = [
+    "Hidden",
+    "access_filters",
+    "hidden_from",
+    "register_hidden_filter",
+    "visible_instances",
+    "visible_reference_images",
+]
 
 
 def visible_instances(user: Any, hidden: Sequence[Hidden] | None = None) -> QuerySet[Instance]:
@@ -67,8 +48,12 @@ def visible_reference_images(
 ) -> QuerySet[ReferenceImage]:
     if not user.has_perm("cases.view_referencepool"):
         return ReferenceImage.objects.none()
+    hidden = hidden_from(user) if hidden is None else hidden
     queryset = ReferenceImage.objects.all() if pool is None else pool.images.all()
-    for found in hidden_from(user) if hidden is None else hidden:
+    pools = hidden_pools_condition(hidden, prefix="pool__")
+    if pools is not None:
+        queryset = queryset.exclude(pools)
+    for found in hidden:
         if found.reference_images is not None:
             queryset = queryset.exclude(pk__in=found.reference_images.values("pk"))
     return queryset

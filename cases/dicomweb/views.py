@@ -45,9 +45,7 @@ def _scope(request: HttpRequest, pool: int | None) -> tuple[ReferencePool | None
     """The pool a scoped URL names (404 for those who may not see it) and the base URL."""
     if pool is None:
         return None, request.build_absolute_uri(reverse("dicomweb-root")).rstrip("/")
-    if not request.user.has_perm("cases.view_referencepool"):
-        raise Http404("no such pool")
-    found = get_object_or_404(ReferencePool, pk=pool)
+    found = get_object_or_404(ReferencePool.objects.visible_to(request.user), pk=pool)
     return found, request.build_absolute_uri(reverse("dicomweb-pool-root", args=[pool])).rstrip("/")
 
 

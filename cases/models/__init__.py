@@ -8,6 +8,7 @@ Migrations name ``validate_progression`` and ``new_job_seed`` by their path here
 """
 
 from cases.models.generators import GeneratorModel
+from cases.models.hiding import Hidden, register_hidden_filter
 from cases.models.jobs import (
     GENERATE_TASK,
     GenerationChunk,
@@ -42,6 +43,7 @@ __all__ = [
     "GenerationChunk",
     "GenerationJob",
     "GeneratorModel",
+    "Hidden",
     "Instance",
     "JobQuerySet",
     "LesionGroundTruth",
@@ -55,6 +57,7 @@ __all__ = [
     "instances_visible_to",
     "new_job_seed",
     "register_case_access",
+    "register_hidden_filter",
     "token_digest",
     "validate_progression",
 ]

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.urls import reverse
 
+from cases.models.hiding import hidden_cases_condition, hidden_from
 from cases.models.jobs import GenerationJob
 from cases.models.templates import TemplateVersion
 
@@ -30,15 +31,22 @@ def register_case_access(granted_to: CaseAccess) -> None:
 
 
 class PatientQuerySet(QuerySet):
+    def not_hidden_from(self, user: Any) -> PatientQuerySet:
+        """These cases but those a registered filter hides from ``user`` (cases.models.hiding):
+        a quiz, review or export page shows none of them, whatever the user's role."""
+        hidden = hidden_cases_condition(hidden_from(user))
+        return self if hidden is None else self.exclude(hidden)
+
     def visible_to(self, user: Any) -> PatientQuerySet:
+        visible = self.not_hidden_from(user)
         if user.has_perm("cases.view_syntheticpatient"):
-            return self
+            return visible
         if not _case_access:
             return self.none()
         granted = models.Q()
         for granted_to in _case_access:
             granted |= models.Q(pk__in=granted_to(user))
-        return self.filter(granted, status=SyntheticPatient.Status.APPROVED)
+        return visible.filter(granted, status=SyntheticPatient.Status.APPROVED)
 
 
 class SyntheticPatient(models.Model):
@@ -182,9 +190,8 @@ class LesionGroundTruth(models.Model):
 
 def instances_visible_to(user: Any) -> QuerySet[Instance]:
 
-    if user.has_perm(
-        "cases.view_syntheticpatient"
-    ):  # no "patient in (every patient)" condition for the SQL
-        return Instance.objects.all()
+    if user.has_perm("cases.view_syntheticpatient"):  # no "patient in (every patient)" in SQL
+        hidden = hidden_cases_condition(hidden_from(user), prefix="series__study__")
+        return Instance.objects.all() if hidden is None else Instance.objects.exclude(hidden)
     patients = SyntheticPatient.objects.visible_to(user)
     return Instance.objects.filter(series__study__patient__in=patients)

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+
+from cases.models.hiding import hidden_from, hidden_pools_condition
+
+
+class PoolQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> PoolQuerySet:
+        """The pools ``user`` may see: every pool for those with the reference permission,
+        but what a registered filter hides (cases.models.hiding)."""
+        if not user.has_perm("cases.view_referencepool"):
+            return self.none()
+        hidden = hidden_pools_condition(hidden_from(user))
+        return self if hidden is None else self.exclude(hidden)
 
 
 class ReferencePool(models.Model):
@@ -25,6 +39,8 @@ class ReferencePool(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PoolQuerySet.as_manager()
 
     class Meta:
         ordering = ("name",)

@@ -64,7 +64,7 @@ def pool_list(request: HttpRequest) -> HttpResponse:
             pool.created_by = request.user
             pool.save()
             return redirect("reference-pool", pk=pool.pk)
-    pools = ReferencePool.objects.all()
+    pools = ReferencePool.objects.visible_to(request.user)
     status = 400 if form.is_bound and form.errors else 200
     return render(
         request, "cases/reference_pool_list.html", {"pools": pools, "form": form}, status=status
@@ -73,7 +73,7 @@ def pool_list(request: HttpRequest) -> HttpResponse:
 
 @permission_required("cases.view_referencepool", raise_exception=True)
 def pool_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    pool = get_object_or_404(ReferencePool, pk=pk)
+    pool = get_object_or_404(ReferencePool.objects.visible_to(request.user), pk=pk)
     form = UploadForm(request.POST or None, request.FILES or None)
     report, status = None, 200
     if request.method == "POST":

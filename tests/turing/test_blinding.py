@@ -7,8 +7,9 @@ import pydicom
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 
+from cases.imaging.blinding import BlindSpec, resample, source_pixels, to_stored
+from cases.imaging.blinding import reading_copy as blind
 from tests.turing.factories import reference_dicom
-from turing.blinding import BlindSpec, blind, to_stored
 
 SPEC = BlindSpec(modality="MR", size=32, pixel_spacing_mm=4.0)
 REMOVED = (
@@ -72,17 +73,22 @@ def test_real_and_synthetic_blind_to_the_same_header_and_size(synthetic_bytes, v
         assert len(real_ds[keyword].value) == len(synthetic_ds[keyword].value) == 43
 
 
-def test_every_blinding_gets_fresh_uids(synthetic_bytes):
+def test_every_blinding_gets_fresh_uids_and_pixels(synthetic_bytes):
     first, second = read(blind(synthetic_bytes, SPEC)), read(blind(synthetic_bytes, SPEC))
     assert {first[k].value for k in UIDS}.isdisjoint({second[k].value for k in UIDS})
-    assert np.array_equal(first.pixel_array, second.pixel_array)
+    assert not np.array_equal(first.pixel_array, second.pixel_array)
 
 
-def test_pixels_come_from_the_source_only(synthetic_bytes):
-    source = read(synthetic_bytes).pixel_array.astype(float)
-    out = read(blind(synthetic_bytes, SPEC)).pixel_array
-    assert np.array_equal(out, to_stored(source))  # same size: a linear map, no resampling
-    assert np.corrcoef(out.ravel(), source.ravel())[0, 1] > 0.999
+def test_pixels_come_from_the_source_only_and_match_no_stored_file(synthetic_bytes):
+    """A copy is the source, moved by a fraction of a pixel and dithered: it correlates with
+    the source but equals no rescaling of it, so a fetched file cannot be matched exactly."""
+    source = source_pixels(read(synthetic_bytes))
+    out = read(blind(synthetic_bytes, SPEC)).pixel_array.astype(float)
+    rescaled = to_stored(resample(source, SPEC.size)).astype(float)
+    assert np.corrcoef(out.ravel(), rescaled.ravel())[0, 1] > 0.95
+    assert np.abs(out - rescaled).mean() > 1.0  # 4096 levels: more than rounding apart
+    assert not np.array_equal(out, rescaled)
+    assert blind(synthetic_bytes, SPEC) != synthetic_bytes
 
 
 def test_monochrome1_is_inverted_into_monochrome2():

@@ -22,6 +22,8 @@ def test_the_held_out_cohort_becomes_a_pool_marked_simulated(db, make_cases, edu
     ds = pydicom.dcmread(images[0].file.open("rb"))
     assert "Simulated cohort image" in ds.ImageComments
     assert (ds.Rows, ds.Columns, ds.Modality) == (32, 32, "MR")
+    for image in images:  # a retrieval's Content-Length is the stored size
+        assert image.size == image.file.size > 1000
 
     call_command("load_reference_pool", resolution=32, subjects=10, seed=0, stdout=io.StringIO())
     assert pool.images.count() == 10  # a second run adds nothing

@@ -13,26 +13,23 @@ A CLI, not the web process: it may import the generation engine.
 from __future__ import annotations
 
 import hashlib
-import io
 from typing import Any
 
 import numpy as np
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
-    PYDICOM_IMPLEMENTATION_UID,
     ExplicitVRLittleEndian,
     MRImageStorage,
     SecondaryCaptureImageStorage,
     generate_uid,
 )
 
+from cases.imaging.blinding import MAX_VALUE, image_dataset, part10
 from cases.models import ReferenceImage, ReferencePool
 
 SOP_CLASS = {"MR": MRImageStorage}
-MAX_STORED = 4095
 
 
 def cohort_image_dicom(
@@ -42,32 +39,23 @@ def cohort_image_dicom(
     label: str,  # e.g. "brain-glioma seed 0 image 17"
 ) -> tuple[bytes, str]:
     """One held-out cohort image as DICOM bytes (and its SOP Instance UID)."""
-    sop_class = SOP_CLASS.get(modality, SecondaryCaptureImageStorage)
     sop_uid = generate_uid(entropy_srcs=[label])
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = sop_class
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
-    ds.StudyInstanceUID = generate_uid(entropy_srcs=[label, "study"])
-    ds.SeriesInstanceUID = generate_uid(entropy_srcs=[label, "series"])
-    ds.Modality = modality
+    values = np.round(np.clip(image, 0, 1) * MAX_VALUE).astype(np.uint16)
+    ds = image_dataset(
+        values,
+        modality=modality,
+        sop_class=SOP_CLASS.get(modality, SecondaryCaptureImageStorage),
+        sop_uid=sop_uid,
+        study_uid=generate_uid(entropy_srcs=[label, "study"]),
+        series_uid=generate_uid(entropy_srcs=[label, "series"]),
+    )
     ds.PatientName, ds.PatientID = "COHORT^SIMULATED", "COHORT"
     ds.SeriesDescription = "Held-out simulated cohort image"
     ds.ImageComments = (
         f"Simulated cohort image ({label}), held out from generator training; "
         "stands in for real images in the demo. Not acquired from a patient."
     )
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = image.shape
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = np.round(np.clip(image, 0, 1) * MAX_STORED).astype(np.uint16).tobytes()
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue(), sop_uid
+    return part10(ds), sop_uid
 
 
 class Command(BaseCommand):
@@ -117,6 +105,8 @@ class Command(BaseCommand):
                 "standing in for real images in the demo; no patient data."
             },
         )
+        for image in pool.images.filter(size=0):  # rows an earlier version left without it
+            ReferenceImage.objects.filter(pk=image.pk).update(size=image.file.size)
         added = 0
         for i in range(min(limit, len(held.images))):
             finding = held.findings[int(held.finding[i])]
@@ -141,6 +131,7 @@ class Command(BaseCommand):
                 finding=finding,
                 severity=float(held.severity[i]),
                 deidentification={"simulated": "no patient data: nothing to de-identify"},
+                size=len(data),
             )
             image.file.save(f"reference/{pool.pk}/{digest[:16]}.dcm", ContentFile(data), save=False)
             image.save()
