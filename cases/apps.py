@@ -8,6 +8,7 @@ class CasesConfig(AppConfig):
 
     def ready(self) -> None:
         import cases.permissions  # noqa: F401  (adds the app's object rules)
+        import gantry.checks  # noqa: F401  (registers the deployment checks)
         from gantry.permissions import sync_role_groups
 
         post_migrate.connect(sync_role_groups, dispatch_uid="gantry-sync-role-groups")

@@ -224,6 +224,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# The key de-identification derives pseudonyms, UIDs and date shifts from (HMAC-SHA256). Keep
+# it secret and never change it: the same patient imported again then gets the same
+# pseudonym. Required outside the demo to import real images (`check --deploy` says so).
+GANTRY_PSEUDONYM_KEY = env.str(
+    "GANTRY_PSEUDONYM_KEY", default="insecure-demo-pseudonym-key" if DEBUG else ""
+)
+# The most pixel data an imported DICOM file may hold once decoded (rows x columns x frames x
+# samples x bits, checked from its header before decoding), and a deflated file once inflated.
+GANTRY_MAX_DECODED_BYTES = env.int("GANTRY_MAX_DECODED_BYTES", default=256 * 2**20)
 # Where a worker keeps local copies of generator checkpoints (keyed by sha256).
 GANTRY_WORKER_CACHE_DIR = Path(env.str("GANTRY_WORKER_CACHE_DIR", default=str(VAR_DIR / "cache")))
 # The DICOM node (PACS) cases are sent to by C-STORE; none when GANTRY_PACS_HOST is empty.

@@ -37,6 +37,11 @@ def plain_http() -> None:
 
 
 @pytest.fixture(autouse=True)
+def pseudonym_key(settings) -> None:
+    settings.GANTRY_PSEUDONYM_KEY = "test-pseudonym-key"
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path_factory) -> Path:
     root = tmp_path_factory.getbasetemp() / "media"
     settings.MEDIA_ROOT = root

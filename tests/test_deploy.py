@@ -20,6 +20,7 @@ def test_check_deploy_finds_no_security_warning(tmp_path):
         for key, value in os.environ.items()
         if not key.startswith(("SECURE_", "SESSION_", "CSRF_", "DEBUG"))
     }
+    env.update(GANTRY_PSEUDONYM_KEY="a-long-random-pseudonym-key")
     env.update(
         SECRET_KEY="x" * 20 + "production-secret-key-of-fifty-characters",
         GANTRY_VAR_DIR=str(tmp_path),
@@ -34,6 +35,16 @@ def test_check_deploy_finds_no_security_warning(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "security.W" not in result.stdout + result.stderr, result.stdout + result.stderr
+    del env["GANTRY_PSEUDONYM_KEY"]
+    missing = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--tag", "security"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "gantry.E001" in missing.stderr + missing.stdout
 
 
 @pytest.mark.django_db

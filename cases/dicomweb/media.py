@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import IO
 
 CRLF = b"\r\n"
 
@@ -122,3 +124,108 @@ def decode(body: bytes, boundary: str) -> list[tuple[dict[str, str], bytes]]:
                 headers[name.strip().lower()] = value.strip()
         parts.append((headers, content))
     return parts
+
+
+READ_BYTES = 1 << 20  # what iter_parts reads from the request at a time
+MAX_HEADER_BYTES = 16 * 1024
+SPOOL_BYTES = 1 << 20  # a part larger than this goes to a temporary file on disk
+
+
+@dataclass
+class StreamedPart:
+    """One part of a multipart body read by ``iter_parts``: its headers, its content in a
+    temporary file (at offset 0) or None when it was larger than allowed, and its size."""
+
+    headers: dict[str, str]
+    content: IO[bytes] | None
+    size: int
+
+
+class _Reader:
+    """A byte stream read in chunks, with what was read but not used kept in front."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.buffer, self.eof = stream, b"", False
+
+    def fill(self) -> bool:
+        chunk = b"" if self.eof else self.stream.read(READ_BYTES)
+        self.eof = not chunk
+        self.buffer += chunk
+        return bool(chunk)
+
+
+def iter_parts(stream: IO[bytes], boundary: str, *, max_part_bytes: int) -> Iterator[StreamedPart]:
+    """The parts of a multipart body read from ``stream`` as they arrive: each part's content
+    goes to a temporary file, so a body is never held in memory whole (at most a chunk and a
+    delimiter's length). A part over ``max_part_bytes`` is read past and given no content.
+    Raises MultipartError for a body that is not multipart with this boundary; the caller
+    closes each part's file."""
+    if not boundary:
+        raise MultipartError("the Content-Type has no boundary parameter")
+    delimiter = CRLF + b"--" + boundary.encode()
+    reader = _Reader(stream)
+    reader.buffer = CRLF  # the body starts with a delimiter that has no CRLF before it
+    if not _skip_to(reader, delimiter):
+        raise MultipartError("no parts found between the boundaries")
+    while True:
+        while len(reader.buffer) < 2 and reader.fill():
+            pass
+        if reader.buffer.startswith(b"--"):
+            return  # the closing delimiter
+        headers = _part_headers(reader)
+        content, size = _part_content(reader, delimiter, max_part_bytes)
+        yield StreamedPart(headers, content, size)
+
+
+def _skip_to(reader: _Reader, delimiter: bytes) -> bool:
+    """Drop everything up to and including ``delimiter``; False when the stream ends first."""
+    while True:
+        found = reader.buffer.find(delimiter)
+        if found >= 0:
+            reader.buffer = reader.buffer[found + len(delimiter) :]
+            return True
+        reader.buffer = reader.buffer[-(len(delimiter) - 1) :]
+        if not reader.fill():
+            return False
+
+
+def _part_headers(reader: _Reader) -> dict[str, str]:
+    while (end := reader.buffer.find(CRLF + CRLF)) < 0:
+        if len(reader.buffer) > MAX_HEADER_BYTES or not reader.fill():
+            raise MultipartError("a part has no blank line between its headers and body")
+    head, reader.buffer = reader.buffer[:end], reader.buffer[end + 4 :]
+    headers = {}
+    for line in head.decode("latin-1").split("\r\n"):
+        name, _, value = line.partition(":")
+        if name.strip():
+            headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+def _part_content(
+    reader: _Reader, delimiter: bytes, max_part_bytes: int
+) -> tuple[IO[bytes] | None, int]:
+    """The part's content up to the next delimiter, in a temporary file, and its size."""
+    out: IO[bytes] | None = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+    size = 0
+    keep = len(delimiter) - 1
+    while True:
+        found = reader.buffer.find(delimiter)
+        ready = reader.buffer[:found] if found >= 0 else reader.buffer[:-keep]
+        size += len(ready)
+        if out is not None and size > max_part_bytes:
+            out.close()
+            out = None
+        if out is not None:
+            out.write(ready)
+        if found >= 0:
+            reader.buffer = reader.buffer[found + len(delimiter) :]
+            break
+        reader.buffer = reader.buffer[len(ready) :]
+        if not reader.fill():
+            if out is not None:
+                out.close()
+            raise MultipartError("the body ends inside a part (no closing boundary)")
+    if out is not None:
+        out.seek(0)
+    return out, size

@@ -8,10 +8,10 @@ the import's reason in words.
 
 from __future__ import annotations
 
-import io
 import json
 import warnings
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -24,36 +24,41 @@ from cases.dicomweb.results import instance_url, to_json
 from cases.models import ReferencePool
 from cases.reference.dicom_import import MAX_FILE_BYTES, import_files
 
-MAX_BODY_BYTES = 2 * MAX_FILE_BYTES
+# A request is read part by part into temporary files (media.iter_parts): its size bounds
+# the disk a request may take while one part is stored, not the memory it takes.
+MAX_BODY_BYTES = 32 * MAX_FILE_BYTES
 COERCED = 0xB000  # warning: data elements coerced (de-identification)
 CANNOT_UNDERSTAND = 0xC000
 DUPLICATE = 0x0111
 WRONG_STUDY = 0xA900  # data set does not match the study of the request
 
 
-def _read_body(request: HttpRequest) -> bytes:
-    declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    if declared > MAX_BODY_BYTES:
-        raise ValueError("too large")
-    body = request.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise ValueError("too large")
-    return body
-
-
-def _peek(data: bytes) -> Dataset:
-    """SOP class, instance and study of a part, as far as they can be read."""
+def _declared_length(request: HttpRequest) -> int:
     try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _peek(content: IO[bytes] | None) -> Dataset:
+    """SOP class, instance and study of a part, as far as they can be read."""
+    if content is None:
+        return Dataset()
+    try:
+        start = content.read(2)
+        content.seek(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return dcmread(
-                io.BytesIO(data),
-                force=data[:2] == b"\x02\x00",  # file meta without a preamble
+                content,
+                force=start == b"\x02\x00",  # file meta without a preamble
                 stop_before_pixels=True,
                 specific_tags=["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID"],
             )
     except Exception:  # an unreadable part is reported by the import with its reason
         return Dataset()
+    finally:
+        content.seek(0)
 
 
 def _failed(header: Dataset, reason: int) -> Dataset:
@@ -77,49 +82,80 @@ def store(request: HttpRequest, *, pool: int | None, study: str | None) -> HttpR
         '"'
     ) not in ("application/dicom",):
         return error(415, 'send multipart/related; type="application/dicom"')
-    try:
-        body = _read_body(request)
-    except ValueError:
+    if _declared_length(request) > MAX_BODY_BYTES:
         return error(413, f"a request may carry at most {MAX_BODY_BYTES // 2**20} MiB")
-    try:
-        parts = media.decode(body, params.get("boundary", "").strip('"'))
-    except media.MultipartError as exc:
-        return error(400, str(exc))
+    boundary = params.get("boundary", "").strip('"')
+    parts = media.iter_parts(request, boundary, max_part_bytes=MAX_FILE_BYTES)
     return _store_parts(request, target, parts, study)
+
+
+class _Outcome:
+    """What became of each part, for the STOW-RS reply."""
+
+    def __init__(self) -> None:
+        self.stored: list[Dataset] = []
+        self.failed: list[Dataset] = []
+        self.notes: list[str] = []
+
+    def fail(self, header: Dataset, reason: int, note: str) -> None:
+        self.failed.append(_failed(header, reason))
+        self.notes.append(note)
 
 
 def _store_parts(
     request: HttpRequest,
     pool: ReferencePool,
-    parts: list[tuple[dict[str, str], bytes]],
+    parts: Iterator[media.StreamedPart],
     study: str | None,
 ) -> HttpResponse:
+    """Store the parts one by one as they are read; a body that breaks off after some parts
+    keeps those and says where it broke."""
     base = request.build_absolute_uri(reverse("dicomweb-pool-root", args=[pool.pk])).rstrip("/")
-    stored: list[Dataset] = []
-    failed: list[Dataset] = []
-    notes: list[str] = []
-    for number, (headers, data) in enumerate(parts, start=1):
-        name = f"part {number}"
-        header = _peek(data)
-        part_type = headers.get("content-type", "application/dicom").split(";")[0].strip()
-        if part_type != "application/dicom":
-            failed.append(_failed(header, CANNOT_UNDERSTAND))
-            notes.append(f"{name}: {part_type} parts are not stored (send application/dicom)")
-            continue
-        if study and header.get("StudyInstanceUID") not in (None, study):
-            failed.append(_failed(header, WRONG_STUDY))
-            notes.append(f"{name}: not in study {study}")
-            continue
-        report = import_files(pool, [(name, data)], request.user)
-        for image in report.imported:
-            stored.append(_referenced(image, base))
-        for _, reason in report.refused:
-            failed.append(_failed(header, CANNOT_UNDERSTAND))
-            notes.append(f"{name}: {reason}")
-        if report.duplicates:
-            failed.append(_failed(header, DUPLICATE))
-            notes.append(f"{name}: already in pool {pool.name}")
-    return _reply(stored, failed, notes, parts_count=len(parts))
+    outcome = _Outcome()
+    number = 0
+    try:
+        for number, part in enumerate(parts, start=1):
+            try:
+                _store_part(request, pool, part, f"part {number}", study, base, outcome)
+            finally:
+                if part.content is not None:
+                    part.content.close()
+    except media.MultipartError as exc:
+        if number == 0:
+            return error(400, str(exc))
+        outcome.notes.append(f"after part {number}: {exc}")
+    return _reply(outcome.stored, outcome.failed, outcome.notes, parts_count=number)
+
+
+def _store_part(
+    request: HttpRequest,
+    pool: ReferencePool,
+    part: media.StreamedPart,
+    name: str,
+    study: str | None,
+    base: str,
+    outcome: _Outcome,
+) -> None:
+    header = _peek(part.content)
+    part_type = part.headers.get("content-type", "application/dicom").split(";")[0].strip()
+    if part_type != "application/dicom":
+        note = f"{name}: {part_type} parts are not stored (send application/dicom)"
+        outcome.fail(header, CANNOT_UNDERSTAND, note)
+        return
+    if part.content is None:
+        limit = MAX_FILE_BYTES // 2**20
+        outcome.fail(header, CANNOT_UNDERSTAND, f"{name}: larger than the {limit} MiB limit")
+        return
+    if study and header.get("StudyInstanceUID") not in (None, study):
+        outcome.fail(header, WRONG_STUDY, f"{name}: not in study {study}")
+        return
+    report = import_files(pool, [(name, part.content)], request.user)
+    for image in report.imported:
+        outcome.stored.append(_referenced(image, base))
+    for _, reason in report.refused:
+        outcome.fail(header, CANNOT_UNDERSTAND, f"{name}: {reason}")
+    if report.duplicates:
+        outcome.fail(header, DUPLICATE, f"{name}: already in pool {pool.name}")
 
 
 def _referenced(image: Any, base: str) -> Dataset:

@@ -35,6 +35,11 @@ class ReferencePool(models.Model):
         help_text="For teaching files of synthetic cases; such a pool is never the real side "
         "of a Turing study.",
     )
+    modality = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="The modality every image must have (e.g. MR, DX); empty for any.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

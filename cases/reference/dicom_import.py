@@ -10,27 +10,37 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import hmac
 import io
 import re
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from pydicom import Dataset, dcmread
 from pydicom.datadict import dictionary_VR
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import _read_file_meta_info, read_preamble
+from pydicom.pixels import iter_pixels
 from pydicom.tag import Tag
+from pydicom.uid import ExplicitVRLittleEndian
 
 from cases.models import ReferenceImage, ReferencePool
 from cases.reference.deidentify import deidentify
 
-MAX_FILE_BYTES = 512 * 2**20
+# One file as received, and its pixel data once decoded (rows x columns x frames x samples x
+# bits, as its header declares them, checked before anything is decoded). Together they
+# bound what one import holds in memory: the file, its parsed copy, one decoded frame.
+MAX_FILE_BYTES = 128 * 2**20
+DEFLATED = "1.2.840.10008.1.2.1.99"
 MAX_ZIP_MEMBERS = 10_000
 MAX_ZIP_BYTES = 4 * 2**30  # uncompressed total of one archive
 UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -170,6 +180,7 @@ def import_one(
     more column values for the row (a teaching file's key)."""
     ds = read_image(data)
     check_synthetic(pool, ds)
+    check_modality(pool, ds)
     digest = hashlib.sha256(str(ds.SOPInstanceUID).encode()).hexdigest()
     if pool.images.filter(source_uid_digest=digest).exists():
         raise Duplicate(name)
@@ -194,8 +205,22 @@ def check_synthetic(pool: ReferencePool, ds: Dataset) -> None:
         )
 
 
+def check_modality(pool: ReferencePool, ds: Dataset) -> None:
+    """A pool that names a modality takes images of that modality only."""
+    modality = str(ds.get("Modality", "") or "")
+    if pool.modality and modality != pool.modality:
+        raise Refused(
+            f"modality {modality or 'none'}: pool {pool.name} holds {pool.modality} images"
+        )
+
+
 def pool_key(pool: ReferencePool) -> bytes:
-    return hashlib.sha256(f"{settings.SECRET_KEY}\x00reference-pool\x00{pool.pk}".encode()).digest()
+    """The pool's de-identification key, from GANTRY_PSEUDONYM_KEY (never SECRET_KEY: a site
+    may rotate that one, and must not be able to re-identify with it)."""
+    key = settings.GANTRY_PSEUDONYM_KEY
+    if not key:
+        raise ImproperlyConfigured("set GANTRY_PSEUDONYM_KEY to import real images")
+    return hmac.new(key.encode(), f"reference-pool\x00{pool.pk}".encode(), "sha256").digest()
 
 
 def read_image(data: bytes) -> Dataset:
@@ -205,8 +230,9 @@ def read_image(data: bytes) -> Dataset:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            # File meta without the 128-byte preamble (as some STOW clients send) is accepted.
-            ds = dcmread(io.BytesIO(data), force=data[:2] == b"\x02\x00")
+            ds = _parse(data)
+    except Refused:
+        raise
     except InvalidDicomError:
         raise Refused("not a DICOM file (no 'DICM' marker after the 128-byte preamble)") from None
     except EOFError:
@@ -215,8 +241,54 @@ def read_image(data: bytes) -> Dataset:
         raise Refused(f"unreadable DICOM ({type(exc).__name__}: {exc})") from None
     _check_lengths(ds, len(data))
     _check_header(ds)
+    _check_decoded_size(ds)
     _check_pixels(ds)
     return ds
+
+
+def _parse(data: bytes) -> Dataset:
+    """The dataset of a Part 10 file. File meta without the 128-byte preamble (as some STOW
+    clients send) is accepted. A deflated file is inflated here, at most
+    ``GANTRY_MAX_DECODED_BYTES`` of it, never whole by pydicom: a megabyte may inflate to
+    gigabytes. It is then kept as Explicit VR Little Endian, what it holds once inflated."""
+    stream = io.BytesIO(data)
+    preamble = read_preamble(stream, force=data[:2] == b"\x02\x00")
+    if preamble is None:
+        stream.seek(0)
+    meta = _read_file_meta_info(stream)
+    if meta.get("TransferSyntaxUID") != DEFLATED:
+        return dcmread(io.BytesIO(data), force=data[:2] == b"\x02\x00")
+    limit = settings.GANTRY_MAX_DECODED_BYTES
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        inflated = inflater.decompress(stream.read(), limit + 1)
+    except zlib.error as exc:
+        raise Refused(f"the deflated data set cannot be inflated ({exc})") from None
+    if len(inflated) > limit or inflater.unconsumed_tail:
+        raise Refused(f"the deflated data set inflates to more than {limit // 2**20} MiB")
+    ds = dcmread(io.BytesIO(inflated), force=True)
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    ds.set_original_encoding(False, True, ds.original_character_set)
+    return ds
+
+
+def declared_pixel_bytes(ds: Dataset) -> int:
+    """The bytes the pixel data takes once decoded, from the header alone."""
+    numbers = [ds.get(k) for k in ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated")]
+    rows, columns, samples, bits = (_int_or(v, 1) or 0 for v in numbers)
+    frames = max(_int_or(ds.get("NumberOfFrames"), 1) or 1, 1)
+    return rows * columns * max(samples, 1) * frames * bits // 8
+
+
+def _check_decoded_size(ds: Dataset) -> None:
+    limit = settings.GANTRY_MAX_DECODED_BYTES
+    declared = declared_pixel_bytes(ds)
+    if declared > limit:
+        raise Refused(
+            f"the pixel data would take {declared / 2**20:.0f} MiB decoded "
+            f"(rows x columns x frames x samples x bits); the limit is {limit // 2**20} MiB"
+        )
 
 
 def _check_lengths(ds: Dataset, size: int) -> None:
@@ -271,15 +343,17 @@ def is_uid(value: str) -> bool:
 
 def _check_pixels(ds: Dataset) -> None:
     syntax = ds.file_meta.TransferSyntaxUID
-    try:
+    size = 0
+    try:  # frame by frame: one decoded frame in memory at a time
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pixels = ds.pixel_array
+            for frame in iter_pixels(ds):
+                size += frame.size
     except NotImplementedError as exc:
         raise Refused(f"no decoder for transfer syntax {syntax.name} ({exc})") from None
     except Exception as exc:  # decoders raise ValueError, RuntimeError, ... on corrupt data
         raise Refused(f"pixel data cannot be decoded ({syntax.name}): {exc}") from None
-    if pixels.size == 0:
+    if size == 0:
         raise Refused("pixel data is empty")
 
 

@@ -16,7 +16,7 @@ from cases.reference.teaching_file_import import import_teaching_file
 class PoolForm(forms.ModelForm):
     class Meta:
         model = ReferencePool
-        fields = ("name", "description", "holds_synthetic")
+        fields = ("name", "description", "modality", "holds_synthetic")
 
 
 class MultipleFileInput(forms.ClearableFileInput):

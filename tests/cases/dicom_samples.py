@@ -14,6 +14,7 @@ from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -209,3 +210,26 @@ def huge_length() -> bytes:
 
 def not_dicom() -> bytes:
     return b"%PDF-1.4\n" + b"this is a report, not an image\n" * 20
+
+
+def deflate_bomb(pixel_bytes: int) -> bytes:
+    """A Deflated Explicit VR Little Endian image whose ``pixel_bytes`` of zeros deflate to
+    about a thousandth of that."""
+    ds = dataset()
+    side = int((pixel_bytes // 2) ** 0.5)
+    ds.Rows = ds.Columns = side
+    ds.PixelData = bytes(side * side * 2)
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    return to_bytes(ds)
+
+
+def rle_declaring(rows: int, columns: int, frames: int) -> bytes:
+    """An RLE file whose header declares ``rows`` x ``columns`` x ``frames`` 16-bit pixels
+    over a few bytes of encoded data."""
+    ds = dataset()
+    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, columns, frames
+    header = struct.pack("<16L", 2, 64, 66, *([0] * 13))
+    ds.PixelData = encapsulate([header + b"\x81\x00\x81\x00"] * frames)
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = RLELossless
+    return to_bytes(ds)

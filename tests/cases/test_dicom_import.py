@@ -81,8 +81,7 @@ def test_identifiers_dates_private_tags_and_uids_are_replaced(pool, educator):
     assert ds.StudyDate != samples.STUDY_DATE
     assert ds.ReferringPhysicianName == ""
     assert ds.AccessionNumber == ""
-    assert "StationName" not in ds
-    assert ds.InstitutionName == ""
+    assert ds.StationName == ds.InstitutionName == ""  # X/Z/D: kept empty
     assert not any(elem.tag.is_private for elem in ds)
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
         assert ds[keyword].value != source[keyword].value
@@ -93,7 +92,7 @@ def test_identifiers_dates_private_tags_and_uids_are_replaced(pool, educator):
     assert record["attributes"]["StudyDate"] == "shifted"
     assert record["private_tags_removed"] == 2
     assert record["uids_remapped"] >= 4
-    assert "StationName" in record["removed"]
+    assert record["attributes"]["StationName"] == "emptied"
     assert samples.PATIENT_ID not in str(record)
     assert samples.PATIENT_NAME not in str(record)
 
@@ -201,3 +200,124 @@ def test_management_command_imports_a_folder(db, tmp_path, capsys):
     assert "refused b.dcm" in out
     pool = ReferencePool.objects.get(name="folder pool")
     assert [i.source_name for i in pool.images.all()] == ["sub/a.dcm"]
+
+
+def test_bombs_are_refused_before_they_are_decoded(pool, educator, settings):
+    """A megabyte that inflates to far more, in a file or a zip, and an RLE file declaring
+    20000 x 20000 x 2 frames: each refused from its header or a bounded read, nothing kept."""
+    settings.GANTRY_MAX_DECODED_BYTES = 16 * 2**20
+    deflated = samples.deflate_bomb(64 * 2**20)
+    assert len(deflated) < 2**20
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("bomb.dcm", deflated)
+    report = import_files(
+        pool,
+        [
+            ("deflated.dcm", deflated),
+            ("bombs.zip", archive.getvalue()),
+            ("rle.dcm", samples.rle_declaring(20000, 20000, 2)),
+        ],
+        educator,
+    )
+    reasons = dict(report.refused)
+    assert "inflates to more than 16 MiB" in reasons["deflated.dcm"]
+    assert "inflates to more than 16 MiB" in reasons["bombs.zip/bomb.dcm"]
+    assert "1526 MiB decoded" in reasons["rle.dcm"]
+    assert not report.imported
+    assert not pool.images.exists()
+
+
+def test_a_deflated_image_within_the_limit_is_kept_inflated(pool, educator):
+    report = import_files(pool, [("small.dcm", samples.deflate_bomb(2**20))], educator)
+    (image,) = report.imported
+    assert image.transfer_syntax_uid == "1.2.840.10008.1.2.1"
+    assert stored(image).pixel_array.shape == (724, 724)
+
+
+PLANTED_TEXT = ("StudyDescription", "SeriesDescription", "ImageComments", "DerivationDescription")
+PLANTED_MORE = ("ProtocolName", "RequestedProcedureDescription", "StudyComments")
+
+
+def planted(name: str, patient_id: str):
+    """The sample image with the patient's name and ID written wherever people write them:
+    free text, identifiers' issuers, a nested sequence, a private tag."""
+    from pydicom import Dataset
+
+    ds = samples.dataset()
+    text = f"{name} ({patient_id}) follow-up"
+    for keyword in (*PLANTED_TEXT, *PLANTED_MORE):
+        setattr(ds, keyword, text[:64])
+    ds.IssuerOfPatientID = patient_id
+    ds.OtherPatientIDs = patient_id
+    ds.PatientAge, ds.PatientWeight, ds.PatientSize = "054Y", "71.5", "1.68"
+    ds.AdditionalPatientHistory = text
+    step = Dataset()
+    step.ScheduledProcedureStepDescription = text
+    step.RequestedProcedureID = patient_id
+    ds.RequestAttributesSequence = [step]
+    ds.PerformedProcedureStepDescription = text
+    ds.add_new(0x00111010, "LO", "ACME")
+    ds.add_new(0x00111011, "LO", text)
+    ds.DerivationCodeSequence = []
+    return ds
+
+
+def test_the_basic_profile_leaves_no_planted_name_or_id(pool, educator):
+    name, patient_id = "Quixote^Alonso", "MRN99887766"
+    report = import_files(pool, [("a.dcm", samples.to_bytes(planted(name, patient_id)))], educator)
+    (image,) = report.imported
+    with image.file.open("rb") as fh:
+        data = fh.read()
+    for secret in (name, "Quixote", "Alonso", patient_id, "99887766"):
+        assert secret.encode() not in data, secret
+    ds = stored(image)
+    for keyword in (*PLANTED_TEXT, "PatientAge", "PatientWeight", "PatientSize", "StudyComments"):
+        assert keyword not in ds, keyword
+    assert "IssuerOfPatientID" not in ds
+    assert ds.PatientIdentityRemoved == "YES"
+    assert [item.CodeValue for item in ds.DeidentificationMethodCodeSequence] == [
+        "113100",
+        "113107",
+    ]
+    assert image.deidentification["table"] == "dicomfields_2026c"
+
+
+def test_well_known_roots_are_no_refuge_for_instance_uids(pool, educator):
+    source = samples.dataset(sop_uid="1.2.840.10008.99.1", study_uid="1.2.840.10008.99.2")
+    (image,) = import_files(pool, [("a.dcm", samples.to_bytes(source))], educator).imported
+    assert image.sop_instance_uid != source.SOPInstanceUID
+    assert image.study_uid != source.StudyInstanceUID
+    assert stored(image).SOPClassUID == source.SOPClassUID  # a registered UID is kept
+
+
+def test_the_key_is_its_own_not_the_secret_key(pool, educator, settings):
+    data = samples.to_bytes(samples.dataset())
+
+    def pseudonym() -> str:
+        (image,) = import_files(pool, [("a.dcm", data)], educator).imported
+        ReferenceImage.objects.filter(pk=image.pk).delete()
+        return image.patient_id
+
+    first = pseudonym()
+    settings.SECRET_KEY = "another-secret-key-entirely"
+    assert pseudonym() == first
+    settings.GANTRY_PSEUDONYM_KEY = "another-pseudonym-key"
+    assert pseudonym() != first
+
+
+def test_a_pool_refuses_synthetic_images_and_other_modalities(educator, make_cases):
+    pool = ReferencePool.objects.create(name="chest", modality="DX")
+    instance = make_cases(1)[0].studies.first().series.get(modality="MR").instances.get()
+    report = import_files(
+        pool,
+        [
+            ("gantry.dcm", instance.file.read()),
+            ("mr.dcm", samples.to_bytes(samples.dataset())),
+        ],
+        educator,
+    )
+    reasons = dict(report.refused)
+    assert "synthetic image (Synthetic Data = YES)" in reasons["gantry.dcm"]
+    assert "modality MR: pool chest holds DX images" in reasons["mr.dcm"]
+    assert not pool.images.exists()
