@@ -48,6 +48,8 @@ def configure(folder: Path, db: str, secret: str) -> dict[str, str]:
         "GANTRY_DEVICE": "cpu",
         "SECRET_KEY": secret,
         "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",  # plain HTTP on 127.0.0.1
+        "GANTRY_PSEUDONYM_KEY": secrets.token_hex(32),
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "gantry.settings",
     }

@@ -52,6 +52,8 @@ def setup_site(folder: Path, size: int, conn_max_age: int = 0) -> tuple[dict[str
         "MEDIA_ROOT": str(folder / "media"),
         "SECRET_KEY": secrets.token_hex(32),
         "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",  # plain HTTP on 127.0.0.1
+        "GANTRY_PSEUDONYM_KEY": secrets.token_hex(32),
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "gantry.settings",
     }

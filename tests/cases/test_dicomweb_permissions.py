@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 
 from cases.dicomweb import access, catalog
-from cases.models import AccessToken, Instance, PatientQuerySet, ReferencePool
+from cases.models import AccessToken, Instance, PatientQuerySet, ReferencePool, hiding
 from cases.reference.dicom_import import import_files
 from tests.cases import dicom_samples as samples
 
@@ -108,7 +108,7 @@ def test_registered_hidden_filter_hides_images(expert, case, pool, monkeypatch):
         instances=Instance.objects.filter(series__study__patient=case),
         reference_images=pool.images.all(),
     )
-    monkeypatch.setattr(access, "_filters", [])
+    monkeypatch.setattr(hiding, "_filters", [])
     access.register_hidden_filter(lambda user: hidden)
     web = token_client(expert)
     assert web.get("/dicomweb/studies").json() == []

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from pydicom.uid import generate_uid
 
 from cases.dicomweb import access, catalog, pixels
-from cases.models import AccessToken, Instance, ReferencePool, SyntheticPatient
+from cases.models import AccessToken, Instance, ReferencePool, SyntheticPatient, hiding
 from cases.reference.dicom_import import import_files
 from edu import answering
 from edu.models import Attempt
@@ -230,7 +230,7 @@ def test_rules_that_read_the_database_while_built_are_not_kept(make_cases, exper
         )
         return access.Hidden(instances=Instance.objects.filter(pk__in=pks))
 
-    monkeypatch.setattr(access, "_filters", [])
+    monkeypatch.setattr(hiding, "_filters", [])
     access.register_hidden_filter(rejected_eagerly)
     web = token_client(expert)
     assert web.get(url).status_code == 200
