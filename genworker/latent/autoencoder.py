@@ -117,11 +117,15 @@ class AutoencoderData:
     images: np.ndarray  # float16 [N, C, R, R] noise-free renders in [0, 1]
     anatomy: np.ndarray  # float16 [N, A, R, R]
     has_anatomy: np.ndarray  # bool [N]: the anatomy maps describe the image (normal ones)
+    lesions: np.ndarray | None = None  # bool [N, R, R]: where lesions are (weighted up)
+
+
+LESION_WEIGHT = 4.0  # extra weight of the pixels in and around a lesion: few, but taught on
 
 
 def _crop_batch(
     data: AutoencoderData, rng: np.random.Generator, batch: int, crop: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     rows = rng.integers(len(data.images), size=batch)
     size = data.images.shape[-1]
     tops = rng.integers(0, size - crop + 1, size=batch) // 8 * 8
@@ -129,10 +133,16 @@ def _crop_batch(
     corners = list(zip(rows, tops, lefts, strict=True))
     images = np.stack([data.images[r, :, t : t + crop, s : s + crop] for r, t, s in corners])
     anatomy = np.stack([data.anatomy[r, :, t : t + crop, s : s + crop] for r, t, s in corners])
+    if data.lesions is None:
+        weight = np.ones((batch, 1, crop, crop), np.float32)
+    else:
+        lesions = np.stack([data.lesions[r, t : t + crop, s : s + crop] for r, t, s in corners])
+        weight = 1.0 + LESION_WEIGHT * lesions[:, None].astype(np.float32)
     return (
         torch.from_numpy(images.astype(np.float32)),
         torch.from_numpy(anatomy.astype(np.float32)),
         torch.from_numpy(data.has_anatomy[rows]),
+        torch.from_numpy(weight),
     )
 
 
@@ -158,10 +168,10 @@ def train_autoencoder(
     def step(index: int) -> dict[str, float]:
         for group in optimiser.param_groups:  # cosine decay to a tenth
             group["lr"] = float(lr * (0.55 + 0.45 * np.cos(np.pi * index / steps)))
-        images, anatomy, has_anatomy = _crop_batch(data, rng, batch_size, crop)
+        images, anatomy, has_anatomy, weight = _crop_batch(data, rng, batch_size, crop)
         out = model.decoder(model.encoder(images))
         c = config.image_channels
-        pixel = F.l1_loss(out[:, :c], images)
+        pixel = (weight * (out[:, :c] - images).abs()).mean() / weight.mean()
         edges = gradient_l1(out[:, :c], images)
         loss = pixel + edges
         anatomy_loss = torch.zeros(())

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from genworker.cohorts import brain_mri
 from genworker.cohorts.scans import ScanCohort, load_scans, save_scans
@@ -109,7 +110,11 @@ def autoencoder_data(cohort: ScanCohort, normals: Normals) -> AutoencoderData:
     has_anatomy = np.concatenate(
         [cohort.severity[train] == 0, np.ones(len(tracks) + len(normals.clean), bool)]
     )
-    return AutoencoderData(images, anatomy, has_anatomy)
+    near = np.stack([ndimage.binary_dilation(mask, iterations=8) for mask in cohort.masks[train]])
+    lesions = np.concatenate(
+        [near, np.zeros((len(tracks) + len(normals.clean), *near.shape[1:]), bool)]
+    )
+    return AutoencoderData(images, anatomy, has_anatomy, lesions)
 
 
 def stage_autoencoder(recipe: LatentRecipe, run: Path, data: AutoencoderData, **kw) -> Autoencoder:
