@@ -320,5 +320,5 @@ class GradeViewSet(viewsets.GenericViewSet):
             score = -1.0
         if not 0.0 <= score <= 1.0:
             raise ValidationError({"score": "a number from 0 to 1"})
-        Answer.objects.filter(pk=answer.pk).update(score=score, graded_by=request.user)
+        answer.grade(score, by=request.user)
         return Response({"id": answer.pk, "score": score})

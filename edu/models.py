@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import CaseTemplate, SyntheticPatient
-from edu import curation
+from edu import curation, signals
 
 SCORE_1_TO_5 = [MinValueValidator(1), MaxValueValidator(5)]
 
@@ -515,12 +515,16 @@ class Attempt(models.Model):
     def finish(self, now: datetime | None = None) -> None:
         """Finish the attempt (a finished one stays as it was). The row is locked first, as
         ``edu.answering.submit`` locks it, and the time read under the lock: no answer is
-        stored after ``finished_at``."""
+        stored after ``finished_at``. Sends ``edu.signals.attempt_scored`` when it finished
+        the attempt."""
+        finished = False
         with transaction.atomic():
             rows = Attempt.objects.select_for_update().filter(pk=self.pk)
             if rows.values_list("finished_at", flat=True).get() is None:
-                rows.update(finished_at=now or timezone.now())
+                finished = bool(rows.update(finished_at=now or timezone.now()))
         self.refresh_from_db(fields=["finished_at"])
+        if finished:
+            signals.attempt_scored.send(sender=Attempt, attempt=self)
 
     def items(self) -> list[QuizItem]:
         by_id = {
@@ -612,6 +616,14 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"answer to {self.question} in {self.attempt}"
+
+    def grade(self, score: float, *, by: Any) -> None:
+        """An educator's grade (0 to 1) of this answer. A finished attempt's score changes with
+        it, which ``edu.signals.attempt_scored`` tells."""
+        Answer.objects.filter(pk=self.pk).update(score=score, graded_by=by)
+        self.score, self.graded_by = score, by
+        if self.attempt.is_finished:
+            signals.attempt_scored.send(sender=Attempt, attempt=self.attempt)
 
 
 def revealed_case_ids(user: Any) -> QuerySet:

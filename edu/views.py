@@ -413,7 +413,7 @@ def grade_answer(request: HttpRequest, pk: int) -> HttpResponse:
         return _results_page(
             request, answer.attempt.quiz, status=400, errors={f"a{answer.pk}": (problem, typed)}
         )
-    Answer.objects.filter(pk=answer.pk).update(score=score, graded_by=request.user)
+    answer.grade(score, by=request.user)
     messages.success(request, f"Graded {answer.attempt.user.get_username()}'s answer: {score:g}.")
     return redirect("edu:quiz-results", answer.attempt.quiz_id)
 

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "cases",
     "edu",
     "turing",
+    "lti_tool",
+    "lti",
 ]
 
 MIDDLEWARE = [
@@ -109,6 +111,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # LTI launches: OIDC state and nonces, and launch data between a launch and the deep-
+    # linking answer. A launch's requests may reach different web processes, so the table
+    # lives in the database (created by the lti app's migration).
+    "lti": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "gantry_lti_cache",
+        "TIMEOUT": 3600,
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -10,5 +10,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("turing/", include("turing.urls")),
     path("edu/", include("edu.urls")),
+    path("lti/", include("lti.urls")),
     path("", include("cases.urls")),
 ]
