@@ -21,6 +21,11 @@ urlpatterns = [
     path("jobs/<int:pk>/progress/", views.job_progress, name="job-progress"),
     path("generators/", views.generator_list, name="generator-list"),
     path("generators/<int:pk>/", views.generator_detail, name="generator-detail"),
+    path(
+        "generators/<int:pk>/figures/<int:figure_pk>.png",
+        views.generator_figure,
+        name="generator-figure",
+    ),
     path("cases/", views.case_list, name="case-list"),
     path("cases/<int:pk>/", views.case_detail, name="case-detail"),
     path("cases/<int:pk>/export/", imaging.export_page, name="case-export"),

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.http import (
+    FileResponse,
     HttpRequest,
     HttpResponse,
     JsonResponse,
@@ -21,6 +22,7 @@ from cases.model_cards import card_evaluation, card_facts, card_targets, targets
 from cases.models import (
     CaseTemplate,
     GenerationJob,
+    GeneratorFigure,
     GeneratorModel,
     SyntheticPatient,
 )
@@ -161,6 +163,12 @@ def generator_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "card_json": json.dumps(card, indent=2, ensure_ascii=False),
         },
     )
+
+
+@permission_required("cases.view_generatormodel", raise_exception=True)
+def generator_figure(request: HttpRequest, pk: int, figure_pk: int) -> FileResponse:
+    figure = get_object_or_404(GeneratorFigure, pk=figure_pk, generator_id=pk)
+    return FileResponse(figure.image.open("rb"), content_type="image/png")
 
 
 @login_required

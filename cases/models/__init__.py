@@ -7,7 +7,7 @@ real images, and DICOMweb access tokens.
 Migrations name ``validate_progression`` and ``new_job_seed`` by their path here.
 """
 
-from cases.models.generators import GeneratorModel
+from cases.models.generators import GeneratorFigure, GeneratorModel
 from cases.models.hiding import Hidden, register_hidden_filter
 from cases.models.jobs import (
     GENERATE_TASK,
@@ -42,6 +42,7 @@ __all__ = [
     "CaseTemplate",
     "GenerationChunk",
     "GenerationJob",
+    "GeneratorFigure",
     "GeneratorModel",
     "Hidden",
     "Instance",

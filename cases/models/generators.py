@@ -74,4 +74,31 @@ class GeneratorModel(models.Model):
                 f"{card['sha256'][:16]}-{checkpoint_path.name}", File(fh), save=False
             )
         model.save()
+        for figure in sorted(checkpoint_path.parent.glob(f"{checkpoint_path.stem}.*.png")):
+            GeneratorFigure.add(model, figure, stem=checkpoint_path.stem)
         return model
+
+
+class GeneratorFigure(models.Model):
+    """A figure shipped beside a checkpoint: ``<name>.<finding>[.<contrast>].png``, a grid
+    of sampled cases (rows patients, columns severity) that shows an educator what the
+    generator makes before any case is generated."""
+
+    generator = models.ForeignKey(GeneratorModel, on_delete=models.CASCADE, related_name="figures")
+    caption = models.CharField(max_length=200)
+    image = models.FileField(upload_to="generators/figures/")
+
+    class Meta:
+        ordering = ("caption",)
+
+    def __str__(self) -> str:
+        return self.caption
+
+    @classmethod
+    def add(cls, generator: GeneratorModel, path: Path, *, stem: str) -> GeneratorFigure:
+        words = path.name.removeprefix(f"{stem}.").removesuffix(".png").split(".")
+        figure = cls(generator=generator, caption=" · ".join(words))
+        with path.open("rb") as fh:
+            figure.image.save(f"{generator.sha256[:16]}-{path.name}", File(fh), save=False)
+        figure.save()
+        return figure

@@ -183,3 +183,31 @@ def test_a_generator_never_evaluated_says_so(login, educator, generator_model):
     assert "Not measured: the card carries no evaluation" in page
     assert "<strong>missed</strong>" not in page
     assert "<td>—</td>" in client.get(reverse("generator-list")).content.decode()
+
+
+def test_the_grids_shipped_beside_a_checkpoint_show_on_its_generators_page(
+    login, educator, trainee, tiny_checkpoint, tmp_path
+):
+    from PIL import Image
+
+    from cases.models import GeneratorModel
+
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    for suffix in (".pt", ".card.json"):
+        (folder / f"tiny{suffix}").write_bytes(tiny_checkpoint.with_suffix(suffix).read_bytes())
+    Image.new("L", (8, 4), 200).save(folder / "tiny.glioma.FLAIR.png")
+    Image.new("L", (8, 4), 90).save(folder / "other.glioma.png")  # another model's grid
+    generator = GeneratorModel.register(folder / "tiny.pt", name="tiny", title="Tiny")
+
+    (figure,) = generator.figures.all()
+    assert figure.caption == "glioma · FLAIR"
+    url = reverse("generator-figure", args=[generator.pk, figure.pk])
+    assert (
+        url
+        in login(educator).get(reverse("generator-detail", args=[generator.pk])).content.decode()
+    )
+    png = login(educator).get(url)
+    assert png["Content-Type"] == "image/png"
+    assert Image.open(io.BytesIO(b"".join(png.streaming_content))).getpixel((0, 0)) == 200
+    assert login(trainee).get(url).status_code == 403

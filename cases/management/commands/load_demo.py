@@ -36,6 +36,8 @@ TEMPLATES: dict[str, list[dict[str, Any]]] = {
                 "interval_days": 90,
                 "method": "condition",
             },
+            # Word-finding difficulty: the dominant (left) temporoparietal region.
+            "placement": {"side": "left", "location": "temporoparietal"},
             "patient_recipe": {
                 "age_min": 35,
                 "age_max": 70,
@@ -171,9 +173,20 @@ class Command(BaseCommand):
     def _template(
         self, generator: GeneratorModel, finding: str, spec: dict[str, Any], educator: User
     ) -> CaseTemplate:
-        template = CaseTemplate.objects.filter(title=spec["title"]).first()
+        """The spec's template for this generator; a second generator offering the same
+        finding gets its own copy, titled with its architecture. The spec's placement (side,
+        location) goes to generators that place lesions."""
+        spec = dict(spec)
+        placement = spec.pop("placement", {})
+        title = spec.pop("title")
+        taken = CaseTemplate.objects.filter(title=title).first()
+        if taken is not None and taken.current.generator_id != generator.pk:
+            title = f"{title} ({generator.architecture})"
+        template = CaseTemplate.objects.filter(title=title).first()
         if template is None:
-            template = CaseTemplate.objects.create(title=spec["title"], created_by=educator)
+            if generator.placement(finding)["sides"]:
+                spec["progression"] = {**spec["progression"], **placement}
+            template = CaseTemplate.objects.create(title=title, created_by=educator)
             template.add_version(
                 author=educator,
                 finding=finding,
