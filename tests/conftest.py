@@ -4,6 +4,7 @@ real generator checkpoint, and a real Celery worker process for the worker tests
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -172,6 +173,7 @@ def start_worker(transactional_db, media_root, tmp_path):
     yield _start
     for worker in workers:
         if worker.process.poll() is None:
+            os.kill(worker.process.pid, signal.SIGCONT)  # a test may have left it stopped
             worker.process.terminate()
             worker.process.wait(timeout=30)
         print(worker.log.read_text()[-3000:])

@@ -113,34 +113,31 @@ def test_a_worker_killed_mid_chunk_loses_no_chunk_and_duplicates_no_case(
         "GANTRY_BROKER_VISIBILITY_TIMEOUT": "6",
         "GANTRY_BROKER_RESTORE_INTERVAL": "1",
     }
+    # The victim alone at first, and it runs only in short slices while the test watches
+    # (every check is made with it stopped), so however loaded the machine, it is frozen
+    # after its first commit of a chunk and before its last; the survivor starts after.
     victim = start_worker("victim", **fast_takeover)
-    survivor = start_worker("survivor", **fast_takeover)
+    _stop(victim.process.pid)
     job = _chunk_job(generator_model, 24)
     job.enqueue()
 
     def victim_frozen_mid_chunk() -> bool:
-        """Once the victim runs a chunk, step it in short slices until it has committed a
-        case of that chunk and has cases to go, and leave it stopped there. Each check is
-        made while the victim is stopped, so it cannot race the victim, and the slices are
-        much shorter than a case, so the window between its first and last commit (half a
-        second on a fast machine) cannot be stepped over."""
-        if not job.chunks.filter(status="running", worker__startswith=victim.name).exists():
-            return False
-        while True:
-            _stop(victim.process.pid)
-            chunk = job.chunks.filter(status="running", worker__startswith=victim.name).first()
-            committed = chunk and job.cases.filter(case_index__in=chunk.case_indexes).count()
-            if chunk is None or committed == chunk.n_cases:
-                raise AssertionError("the victim finished its chunk before it was stopped")
-            if committed > 0:
-                return True
-            os.kill(victim.process.pid, signal.SIGCONT)
-            time.sleep(0.005)
+        chunk = job.chunks.filter(status="running", worker__startswith=victim.name).first()
+        committed = chunk and job.cases.filter(case_index__in=chunk.case_indexes).count()
+        if chunk is not None and committed == chunk.n_cases:
+            raise AssertionError("the victim finished its chunk before it was stopped")
+        if committed:
+            return True
+        os.kill(victim.process.pid, signal.SIGCONT)
+        time.sleep(0.02)  # a slice much shorter than the chunk's dozen cases
+        _stop(victim.process.pid)
+        return False
 
-    wait_for(victim_frozen_mid_chunk, timeout=120, what="the victim's chunk", interval=0.01)
+    wait_for(victim_frozen_mid_chunk, timeout=120, what="the victim's chunk", interval=0)
     os.kill(victim.process.pid, signal.SIGKILL)
     victim.process.wait(timeout=10)
     (killed,) = job.chunks.filter(status="running", worker__startswith=victim.name)
+    survivor = start_worker("survivor", **fast_takeover)
 
     wait_for(lambda: GenerationJob.objects.get(pk=job.pk).is_finished, timeout=180, what="job")
     _assert_complete_and_unique(job, media_root)
