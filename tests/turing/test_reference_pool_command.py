@@ -34,3 +34,23 @@ def test_the_held_out_cohort_becomes_a_pool_marked_simulated(db, make_cases, edu
     )
     study = build_study(plan, created_by=educator)
     assert study.images.filter(side="real").count() == 5
+
+
+def test_a_multi_contrast_cohort_gives_each_contrast_of_a_scan_with_its_noise(db):
+    call_command(
+        "load_reference_pool",
+        cohort="brain-mri",
+        subjects=10,
+        seed=1,
+        limit=6,
+        stdout=io.StringIO(),
+    )
+    images = list(ReferencePool.objects.get().images.order_by("pk"))
+    assert [image.source_name.rsplit("-", 1)[1] for image in images] == [
+        "T1.dcm", "FLAIR.dcm", "T1c.dcm", "T1.dcm", "FLAIR.dcm", "T1c.dcm"
+    ]  # fmt: skip
+    pixels = [pydicom.dcmread(image.file.open("rb")).pixel_array for image in images]
+    assert pixels[0].shape == (256, 256)
+    background = pixels[0][:8, :8].astype(float)  # air outside the head: noise, not zeros
+    assert background.std() > 0
+    assert not (pixels[0] == pixels[1]).all()  # T1 and FLAIR are different images
