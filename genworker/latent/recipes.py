@@ -61,9 +61,9 @@ RECIPES: dict[str, LatentRecipe] = {
         segmenter=SegmenterConfig(image_channels=3),
         anatomy=_ANATOMY,
         autoencoder_steps=2000,
-        anatomy_steps=6000,
-        renderer_steps=1500,
-        segmenter_steps=800,
+        anatomy_steps=3000,
+        renderer_steps=600,
+        segmenter_steps=400,
     ),
 }
 
