@@ -96,7 +96,9 @@ def test_monochrome1_is_inverted_into_monochrome2():
     inverted = read(
         blind(reference_dicom(5, rows=32, columns=32, monochrome1=True), SPEC)
     ).pixel_array
-    assert np.corrcoef(plain.ravel(), inverted.ravel())[0, 1] > 0.99
+    # Each copy is moved by its own random sub-pixel shift (up to a pixel apart at the disc's
+    # edge); an image left inverted would correlate at about -0.9.
+    assert np.corrcoef(plain.ravel(), inverted.ravel())[0, 1] > 0.8
 
 
 def test_larger_sources_are_resampled_to_the_study_size():
