@@ -158,7 +158,7 @@ def test_wado_uri_rejects_bad_requests_clearly(login, expert, query, status, mes
 
 
 def test_a_generators_page_gives_its_model_card_in_words(login, educator, generator_model):
-    card = json.loads((ROOT / "genworker/models/brain-glioma.card.json").read_text())
+    card = json.loads((ROOT / "genworker/models/chest-xray.card.json").read_text())
     generator_model.model_card = card
     generator_model.save()
     page = login(educator).get(reverse("generator-detail", args=[generator_model.pk]))
@@ -169,9 +169,9 @@ def test_a_generators_page_gives_its_model_card_in_words(login, educator, genera
     assert row.replace("<=", "&lt;=") in html
     assert html.count("<strong>missed</strong>") == sum(not t["met"] for t in targets)
     assert html.count("<td>met</td>") == sum(t["met"] for t in targets)
-    assert "brain-glioma (cpu). The CPU recipe: " in html
+    assert "chest-xray (cpu). The CPU recipe: " in html
     assert f"{card['training']['images_seen']:,} images seen on cpu" in html
-    assert "Cohort brain-glioma (seed 2026): 800 train and 200 held-out images" in html
+    assert "Cohort chest-xray (seed 2026): 805 train and " in html
     listing = login(educator).get(reverse("generator-list")).content.decode()
     met = sum(t["met"] for t in targets)
     assert f"<td>{met} of {len(targets)}</td>" in listing
