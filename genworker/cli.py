@@ -10,6 +10,8 @@ python -m genworker evaluate CHECKPOINT --cohort brain-glioma --resolution 64 --
     --cohort-seed 2026 [--seeds K] [--update-card]   (figures of a shipped model, without its
     training run; means over K evaluation seeds)
 python -m genworker sample CHECKPOINT --finding glioma --out grid.png
+python -m genworker import-torchscript GENERATOR.pt --card CARD.json [--segmenter SEG.pt] \
+    --out NAME.pt   (any TorchScript generator behind the contract of genworker.scripted)
 python -m genworker latent ...   (the 256² latent models: python -m genworker latent --help)
 python -m genworker anatomy fetch   (download once, check and cache the real anatomy)
 """
@@ -116,6 +118,14 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--method", choices=("condition", "direction"), default="condition")
     sample.add_argument("--out", type=Path, required=True)
+
+    scripted = commands.add_parser(
+        "import-torchscript", help="check and pack a TorchScript generator with its JSON card"
+    )
+    scripted.add_argument("generator", type=Path, help="TorchScript forward(z, c) -> images")
+    scripted.add_argument("--card", type=Path, required=True, help="its JSON card")
+    scripted.add_argument("--segmenter", type=Path, help="TorchScript forward(images) -> masks")
+    scripted.add_argument("--out", type=Path, required=True)
     return parser
 
 
@@ -341,6 +351,28 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_torchscript(args: argparse.Namespace) -> int:
+    from genworker.scripted import ContractError, pack_scripted_generator
+
+    for path in (args.generator, args.card, args.segmenter):
+        if path is not None and not path.is_file():
+            print(f"error: no file at {path}", file=sys.stderr)
+            return 2
+    try:
+        card = json.loads(args.card.read_text())
+        digest = pack_scripted_generator(
+            args.generator, card, args.out, segmenter_path=args.segmenter
+        )
+    except json.JSONDecodeError as exc:
+        print(f"error: {args.card} is not JSON: {exc}", file=sys.stderr)
+        return 2
+    except ContractError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} (sha256 {digest}) and its card")
+    return 0
+
+
 def _fetch_anatomy() -> int:
     """Download (once) and check the real anatomy the simulators are built on."""
     from genworker.cohorts import sources
@@ -361,6 +393,7 @@ COMMANDS = {
     "ship": _ship,
     "evaluate": _evaluate,
     "sample": _sample,
+    "import-torchscript": _import_torchscript,
 }
 
 
