@@ -371,7 +371,7 @@ class Question(models.Model):
         if self.kind == self.Kind.STAGING and self.item.case.studies.count() < 2:
             raise ValidationError({"kind": "staging needs a case with two or more timepoints"})
         if self.kind == self.Kind.LOCALISATION and not ground_truth_exists(self.item.case):
-            raise ValidationError({"kind": "this case has no lesion mask to click"})
+            raise ValidationError({"kind": no_mask_reason(self.item.case)})
 
 
 def ground_truth_exists(case: SyntheticPatient) -> bool:
@@ -380,6 +380,18 @@ def ground_truth_exists(case: SyntheticPatient) -> bool:
     return LesionGroundTruth.objects.filter(
         image__series__study__patient=case, area_pixels__gt=0
     ).exists()
+
+
+def no_mask_reason(case: SyntheticPatient) -> str:
+    """Why a case has no lesion mask to click: its generator gives none (no segmenter), or
+    its images show no lesion."""
+    generator = case.template_version.generator
+    if generator.model_card.get("masks") is False:
+        return (
+            f"this case has no lesion mask to click: its generator {generator.title} has no "
+            "segmenter, so its cases carry no ground truth"
+        )
+    return "this case has no lesion mask to click"
 
 
 class AttemptError(ValueError):

@@ -109,6 +109,28 @@ def generator_model(db, tiny_checkpoint):
     return GeneratorModel.register(tiny_checkpoint, name="tiny-brain", title="Tiny brain")
 
 
+@pytest.fixture(scope="session")
+def scripted_checkpoints(tmp_path_factory) -> dict[bool, Path]:
+    """Packed TorchScript generators (tests/scripted_generator.py), by whether they have a
+    segmenter."""
+    from tests.scripted_generator import write_scripted_generator
+
+    folder = tmp_path_factory.mktemp("scripted")
+    return {masks: write_scripted_generator(folder, segmenter=masks) for masks in (True, False)}
+
+
+@pytest.fixture
+def scripted_model(db, scripted_checkpoints):
+    """``scripted_model(masks=True)``: a registered TorchScript generator of DX disks."""
+    from cases.models import GeneratorModel
+
+    def _register(*, masks: bool = True):
+        name = "scripted-disk" if masks else "scripted-disk-no-masks"
+        return GeneratorModel.register(scripted_checkpoints[masks], name=name, title=name)
+
+    return _register
+
+
 @pytest.fixture
 def make_cases(generator_model):
     """``make_cases(n, status=..., **version_fields)``: really generated cases (DICOM files in

@@ -147,6 +147,12 @@ class TemplateVersion(models.Model):
             )
         if not 0.0 <= self.truncation <= 1.0:
             raise ValidationError({"truncation": "truncation must lie in [0, 1]"})
+        if self.generator.architecture == "torchscript" and (self.progression or {}).get(
+            "method"
+        ) == ("direction"):
+            raise ValidationError(
+                {"progression": "a TorchScript generator moves severity through its condition"}
+            )
         self._check_placement()
         from genworker.patients import PatientRecipe  # pure Python, no torch
 

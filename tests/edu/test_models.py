@@ -151,3 +151,22 @@ def test_no_answer_is_stored_after_its_attempt_finished(quiz, trainee):
         answering.submit(attempt, question, {"option": 0})
     assert not Answer.objects.filter(attempt=attempt).exists()
     assert attempt.is_finished
+
+
+@pytest.mark.parametrize("masks", [True, False])
+def test_a_localisation_question_needs_a_generator_that_gives_masks(scripted_model, masks):
+    from cases.generation import worker
+    from edu.models import Question
+    from tests.factories import GenerationJobFactory, TemplateVersionFactory
+
+    version = TemplateVersionFactory(generator=scripted_model(masks=masks), finding="nodule")
+    job = GenerationJobFactory(template_version=version, n_cases=1)
+    worker.run_generation_job(job_pk=job.pk)
+    quiz = Quiz.objects.create(title="Disks", created_by=UserFactory(role="educator"))
+    item = QuizItem.objects.create(quiz=quiz, case=job.cases.get(), order=0)
+    question = Question(item=item, kind=Question.Kind.LOCALISATION, prompt="Where?")
+    if masks:
+        question.full_clean()
+    else:
+        with pytest.raises(ValidationError, match="has no segmenter, so its cases carry no"):
+            question.full_clean()
