@@ -190,6 +190,13 @@ def _run_dir(args: argparse.Namespace) -> Path:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        print(
+            "error: the pixel-space recipes train on one process; under torchrun, train a "
+            "latent recipe: torchrun ... -m genworker latent train RECIPE (docs/engine.md)",
+            file=sys.stderr,
+        )
+        return 2
     started = time.monotonic()
     r = recipe(args.recipe, args.device_class)
     cohort = _cohort(r, args.runs)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genworker.latent.layers import Down, ResBlock, Up, assert_shape, group_norm
-from genworker.latent.runs import Progress, run_steps
+from genworker.latent.runs import ALONE, Progress, Ranks, run_steps
 
 
 @dataclass(frozen=True)
@@ -124,12 +124,18 @@ LESION_WEIGHT = 4.0  # extra weight of the pixels in and around a lesion: few, b
 
 
 def _crop_batch(
-    data: AutoencoderData, rng: np.random.Generator, batch: int, crop: int
+    data: AutoencoderData,
+    rng: np.random.Generator,
+    batch: int,
+    crop: int,
+    keep: slice = slice(None),  # the rows of the batch this rank trains on
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     rows = rng.integers(len(data.images), size=batch)
     size = data.images.shape[-1]
     tops = rng.integers(0, size - crop + 1, size=batch) // 8 * 8
     lefts = rng.integers(0, size - crop + 1, size=batch) // 8 * 8
+    rows, tops, lefts = rows[keep], tops[keep], lefts[keep]
+    batch = len(rows)
     corners = list(zip(rows, tops, lefts, strict=True))
     images = np.stack([data.images[r, :, t : t + crop, s : s + crop] for r, t, s in corners])
     anatomy = np.stack([data.anatomy[r, :, t : t + crop, s : s + crop] for r, t, s in corners])
@@ -158,18 +164,24 @@ def train_autoencoder(
     seed: int = 0,
     max_minutes: float | None = None,
     max_steps: int | None = None,
+    ranks: Ranks = ALONE,  # under torchrun: batch_size crops per rank
 ) -> tuple[Autoencoder, Progress]:
-    """Train (or continue training) the autoencoder; sets its latent statistics at the end."""
+    """Train (or continue training) the autoencoder; sets its latent statistics at the end.
+
+    Under torchrun the lesion-weighted pixel loss is normalised by each rank's weights, so
+    a step is close to, not exactly, one process's step on the global batch."""
     torch.manual_seed(seed)
-    model = Autoencoder(config)
+    model = Autoencoder(config).to(ranks.device)
+    codec = ranks.wrap(nn.Sequential(model.encoder, model.decoder))
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.99))
     rng = np.random.default_rng(seed)
 
     def step(index: int) -> dict[str, float]:
         for group in optimiser.param_groups:  # cosine decay to a tenth
             group["lr"] = float(lr * (0.55 + 0.45 * np.cos(np.pi * index / steps)))
-        images, anatomy, has_anatomy, weight = _crop_batch(data, rng, batch_size, crop)
-        out = model.decoder(model.encoder(images))
+        batch = _crop_batch(data, rng, batch_size * ranks.world, crop, ranks.share(batch_size))
+        images, anatomy, has_anatomy, weight = (part.to(ranks.device) for part in batch)
+        out = codec(images)
         c = config.image_channels
         pixel = (weight * (out[:, :c] - images).abs()).mean() / weight.mean()
         edges = gradient_l1(out[:, :c], images)
@@ -193,7 +205,9 @@ def train_autoencoder(
         max_minutes=max_minutes,
         max_steps=max_steps,
         label="autoencoder",
+        ranks=ranks,
     )
+    model.cpu()
     set_latent_statistics(model, data.images)
     return model, progress
 

@@ -1,7 +1,8 @@
 """``python -m genworker latent``: train, ship and sample Gantry's latent models.
 
 python -m genworker latent train brain-mri [--architectures stylegan2,cgan] [--max-minutes M]
-    (resumes: call again to continue)
+    (resumes: call again to continue; under torchrun --nproc_per_node N it trains on N
+    processes, see docs/engine.md)
 python -m genworker latent ship brain-mri --architecture stylegan2
     (export fp16 + model card + grids per finding and channel into genworker/models)
 python -m genworker latent sample MODEL --finding glioma --out grid.png
@@ -24,6 +25,7 @@ from genworker.latent.grids import case_grid, save_png
 from genworker.latent.model import DOMAINS, LatentModel, load_latent_model, save_latent_model
 from genworker.latent.planning import PLACEMENTS
 from genworker.latent.recipes import ARCHITECTURES, RECIPES, LatentRecipe, latent_recipe
+from genworker.latent.runs import init_ranks
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / "models"
@@ -50,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--runs", type=Path, default=RUNS_DIR)
     train.add_argument("--workers", type=int, default=2, help="processes and threads to use")
     train.add_argument("--max-minutes", type=float, help="stop (resumably) after this long")
+    train.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where the autoencoder, renderer and segmenter train (the anatomy GAN: the CPU)",
+    )
     ship = commands.add_parser("ship", help="export a trained architecture with card and grids")
     ship.add_argument("recipe", choices=sorted(RECIPES))
     ship.add_argument("--architecture", choices=ARCHITECTURES, required=True)
@@ -73,6 +81,7 @@ def _train(args: argparse.Namespace) -> int:
         architectures=args.architectures,
         workers=args.workers,
         max_minutes=args.max_minutes,
+        ranks=init_ranks(args.device),
     )
     return 0
 

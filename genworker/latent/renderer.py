@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genworker.latent.layers import Down, ResBlock, Up, assert_shape
-from genworker.latent.runs import Progress, run_steps
+from genworker.latent.runs import ALONE, Progress, Ranks, run_steps
 
 
 @dataclass(frozen=True)
@@ -88,21 +88,24 @@ def train_renderer(
     seed: int = 0,
     max_minutes: float | None = None,
     max_steps: int | None = None,
+    ranks: Ranks = ALONE,  # under torchrun: batch_size rows per rank
 ) -> tuple[LesionRenderer, Progress]:
     """L1 between the rendered and the simulated latent, weighted up where the lesion is."""
     torch.manual_seed(seed)
-    model = LesionRenderer(config)
+    model = LesionRenderer(config).to(ranks.device)
+    net = ranks.wrap(model)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.99))
     rng = np.random.default_rng(seed)
 
     def step(index: int) -> dict[str, float]:
         for group in optimiser.param_groups:
             group["lr"] = float(lr * (0.55 + 0.45 * np.cos(np.pi * index / steps)))
-        rows = rng.integers(len(data.target), size=batch_size)
-        normal = torch.from_numpy(data.normal[data.track[rows]])
-        target = torch.from_numpy(data.target[rows])
-        maps = torch.from_numpy(data.maps[rows].astype(np.float32))
-        out = model(normal, maps)
+        rows = rng.integers(len(data.target), size=batch_size * ranks.world)
+        rows = rows[ranks.share(batch_size)]
+        normal = torch.from_numpy(data.normal[data.track[rows]]).to(ranks.device)
+        target = torch.from_numpy(data.target[rows]).to(ranks.device)
+        maps = torch.from_numpy(data.maps[rows].astype(np.float32)).to(ranks.device)
+        out = net(normal, maps)
         near = F.max_pool2d(maps[:, :1], 4) > 0.05  # the lesion's footprint on the grid
         weight = 1.0 + 4.0 * F.max_pool2d(near.float(), 5, stride=1, padding=2)
         loss = (weight * (out - target).abs()).mean()
@@ -121,5 +124,6 @@ def train_renderer(
         max_minutes=max_minutes,
         max_steps=max_steps,
         label="renderer",
+        ranks=ranks,
     )
-    return model.eval(), progress
+    return model.cpu().eval(), progress

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genworker.latent.layers import Down, ResBlock, Up, assert_shape
-from genworker.latent.runs import Progress, run_steps
+from genworker.latent.runs import ALONE, Progress, Ranks, run_steps
 
 
 @dataclass(frozen=True)
@@ -100,22 +100,28 @@ def train_segmenter(
     max_minutes: float | None = None,
     max_steps: int | None = None,
     label: str = "segmenter",
+    ranks: Ranks = ALONE,  # under torchrun: batch_size rows per rank
 ) -> tuple[Segmenter, Progress]:
-    """Binary cross-entropy plus soft Dice on acquired (noisy), left-right mirrored images."""
+    """Binary cross-entropy plus soft Dice on acquired (noisy), left-right mirrored images.
+
+    Under torchrun every rank acquires the whole global batch (the noise comes from the
+    shared random stream) and trains on its share."""
     torch.manual_seed(seed)
-    model = Segmenter(config)
+    model = Segmenter(config).to(ranks.device)
+    net = ranks.wrap(model)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.99))
     rng = np.random.default_rng(seed)
 
     def step(index: int) -> dict[str, float]:
         for group in optimiser.param_groups:
             group["lr"] = float(lr * (0.55 + 0.45 * np.cos(np.pi * index / steps)))
-        rows = rng.integers(len(data.clean), size=batch_size)
-        images = torch.from_numpy(data.acquire(rows, rng))
-        masks = torch.from_numpy(data.masks[rows]).float()
+        rows = rng.integers(len(data.clean), size=batch_size * ranks.world)
+        mine = ranks.share(batch_size)
+        images = torch.from_numpy(data.acquire(rows, rng)[mine]).to(ranks.device)
+        masks = torch.from_numpy(data.masks[rows[mine]]).float().to(ranks.device)
         if rng.random() < 0.5:
             images, masks = images.flip(-1), masks.flip(-1)
-        logits = model(images)
+        logits = net(images)
         probability = torch.sigmoid(logits)
         overlap = (probability * masks).sum(dim=(1, 2))
         soft_dice = (2 * overlap + 1) / (probability.sum(dim=(1, 2)) + masks.sum(dim=(1, 2)) + 1)
@@ -136,5 +142,6 @@ def train_segmenter(
         max_minutes=max_minutes,
         max_steps=max_steps,
         label=label,
+        ranks=ranks,
     )
-    return model.eval(), progress
+    return model.cpu().eval(), progress

@@ -5,6 +5,10 @@ run folder, then trains the autoencoder, the anatomy GAN of each requested archi
 the lesion renderer and the segmenter; a stage already finished is skipped and a stage cut
 short by ``max_minutes`` continues where it stopped when called again. Each stage's state
 records its wall and CPU time, which the model card reports.
+
+Under torchrun (``ranks``) rank 0 simulates the cohort and writes every file; the
+autoencoder, the renderer and the segmenter train data-parallel on every rank
+(:mod:`genworker.latent.runs`); the anatomy GAN trains on rank 0 alone.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from genworker.latent.autoencoder import (
 )
 from genworker.latent.recipes import LatentRecipe
 from genworker.latent.renderer import LesionRenderer, RendererData, train_renderer
+from genworker.latent.runs import ALONE, Ranks
 from genworker.latent.segmenter import Segmenter, SegmenterData, train_segmenter
 from genworker.networks import ConditionalGenerator, GeneratorConfig, build_generator
 
@@ -117,16 +122,23 @@ def autoencoder_data(cohort: ScanCohort, normals: Normals) -> AutoencoderData:
     return AutoencoderData(images, anatomy, has_anatomy, lesions)
 
 
-def stage_autoencoder(recipe: LatentRecipe, run: Path, data: AutoencoderData, **kw) -> Autoencoder:
+def stage_autoencoder(
+    recipe: LatentRecipe, run: Path, data: AutoencoderData, *, ranks: Ranks = ALONE, **kw
+) -> Autoencoder:
     model, progress = train_autoencoder(
         data,
         recipe.autoencoder,
         out_dir=run,
         steps=recipe.autoencoder_steps,
         seed=recipe.train_seed,
+        ranks=ranks,
         **kw,
     )
-    _keep(model, run / FINAL["autoencoder"], progress.step >= recipe.autoencoder_steps)
+    _keep(
+        model,
+        run / FINAL["autoencoder"],
+        ranks.is_main and progress.step >= recipe.autoencoder_steps,
+    )
     return model.eval().requires_grad_(False)
 
 
@@ -199,7 +211,13 @@ def stage_anatomy(
 
 
 def stage_renderer(
-    recipe: LatentRecipe, run: Path, autoencoder: Autoencoder, cohort: ScanCohort, **kw
+    recipe: LatentRecipe,
+    run: Path,
+    autoencoder: Autoencoder,
+    cohort: ScanCohort,
+    *,
+    ranks: Ranks = ALONE,
+    **kw,
 ) -> LesionRenderer:
     train = ~cohort.held_out
     rows = np.flatnonzero(train)
@@ -217,13 +235,16 @@ def stage_renderer(
         out_dir=run,
         steps=recipe.renderer_steps,
         seed=recipe.train_seed,
+        ranks=ranks,
         **kw,
     )
-    _keep(model, run / FINAL["renderer"], progress.step >= recipe.renderer_steps)
+    _keep(model, run / FINAL["renderer"], ranks.is_main and progress.step >= recipe.renderer_steps)
     return model.requires_grad_(False)
 
 
-def stage_segmenter(recipe: LatentRecipe, run: Path, cohort: ScanCohort, **kw) -> Segmenter:
+def stage_segmenter(
+    recipe: LatentRecipe, run: Path, cohort: ScanCohort, *, ranks: Ranks = ALONE, **kw
+) -> Segmenter:
     simulator = SIMULATORS[recipe.cohort]
     rows = np.flatnonzero(~cohort.held_out)
 
@@ -240,9 +261,12 @@ def stage_segmenter(recipe: LatentRecipe, run: Path, cohort: ScanCohort, **kw) -
         out_dir=run,
         steps=recipe.segmenter_steps,
         seed=recipe.train_seed,
+        ranks=ranks,
         **kw,
     )
-    _keep(model, run / FINAL["segmenter"], progress.step >= recipe.segmenter_steps)
+    _keep(
+        model, run / FINAL["segmenter"], ranks.is_main and progress.step >= recipe.segmenter_steps
+    )
     return model.requires_grad_(False)
 
 
@@ -253,9 +277,11 @@ def train_recipe(
     architectures: tuple[str, ...],
     workers: int = 2,
     max_minutes: float | None = None,
+    ranks: Ranks = ALONE,
 ) -> dict:
     """Run every stage in order; returns the trained parts (some may be unfinished when
-    ``max_minutes`` ran out: call again to continue)."""
+    ``max_minutes`` ran out: call again to continue). Under torchrun the other ranks
+    return before the anatomy GANs, which rank 0 trains alone."""
     torch.set_num_threads(workers)
     run.mkdir(parents=True, exist_ok=True)
     deadline = None if max_minutes is None else time.monotonic() + 60 * max_minutes
@@ -263,14 +289,21 @@ def train_recipe(
     def left() -> float | None:
         return None if deadline is None else max(0.0, (deadline - time.monotonic()) / 60)
 
+    if ranks.is_main:  # the other ranks read what rank 0 simulates
+        cohort_for(recipe, run, workers), normals_for(recipe, run, workers)
+    ranks.barrier()
     cohort = cohort_for(recipe, run, workers)
     normals = normals_for(recipe, run, workers)
     autoencoder = stage_autoencoder(
-        recipe, run, autoencoder_data(cohort, normals), max_minutes=left()
+        recipe, run, autoencoder_data(cohort, normals), ranks=ranks, max_minutes=left()
     )
     parts: dict = {"autoencoder": autoencoder}
-    parts["renderer"] = stage_renderer(recipe, run, autoencoder, cohort, max_minutes=left())
-    parts["segmenter"] = stage_segmenter(recipe, run, cohort, max_minutes=left())
+    parts["renderer"] = stage_renderer(
+        recipe, run, autoencoder, cohort, ranks=ranks, max_minutes=left()
+    )
+    parts["segmenter"] = stage_segmenter(recipe, run, cohort, ranks=ranks, max_minutes=left())
+    if not ranks.is_main:
+        return parts
     for architecture in architectures:
         parts[architecture] = stage_anatomy(
             recipe, run, autoencoder, cohort, normals, architecture, max_minutes=left()

@@ -1,0 +1,99 @@
+"""Data-parallel training under torchrun, on the CPU with gloo: two ranks take the steps one
+process takes with their summed batch, only rank 0 writes and logs, and a run resumes on any
+number of ranks."""
+
+import os
+import socket
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from genworker.latent.renderer import RendererConfig, RendererData, train_renderer
+from genworker.latent.runs import init_ranks
+
+CONFIG = RendererConfig(latent_channels=2, map_channels=2, width=8)
+STEPS = 4
+BATCH = 4  # the global batch: 2 per rank on two ranks
+
+
+def _data() -> RendererData:
+    rng = np.random.default_rng(0)
+    return RendererData(
+        normal=rng.standard_normal((3, 2, 8, 8)).astype(np.float32),
+        target=rng.standard_normal((12, 2, 8, 8)).astype(np.float32),
+        maps=rng.random((12, 2, 32, 32)).astype(np.float16),
+        track=rng.integers(0, 3, 12),
+    )
+
+
+def _train(out_dir, *, max_steps=None, **kw) -> dict[str, torch.Tensor]:
+    model, _ = train_renderer(
+        _data(), CONFIG, out_dir=out_dir, steps=STEPS, max_steps=max_steps, **kw
+    )
+    return model.state_dict()
+
+
+def _rank(rank: int, world: int, port: int, out_dir, max_steps) -> None:
+    """One torchrun rank, as torchrun would start it (its environment)."""
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world),
+    )
+    torch.set_num_threads(1)
+    ranks = init_ranks()
+    weights = _train(out_dir, max_steps=max_steps, batch_size=BATCH // world, ranks=ranks)
+    torch.save(weights, out_dir / f"weights-of-rank-{rank}.pt")
+    dist.destroy_process_group()
+
+
+def _two_ranks(out_dir, *, max_steps=None) -> list[dict[str, torch.Tensor]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Forked, not spawned: a spawned rank imports torch again, which took a minute on a busy
+    # 2-core machine.
+    mp.start_processes(_rank, args=(2, port, out_dir, max_steps), nprocs=2, start_method="fork")
+    return [torch.load(out_dir / f"weights-of-rank-{r}.pt", weights_only=True) for r in (0, 1)]
+
+
+def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-4, msg=name)
+
+
+def _moved(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    return max(float((a[name] - b[name]).abs().max()) for name in a)
+
+
+def test_two_ranks_take_the_steps_of_one_process_with_their_summed_batch(
+    tmp_path, capfd, one_torch_thread
+):
+    alone = _train(tmp_path / "alone", batch_size=BATCH)
+    capfd.readouterr()
+    rank_0, rank_1 = _two_ranks(tmp_path / "ranks")
+    logged = capfd.readouterr().out
+    _assert_same(rank_0, rank_1)
+    _assert_same(rank_0, alone)
+    start = _train(tmp_path / "start", batch_size=BATCH, max_steps=0)
+    assert _moved(alone, start) > 1e-3  # the steps did train
+    assert logged.count(f"renderer step {STEPS}/{STEPS}") == 1  # rank 0 logs, rank 1 does not
+    state = torch.load(tmp_path / "ranks" / "renderer-state.pt", weights_only=True)
+    assert state["step"] == STEPS
+    assert state["history"]["step"] == [float(STEPS)]
+
+
+def test_a_run_resumes_on_another_number_of_ranks(tmp_path, one_torch_thread):
+    alone = _train(tmp_path / "alone", batch_size=BATCH)
+    # Two ranks start it, one process finishes it; and the other way round.
+    _two_ranks(tmp_path / "two-then-one", max_steps=STEPS // 2)
+    finished_alone = _train(tmp_path / "two-then-one", batch_size=BATCH)
+    _train(tmp_path / "one-then-two", batch_size=BATCH, max_steps=STEPS // 2)
+    finished_on_two, _ = _two_ranks(tmp_path / "one-then-two")
+    _assert_same(finished_alone, alone)
+    _assert_same(finished_on_two, alone)
