@@ -97,3 +97,11 @@ def test_a_run_resumes_on_another_number_of_ranks(tmp_path, one_torch_thread):
     finished_on_two, _ = _two_ranks(tmp_path / "one-then-two")
     _assert_same(finished_alone, alone)
     _assert_same(finished_on_two, alone)
+
+
+def test_the_pixel_space_training_refuses_to_start_under_torchrun(monkeypatch, capsys):
+    from genworker.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["train", "brain-glioma", "--runs", "/nonexistent"]) == 2
+    assert "-m genworker latent train" in capsys.readouterr().err
