@@ -138,7 +138,8 @@ class LatentModel:
         """The patient's normal latent [1, L, 32, 32] and its w [w_dim]."""
         z_row = torch.from_numpy(np.asarray(z, np.float32)[None]).to(self.device)
         ws = self.anatomy.mapping(z_row, self.conditions(age, sex), truncation)
-        return self.anatomy.synthesis(ws, "const"), ws[0, 0].cpu().numpy()
+        # Unclamped, as in training: standardised latents reach beyond [-1, 1].
+        return self.anatomy.synthesis_network(ws, "const"), ws[0, 0].cpu().numpy()
 
     @torch.no_grad()
     def series(

@@ -61,7 +61,7 @@ RECIPES: dict[str, LatentRecipe] = {
         segmenter=SegmenterConfig(image_channels=3),
         anatomy=_ANATOMY,
         autoencoder_steps=2000,
-        anatomy_steps=1500,
+        anatomy_steps=2200,
         renderer_steps=600,
         segmenter_steps=400,
     ),
