@@ -135,7 +135,7 @@ def _cpu_recipe(name: str, **training: float) -> Recipe:
 RECIPES: dict[str, dict[str, Recipe]] = {
     "brain-glioma": {
         # Batch 64: at 32 a step of this StyleGAN2 kept an H200 nowhere near busy
-        # (6.9 steps a second, sharing it with the chest recipe), so a session's minutes
+        # (6.9 steps a second, sharing it with the chest recipe), so a GPU job's minutes
         # limit the kimg reached; twice the images a step should cost well under twice the
         # time. Untried at 64.
         "gpu": _gpu_recipe("brain-glioma", _GPU_STYLEGAN2, batch_size=64, snapshot_kimg=50),
