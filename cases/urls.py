@@ -19,6 +19,8 @@ urlpatterns = [
     path("templates/<int:pk>/edit/", views.template_edit, name="template-edit"),
     path("templates/<int:pk>/generate/", views.job_launch, name="job-launch"),
     path("jobs/<int:pk>/progress/", views.job_progress, name="job-progress"),
+    path("operations/<int:pk>/", views.operation_detail, name="operation"),
+    path("operations/<int:pk>/progress/", views.operation_progress, name="operation-progress"),
     path("generators/", views.generator_list, name="generator-list"),
     path("generators/<int:pk>/", views.generator_detail, name="generator-detail"),
     path(

@@ -1,4 +1,4 @@
-"""Pages for templates, generation jobs, generators and cases."""
+"""Pages for templates, generation jobs, generators, cases and background operations."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from cases.models import (
     GenerationJob,
     GeneratorFigure,
     GeneratorModel,
+    Operation,
     SyntheticPatient,
 )
 from gantry.permissions import object_or_403
@@ -140,6 +141,26 @@ def job_launch(request: HttpRequest, pk: int) -> HttpResponse:
 def job_progress(request: HttpRequest, pk: int) -> JsonResponse:
     job = get_object_or_404(GenerationJob, pk=pk)
     return JsonResponse(job.progress_dict())
+
+
+def _operation(request: HttpRequest, pk: int) -> Operation:
+    """The operation, for the user who asked for it (or a superuser); others get a 404."""
+    operations = Operation.objects.all()
+    if not request.user.is_superuser:
+        operations = operations.filter(requested_by=request.user)
+    return get_object_or_404(operations, pk=pk)
+
+
+@login_required
+def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """An operation's progress while it runs (the page polls it), then its result."""
+    return render(request, "cases/operation.html", {"operation": _operation(request, pk)})
+
+
+@require_GET
+@login_required
+def operation_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(_operation(request, pk).progress_dict())
 
 
 @permission_required("cases.view_generatormodel", raise_exception=True)

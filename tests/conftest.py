@@ -149,6 +149,34 @@ def make_cases(generator_model):
     return _make
 
 
+class TaskQueue:
+    """Tasks sent by name, recorded instead of sent to a broker; ``run()`` runs them in this
+    process, in order, by calling the task functions as a worker would."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict, str | None]] = []
+
+    def send_task(self, name: str, kwargs: dict | None = None, queue: str | None = None, **_):
+        self.sent.append((name, kwargs or {}, queue))
+
+    def run(self) -> int:
+        from django.utils.module_loading import import_string
+
+        sent, self.sent = self.sent, []
+        for name, kwargs, _queue in sent:
+            import_string(name)(**kwargs)
+        return len(sent)
+
+
+@pytest.fixture
+def task_queue(monkeypatch) -> TaskQueue:
+    """Sent tasks held for ``task_queue.run()``. A test in a transaction sends them on
+    commit: wrap the request in ``django_capture_on_commit_callbacks(execute=True)``."""
+    queue = TaskQueue()
+    monkeypatch.setattr("gantry.celery.app.send_task", queue.send_task)
+    return queue
+
+
 def _database_url() -> str:
     s = connection.settings_dict
     if s["ENGINE"].endswith("sqlite3"):

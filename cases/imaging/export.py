@@ -1,6 +1,8 @@
 """Exporting a case as DICOM: a zip with a DICOMDIR, or C-STORE to a DICOM node.
 
-Both carry every instance of every study of the case, SEG ground truth included.
+Both carry every instance of every study of the case, SEG ground truth included. Sending
+waits on the node, so the export page queues it as a background operation on the cpu queue
+(``launch_send``); the task (``run_send``) reports each instance sent as progress.
 """
 
 from __future__ import annotations
@@ -9,17 +11,22 @@ import io
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.urls import reverse
 from pydicom import Dataset, dcmread
 from pydicom.fileset import FileSet
 from pynetdicom import AE
 from pynetdicom.presentation import build_context
 
-from cases.models import Instance, SyntheticPatient
+from cases.models import Instance, Operation, SyntheticPatient
+
+SEND_TASK = "cases.tasks.send_to_node"
 
 
 def case_instances(case: SyntheticPatient) -> QuerySet[Instance]:
@@ -96,8 +103,15 @@ class SendResult:
         }
 
 
-def send_case(case: SyntheticPatient, node: Node, *, timeout: float = 30) -> list[SendResult]:
-    """C-STORE every instance of the case to ``node``; one result per instance."""
+def send_case(
+    case: SyntheticPatient,
+    node: Node,
+    *,
+    timeout: float = 30,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[SendResult]:
+    """C-STORE every instance of the case to ``node``; one result per instance.
+    ``progress(sent, total)`` is called after each."""
     datasets = _datasets(case)
     ae = AE(ae_title=node.calling_ae_title)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
@@ -106,10 +120,51 @@ def send_case(case: SyntheticPatient, node: Node, *, timeout: float = 30) -> lis
     assoc = ae.associate(node.host, node.port, ae_title=node.ae_title)
     if not assoc.is_established:
         return [_result(ds, None, "association with the node failed") for ds in datasets]
+    results = []
     try:
-        return [_store(assoc, ds) for ds in datasets]
+        for ds in datasets:
+            results.append(_store(assoc, ds))
+            if progress is not None:
+                progress(len(results), len(datasets))
     finally:
         assoc.release()
+    return results
+
+
+def launch_send(case: SyntheticPatient, node: Node, *, user: Any) -> Operation:
+    return Operation.launch(
+        task=SEND_TASK,
+        title=f"Send {case.patient_id} to {node.ae_title}",
+        user=user,
+        params={"case": case.pk, "back": reverse("case-export", args=[case.pk])},
+        total=case_instances(case).count(),
+    )
+
+
+def run_send(operation: Operation) -> dict[str, Any]:
+    """The task's work: send the case to the node configured on the worker."""
+    case = SyntheticPatient.objects.get(pk=operation.params["case"])
+    node = Node.configured()
+    if node is None:
+        raise ValueError("no DICOM node configured (set GANTRY_PACS_HOST, _PORT and _AE)")
+    results = send_case(case, node, progress=operation.record_progress)
+    stored = sum(r.ok for r in results)
+    return {
+        "summary": f"{stored} of {len(results)} instance(s) stored on "
+        f"{node.ae_title}@{node.host}:{node.port}",
+        "node": f"{node.ae_title}@{node.host}:{node.port}",
+        "results": [r.as_dict() for r in results],
+        "rows": [
+            [
+                r.sop_instance_uid,
+                f"{r.as_dict()['status'] or 'no answer'}: {r.detail}",
+                "ok" if r.ok else "failed",
+            ]
+            for r in results
+        ],
+        "link": case.get_absolute_url(),
+        "link_text": f"Back to {case.patient_id}",
+    }
 
 
 def _store(assoc: object, ds: Dataset) -> SendResult:

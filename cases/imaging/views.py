@@ -11,10 +11,11 @@ from django.http import (
     HttpResponseBadRequest,
     JsonResponse,
 )
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from cases.imaging.export import Node, case_instances, export_zip, send_case
+from cases.imaging.export import Node, case_instances, export_zip, launch_send
 from cases.imaging.teaching_file import export_teaching_file
 from cases.models import SyntheticPatient, instances_visible_to
 from cases.reference.dicom_import import is_uid
@@ -53,7 +54,8 @@ def export_teaching_file_zip(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(EXPORT_PERMISSION, raise_exception=True)
 def export_send(request: HttpRequest, pk: int) -> HttpResponse:
-    """C-STORE the case to the configured node; per-instance status as a page or JSON."""
+    """Queue the C-STORE of the case to the configured node; answers at once with the
+    operation whose page (or progress JSON) gives the status of each instance."""
     case = _case(request, pk)
     node = Node.configured()
     wants_json = "application/json" in request.headers.get("Accept", "")
@@ -62,16 +64,18 @@ def export_send(request: HttpRequest, pk: int) -> HttpResponse:
         if wants_json:
             return JsonResponse({"error": message}, status=400)
         return render(request, "cases/export.html", {"case": case, "error": message}, status=400)
-    results = send_case(case, node)
+    operation = launch_send(case, node, user=request.user)
     if wants_json:
         return JsonResponse(
             {
-                "node": f"{node.ae_title}@{node.host}:{node.port}",
-                "results": [r.as_dict() for r in results],
-            }
+                "operation": operation.pk,
+                "status": operation.status,
+                "url": operation.get_absolute_url(),
+                "progress_url": reverse("operation-progress", args=[operation.pk]),
+            },
+            status=202,
         )
-    context = {"case": case, "node": node, "results": results, "count": len(results)}
-    return render(request, "cases/export.html", context)
+    return redirect(operation)
 
 
 @require_GET

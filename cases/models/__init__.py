@@ -2,7 +2,8 @@
 
 Generators, versioned case templates, generation jobs and their chunks, the synthetic cases
 they make (patients, studies, series, instances, lesion ground truth), reference pools of
-real images, and DICOMweb access tokens.
+real images, DICOMweb access tokens, and the background operations pages hand to the cpu
+queue.
 
 Migrations name ``validate_progression`` and ``new_job_seed`` by their path here.
 """
@@ -16,6 +17,7 @@ from cases.models.jobs import (
     JobQuerySet,
     new_job_seed,
 )
+from cases.models.operations import CPU_QUEUE, AlreadyFinished, Operation
 from cases.models.patients import (
     Instance,
     LesionGroundTruth,
@@ -36,9 +38,11 @@ from cases.models.templates import (
 from cases.models.tokens import AccessToken, token_digest
 
 __all__ = [
+    "CPU_QUEUE",
     "GENERATE_TASK",
     "PROGRESSION_METHODS",
     "AccessToken",
+    "AlreadyFinished",
     "CaseTemplate",
     "GenerationChunk",
     "GenerationJob",
@@ -48,6 +52,7 @@ __all__ = [
     "Instance",
     "JobQuerySet",
     "LesionGroundTruth",
+    "Operation",
     "PatientQuerySet",
     "ReferenceImage",
     "ReferencePool",

@@ -13,10 +13,12 @@ import hashlib
 import hmac
 import io
 import re
+import struct
+import tempfile
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -27,11 +29,18 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from pydicom import Dataset, dcmread
 from pydicom.datadict import dictionary_VR
+from pydicom.encaps import generate_fragmented_frames
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.pixels import iter_pixels
+from pydicom.pixels.utils import _get_jpg_parameters
 from pydicom.tag import Tag
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    JPEG2000TransferSyntaxes,
+    JPEGLSTransferSyntaxes,
+    JPEGTransferSyntaxes,
+)
 
 from cases.models import ReferenceImage, ReferencePool
 from cases.reference.deidentify import deidentify
@@ -40,10 +49,16 @@ from cases.reference.deidentify import deidentify
 # bits, as its header declares them, checked before anything is decoded). Together they
 # bound what one import holds in memory: the file, its parsed copy, one decoded frame.
 MAX_FILE_BYTES = 128 * 2**20
+TOO_LARGE = f"larger than the {MAX_FILE_BYTES // 2**20} MiB limit for one file"
 DEFLATED = "1.2.840.10008.1.2.1.99"
+INFLATE_CHUNK = 2**20  # bytes read, and at most inflated, at a time
+INFLATE_IN_MEMORY = 16 * 2**20  # an inflated data set beyond this goes to a temporary file
+HEADER_BYTES = 2**20  # what is inflated of a deflated data set to read its header
 MAX_ZIP_MEMBERS = 10_000
 MAX_ZIP_BYTES = 4 * 2**30  # uncompressed total of one archive
 UNDEFINED_LENGTH = 0xFFFFFFFF
+JPEG_FAMILY = {*JPEGTransferSyntaxes, *JPEGLSTransferSyntaxes, *JPEG2000TransferSyntaxes}
+J2K_START = b"\xff\x4f\xff\x51"  # SOC and SIZ markers
 # Attributes the pixel data is interpreted with: a wrong VR here makes the image unreadable.
 PIXEL_MODULE = (
     "SamplesPerPixel",
@@ -80,6 +95,10 @@ class ImportReport:
     refused: list[tuple[str, str]] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
 
+    @property
+    def judged(self) -> int:
+        return len(self.imported) + len(self.refused) + len(self.duplicates)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "imported": [
@@ -95,26 +114,49 @@ class ImportReport:
         }
 
 
+# Called after each file is judged, with the report so far and, when known, the number of
+# files there are to judge.
+Progress = Callable[[ImportReport, int | None], None]
+
+
 def import_files(
     pool: ReferencePool,
     files: Iterable[FileInput],
     user: Any,
     *,
     origin: str = ReferenceImage.Origin.IMPORT,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import every file (zip archives expanded) into ``pool``; see the module docstring."""
     report = ImportReport()
     for name, data in expand(files):
         if isinstance(data, Refused):
             report.refused.append((name, data.reason))
-            continue
-        try:
-            report.imported.append(import_one(pool, name, data, user, origin=origin))
-        except Refused as exc:
-            report.refused.append((name, exc.reason))
-        except Duplicate:
-            report.duplicates.append(name)
+        else:
+            try:
+                report.imported.append(import_one(pool, name, data, user, origin=origin))
+            except Refused as exc:
+                report.refused.append((name, exc.reason))
+            except Duplicate:
+                report.duplicates.append(name)
+        if progress is not None:
+            progress(report, None)
     return report
+
+
+def count_entries(name: str, source: IO[bytes]) -> int:
+    """How many files ``expand`` makes of one seekable upload: a zip's members, else one."""
+    head = source.read(4)
+    source.seek(0)
+    if head != b"PK\x03\x04" and not name.lower().endswith(".zip"):
+        return 1
+    try:
+        members = zipfile.ZipFile(source).infolist()
+    except (zipfile.BadZipFile, OSError):
+        return 1
+    finally:
+        source.seek(0)
+    return max(1, sum(not m.is_dir() and not m.filename.startswith("__MACOSX/") for m in members))
 
 
 def expand(files: Iterable[FileInput]) -> Iterator[tuple[str, bytes | Refused]]:
@@ -134,7 +176,7 @@ def expand(files: Iterable[FileInput]) -> Iterator[tuple[str, bytes | Refused]]:
 def _read_limited(source: bytes | IO[bytes]) -> bytes:
     data = source if isinstance(source, bytes) else source.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
-        raise Refused(f"larger than the {MAX_FILE_BYTES // 2**20} MiB limit for one file")
+        raise Refused(TOO_LARGE)
     return data
 
 
@@ -242,6 +284,7 @@ def read_image(data: bytes) -> Dataset:
     _check_lengths(ds, len(data))
     _check_header(ds)
     _check_decoded_size(ds)
+    _check_codestreams(ds)
     _check_pixels(ds)
     return ds
 
@@ -252,25 +295,61 @@ def _parse(data: bytes) -> Dataset:
     ``GANTRY_MAX_DECODED_BYTES`` of it, never whole by pydicom: a megabyte may inflate to
     gigabytes. It is then kept as Explicit VR Little Endian, what it holds once inflated."""
     stream = io.BytesIO(data)
-    preamble = read_preamble(stream, force=data[:2] == b"\x02\x00")
-    if preamble is None:
-        stream.seek(0)
-    meta = _read_file_meta_info(stream)
+    meta = _file_meta(stream)
     if meta.get("TransferSyntaxUID") != DEFLATED:
         return dcmread(io.BytesIO(data), force=data[:2] == b"\x02\x00")
     limit = settings.GANTRY_MAX_DECODED_BYTES
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    try:
-        inflated = inflater.decompress(stream.read(), limit + 1)
-    except zlib.error as exc:
-        raise Refused(f"the deflated data set cannot be inflated ({exc})") from None
-    if len(inflated) > limit or inflater.unconsumed_tail:
+    inflated, whole = inflate(stream, limit)
+    if not whole:
         raise Refused(f"the deflated data set inflates to more than {limit // 2**20} MiB")
-    ds = dcmread(io.BytesIO(inflated), force=True)
+    ds = dcmread(inflated, force=True)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = meta
     ds.set_original_encoding(False, True, ds.original_character_set)
     return ds
+
+
+def _file_meta(stream: IO[bytes]) -> Dataset:
+    """The file meta of a Part 10 stream (with or without its preamble), which it leaves at
+    the start of the data set."""
+    start = stream.read(2)
+    stream.seek(0)
+    if read_preamble(stream, force=start == b"\x02\x00") is None:
+        stream.seek(0)
+    return _read_file_meta_info(stream)
+
+
+def read_header(stream: IO[bytes], keywords: list[str]) -> Dataset:
+    """Those attributes of a seekable Part 10 stream, for a reply that names what it
+    refuses; of a deflated one only the first HEADER_BYTES are inflated. Raises what pydicom
+    raises on a file it cannot read."""
+    meta = _file_meta(stream)
+    if meta.get("TransferSyntaxUID") == DEFLATED:
+        stream = inflate(stream, HEADER_BYTES)[0]
+    else:
+        stream.seek(0)
+    return dcmread(stream, force=True, stop_before_pixels=True, specific_tags=keywords)
+
+
+def inflate(stream: IO[bytes], limit: int) -> tuple[IO[bytes], bool]:
+    """What the deflated rest of ``stream`` inflates to, in a temporary file (in memory while
+    small), and whether that is all of it: inflation stops once more than ``limit`` bytes
+    came out (at most a chunk more). A chunk at a time, so memory never holds the whole."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    out = tempfile.SpooledTemporaryFile(max_size=INFLATE_IN_MEMORY)  # noqa: SIM115 (returned)
+    size = 0
+    try:
+        while size <= limit:
+            pending = inflater.unconsumed_tail or stream.read(INFLATE_CHUNK)
+            if not pending:
+                break
+            data = inflater.decompress(pending, INFLATE_CHUNK)
+            size += len(data)
+            out.write(data)
+    except zlib.error as exc:
+        raise Refused(f"the deflated data set cannot be inflated ({exc})") from None
+    out.seek(0)
+    return out, size <= limit
 
 
 def declared_pixel_bytes(ds: Dataset) -> int:
@@ -289,6 +368,42 @@ def _check_decoded_size(ds: Dataset) -> None:
             f"the pixel data would take {declared / 2**20:.0f} MiB decoded "
             f"(rows x columns x frames x samples x bits); the limit is {limit // 2**20} MiB"
         )
+
+
+def codestream_size(codestream: bytes) -> tuple[int, int] | None:
+    """(rows, columns) as a JPEG, JPEG-LS or JPEG 2000 codestream declares them, or None
+    when it names no size where those standards put it."""
+    if codestream[:4] == J2K_START:  # SOC, then SIZ: Xsiz, Ysiz, XOsiz, YOsiz
+        if len(codestream) < 24:
+            return None
+        xsiz, ysiz, xosiz, yosiz = struct.unpack(">4L", codestream[8:24])
+        return ysiz - yosiz, xsiz - xosiz
+    info = _get_jpg_parameters(codestream)  # SOI, then SOF (or SOF55): height, width
+    if not info.get("height") or not info.get("width"):
+        return None
+    return info["height"], info["width"]
+
+
+def _check_codestreams(ds: Dataset) -> None:
+    """A JPEG decoder allocates what its codestream declares, not what the header says:
+    every frame's codestream must declare the header's rows and columns. Read from each
+    frame's first fragment, before anything is decoded."""
+    syntax = ds.file_meta.TransferSyntaxUID
+    if syntax not in JPEG_FAMILY or "PixelData" not in ds:
+        return
+    expected = (_int_or(ds.get("Rows"), 0), _int_or(ds.get("Columns"), 0))
+    frames = max(_int_or(ds.get("NumberOfFrames"), 1) or 1, 1)
+    try:
+        fragmented = generate_fragmented_frames(ds.PixelData, number_of_frames=frames)
+        for index, fragments in enumerate(fragmented, 1):
+            declared = codestream_size(fragments[0]) if fragments else None
+            if declared is not None and declared != expected:
+                raise Refused(
+                    f"frame {index}'s codestream declares {declared[0]} x {declared[1]} "
+                    f"pixels where the header declares {expected[0]} x {expected[1]}"
+                )
+    except (ValueError, TypeError, struct.error):
+        return  # no readable fragments: decoding refuses the file with its reason
 
 
 def _check_lengths(ds: Dataset, size: int) -> None:

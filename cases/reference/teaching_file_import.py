@@ -34,6 +34,7 @@ from cases.reference.dicom_import import (
     Duplicate,
     FileInput,
     ImportReport,
+    Progress,
     Refused,
     expand,
     import_one,
@@ -194,7 +195,11 @@ def _row_fields(key: ImageKey | None) -> dict[str, Any]:
 
 
 def import_teaching_file(
-    pool: ReferencePool, files: Iterable[FileInput], user: Any
+    pool: ReferencePool,
+    files: Iterable[FileInput],
+    user: Any,
+    *,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import the images a teaching file selects into ``pool``, each with its key.
 
@@ -221,6 +226,7 @@ def import_teaching_file(
     except Refused as exc:
         report.refused.append(("teaching file", exc.reason))
         return report
+    total = report.judged + len(images)
     for name, data, ds in images:
         fields = _row_fields(keys.get(str(ds.SOPInstanceUID)))
         try:
@@ -238,4 +244,6 @@ def import_teaching_file(
             report.refused.append((name, exc.reason))
         except Duplicate:
             report.duplicates.append(name)
+        if progress is not None:
+            progress(report, total)
     return report

@@ -1,4 +1,5 @@
-"""Pages for reference pools: list and create pools, upload files or a zip, read the report."""
+"""Pages for reference pools: list and create pools, upload files or a zip (imported in the
+background), see the images."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from cases.models import ReferencePool
-from cases.reference.dicom_import import import_files
-from cases.reference.teaching_file_import import import_teaching_file
+from cases.models import Operation, ReferencePool
+from cases.reference.pool_import import IMPORT_TASK, launch_import
 
 
 class PoolForm(forms.ModelForm):
@@ -73,24 +73,30 @@ def pool_list(request: HttpRequest) -> HttpResponse:
 
 @permission_required("cases.view_referencepool", raise_exception=True)
 def pool_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The pool's images and, for educators, the upload form; an upload is imported in the
+    background and the page answers at once with the import's status page."""
     pool = get_object_or_404(ReferencePool.objects.visible_to(request.user), pk=pk)
     form = UploadForm(request.POST or None, request.FILES or None)
-    report, status = None, 200
     if request.method == "POST":
         if not request.user.has_perm("cases.add_referenceimage"):
             raise PermissionDenied
         if form.is_valid():
-            uploads = [(f.name, f) for f in request.FILES.getlist("files")]
-            if form.cleaned_data["kind"] == UploadForm.TEACHING_FILE:
-                report = import_teaching_file(pool, uploads, request.user)
-            else:
-                report = import_files(pool, uploads, request.user)
-            form = UploadForm()
-        else:
-            status = 400
+            operation = launch_import(
+                pool,
+                request.FILES.getlist("files"),
+                teaching_file=form.cleaned_data["kind"] == UploadForm.TEACHING_FILE,
+                user=request.user,
+            )
+            return redirect(operation)
+    imports = Operation.objects.filter(task=IMPORT_TASK, params__pool=pool.pk)
     return render(
         request,
         "cases/reference_pool_detail.html",
-        {"pool": pool, "images": pool.images.all(), "form": form, "report": report},
-        status=status,
+        {
+            "pool": pool,
+            "images": pool.images.all(),
+            "form": form,
+            "imports": imports.filter(requested_by=request.user)[:5],
+        },
+        status=400 if form.errors else 200,
     )

@@ -1,4 +1,5 @@
-// Live progress of generation jobs: polls each unfinished job's progress URL.
+// Live progress of generation jobs and background operations: polls each unfinished one's
+// progress URL; an operation's page reloads once it finishes, to show what it made.
 (function () {
   "use strict";
   const FINISHED = new Set(["succeeded", "failed"]);
@@ -23,13 +24,14 @@
         .then(function (job) {
           render(row, job);
           if (!FINISHED.has(job.status)) setTimeout(tick, POLL_MS);
+          else if ("reloadWhenFinished" in row.dataset) window.location.reload();
         })
         .catch(function () { setTimeout(tick, POLL_MS * 4); });
     };
     tick();
   }
 
-  document.querySelectorAll("tr.job").forEach(function (row) {
+  document.querySelectorAll(".job[data-progress-url]").forEach(function (row) {
     if (!FINISHED.has(row.dataset.status)) watch(row);
   });
 })();

@@ -180,7 +180,9 @@ def test_pool_pages_by_role(client, login, trainee, expert, educator, pool):
     assert web.post(f"/reference/{pool.pk}/", files).status_code == 403
 
 
-def test_educator_creates_a_pool_and_reads_the_import_report(login, educator):
+def test_educator_creates_a_pool_and_reads_the_import_report(
+    login, educator, task_queue, django_capture_on_commit_callbacks
+):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     web = login(educator)
@@ -192,7 +194,11 @@ def test_educator_creates_a_pool_and_reads_the_import_report(login, educator):
         SimpleUploadedFile("good.dcm", samples.to_bytes(samples.dataset())),
         SimpleUploadedFile("bad.dcm", samples.truncated()),
     ]
-    page = web.post(f"/reference/{pool.pk}/", {"files": files})
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = web.post(f"/reference/{pool.pk}/", {"files": files})
+    assert reply.status_code == 302
+    assert task_queue.run() == 1
+    page = web.get(reply["Location"])
     assert page.status_code == 200
     text = page.content.decode()
     assert "1 imported" in text

@@ -15,6 +15,7 @@ from pydicom.fileset import FileSet
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 
 from cases.imaging.export import case_instances
+from cases.models import Operation
 
 SEG = "1.2.840.10008.5.1.4.1.1.66.4"
 
@@ -69,23 +70,42 @@ def test_zip_holds_every_instance_and_a_dicomdir(login, educator, case, tmp_path
         assert instance.load().SOPInstanceUID == instance.SOPInstanceUID
 
 
-def test_send_to_pacs_reports_per_instance_status(login, educator, case, storage_scp):
-    response = login(educator).post(
-        f"/cases/{case.pk}/export/send/", HTTP_ACCEPT="application/json"
-    )
-    assert response.status_code == 200
-    results = response.json()["results"]
+def test_send_to_pacs_is_queued_and_reports_per_instance_status(
+    login, educator, case, storage_scp, task_queue, django_capture_on_commit_callbacks
+):
+    web = login(educator)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = web.post(f"/cases/{case.pk}/export/send/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 202
+    assert storage_scp == {}  # nothing sent inside the request
+    operation = Operation.objects.get(pk=response.json()["operation"])
+    assert task_queue.sent == [("cases.tasks.send_to_node", {"operation_pk": operation.pk}, "cpu")]
+    task_queue.run()
+    progress = web.get(response.json()["progress_url"]).json()
     expected = set(case_instances(case).values_list("sop_instance_uid", flat=True))
+    assert (progress["status"], progress["done"], progress["total"]) == (
+        "succeeded",
+        len(expected),
+        len(expected),
+    )
+    results = progress["result"]["results"]
     assert {r["sop_instance_uid"] for r in results} == expected == set(storage_scp)
     assert all(r["ok"] and r["status"] == "0x0000" for r in results)
     assert any(ds.SOPClassUID == SEG for ds in storage_scp.values())
 
 
-def test_send_reports_failure_when_the_node_is_down(login, educator, case, settings):
+def test_send_reports_failure_when_the_node_is_down(
+    login, educator, case, settings, task_queue, django_capture_on_commit_callbacks
+):
     settings.GANTRY_PACS_HOST, settings.GANTRY_PACS_PORT = "127.0.0.1", free_port()
-    page = login(educator).post(f"/cases/{case.pk}/export/send/")
-    assert page.status_code == 200
+    web = login(educator)
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = web.post(f"/cases/{case.pk}/export/send/")
+    assert reply.status_code == 302
+    assert task_queue.run() == 1
+    page = web.get(reply["Location"])
     assert "association with the node failed" in page.content.decode()
+    assert f"0 of {case_instances(case).count()} instance(s) stored" in page.content.decode()
 
 
 def test_export_needs_an_educator(login, trainee, expert, case):

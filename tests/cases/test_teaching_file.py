@@ -226,7 +226,9 @@ def test_a_pool_of_teaching_files_is_never_a_turing_studys_real_side(case, educa
         build_study(plan, created_by=educator)
 
 
-def test_the_pages_export_and_import_a_teaching_file(login, case, educator, trainee):
+def test_the_pages_export_and_import_a_teaching_file(
+    login, case, educator, trainee, task_queue, django_capture_on_commit_callbacks
+):
     client = login(educator)
     page = client.get(reverse("case-export", args=[case.pk])).content.decode()
     assert reverse("case-teaching-file", args=[case.pk]) in page
@@ -241,10 +243,13 @@ def test_the_pages_export_and_import_a_teaching_file(login, case, educator, trai
     assert pool.holds_synthetic
     upload = io.BytesIO(response.content)
     upload.name = "teaching.zip"
-    page = client.post(
-        reverse("reference-pool", args=[pool.pk]), {"files": upload, "kind": "teaching_file"}
-    ).content.decode()
-    assert "3 imported" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = client.post(
+            reverse("reference-pool", args=[pool.pk]), {"files": upload, "kind": "teaching_file"}
+        )
+    assert task_queue.run() == 1
+    assert "3 imported" in client.get(reply["Location"]).content.decode()
+    page = client.get(reverse("reference-pool", args=[pool.pk])).content.decode()
     assert "Glioblastoma, timepoint 2" in page
     client.logout()
     assert login(trainee).get(reverse("case-teaching-file", args=[case.pk])).status_code == 403
