@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from turing import plots
-from turing.building import build_study
+from turing.building import launch_build
 from turing.forms import ResponseForm, StartForm, StudyForm
 from turing.models import Response, StudyImage, StudyRater, TuringStudy
 from turing.results import csv_text, study_analysis
@@ -57,12 +57,11 @@ def study_create(request: HttpRequest) -> HttpResponse:
     form = StudyForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
-            study = build_study(form.plan(), created_by=request.user)
+            operation = launch_build(form.plan(), user=request.user)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, f"Study created with {study.images.count()} images.")
-            return redirect(study)
+            return redirect(operation)
     status = 400 if form.is_bound else 200
     return render(request, "turing/study_form.html", {"form": form}, status=status)
 

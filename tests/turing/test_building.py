@@ -5,10 +5,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 
-from cases.models import ReferencePool
+from cases.models import Operation, ReferencePool
 from tests.turing.factories import make_reference_images
-from turing.building import StudyPlan, build_study
-from turing.models import CaseFlag, Response, StudyImage
+from turing.building import StudyPlan, build_study, launch_build
+from turing.models import CaseFlag, Response, StudyImage, TuringStudy
+from turing.tasks import build_study as build_study_task
 
 
 def test_a_study_has_the_asked_images_at_the_asked_ratio_all_blinded(make_study):
@@ -123,3 +124,74 @@ def test_closing_flags_cases_most_raters_recognised_confidently(make_study):
     assert flag.images_flagged == 1
     study.close()  # closing twice changes nothing
     assert CaseFlag.objects.count() == 1
+
+
+def _queued_build(make_cases, pool, raters, educator):
+    plan = StudyPlan(
+        title="queued",
+        pool=pool,
+        n_images=4,
+        synthetic_ratio=0.5,
+        raters=raters,
+        cases=make_cases(1),
+    )
+    return launch_build(plan, user=educator)
+
+
+def _blinded_files(media_root) -> set:
+    return set((media_root / "turing").rglob("*.dcm"))
+
+
+def test_a_queued_build_reports_progress_and_links_the_study(
+    make_cases, pool, raters, educator, monkeypatch
+):
+    operation = _queued_build(make_cases, pool, raters, educator)
+    assert operation.params["plan"]["seed"] is not None  # fixed when queued: a rerun draws alike
+    seen = []
+    record = Operation.record_progress
+
+    def watch(op, done, total=None):
+        seen.append(done)
+        record(op, done, total)
+
+    monkeypatch.setattr(Operation, "record_progress", watch)
+    build_study_task(operation_pk=operation.pk)
+    operation.refresh_from_db()
+    study = TuringStudy.objects.get()
+    assert seen == [1, 2, 3, 4]
+    assert (operation.status, operation.done, operation.total) == ("succeeded", 4, 4)
+    assert operation.result["link"] == study.get_absolute_url()
+    build_study_task(operation_pk=operation.pk)  # a repeated delivery
+    assert TuringStudy.objects.count() == 1
+
+
+def test_a_build_another_delivery_finished_first_keeps_nothing(
+    make_cases, pool, raters, educator, media_root, monkeypatch
+):
+    operation = _queued_build(make_cases, pool, raters, educator)
+    before = _blinded_files(media_root)
+
+    def finished_elsewhere(op, done, total=None):
+        Operation.objects.filter(pk=op.pk).update(status="succeeded")
+
+    monkeypatch.setattr(Operation, "record_progress", finished_elsewhere)
+    build_study_task(operation_pk=operation.pk)
+    assert not TuringStudy.objects.exists()
+    assert not StudyImage.objects.exists()
+    assert _blinded_files(media_root) == before
+
+
+def test_a_failed_build_marks_the_operation_failed_with_its_reason(
+    make_cases, educator, raters, media_root
+):
+    broken = ReferencePool.objects.create(name="broken")
+    image = make_reference_images(broken, 2)[0]
+    image.file.save("reference/broken.dcm", ContentFile(b"junk"), save=True)
+    operation = _queued_build(make_cases, broken, raters, educator)
+    before = _blinded_files(media_root)
+    build_study_task(operation_pk=operation.pk)
+    operation.refresh_from_db()
+    assert operation.status == "failed"
+    assert "not a readable DICOM" in operation.error
+    assert not TuringStudy.objects.exists()
+    assert _blinded_files(media_root) == before

@@ -3,7 +3,7 @@
 import csv
 import io
 
-from cases.models import SyntheticPatient
+from cases.models import Operation, SyntheticPatient
 from turing.models import Response, TuringStudy
 from turing.results import CSV_COLUMNS, study_analysis
 from turing.templatetags.turing import crossed
@@ -97,7 +97,9 @@ def test_pause_and_resume(make_study, raters, login):
     assert study.rater_set.get(user=raters[0]).paused_at is None
 
 
-def test_an_educator_builds_a_study_through_the_form(make_cases, pool, raters, login, educator):
+def test_an_educator_builds_a_study_through_the_form(
+    make_cases, pool, raters, login, educator, task_queue, django_capture_on_commit_callbacks
+):
     cases = make_cases(2)
     client = login(educator)
     data = {
@@ -109,9 +111,17 @@ def test_an_educator_builds_a_study_through_the_form(make_cases, pool, raters, l
         "raters": [r.pk for r in raters[:2]],
         "allow_back": "on",
     }
-    response = client.post("/turing/new/", data)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/turing/new/", data)
+    operation = Operation.objects.get()
+    assert response.url == f"/operations/{operation.pk}/"
+    assert not TuringStudy.objects.exists()  # built by the task, not in the request
+    assert task_queue.sent == [("turing.tasks.build_study", {"operation_pk": operation.pk}, "cpu")]
+    task_queue.run()
     study = TuringStudy.objects.get()
-    assert response.url == f"/turing/studies/{study.pk}/"
+    page = client.get(response.url).content.decode()
+    assert "Study created with 6 images." in page
+    assert f'href="/turing/studies/{study.pk}/"' in page
     assert (study.n_images, study.allow_back, study.rater_set.count()) == (6, True, 2)
     assert set(study.cases.all()) == set(cases)
     too_many = client.post("/turing/new/", {**data, "n_images": 40})
@@ -121,7 +131,7 @@ def test_an_educator_builds_a_study_through_the_form(make_cases, pool, raters, l
         "/turing/new/", {**data, "generator": cases[0].template_version.generator.pk}
     )
     assert both.status_code == 400
-    assert TuringStudy.objects.count() == 1
+    assert TuringStudy.objects.count() == Operation.objects.count() == 1
 
 
 def test_draft_cases_cannot_be_chosen(make_cases, pool, raters, login, educator):
