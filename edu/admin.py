@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from edu.models import Answer, Attempt, CurationRule, Question, Quiz, QuizItem, Review
 
@@ -137,10 +138,18 @@ class ReviewAdmin(admin.ModelAdmin):
 
 @admin.register(CurationRule)
 class CurationRuleAdmin(admin.ModelAdmin):
-    """Saving a rule here applies it to the template's cases, as the curation page does."""
+    """Saving a rule here applies it to the template's cases in the background, as the
+    curation page does."""
 
     list_display = ("template", "min_reviews", "min_mean_realism", "finding_confirmed_by_all")
 
     def save_model(self, request: HttpRequest, obj: CurationRule, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        obj.apply_to_cases()
+        operation = obj.launch_apply(user=request.user)
+        self.message_user(
+            request,
+            format_html(
+                'The rule is being applied to its cases: <a href="{}">follow it</a>.',
+                operation.get_absolute_url(),
+            ),
+        )

@@ -21,8 +21,10 @@ from django.db.models.functions import Now
 from django.urls import reverse
 from django.utils import timezone
 
-from cases.models import CaseTemplate, SyntheticPatient
+from cases.models import CaseTemplate, Operation, SyntheticPatient
 from edu import curation, signals
+
+APPLY_RULE_TASK = "edu.tasks.apply_curation_rule"
 
 SCORE_1_TO_5 = [MinValueValidator(1), MaxValueValidator(5)]
 
@@ -102,10 +104,46 @@ class CurationRule(models.Model):
     def as_rule(self) -> curation.Rule:
         return curation.Rule(self.min_reviews, self.min_mean_realism, self.finding_confirmed_by_all)
 
-    def apply_to_cases(self) -> None:
-        """Decide the status of every case of the template again under this rule."""
-        for case in SyntheticPatient.objects.filter(template_version__template=self.template):
-            self.apply(case)
+    def cases(self) -> QuerySet[SyntheticPatient]:
+        return SyntheticPatient.objects.filter(template_version__template=self.template)
+
+    def apply_to_cases(self) -> dict[str, int]:
+        """Decide the status of every case of the template again under this rule, in one
+        transaction that holds the cases' rows (as a review does its case's): the rule is
+        applied to every case or to none. Returns how many cases moved to each status."""
+        moved: dict[str, list[int]] = {}
+        with transaction.atomic():
+            for case in self.cases().select_for_update().prefetch_related("reviews"):
+                votes = [curation.Vote(r.realism, r.shows_finding) for r in case.reviews.all()]
+                status = curation.decide(self.as_rule(), votes)
+                if status != case.status:
+                    moved.setdefault(status, []).append(case.pk)
+            for status, pks in moved.items():
+                SyntheticPatient.objects.filter(pk__in=pks).update(status=status)
+        return {status: len(pks) for status, pks in moved.items()}
+
+    def launch_apply(self, *, user: Any) -> Operation:
+        """Queue ``apply_to_cases`` as a background operation on the cpu queue."""
+        return Operation.launch(
+            task=APPLY_RULE_TASK,
+            title=f"Applying the curation rule of {self.template}",
+            user=user,
+            params={"rule": self.pk, "back": reverse("edu:curation")},
+            total=self.cases().count(),
+        )
+
+    @classmethod
+    def run_apply(cls, operation: Operation) -> dict[str, Any]:
+        """The task's work: apply the rule; the result says how many cases moved where."""
+        moved = cls.objects.get(pk=operation.params["rule"]).apply_to_cases()
+        words = ", ".join(f"{n} to {status.replace('_', ' ')}" for status, n in moved.items())
+        return {
+            "summary": f"Applied to {operation.total} case(s); "
+            f"{words or 'no case changed status'}.",
+            "moved": moved,
+            "link": reverse("edu:curation"),
+            "link_text": "Back to curation",
+        }
 
     def apply(self, case: SyntheticPatient) -> str:
         votes = [curation.Vote(r.realism, r.shows_finding) for r in case.reviews.all()]

@@ -117,9 +117,9 @@ def curation_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if not form.is_valid():
         return _curation_page(request, status=400, bound=form)
-    form.save().apply_to_cases()
-    messages.success(request, f"Curation rule of {template} saved and applied.")
-    return redirect("edu:curation")
+    operation = form.save().launch_apply(user=request.user)
+    messages.success(request, f"Curation rule of {template} saved; it is being applied.")
+    return redirect(operation)
 
 
 # --- quiz authoring ---------------------------------------------------------------------------
