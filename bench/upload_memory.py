@@ -6,7 +6,10 @@ one thread) and sends, through STOW-RS into a reference pool, one request each:
 1. a deflated DICOM of ``--bomb-mib`` MiB of pixel data (about a thousandth of it on the wire),
 2. the same inside a zip,
 3. an RLE file whose header declares 20000 x 20000 x 2 frames of 16-bit pixels,
-4. ``--upload-mib`` MiB of real images in parts of about 9.5 MiB, streamed by the client.
+4. ``--upload-mib`` MiB of real images in parts of about 9.5 MiB.
+
+Each body is written to a file first and streamed from it with its Content-Length (Django
+reads no body that comes without one, as a chunked request does).
 
 Before each request the worker's peak resident size is reset (``/proc/PID/clear_refs``);
 after it, its peak (VmHWM) is read. Prints the status of each request, its peak and the
@@ -136,14 +139,19 @@ def main() -> None:
             runs.append((f"upload of {args.upload_mib} MiB", upload_parts(args.upload_mib)))
             print(f"web worker after its first request: {baseline:.0f} MiB")
             for name, parts in runs:
+                body = Path(tmp) / "body"
+                with body.open("wb") as out:
+                    out.writelines(multipart(iter(parts)))
                 reset_peak(pid)
-                body = multipart(iter(parts))
-                reply = requests.post(url, data=body, headers=headers, timeout=900)
+                with body.open("rb") as data:  # sent with its Content-Length, read as it goes
+                    reply = requests.post(url, data=data, headers=headers, timeout=900)
                 peak = peak_mib(pid)
                 print(
                     f"{name:40s} HTTP {reply.status_code}  peak {peak:6.0f} MiB  "
                     f"RATIO peak/target {peak / args.target_mib:.2f}"
                 )
+                if reply.status_code >= 400:
+                    print(f"    {reply.text[:300]}")
         finally:
             server.terminate()
             server.wait(timeout=30)

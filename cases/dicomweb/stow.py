@@ -16,13 +16,13 @@ from typing import IO, Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from pydicom import Dataset, dcmread
+from pydicom import Dataset
 
 from cases.dicomweb import media
 from cases.dicomweb.auth import error
 from cases.dicomweb.results import instance_url, to_json
 from cases.models import ReferencePool
-from cases.reference.dicom_import import MAX_FILE_BYTES, import_files
+from cases.reference.dicom_import import MAX_FILE_BYTES, import_files, read_header
 
 # A request is read part by part into temporary files (media.iter_parts): its size bounds
 # the disk a request may take while one part is stored, not the memory it takes.
@@ -45,16 +45,9 @@ def _peek(content: IO[bytes] | None) -> Dataset:
     if content is None:
         return Dataset()
     try:
-        start = content.read(2)
-        content.seek(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return dcmread(
-                content,
-                force=start == b"\x02\x00",  # file meta without a preamble
-                stop_before_pixels=True,
-                specific_tags=["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID"],
-            )
+            return read_header(content, ["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID"])
     except Exception:  # an unreadable part is reported by the import with its reason
         return Dataset()
     finally:

@@ -4,6 +4,7 @@ broken files refused one by one with a reason while the rest are kept."""
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 from pathlib import Path
 
@@ -11,9 +12,11 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from pydicom import dcmread
-from pydicom.uid import JPEGBaseline8Bit, RLELossless
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, JPEGLSLossless, RLELossless
 
 from cases.models import ReferenceImage, ReferencePool
+from cases.reference import dicom_import
 from cases.reference.dicom_import import import_files
 from tests.cases import dicom_samples as samples
 
@@ -226,6 +229,66 @@ def test_bombs_are_refused_before_they_are_decoded(pool, educator, settings):
     assert "1526 MiB decoded" in reasons["rle.dcm"]
     assert not report.imported
     assert not pool.images.exists()
+
+
+def declaring(data: bytes, rows: int, columns: int) -> bytes:
+    """The file with its header declaring ``rows`` x ``columns``, its pixel data unchanged."""
+    ds = dcmread(io.BytesIO(data))
+    ds.Rows, ds.Columns = rows, columns
+    return samples.to_bytes(ds)
+
+
+@pytest.mark.parametrize(
+    "syntax", [JPEGBaseline8Bit, JPEG2000Lossless, JPEGLSLossless], ids=["jpeg", "j2k", "jpeg-ls"]
+)
+def test_jpeg_headers_declaring_a_bomb_are_refused_before_decoding(
+    pool, educator, monkeypatch, syntax
+):
+    """The declared size (rows x columns x frames x samples x bits) is checked from the
+    header before any decoder runs, for compressed syntaxes as for RLE."""
+    data = samples.encoded(syntax, samples.pixels(bits=8) if syntax == JPEGBaseline8Bit else None)
+    decoded = []
+    monkeypatch.setattr(dicom_import, "iter_pixels", lambda ds: decoded.append(ds) or iter(()))
+    report = import_files(pool, [("bomb.dcm", declaring(data, 30000, 30000))], educator)
+    ((_, reason),) = report.refused
+    assert "MiB decoded" in reason
+    assert decoded == []
+    assert not pool.images.exists()
+
+
+def codestream_declaring(data: bytes, rows: int, columns: int) -> bytes:
+    """The file with its one frame's codestream declaring ``rows`` x ``columns`` (in the
+    JPEG SOF or the JPEG 2000 SIZ segment), its header unchanged."""
+    ds = dcmread(io.BytesIO(data))
+    (frame,) = generate_frames(ds.PixelData, number_of_frames=1)
+    if frame[:4] == b"\xff\x4f\xff\x51":  # SIZ: Xsiz, Ysiz at bytes 8 to 16
+        frame = frame[:8] + struct.pack(">2L", columns, rows) + frame[16:]
+    else:  # SOF: marker, length, precision, then height and width
+        sof = next(frame.index(m) for m in (b"\xff\xc0", b"\xff\xf7", b"\xff\xc3") if m in frame)
+        frame = frame[: sof + 5] + struct.pack(">2H", rows, columns) + frame[sof + 9 :]
+    ds.PixelData = encapsulate([frame])
+    return samples.to_bytes(ds)
+
+
+@pytest.mark.parametrize(
+    "syntax", [JPEGBaseline8Bit, JPEG2000Lossless, JPEGLSLossless], ids=["jpeg", "j2k", "jpeg-ls"]
+)
+def test_a_codestream_larger_than_its_header_is_refused_before_decoding(
+    pool, educator, monkeypatch, syntax
+):
+    """A decoder allocates what the codestream declares: a 32 x 32 header over a codestream
+    of 60000 x 60000 is refused before any decoder runs."""
+    data = samples.encoded(syntax, samples.pixels(bits=8) if syntax == JPEGBaseline8Bit else None)
+    decoded = []
+    monkeypatch.setattr(dicom_import, "iter_pixels", lambda ds: decoded.append(ds) or iter(()))
+    report = import_files(pool, [("bomb.dcm", codestream_declaring(data, 60000, 60000))], educator)
+    assert report.refused == [
+        (
+            "bomb.dcm",
+            "frame 1's codestream declares 60000 x 60000 pixels where the header declares 32 x 32",
+        )
+    ]
+    assert decoded == []
 
 
 def test_a_deflated_image_within_the_limit_is_kept_inflated(pool, educator):

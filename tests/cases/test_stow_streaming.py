@@ -8,6 +8,7 @@ import tracemalloc
 
 import pytest
 from django.test import Client
+from pydicom import dcmread
 
 from cases.dicomweb import media
 from cases.models import AccessToken, ReferencePool
@@ -100,3 +101,32 @@ def test_an_oversized_part_fails_alone(educator, monkeypatch):
     assert reply.status_code == 202
     assert "part 1: larger than the 0 MiB limit" in reply["Warning"]
     assert pool.images.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_deflate_bomb_is_refused_without_being_inflated_whole(educator, settings):
+    """The part is named in the reply from its first inflated MiB, and the import stops
+    inflating at the limit: the request's Python allocations stay far below the bomb's
+    64 MiB (reading the reply's UIDs with pydicom inflated it whole)."""
+    settings.GANTRY_MAX_DECODED_BYTES = 8 * 2**20
+    pool = ReferencePool.objects.create(name="real")
+    bomb = samples.deflate_bomb(64 * 2**20)
+    body = f"--{BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n".encode() + bomb
+    web = Client(HTTP_AUTHORIZATION=f"Bearer {AccessToken.issue(educator)}")
+    tracemalloc.start()
+    try:
+        reply = web.post(
+            f"/dicomweb/pools/{pool.pk}/studies",
+            body + f"\r\n--{BOUNDARY}--\r\n".encode(),
+            content_type=f'multipart/related; type="application/dicom"; boundary={BOUNDARY}',
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert reply.status_code == 409
+    assert "inflates to more than 8 MiB" in reply["Warning"]
+    (failed,) = reply.json()["00081198"]["Value"]
+    meta = dcmread(io.BytesIO(bomb), stop_before_pixels=True).file_meta
+    assert failed["00081155"]["Value"] == [meta.MediaStorageSOPInstanceUID]
+    assert peak < 24 * 2**20, f"{peak / 2**20:.0f} MiB"
+    assert not pool.images.exists()
