@@ -7,6 +7,7 @@ from cases.models import (
     GeneratorModel,
     Instance,
     LesionGroundTruth,
+    Operation,
     ReferenceImage,
     ReferencePool,
     Series,
@@ -49,6 +50,20 @@ class GenerationJobAdmin(admin.ModelAdmin):
     list_display = ("id", "template_version", "n_cases", "status", "done", "created_at")
     list_filter = ("status",)
     readonly_fields = ("uid", "seed", "worker", "device", "timings", "error")
+
+
+@admin.register(Operation)
+class OperationAdmin(admin.ModelAdmin):
+    """Background operations, to see what failed and why; the tasks alone change them."""
+
+    list_display = ("id", "title", "requested_by", "status", "done", "total", "created_at")
+    list_filter = ("status", "task")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(SyntheticPatient)

@@ -16,8 +16,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from cases.models import Operation
 from turing import plots
-from turing.building import launch_build
+from turing.building import BUILD_TASK, launch_build
 from turing.forms import ResponseForm, StartForm, StudyForm
 from turing.models import Response, StudyImage, StudyRater, TuringStudy
 from turing.results import csv_text, study_analysis
@@ -43,13 +44,21 @@ def _with_progress(raters):
 @login_required
 def study_list(request: HttpRequest) -> HttpResponse:
     readings = _with_progress(StudyRater.objects.filter(user=request.user))
+    builds = None
     if request.user.has_perm(RUN_STUDY):
         studies = TuringStudy.objects.annotate(n_raters=Count("rater_set", distinct=True))
+        builds = Operation.objects.filter(task=BUILD_TASK, requested_by=request.user).exclude(
+            status=Operation.Status.SUCCEEDED
+        )[:5]
     elif readings or request.user.has_perm("turing.join_studies"):  # before a first study
         studies = None
     else:
         raise PermissionDenied("Turing studies are for educators, experts and their raters")
-    return render(request, "turing/study_list.html", {"studies": studies, "readings": readings})
+    return render(
+        request,
+        "turing/study_list.html",
+        {"studies": studies, "readings": readings, "builds": builds},
+    )
 
 
 @permission_required(RUN_STUDY, raise_exception=True)

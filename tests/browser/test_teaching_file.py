@@ -1,6 +1,6 @@
 """An educator exports a case as a teaching file and imports it back, in the browser: from
 the case page to the export page, the download, a pool for synthetic teaching files, the
-upload, and the key shown per image."""
+upload (imported by a worker while its page follows), and the key shown per image."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_educator_exports_a_teaching_file_and_imports_it_back(
-    browser, live_server, educator, make_cases
+    browser, live_server, educator, make_cases, task_queue
 ):
     case = make_cases(1, progression=PROGRESSION, diagnosis="Glioblastoma")[0]
     errors: list[str] = []
@@ -34,8 +34,11 @@ def test_educator_exports_a_teaching_file_and_imports_it_back(
     page.set_input_files("input[name=files]", path)
     page.check("input[name=kind][value=teaching_file]")
     page.click("form button:has-text('Import')")
-    page.wait_for_selector("section.import-report")
-    assert "3 imported" in page.inner_text("section.import-report")
+    page.wait_for_selector("#operation[data-status=queued]")  # the import's page, at once
+    assert task_queue.run() == 1  # a worker takes it; the page follows and shows the report
+    page.wait_for_selector("#operation-summary", timeout=20_000)
+    assert "3 imported" in page.inner_text("#operation-summary")
+    page.click("#operation-link")
     keys = page.locator("td.key").all_inner_texts()
     assert [k.split(",")[1].strip() for k in keys] == ["timepoint 0", "timepoint 1", "timepoint 2"]
     assert all(k.startswith("Glioblastoma") for k in keys)

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from cases.generation import worker
-from cases.models import SyntheticPatient
+from cases.models import Operation, SyntheticPatient
 from tests.factories import GenerationJobFactory, TemplateVersionFactory, UserFactory
 
 ROLES = ("anonymous", "trainee", "expert", "educator")
@@ -28,6 +28,9 @@ def world(generator_model):
         "generator": generator_model.pk,
         "wado": image.wado_uri,
         "draft_wado": draft_image.wado_uri,
+        "operation": Operation.objects.create(
+            task="cases.tasks.send_to_node", title="Send", requested_by=UserFactory(role="educator")
+        ).pk,
     }
 
 
@@ -48,6 +51,9 @@ MATRIX = [
     ("get", lambda w: reverse("template-edit", args=[w["template"]]), (302, 403, 403, 403)),
     ("post", lambda w: reverse("job-launch", args=[w["template"]]), (302, 403, 403, 400)),
     ("get", lambda w: reverse("job-progress", args=[w["job"]]), (302, 403, 403, 200)),
+    # An operation's page is for whoever asked for it (tests/cases/test_operations.py).
+    ("get", lambda w: reverse("operation", args=[w["operation"]]), (302, 404, 404, 404)),
+    ("get", lambda w: reverse("operation-progress", args=[w["operation"]]), (302, 404, 404, 404)),
     ("get", lambda w: reverse("generator-list"), (302, 403, 200, 200)),
     ("get", lambda w: reverse("generator-detail", args=[w["generator"]]), (302, 403, 200, 200)),
     ("get", lambda w: reverse("case-list"), (302, 200, 200, 200)),

@@ -117,7 +117,9 @@ def test_an_educator_builds_a_study_through_the_form(
     assert response.url == f"/operations/{operation.pk}/"
     assert not TuringStudy.objects.exists()  # built by the task, not in the request
     assert task_queue.sent == [("turing.tasks.build_study", {"operation_pk": operation.pk}, "cpu")]
+    assert f'href="/operations/{operation.pk}/"' in client.get("/turing/").content.decode()
     task_queue.run()
+    assert f'href="/operations/{operation.pk}/"' not in client.get("/turing/").content.decode()
     study = TuringStudy.objects.get()
     page = client.get(response.url).content.decode()
     assert "Study created with 6 images." in page
