@@ -113,7 +113,8 @@ class CurationRule(models.Model):
         applied to every case or to none. Returns how many cases moved to each status."""
         moved: dict[str, list[int]] = {}
         with transaction.atomic():
-            for case in self.cases().select_for_update().prefetch_related("reviews"):
+            locked = self.cases().select_for_update(of=("self",))
+            for case in locked.prefetch_related("reviews"):
                 votes = [curation.Vote(r.realism, r.shows_finding) for r in case.reviews.all()]
                 status = curation.decide(self.as_rule(), votes)
                 if status != case.status:
