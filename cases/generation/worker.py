@@ -102,7 +102,13 @@ def load_generator_for(model: GeneratorModel, device: str):  # -> LoadedGenerato
 
 
 def case_request(job: GenerationJob, case_index: int) -> CaseRequest:
+    """What the worker makes for one case of ``job``: the version's recipe, with the job's
+    difficulty dial (severity scale, truncation) applied."""
     version: TemplateVersion = job.template_version
+    recipe = version.patient_recipe_dict()
+    for key in ("severity_from", "severity_to"):
+        if key in recipe:
+            recipe[key] = recipe[key] * job.severity_scale
     return CaseRequest(
         job_uid=str(job.uid),
         job_seed=job.seed,
@@ -110,9 +116,9 @@ def case_request(job: GenerationJob, case_index: int) -> CaseRequest:
         title=version.title,
         finding=version.finding,
         modality=version.modality,
-        truncation=version.truncation,
+        truncation=version.truncation if job.truncation is None else job.truncation,
         method=version.progression["method"],
-        recipe=PatientRecipe.from_dict(version.patient_recipe_dict()),
+        recipe=PatientRecipe.from_dict(recipe),
         start_date=job.created_at.date(),
         side=version.side or None,
         location=version.location or None,

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -47,6 +48,19 @@ class GenerationJob(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     n_cases = models.PositiveIntegerField()
     seed = models.BigIntegerField(default=new_job_seed)
+    # The difficulty dial of practice cases: smaller lesions (severity scaled down) and less
+    # typical anatomy (truncation) than the template version asks for.
+    severity_scale = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.05), MaxValueValidator(1.0)],
+        help_text="Multiplies the version's severities: 1 makes them as the template says.",
+    )
+    truncation = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Replaces the version's truncation when set.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     done = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)

@@ -195,16 +195,32 @@ class TemplateVersion(models.Model):
         return {**self.patient_recipe, **self._recipe_from_progression(), "vignette": self.history}
 
     def launch_job(
-        self, *, requested_by: Any, n_cases: int, seed: int | None = None
+        self,
+        *,
+        requested_by: Any,
+        n_cases: int,
+        seed: int | None = None,
+        severity_scale: float = 1.0,
+        truncation: float | None = None,
     ) -> GenerationJob:
-        """Create a job and queue its task on the gpu queue once the row is committed."""
+        """Create a job and queue its task on the gpu queue once the row is committed.
+
+        ``severity_scale`` and ``truncation`` turn the difficulty dial (smaller lesions, less
+        typical anatomy) for this job only; the version stays as it is."""
         from cases.models.jobs import GenerationJob
 
         if not 1 <= n_cases <= GenerationJob.MAX_CASES:
             raise ValidationError(f"a job makes 1 to {GenerationJob.MAX_CASES} cases")
-        job = GenerationJob(template_version=self, requested_by=requested_by, n_cases=n_cases)
+        job = GenerationJob(
+            template_version=self,
+            requested_by=requested_by,
+            n_cases=n_cases,
+            severity_scale=severity_scale,
+            truncation=truncation,
+        )
         if seed is not None:
             job.seed = seed
+        job.full_clean(exclude=("template_version", "requested_by", "uid"))
         job.save()
         transaction.on_commit(job.enqueue)
         return job
