@@ -1,7 +1,8 @@
 """Admin pages of edu: quizzes with their items and questions, attempts with their answers,
-reviews and curation rules. What decides a score (a published quiz's items and questions,
-answers and their scores) is shown, not edited: the pages and the API are the way to
-change a quiz (a published one by a new version) or to grade an answer."""
+reviews and curation rules, practice difficulty dials, concept cards with their review
+logs. What decides a score (a published quiz's items and questions, answers and their
+scores) or a schedule is shown, not edited: the pages and the API are the way to change a
+quiz (a published one by a new version) or to grade an answer."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from edu.models import Answer, Attempt, CurationRule, Question, Quiz, QuizItem, Review
+from edu.models import (
+    Answer,
+    Attempt,
+    ConceptCard,
+    CurationRule,
+    DifficultyDial,
+    Question,
+    Quiz,
+    QuizItem,
+    Review,
+    ReviewLog,
+)
 
 
 class QuizItemInline(admin.TabularInline):
@@ -153,3 +165,52 @@ class CurationRuleAdmin(admin.ModelAdmin):
                 operation.get_absolute_url(),
             ),
         )
+
+
+@admin.register(DifficultyDial)
+class DifficultyDialAdmin(admin.ModelAdmin):
+    list_display = (
+        "template",
+        "levels",
+        "hardest_severity_scale",
+        "easiest_truncation",
+        "hardest_truncation",
+    )
+
+
+class ReviewLogInline(admin.TabularInline):
+    model = ReviewLog
+    fields = ("case", "shown_at", "answered_at", "score", "rating", "due_after")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ConceptCard)
+class ConceptCardAdmin(admin.ModelAdmin):
+    """A card's schedule is FSRS's, from its reviews: shown, not edited."""
+
+    list_display = ("trainee", "template", "level", "due", "streak", "best_streak")
+    list_filter = ("level", "template")
+    search_fields = ("trainee__username", "template__title")
+    readonly_fields = (
+        "trainee",
+        "template",
+        "level",
+        "state",
+        "step",
+        "stability",
+        "difficulty",
+        "due",
+        "last_review",
+        "streak",
+        "best_streak",
+        "created_at",
+    )
+    inlines = (ReviewLogInline,)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from cases.models import CaseTemplate
-from edu.models import CurationRule, Question, Quiz, Review
+from edu.models import CurationRule, DifficultyDial, Question, Quiz, Review
 from gantry import scales
 from gantry.permissions import users_with
 
@@ -45,6 +45,22 @@ class CurationRuleForm(forms.ModelForm):
         model = CurationRule
         fields = ("min_reviews", "min_mean_realism", "finding_confirmed_by_all")
         labels = {"finding_confirmed_by_all": "Every expert confirms the finding"}
+
+
+class DifficultyDialForm(forms.ModelForm):
+    class Meta:
+        model = DifficultyDial
+        fields = ("levels", "hardest_severity_scale", "easiest_truncation", "hardest_truncation")
+        labels = {
+            "levels": "Practice levels",
+            "hardest_severity_scale": "Hardest level's severity (fraction of the template's)",
+            "easiest_truncation": "Easiest level's truncation",
+            "hardest_truncation": "Hardest level's truncation",
+        }
+        widgets = {
+            name: forms.NumberInput(attrs={"step": "0.05"})
+            for name in ("hardest_severity_scale", "easiest_truncation", "hardest_truncation")
+        }
 
 
 class QuizForm(forms.ModelForm):

@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 import pydicom
 
-from cases.models import Instance, LesionGroundTruth
+from cases.models import Instance, LesionGroundTruth, SyntheticPatient
 from edu import scoring
 from edu.models import Answer, Attempt, Question, QuizItem
 from edu.scoring import Lesion
@@ -19,8 +19,13 @@ from edu.scoring import Lesion
 
 def case_images(item: QuizItem) -> list[Instance]:
     """The case's image instances (not SEG), one per timepoint, in true time order."""
+    return images_of_case(item.case)
+
+
+def images_of_case(case: SyntheticPatient) -> list[Instance]:
+    """A case's image instances (not SEG), one per timepoint, in true time order."""
     return list(
-        Instance.objects.filter(series__study__patient=item.case)
+        Instance.objects.filter(series__study__patient=case)
         .exclude(series__modality="SEG")
         .select_related("series__study")
         .order_by("series__study__timepoint", "instance_number")

@@ -1,4 +1,5 @@
-"""Expert reviews and curation, quizzes with their questions, attempts and answers.
+"""Expert reviews and curation, quizzes with their questions, attempts and answers; spaced
+practice of concepts (a template's finding at a difficulty level) on cases never seen.
 
 The keys of every question (correct option, true order, lesion masks, severities) come
 from the case itself or from the question row; none of them is ever serialised for a
@@ -21,8 +22,8 @@ from django.db.models.functions import Now
 from django.urls import reverse
 from django.utils import timezone
 
-from cases.models import CaseTemplate, Operation, SyntheticPatient
-from edu import curation, signals
+from cases.models import CaseTemplate, GenerationJob, Operation, SyntheticPatient
+from edu import curation, difficulty, signals, spacing
 
 APPLY_RULE_TASK = "edu.tasks.apply_curation_rule"
 
@@ -712,3 +713,163 @@ def _reveals_outer_item() -> Q:
     touched = Answer.objects.filter(attempt=OuterRef("pk"), question__item=OuterRef(OuterRef("pk")))
     finished = Q(finished_at__isnull=False) & (Q(retry_of__isnull=True) | Exists(touched))
     return finished | (Q(is_exam=False) & ~Exists(unanswered))
+
+
+# --- spaced practice --------------------------------------------------------------------------
+
+
+class DifficultyDial(models.Model):
+    """How a template's practice cases get harder, level by level (``edu.difficulty``); the
+    defaults apply to templates without one."""
+
+    template = models.OneToOneField(
+        CaseTemplate, on_delete=models.CASCADE, related_name="difficulty_dial"
+    )
+    levels = models.PositiveSmallIntegerField(
+        default=difficulty.Dial.levels, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    hardest_severity_scale = models.FloatField(
+        default=difficulty.Dial.hardest_severity_scale,
+        validators=[MinValueValidator(0.05), MaxValueValidator(1.0)],
+        help_text="The hardest level's lesions: this fraction of the template's severity.",
+    )
+    easiest_truncation = models.FloatField(
+        default=difficulty.Dial.easiest_truncation,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+    )
+    hardest_truncation = models.FloatField(
+        default=difficulty.Dial.hardest_truncation,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+    )
+
+    def __str__(self) -> str:
+        return f"difficulty dial of {self.template}"
+
+    @classmethod
+    def for_template(cls, template: CaseTemplate) -> DifficultyDial:
+        return cls.objects.filter(template=template).first() or cls(template=template)
+
+    def as_dial(self) -> difficulty.Dial:
+        return difficulty.Dial(
+            self.levels,
+            self.hardest_severity_scale,
+            self.easiest_truncation,
+            self.hardest_truncation,
+        )
+
+
+class ConceptCard(models.Model):
+    """One trainee's memory of one concept, a template's finding at a difficulty level, in
+    FSRS's terms (``edu.spacing``); the card is due when the trainee should practise it."""
+
+    trainee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="concept_cards"
+    )
+    template = models.ForeignKey(CaseTemplate, on_delete=models.CASCADE, related_name="+")
+    level = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    state = models.PositiveSmallIntegerField(
+        default=1, help_text="1 learning, 2 review, 3 relearning."
+    )
+    step = models.PositiveSmallIntegerField(null=True, default=0)
+    stability = models.FloatField(null=True)
+    difficulty = models.FloatField(null=True)
+    due = models.DateTimeField(default=timezone.now, db_index=True)
+    last_review = models.DateTimeField(null=True)
+    streak = models.PositiveIntegerField(default=0, help_text="Right answers in a row.")
+    best_streak = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("due", "pk")
+        permissions = [("practise", "Practise concepts on fresh cases, spaced by FSRS")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=("trainee", "template", "level"), name="one_card_per_concept"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trainee} on {self.template} level {self.level}"
+
+    @classmethod
+    def open(cls, *, trainee: Any, template: CaseTemplate, level: int = 1) -> ConceptCard:
+        """The trainee's card of the concept, made (due now) when they have none; a card
+        already there is brought forward to now."""
+        card, created = cls.objects.get_or_create(trainee=trainee, template=template, level=level)
+        if not created and card.due > timezone.now():
+            card.due = timezone.now()
+            ConceptCard.objects.filter(pk=card.pk).update(due=card.due)
+        return card
+
+    @property
+    def memory(self) -> spacing.MemoryState:
+        return spacing.MemoryState(
+            self.state, self.step, self.stability, self.difficulty, self.due, self.last_review
+        )
+
+    def is_due(self, now: datetime | None = None) -> bool:
+        return self.due <= (now or timezone.now())
+
+    def retrievability(self, now: datetime | None = None) -> float | None:
+        return spacing.retrievability(self.memory, now or timezone.now())
+
+
+class ReviewLog(models.Model):
+    """One practice of a card on one case: drawn (shown), then answered and rated. A trainee
+    meets a case once (a constraint holds it), so they learn the finding, not the picture."""
+
+    card = models.ForeignKey(ConceptCard, on_delete=models.CASCADE, related_name="reviews")
+    trainee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    case = models.ForeignKey(SyntheticPatient, on_delete=models.PROTECT, related_name="+")
+    seed = models.BigIntegerField(help_text="Draws and orders the options shown.")
+    options = models.JSONField(
+        default=list, blank=True, help_text='The finding options shown: [{"text", "correct"}].'
+    )
+    shown_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    responses = models.JSONField(default=dict)
+    score = models.FloatField(null=True, blank=True)
+    detail = models.JSONField(default=dict)
+    rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="FSRS: 1 again, 2 hard, 3 good, 4 easy."
+    )
+    due_after = models.DateTimeField(null=True, blank=True, help_text="The due date it set.")
+
+    class Meta:
+        ordering = ("-shown_at", "-pk")
+        constraints = [
+            models.UniqueConstraint(fields=("trainee", "case"), name="case_once_per_trainee"),
+            models.UniqueConstraint(
+                fields=("card",), condition=Q(answered_at__isnull=True), name="one_open_review"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.card} on {self.case.patient_id}"
+
+    @property
+    def is_answered(self) -> bool:
+        return self.answered_at is not None
+
+
+class PracticeGeneration(models.Model):
+    """A generation job launched for a concept whose pool had no unseen case left; its
+    cases serve every trainee practising that concept, reviewed by experts or not yet
+    (rejected ones never)."""
+
+    job = models.OneToOneField(GenerationJob, on_delete=models.CASCADE, related_name="practice")
+    template = models.ForeignKey(CaseTemplate, on_delete=models.CASCADE, related_name="+")
+    level = models.PositiveSmallIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.job} for {self.template} level {self.level}"
+
+
+def practised_case_ids(user: Any) -> QuerySet:
+    """Ids of the cases ``user`` answered in practice: seen in full, like a revealed quiz
+    case. A lazy queryset."""
+    if not user.is_authenticated:
+        return SyntheticPatient.objects.none().values("pk")
+    return ReviewLog.objects.filter(trainee=user, answered_at__isnull=False).values("case")

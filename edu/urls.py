@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from edu import api, views
+from edu import api, practice_views, views
 
 app_name = "edu"
 
@@ -17,6 +17,11 @@ urlpatterns = [
     path("reviews/cases/<int:pk>/", views.review_case, name="review-case"),
     path("curation/", views.curation, name="curation"),
     path("curation/templates/<int:pk>/", views.curation_rule_edit, name="curation-rule"),
+    path(
+        "curation/templates/<int:pk>/difficulty/",
+        views.difficulty_dial_edit,
+        name="difficulty-dial",
+    ),
     path("quizzes/", views.quiz_list, name="quiz-list"),
     path("quizzes/new/", views.quiz_create, name="quiz-create"),
     path("quizzes/<int:pk>/", views.quiz_edit, name="quiz-edit"),
@@ -46,5 +51,18 @@ urlpatterns = [
     path("attempts/<int:pk>/retry/", views.attempt_retry, name="attempt-retry"),
     path("attempts/<int:pk>/", views.attempt_summary, name="attempt-summary"),
     path("progress/", views.dashboard, name="dashboard"),
+    path("practice/", practice_views.practice_home, name="practice"),
+    path("practice/next/", practice_views.practice_due, name="practice-due"),
+    path(
+        "practice/templates/<int:pk>/start/", practice_views.practice_start, name="practice-start"
+    ),
+    path("practice/cards/<int:pk>/", practice_views.practice_card, name="practice-card"),
+    path("practice/cards/<int:pk>/next/", practice_views.practice_next, name="practice-next"),
+    path("practice/reviews/<int:pk>/", practice_views.practice_review, name="practice-review"),
+    path(
+        "practice/reviews/<int:pk>/images/<int:index>/",
+        practice_views.practice_image,
+        name="practice-image",
+    ),
     path("api/", include(router.urls)),
 ]

@@ -1,4 +1,5 @@
-"""Pages: expert review, curation, quiz authoring and results, taking a quiz, progress."""
+"""Pages: expert review, curation, quiz authoring and results, taking a quiz, progress.
+Spaced practice has its own: ``edu.practice_views``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from edu import answering, keys, plots, results
 from edu.forms import (
     CaseFilterForm,
     CurationRuleForm,
+    DifficultyDialForm,
     ItemMoveForm,
     KeySourceForm,
     QuestionForm,
@@ -33,6 +35,7 @@ from edu.models import (
     Attempt,
     AttemptError,
     CurationRule,
+    DifficultyDial,
     Question,
     Quiz,
     QuizItem,
@@ -86,17 +89,30 @@ def review_case(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _curation_page(
-    request: HttpRequest, *, status: int = 200, bound: CurationRuleForm | None = None
+    request: HttpRequest,
+    *,
+    status: int = 200,
+    bound: CurationRuleForm | DifficultyDialForm | None = None,
 ) -> HttpResponse:
+    """Per template: its curation rule and its practice difficulty dial (``bound``: a form
+    refused, shown again with its errors)."""
     templates = []
     for template in CaseTemplate.objects.all():
-        prefix = f"t{template.pk}"
-        form = bound if bound is not None and bound.prefix == prefix else None
+        rule, dial = (
+            bound if bound is not None and bound.prefix == prefix else None
+            for prefix in (f"t{template.pk}", f"d{template.pk}")
+        )
         templates.append(
             (
                 template,
-                form
-                or CurationRuleForm(instance=CurationRule.for_template(template), prefix=prefix),
+                rule
+                or CurationRuleForm(
+                    instance=CurationRule.for_template(template), prefix=f"t{template.pk}"
+                ),
+                dial
+                or DifficultyDialForm(
+                    instance=DifficultyDial.for_template(template), prefix=f"d{template.pk}"
+                ),
             )
         )
     context = {"templates": templates, "agreement": results.agreement_report()}
@@ -120,6 +136,20 @@ def curation_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     operation = form.save().launch_apply(user=request.user)
     messages.success(request, f"Curation rule of {template} saved; it is being applied.")
     return redirect(operation)
+
+
+@require_POST
+@permission_required("edu.curate_cases", raise_exception=True)
+def difficulty_dial_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(CaseTemplate, pk=pk)
+    form = DifficultyDialForm(
+        request.POST, instance=DifficultyDial.for_template(template), prefix=f"d{template.pk}"
+    )
+    if not form.is_valid():
+        return _curation_page(request, status=400, bound=form)
+    form.save()
+    messages.success(request, f"Practice difficulty of {template} saved.")
+    return redirect("edu:curation")
 
 
 # --- quiz authoring ---------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from rest_framework import permissions as drf
 TRAINEE, EDUCATOR, EXPERT = "trainee", "educator", "expert"
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    TRAINEE: [],
+    TRAINEE: ["edu.practise"],
     EXPERT: [
         "cases.view_syntheticpatient",
         "cases.view_generatormodel",

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from edu.models import Answer, Attempt, Question
+from edu.models import Answer, Attempt, ConceptCard, Question
 from tests.cases.test_api import _payload
 from tests.edu.conftest import build_quiz
 from tests.factories import CaseTemplateFactory, TemplateVersionFactory, UserFactory
@@ -173,6 +173,31 @@ MATRIX = [
         None,
         allowed("trainee", no=404, anonymous=403),
     ),
+    # --- spaced practice: trainees, each on their own cards; educators set the dial
+    (
+        "practice",
+        "read page",
+        "get",
+        lambda w: reverse("edu:practice"),
+        None,
+        allowed("trainee", "other_trainee"),
+    ),
+    (
+        "concept card",
+        "read page",
+        "get",
+        lambda w: reverse("edu:practice-card", args=[w.card.pk]),
+        None,
+        {**allowed("trainee"), "other_trainee": 404},
+    ),
+    (
+        "template",
+        "set practice difficulty",
+        "post",
+        lambda w: reverse("edu:difficulty-dial", args=[w.template.pk]),
+        {"levels": "0"},
+        allowed(*EDUCATORS, yes=400),
+    ),
     # --- a Turing study: educators run it; its rater reads its blinded images
     (
         "study",
@@ -232,6 +257,7 @@ class World:
         self.quiz = build_quiz(educator, cohort, case)
         self.quiz.co_authors.add(self.users["co_author"])
         self.attempt = Attempt.start(quiz=self.quiz, user=trainee)
+        self.card = ConceptCard.open(trainee=trainee, template=case.template_version.template)
         free_text = Question.objects.get(item__quiz=self.quiz, kind=Question.Kind.FREE_TEXT)
         self.answer = Answer.objects.create(
             attempt=self.attempt, question=free_text, response={"text": "A mass."}

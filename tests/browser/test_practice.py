@@ -1,0 +1,62 @@
+"""Spaced practice in a real browser: a trainee starts a concept, practises it when due on a
+case in the viewer (names the finding, clicks the lesion), is rated and told when the
+concept comes back, and the practice page then shows nothing due and the streak."""
+
+import numpy as np
+import pytest
+
+from edu import keys, practice
+from edu.models import ConceptCard, ReviewLog
+from tests.browser.test_edu_quiz import PIXEL_TO_PAGE, _page
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_trainee_practises_a_due_concept(live_server, browser, trainee, make_cases):
+    errors: list[str] = []
+    cases = make_cases(2)
+    template = cases[0].template_version.template
+    context, page = _page(browser, live_server, trainee, errors)
+    page.click("header nav >> text=Practice")
+    page.click(f"form[action='/edu/practice/templates/{template.pk}/start/'] button")
+    assert page.inner_text("#due-count").startswith("1 concept due")
+    page.click("#practise-due")
+    page.wait_for_selector("#gantry-viewer[data-rendered]", timeout=20_000)
+    assert template.title not in page.content()  # the concept is not named before the answer
+
+    review = ReviewLog.objects.get(trainee=trainee)
+    question = practice.questions(review)[0]
+    right = next(i for i, option in enumerate(question["options"]) if option["correct"])
+    page.check(f"input[name=qfinding_option][value='{right}']")
+    images = keys.images_of_case(review.case)
+    areas = [int(lesion.mask.sum()) if (lesion := keys.lesion_of(i)) else 0 for i in images]
+    target = int(np.argmax(areas))
+    page.focus("#gantry-viewer")
+    for _ in range(target):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "t => document.querySelector('#gantry-viewer').dataset.timepoint === String(t)",
+        arg=target,
+    )
+    rows, cols = np.nonzero(keys.lesion_of(images[target]).mask)
+    nearest = np.argmin(np.hypot(rows - rows.mean(), cols - cols.mean()))
+    px, py = page.evaluate(PIXEL_TO_PAGE, [float(cols[nearest]) + 0.5, float(rows[nearest]) + 0.5])
+    page.mouse.click(px, py)
+    page.wait_for_selector("#gantry-viewer[data-marked]")
+    page.click("#submit-answers")
+
+    page.wait_for_selector("#practice-result")
+    assert page.locator(".feedback.right").count() == 2
+    rating = page.get_attribute("#practice-result", "data-rating")
+    assert rating in ("Good", "Easy")  # right, rated by how fast
+    assert page.inner_text("#case-diagnosis") == review.case.template_version.diagnosis
+    card = ConceptCard.objects.get(trainee=trainee)
+    assert card.due > card.last_review
+    assert card.streak == 1
+
+    page.click("#back-to-practice")
+    page.wait_for_selector("#nothing-due")
+    assert page.inner_text(f"#concepts tr[data-card='{card.pk}'] .streak") == "1 (1)"
+    assert page.inner_text("#day-streak strong") == "1"
+    assert errors == []
+    context.close()
