@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cases', '0012_job_difficulty_dial'),
+        ('cases', '0013_job_difficulty_dial'),
         ('edu', '0003_quiz_co_authors_and_permissions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cases', '0011_generator_figures'),
+        ('cases', '0012_operation'),
     ]
 
     operations = [
