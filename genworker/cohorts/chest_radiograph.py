@@ -110,9 +110,9 @@ BODY_MM = 30.0
 DETECTOR_BLUR_PX = 0.6
 # Display processing, in units of the line integral of mu:
 DISPLAY_BACKGROUND_MM = 45.0  # Gaussian sigma of the large-scale trend
-DISPLAY_COMPRESSION = 0.7  # share of that trend subtracted
+DISPLAY_COMPRESSION = 0.6  # share of that trend subtracted
 DISPLAY_DETAIL_MM = 4.0  # Gaussian sigma of the unsharp mask
-DISPLAY_DETAIL_GAIN = 1.0  # detail finer than that is amplified 1 + gain times
+DISPLAY_DETAIL_GAIN = 1.2  # detail finer than that is amplified 1 + gain times
 DISPLAY_CONTRAST = 1.5  # steepness of the film-like S-curve
 DISPLAY_RANGE = (0.1, 0.95)  # where the window's ends land on the film curve
 GRAIN_SLOPE = 1.6  # grain grows with brightness: fewer photons reach the detector there
