@@ -104,7 +104,7 @@ NODULE_MIN_DIAMETER_MM = 5.0
 PART_SOLID_SHARE = 0.4  # of nodules
 NODULE_MIN_LUNG_MM = 80.0  # a nodule lies where the ray crosses at least this much lung
 EFFUSION_MAX_ML = 1200.0
-EFFUSION_MIN_MM = 2.0  # fluid thinner than this along the ray is not in the mask
+EFFUSION_MIN_MM = 10.0  # fluid thinner than this along the ray does not show: not in the mask
 LUNG_FIELD_MM = 15.0  # a pixel is in a lung field where the ray crosses this much lung
 BODY_MM = 30.0
 DETECTOR_BLUR_PX = 0.6
@@ -549,55 +549,60 @@ class Meniscus:
 def draw_meniscus(rng: np.random.Generator) -> Meniscus:
     return Meniscus(
         rise=float(rng.uniform(1.0, 2.5)),
-        rise_max_mm=float(rng.uniform(25.0, 60.0)),
+        rise_max_mm=float(rng.uniform(40.0, 90.0)),
         fade_mm=float(rng.uniform(10.0, 25.0)),
     )
 
 
-def _fluid_mm(
-    thickness: np.ndarray, side: str, meniscus: Meniscus
-) -> Callable[[float], np.ndarray]:
-    """Fluid along each ray [R, R] as a function of the surface's height (mm) above the
-    lung field's lowest point at its medial edge."""
+def _filled(thickness: np.ndarray, side: str, meniscus: Meniscus) -> Callable[[float], np.ndarray]:
+    """The share of each ray's lung [R, R] that fluid takes, as a function of the surface's
+    height (mm) above the lung field's lowest point at its medial edge. Below the field the
+    lung thins out into the posterior recess, and so does the fluid: no edge where the
+    field ends."""
     field = thickness > LUNG_FIELD_MM
     rows, cols = np.nonzero(field)
     lateral = (np.arange(RESOLUTION) - cols.min()) / max(cols.max() - cols.min(), 1)
     lateral = np.clip(1 - lateral if side == "right" else lateral, 0, 1)  # right lung: image left
     fade = meniscus.fade_mm * (1 + lateral)
     height_mm = (rows.max() - np.arange(RESOLUTION, dtype=np.float32))[:, None] * PIXEL_MM
-    lung = (thickness * field).astype(np.float32)
 
-    def fluid(level_mm: float) -> np.ndarray:
+    def filled(level_mm: float) -> np.ndarray:
         climb = min(meniscus.rise * level_mm, meniscus.rise_max_mm)
-        surface = level_mm + climb * lateral**2  # [R] per column
-        return np.clip((surface - height_mm) / fade + 0.5, 0, 1) * lung
+        surface = level_mm + climb * lateral**3  # [R] per column: hugs the lateral wall
+        return np.clip((surface - height_mm) / fade + 0.5, 0, 1)
 
-    return fluid
+    return filled
 
 
 def effusion(
     anatomy: np.ndarray, side: str, volume_ml: float, meniscus: Meniscus
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Pleural fluid of ``volume_ml`` in the ``side`` hemithorax: its extra line integral
-    [R, R], its footprint (one piece) and the volume reached (less when the lung field
-    cannot hold it)."""
+    [R, R], its footprint and the volume reached (less when the lung field cannot hold it).
+
+    The footprint is where fluid takes at least half of the ray's lung (below the
+    meniscus' mid-height) and is at least ``EFFUSION_MIN_MM`` thick, its largest piece;
+    the faint fringe above it is kept, fluid elsewhere is not.
+    """
     thickness = lung_thickness_mm(anatomy, side)
-    fluid_at = _fluid_mm(thickness, side, meniscus)
+    filled_at = _filled(thickness, side, meniscus)
     ml_per_mm = PIXEL_MM**2 / 1000
     low, high = 0.0, float(RESOLUTION * PIXEL_MM)
     for _ in range(20):
         middle = (low + high) / 2
-        if float(fluid_at(middle).sum()) * ml_per_mm < volume_ml:
+        if float((filled_at(middle) * thickness).sum()) * ml_per_mm < volume_ml:
             low = middle
         else:
             high = middle
-    fluid = fluid_at(high)
-    labels, count = ndimage.label(fluid >= EFFUSION_MIN_MM)
+    filled = filled_at(high)
+    fluid = filled * thickness
+    labels, count = ndimage.label((filled >= 0.5) & (fluid >= EFFUSION_MIN_MM))
     if count == 0:
         return np.zeros_like(fluid), np.zeros(fluid.shape, bool), 0.0
     mask = labels == 1 + np.argmax(ndimage.sum(fluid, labels, range(1, count + 1)))
     mask = ndimage.binary_fill_holes(mask)
-    fluid = fluid * ndimage.binary_dilation(mask)  # thin fluid beside the footprint stays
+    fringe_mm = 2 * meniscus.fade_mm
+    fluid = fluid * (ndimage.distance_transform_edt(~mask) * PIXEL_MM <= fringe_mm)
     reached = float(fluid.sum()) * ml_per_mm
     return (fluid * _delta_mu(FLUID_HU)).astype(np.float32), mask, reached
 
