@@ -105,7 +105,8 @@ PART_SOLID_SHARE = 0.4  # of nodules
 NODULE_MIN_LUNG_MM = 80.0  # a nodule lies where the ray crosses at least this much lung
 EFFUSION_MAX_ML = 1200.0
 EFFUSION_MIN_MM = 10.0  # fluid thinner than this along the ray does not show: not in the mask
-LUNG_FIELD_MM = 15.0  # a pixel is in a lung field where the ray crosses this much lung
+LUNG_FIELD_MM = 25.0  # a pixel is in a lung field where the ray crosses this much lung
+# (more than half the trachea, which a lung mask from thresholds includes)
 BODY_MM = 30.0
 DETECTOR_BLUR_PX = 0.6
 # Display processing, in units of the line integral of mu:
