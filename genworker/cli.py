@@ -14,6 +14,9 @@ python -m genworker import-torchscript GENERATOR.pt --card CARD.json [--segmente
     --out NAME.pt   (any TorchScript generator behind the contract of genworker.scripted)
 python -m genworker latent ...   (the 256² latent models: python -m genworker latent --help)
 python -m genworker anatomy fetch   (download once, check and cache the real anatomy)
+python -m genworker import-stylegan NETWORK.pkl --out NAME.pt --modality MR \
+    [--findings normal,glioma --licence ... --citation ...]   (an NVIDIA StyleGAN2-ADA or
+    StyleGAN3 network pickle, read as data and never executed, into a Gantry checkpoint)
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import sys
 import time
 from collections.abc import Sequence
@@ -32,12 +36,14 @@ import torch
 from genworker.checkpoint import load_generator, save_generator
 from genworker.cohorts import cli as cohorts_cli
 from genworker.cohorts.registry import BUILDERS, build_cohort
+from genworker.dicom import SOP_CLASS_FOR_MODALITY
 from genworker.evaluation import write_report
 from genworker.evaluation_seeds import EVALUATION_SEEDS, evaluate_over_seeds
 from genworker.recipes import RECIPES, Recipe, recipe
 from genworker.sampling import sample_grid, save_grid_png
 from genworker.selection import METHOD as SELECTION_METHOD
 from genworker.selection import rank_snapshots
+from genworker.stylegan.convert import CardFields, import_network_pickle
 from genworker.training import SNAPSHOT_DIR, STATE_FILE, export_generator, snapshots, train
 
 ROOT = Path(__file__).resolve().parent
@@ -126,6 +132,27 @@ def _parser() -> argparse.ArgumentParser:
     scripted.add_argument("--card", type=Path, required=True, help="its JSON card")
     scripted.add_argument("--segmenter", type=Path, help="TorchScript forward(images) -> masks")
     scripted.add_argument("--out", type=Path, required=True)
+
+    imported = commands.add_parser(
+        "import-stylegan",
+        help="convert an NVIDIA StyleGAN2-ADA / StyleGAN3 network pickle (never executed)",
+    )
+    imported.add_argument("pickle", type=Path, help="a snapshot written by NVIDIA's train.py")
+    imported.add_argument("--out", type=Path, required=True, help="the Gantry checkpoint NAME.pt")
+    imported.add_argument("--modality", choices=sorted(SOP_CLASS_FOR_MODALITY), required=True)
+    imported.add_argument(
+        "--findings",
+        type=_names,
+        default=(),
+        help="a conditional model's class names in class order, comma-separated; the healthy "
+        "class is 'normal' (series walk from it to each other class)",
+    )
+    imported.add_argument("--licence", default="", help="the weights' licence")
+    imported.add_argument("--citation", default="", help="how to cite the model")
+    imported.add_argument(
+        "--truncation", type=_unit_interval, default=1.0, help="default truncation psi"
+    )
+    imported.add_argument("--pixel-spacing-mm", type=_positive_float, help="the images' spacing")
     return parser
 
 
@@ -157,6 +184,20 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {value:g}")
+    return value
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"empty name in {text!r}")
+    return names
 
 
 def _unit_interval(text: str) -> float:
@@ -380,6 +421,35 @@ def _import_torchscript(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_stylegan(args: argparse.Namespace) -> int:
+    if not args.pickle.is_file():
+        print(f"error: no network pickle at {args.pickle}", file=sys.stderr)
+        return 2
+    if args.out.suffix != ".pt":
+        print(f"error: --out must name a .pt file, not {args.out.name}", file=sys.stderr)
+        return 2
+    fields = CardFields(
+        modality=args.modality,
+        findings=args.findings,
+        licence=args.licence,
+        citation=args.citation,
+        truncation=args.truncation,
+        pixel_spacing_mm=args.pixel_spacing_mm,
+    )
+    try:
+        imported = import_network_pickle(args.pickle, args.out, fields)
+    except (pickle.UnpicklingError, ValueError) as error:
+        print(f"error: {args.pickle.name}: {error}", file=sys.stderr)
+        return 2
+    card = imported.card
+    print(
+        f"wrote {args.out} ({card['architecture']}, {card['resolution']}², "
+        f"{len(card['channels'])} channel(s), classes {card['classes'] or 'none'}); "
+        f"progression: {card['progression']}"
+    )
+    return 0
+
+
 def _fetch_anatomy() -> int:
     """Download (once) and check the real anatomy the simulators are built on; project the
     chest CTs into the radiograph simulator's basis."""
@@ -411,6 +481,7 @@ COMMANDS = {
     "evaluate": _evaluate,
     "sample": _sample,
     "import-torchscript": _import_torchscript,
+    "import-stylegan": _import_stylegan,
 }
 
 
