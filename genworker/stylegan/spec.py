@@ -37,11 +37,14 @@ def plain(value: Any) -> Any:
 
 def describe(obj: PersistentObject) -> dict:
     """The description of ``obj`` and its sub-modules (see the module docstring)."""
-    attributes = {
-        name: plain(value)
-        for name, value in obj.state.items()
-        if not name.startswith("_") and name not in SKIPPED_ATTRIBUTES
-    }
+    attributes = {}
+    for name, value in obj.state.items():
+        if name.startswith("_") or name in SKIPPED_ATTRIBUTES:
+            continue
+        try:
+            attributes[name] = plain(value)
+        except ValueError as error:
+            raise ValueError(f"{obj.class_name}.{name}: {error}") from None
     return {
         "class": obj.class_name,
         "attributes": attributes,

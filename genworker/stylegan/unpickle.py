@@ -102,8 +102,10 @@ def _numpy_scalar(dtype: np.dtype, *args: Any) -> np.generic:
 
 
 def _numpy_array(subtype: type, shape: Any, dtype: Any) -> np.ndarray:
-    if subtype is not np.ndarray:
-        raise RefusedGlobal(f"numpy array subclass {subtype!r} is refused")
+    """numpy pickles an array as an empty one that its state then fills: nothing else (no
+    subclass, no other shape, which could ask for any amount of memory) is accepted."""
+    if subtype is not np.ndarray or tuple(shape) != (0,):
+        raise RefusedGlobal(f"a numpy array of {subtype!r}, shape {shape!r} is refused")
     return np.ndarray.__new__(np.ndarray, shape, dtype)
 
 

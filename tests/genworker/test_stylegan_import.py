@@ -145,6 +145,15 @@ def test_a_pickle_asking_for_any_other_global_is_refused_and_nothing_runs(tmp_pa
     assert target.exists()
 
 
+def test_a_numpy_array_asking_for_memory_beyond_its_data_is_refused(tmp_path):
+    from numpy._core.multiarray import _reconstruct
+
+    path = tmp_path / "network.pkl"
+    path.write_bytes(pickle.dumps({"G_ema": _Runs(_reconstruct, np.ndarray, (10**12,), b"b")}))
+    with pytest.raises(RefusedGlobal, match="shape"):
+        read_network_pickle(path)
+
+
 def test_the_cli_names_a_refused_global_and_writes_no_checkpoint(tmp_path, capsys):
     target = tmp_path / "written-by-the-pickle"
     path = tmp_path / "network.pkl"
