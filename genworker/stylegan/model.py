@@ -8,7 +8,8 @@ A progression series holds z fixed: w starts at the mapping of z (for a class-co
 model, under its "normal" class) and walks along the finding's direction by the severity
 (for a class-conditional model the difference of the class means of w, so severity 1
 reaches the disease class's mean offset). Truncation pulls the walked w toward the
-network's mean w, as NVIDIA's truncation does. Images come without masks: an imported
+network's mean w, as NVIDIA's truncation does. This is an imported model's one way to make
+a series, whichever method a template names. Images come without masks: an imported
 generator has no segmentation of its own.
 """
 

@@ -17,11 +17,9 @@ import torch.nn.functional as F
 from genworker.stylegan.ops import bias_act, upfirdn2d
 from genworker.stylegan.spec import Described
 from genworker.stylegan.stylegan2 import FullyConnectedLayer
-from genworker.stylegan.stylegan2 import MappingNetwork as _StyleGAN2Mapping
 
-
-class MappingNetwork(_StyleGAN2Mapping):
-    """As StyleGAN2-ADA's: z and the embedded c normalised, concatenated, an MLP."""
+# StyleGAN3's mapping computes what StyleGAN2-ADA's does and stores the same attributes.
+from genworker.stylegan.stylegan2 import MappingNetwork as MappingNetwork
 
 
 class SynthesisInput(Described):
