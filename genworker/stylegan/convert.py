@@ -121,7 +121,7 @@ def import_network_pickle(
         "conditions": {"findings": sorted(directions), "classes": classes},
         "truncation_default": fields.truncation,
         "progression": _progression_note(generator, classes, directions),
-        "masks": "none: the imported generator has no segmentation network",
+        "masks": False,  # no segmentation network: cases carry no ground truth
         "training_set": _plain_or_text(snapshot.get("training_set_kwargs")),
         "licence": fields.licence,
         "citation": fields.citation,

@@ -103,6 +103,7 @@ def test_the_card_says_what_the_pickle_and_the_user_say(tmp_path, capsys):
     assert card["training_set"] == {"resolution": 32, "use_labels": True}
     assert (card["licence"], card["citation"]) == ("CC BY 4.0", "Doe et al. 2024")
     assert card["truncation_default"] == 0.7
+    assert card["masks"] is False
 
 
 @needs_fixtures
