@@ -109,6 +109,7 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[SyntheticPatient]:
         return (
             SyntheticPatient.objects.visible_to(self.request.user)
+            .cases()
             .select_related("template_version")
             .prefetch_related("studies__series__instances")
         )

@@ -145,3 +145,9 @@ class GenerateForm(forms.Form):
         max_value=2**31 - 1,
         help_text="Leave empty for a random seed; the same seed reproduces the same cases.",
     )
+    with_twins = forms.BooleanField(
+        required=False,
+        label="With normal twins",
+        help_text="Also make each case's normal twin: the same patient without the finding, "
+        "for 'which is abnormal?' and 'is this normal?' questions.",
+    )

@@ -87,6 +87,7 @@ class JobSerializer(serializers.ModelSerializer):
             "uid",
             "template_version",
             "n_cases",
+            "with_twins",
             "seed",
             "status",
             "done",
@@ -103,6 +104,7 @@ class JobSerializer(serializers.ModelSerializer):
 class LaunchSerializer(serializers.Serializer):
     n_cases = serializers.IntegerField(min_value=1, max_value=GenerationJob.MAX_CASES)
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    with_twins = serializers.BooleanField(required=False, default=False)
 
 
 class InstanceSerializer(serializers.ModelSerializer):

@@ -33,9 +33,9 @@ from gantry.permissions import object_or_403
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     context = {
-        "cases": SyntheticPatient.objects.visible_to(request.user).select_related(
-            "template_version"
-        )[:12],
+        "cases": SyntheticPatient.objects.visible_to(request.user)
+        .cases()
+        .select_related("template_version")[:12],
     }
     if request.user.has_perm("cases.add_generationjob"):
         context["templates"] = CaseTemplate.objects.all()[:20]
@@ -130,6 +130,7 @@ def job_launch(request: HttpRequest, pk: int) -> HttpResponse:
         requested_by=request.user,
         n_cases=form.cleaned_data["n_cases"],
         seed=form.cleaned_data["seed"],
+        with_twins=form.cleaned_data["with_twins"],
     )
     n = job.n_cases
     messages.success(request, f"Job {job.pk} queued: {n} case{'s' * (n != 1)}.")
@@ -194,8 +195,10 @@ def generator_figure(request: HttpRequest, pk: int, figure_pk: int) -> FileRespo
 
 @login_required
 def case_list(request: HttpRequest) -> HttpResponse:
-    cases = SyntheticPatient.objects.visible_to(request.user).select_related(
-        "template_version", "job"
+    cases = (
+        SyntheticPatient.objects.visible_to(request.user)
+        .cases()
+        .select_related("template_version", "job")
     )
     return render(request, "cases/case_list.html", {"cases": cases})
 

@@ -106,7 +106,8 @@ class CurationRule(models.Model):
         return curation.Rule(self.min_reviews, self.min_mean_realism, self.finding_confirmed_by_all)
 
     def cases(self) -> QuerySet[SyntheticPatient]:
-        return SyntheticPatient.objects.filter(template_version__template=self.template)
+        """The template's cases (normal twins are not reviewed: they follow their case)."""
+        return SyntheticPatient.objects.cases().filter(template_version__template=self.template)
 
     def apply_to_cases(self) -> dict[str, int]:
         """Decide the status of every case of the template again under this rule, in one

@@ -272,7 +272,7 @@ def generator_realism(generator_pk: int) -> dict[str, Any]:
             "realism", flat=True
         )
     )
-    cases = SyntheticPatient.objects.filter(template_version__generator_id=generator_pk)
+    cases = SyntheticPatient.objects.cases().filter(template_version__generator_id=generator_pk)
     return {
         "mean": float(np.mean(realism)) if realism else None,
         "reviews": len(realism),

@@ -53,6 +53,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     mine = dict(Review.objects.filter(expert=request.user).values_list("case_id", "realism"))
     cases = (
         SyntheticPatient.objects.visible_to(request.user)
+        .cases()
         .select_related("template_version")
         .order_by("pk")
     )
@@ -67,8 +68,8 @@ def _viewer_data(case: SyntheticPatient) -> ViewerData:
 
 @permission_required("edu.review_case", raise_exception=True)
 def review_case(request: HttpRequest, pk: int) -> HttpResponse:
-    cases = SyntheticPatient.objects.visible_to(request.user).select_related("template_version")
-    case = get_object_or_404(cases, pk=pk)
+    cases = SyntheticPatient.objects.visible_to(request.user).cases()
+    case = get_object_or_404(cases.select_related("template_version"), pk=pk)
     review = Review.objects.filter(case=case, expert=request.user).first()
     form = ReviewForm(request.POST or None, instance=review)
     if request.method == "POST" and form.is_valid():
@@ -202,7 +203,7 @@ def _quiz_page(
     "publish", "add_items", or an item's pk)."""
     question_forms = question_forms or {}
     filters = CaseFilterForm(request.GET or None)
-    candidates = SyntheticPatient.objects.filter(status=SyntheticPatient.Status.APPROVED)
+    candidates = SyntheticPatient.objects.cases().filter(status=SyntheticPatient.Status.APPROVED)
     if filters.is_valid():
         candidates = filters.apply(candidates)
     items = quiz.items.select_related("case__template_version").prefetch_related("questions")
@@ -245,7 +246,7 @@ def quiz_add_items(request: HttpRequest, pk: int) -> HttpResponse:
     quiz = object_or_403(request, Quiz, "edu.edit_quiz", pk=pk)
     posted = request.POST.getlist("cases")
     ids = [int(v) for v in posted if v.isdigit()]
-    cases = SyntheticPatient.objects.filter(pk__in=ids)
+    cases = SyntheticPatient.objects.cases().filter(pk__in=ids)
     if not ids or cases.count() != len(set(ids)):
         problem = "Tick one or more cases to add." if not posted else "Some cases no longer exist."
         return _quiz_page(request, quiz, status=400, errors={"add_items": problem}, checked=ids)

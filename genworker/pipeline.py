@@ -86,6 +86,7 @@ class GeneratedCase:
     timepoints: list[TimepointResult]
     timings: dict[str, float] = field(default_factory=dict)
     attempts: int = 1  # lesion plans the generator tried before one passed its own check
+    twin: GeneratedCase | None = None  # the same patient without the finding, when asked for
 
 
 def case_seed(job_seed: int, case_index: int) -> int:
@@ -112,6 +113,7 @@ class CasePlan:
     seed: int
     z: np.ndarray  # float32 [z_dim]
     timeline: list[tuple[date, float]]  # (study date, severity) per timepoint
+    twin: bool = False  # the plan of a normal twin (see twin_plan)
 
     def series_spec(self) -> SeriesSpec:
         return SeriesSpec(
@@ -126,6 +128,22 @@ class CasePlan:
             side=self.request.side,
             location=self.request.location,
         )
+
+    def twin_spec(self, z: np.ndarray) -> SeriesSpec:
+        """The series of this case's normal twin: the identity ``z`` the case was made from
+        (a generator may have drawn another than ``self.z``), severity 0 at every timepoint."""
+        return replace(self.series_spec(), z=z, severities=[0.0] * len(self.timeline))
+
+    def twin_plan(self, z: np.ndarray) -> CasePlan:
+        """The plan the twin is written from: the same patient (demographics, history, dates)
+        under a patient id and UIDs of its own, derived like the case's, so that nothing in
+        them tells a twin from a case."""
+        token = hashlib.sha256(
+            f"{self.request.job_uid}/{self.request.case_index}/normal-twin".encode()
+        ).hexdigest()
+        patient = replace(self.patient, patient_id=f"SYNTH-{token[:12]}")
+        timeline = [(day, 0.0) for day, _ in self.timeline]
+        return replace(self, patient=patient, z=z, timeline=timeline, twin=True)
 
 
 def plan_case(request: CaseRequest, *, z_dim: int) -> CasePlan:
@@ -154,6 +172,24 @@ def generate_case(
     return case
 
 
+def write_twin(
+    loaded: LoadedGenerator, plan: CasePlan, series: Series, *, software_version: str
+) -> GeneratedCase:
+    """The normal twin of ``plan``'s case from ``series``, sampled from ``plan.twin_spec``.
+
+    The finding is absent by construction (severity 0), so the twin's ground truth is an
+    empty mask at every timepoint, whatever a mask channel drew at that condition.
+    """
+    z = plan.z if series.z is None else series.z
+    empty = replace(
+        series,
+        masks=None if series.masks is None else np.zeros_like(series.masks),
+        lesions=[],
+        z=z,
+    )
+    return write_case(loaded, plan.twin_plan(z), empty, software_version=software_version)
+
+
 def write_case(
     loaded: LoadedGenerator, plan: CasePlan, series: Series, *, software_version: str
 ) -> GeneratedCase:
@@ -162,8 +198,7 @@ def write_case(
     identity = generator_identity(loaded, software_version)
     spacing = pixel_spacing_mm(loaded.card, plan.request.modality, series.images.shape[-1])
     timepoints = [
-        _timepoint(plan.request, plan.patient, identity, series, t, plan.seed, when, spacing)
-        for t, when in enumerate(plan.timeline)
+        _timepoint(plan, identity, series, t, when, spacing) for t, when in enumerate(plan.timeline)
     ]
     return GeneratedCase(
         request=plan.request,
@@ -185,19 +220,24 @@ def pixel_spacing_mm(card: dict, modality: str, matrix: int) -> float:
     return FIELD_OF_VIEW_MM.get(modality, 200.0) / matrix
 
 
+def _uid_key(plan: CasePlan, *parts: object) -> tuple:
+    """What the name-based UIDs of one of the plan's objects derive from."""
+    case = (plan.request.job_uid, plan.request.case_index)
+    return (*case, "normal-twin", *parts) if plan.twin else (*case, *parts)
+
+
 def _timepoint(
-    request: CaseRequest,
-    patient: SyntheticPatientSpec,
+    plan: CasePlan,
     identity: dicom.GeneratorIdentity,
     series: Series,
     t: int,
-    seed: int,
     when: tuple[date, float],
     spacing_mm: float,
 ) -> TimepointResult:
+    request, patient, seed = plan.request, plan.patient, plan.seed
     study_date, _ = when
     severity = float(series.severities[t])  # what was drawn, where it differs from the request
-    key = (request.job_uid, request.case_index, t)
+    key = _uid_key(plan, t)
     created = datetime.combine(study_date, STUDY_TIME)
     channels = series.channels or (request.modality,)
     header = dicom.ImageHeader(
@@ -206,7 +246,7 @@ def _timepoint(
         study_uid=dicom.uid_from(*key, "study"),
         series_uid=dicom.uid_from(*key, "series"),
         sop_uid=dicom.uid_from(*key, "image"),
-        frame_of_reference_uid=dicom.uid_from(request.job_uid, request.case_index, "frame"),
+        frame_of_reference_uid=dicom.uid_from(*_uid_key(plan, "frame")),
         study_date=study_date,
         study_time=STUDY_TIME,
         accession_number="G" + hashlib.sha256(repr(key).encode()).hexdigest()[:15].upper(),
@@ -260,20 +300,21 @@ def _timepoint(
             )
         )
     if series.masks is not None:
-        _add_segmentation(result, series.masks[t], request, header, patient_header, identity)
+        _add_segmentation(result, series.masks[t], plan, header, patient_header, identity)
     return result
 
 
 def _add_segmentation(
     result: TimepointResult,
     mask: np.ndarray,
-    request: CaseRequest,
+    plan: CasePlan,
     header: dicom.ImageHeader,
     patient: dicom.PatientHeader,
     identity: dicom.GeneratorIdentity,
 ) -> None:
     """The timepoint's lesion as a DICOM SEG of its first channel's image."""
-    key = (request.job_uid, request.case_index, result.timepoint)
+    request = plan.request
+    key = _uid_key(plan, result.timepoint)
     result.seg_series_uid = dicom.uid_from(*key, "seg-series")
     result.seg_sop_uid = dicom.uid_from(*key, "seg")
     result.seg_bytes = dicom_templates.segmentation_file(

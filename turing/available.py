@@ -14,7 +14,8 @@ from cases.models import Instance, ReferenceImage, SyntheticPatient
 
 def _approved_images():
     return Instance.objects.filter(
-        series__study__patient__status=SyntheticPatient.Status.APPROVED
+        series__study__patient__status=SyntheticPatient.Status.APPROVED,
+        series__study__patient__twin_of__isnull=True,
     ).exclude(series__modality="SEG")
 
 

@@ -94,7 +94,7 @@ class StudyPlan:
 
 def synthetic_candidates(plan: StudyPlan) -> QuerySet[Instance]:
     """Image instances (not SEG) of the approved cases on the synthetic side."""
-    approved = SyntheticPatient.objects.filter(status=SyntheticPatient.Status.APPROVED)
+    approved = SyntheticPatient.objects.cases().filter(status=SyntheticPatient.Status.APPROVED)
     if plan.generator is not None:
         approved = approved.filter(template_version__generator=plan.generator)
     else:

@@ -49,7 +49,7 @@ class StudyForm(forms.Form):
         help_text="Synthetic side: every approved case of this generator…",
     )
     cases = CountedMultipleChoiceField(
-        SyntheticPatient.objects.filter(status=SyntheticPatient.Status.APPROVED),
+        SyntheticPatient.objects.cases().filter(status=SyntheticPatient.Status.APPROVED),
         required=False,
         counts=available.synthetic_by_case,
         help_text="…or exactly these approved cases.",

@@ -59,7 +59,7 @@ def commit_case(job: GenerationJob, case: GeneratedCase) -> int | None:
     try:
         (patient_pk,) = commit_cases([(job, case)])
     except IntegrityError:
-        if job.cases.filter(case_index=case.request.case_index).exists():
+        if job.cases.cases().filter(case_index=case.request.case_index).exists():
             logger.info(
                 "case %s of job %s was committed by another delivery",
                 case.request.case_index,
@@ -76,8 +76,10 @@ def commit_cases(cases: list[tuple[GenerationJob, GeneratedCase]]) -> list[int]:
     patients' primary keys.
 
     Files go under a folder unique to this attempt, so two deliveries of the same task never
-    overwrite each other's files. One INSERT per table for all the cases: on a GPU this runs
-    for hundreds of cases a second, and a statement (and a commit) per case was most of it.
+    overwrite each other's files. A case's normal twin (``case.twin``) is stored with it, its
+    files beside the case's, its rows in the same transaction. One INSERT per table for all
+    the cases: on a GPU this runs for hundreds of cases a second, and a statement (and a
+    commit) per case was most of it.
     """
     if not cases:  # every case of the batch failed or was skipped: no write lock to take
         return []
@@ -86,21 +88,28 @@ def commit_cases(cases: list[tuple[GenerationJob, GeneratedCase]]) -> list[int]:
         paths = {}
         for job, case in cases:
             folder = f"cases/{job.uid}/{case.request.case_index:04d}/{uuid.uuid4().hex[:12]}"
-            for tp in case.timepoints:
-                files = [
-                    (tp.sop_uid, "image", tp.image_bytes),
-                    (tp.seg_sop_uid, "seg", tp.seg_bytes),
-                    *((more.sop_uid, more.channel, more.image_bytes) for more in tp.more_channels),
-                ]
-                for sop_uid, kind, content in files:
-                    if content is not None:
-                        paths[sop_uid] = _save(f"{folder}/t{tp.timepoint:02d}-{kind}.dcm", content)
-                        saved.append(paths[sop_uid])
+            for name, patient in _with_twin(case):
+                for tp in patient.timepoints:
+                    files = [
+                        (tp.sop_uid, "image", tp.image_bytes),
+                        (tp.seg_sop_uid, "seg", tp.seg_bytes),
+                        *((m.sop_uid, m.channel, m.image_bytes) for m in tp.more_channels),
+                    ]
+                    for sop_uid, kind, content in files:
+                        if content is not None:
+                            stem = f"{folder}/{name}t{tp.timepoint:02d}-{kind}.dcm"
+                            paths[sop_uid] = _save(stem, content)
+                            saved.append(paths[sop_uid])
         with transaction.atomic():
             return _create_rows(cases, paths)
     except BaseException:
         _delete(saved)
         raise
+
+
+def _with_twin(case: GeneratedCase) -> list[tuple[str, GeneratedCase]]:
+    """The case and its normal twin, if it has one, each with the prefix of its file names."""
+    return [("", case)] + ([("twin-", case.twin)] if case.twin is not None else [])
 
 
 def _save(name: str, content: bytes) -> str:
@@ -125,11 +134,17 @@ def _create_rows(
         key=("job_id", "case_index"),
     )
     patients = [patient_pks[job.pk, case.request.case_index] for job, case in cases]
-    timepoints = [
-        (case, tp, patient)
-        for (_, case), patient in zip(cases, patients, strict=True)
-        for tp in case.timepoints
-    ]
+    stored = list(zip((case for _, case in cases), patients, strict=True))
+    twins = [(job, case.twin, pk) for (job, case), pk in zip(cases, patients, strict=True)]
+    twins = [(job, twin, pk) for job, twin, pk in twins if twin is not None]
+    if twins:  # keyed by patient id: a twin shares its case's job and case index
+        twin_pks = insert_rows(
+            SyntheticPatient,
+            [_patient_row(job, twin, twin_of=pk) for job, twin, pk in twins],
+            key="patient_id",
+        )
+        stored += [(twin, twin_pks[twin.patient.patient_id]) for _, twin, _ in twins]
+    timepoints = [(case, tp, patient) for case, patient in stored for tp in case.timepoints]
     study_pks = insert_rows(
         Study,
         [
@@ -245,7 +260,9 @@ def _create_rows(
     return patients
 
 
-def _patient_row(job: GenerationJob, case: GeneratedCase) -> dict[str, Any]:
+def _patient_row(
+    job: GenerationJob, case: GeneratedCase, twin_of: int | None = None
+) -> dict[str, Any]:
     return {
         "job_id": job.pk,
         "case_index": case.request.case_index,
@@ -261,5 +278,6 @@ def _patient_row(job: GenerationJob, case: GeneratedCase) -> dict[str, Any]:
         "latent_z": case.z.tolist(),
         "generation_attempts": case.attempts,
         "status": SyntheticPatient.Status.DRAFT,
+        "twin_of_id": twin_of,
         "created_at": timezone.now(),
     }

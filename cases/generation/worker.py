@@ -48,6 +48,7 @@ from genworker.pipeline import (
     GeneratedCase,
     plan_case,
     write_case,
+    write_twin,
 )
 from genworker.sampling import progression_batch
 from genworker.writers import Writers
@@ -166,6 +167,9 @@ class _Work:
     plan: CasePlan
 
 
+# One case's sampled series and, when its job asks for twins, its normal twin's.
+_Sampled = tuple[_Work, sampling.Series, sampling.Series | None]
+
 # What became of one case a writer was given: its timings (committed, or committed by another
 # delivery), the exception that failed it, or None (not written: its job failed or its chunk
 # was taken over before its turn came).
@@ -219,7 +223,7 @@ class _ChunkRun:
 
     def _work_of(self, chunk: GenerationChunk) -> list[_Work]:
         job = chunk.job
-        existing = set(job.cases.values_list("case_index", flat=True))
+        existing = set(job.cases.cases().values_list("case_index", flat=True))
         z_dim = self.loaded.z_dim
         return [
             _Work(chunk, plan_case(case_request(job, index), z_dim=z_dim))
@@ -241,7 +245,7 @@ class _ChunkRun:
             .order_by("job__created_at", "index")
         )
         for chunk in candidates[:32]:
-            images = chunk.n_cases * _timepoints(chunk.job)
+            images = chunk.n_cases * _images_per_case(chunk.job)
             if images > room:
                 break
             if chunk.claim(worker=self.worker) and _start_job_of(
@@ -253,8 +257,12 @@ class _ChunkRun:
         if len(self.chunks) > 1:
             logger.info("batching %s with %d more chunks", first, len(self.chunks) - 1)
 
-    def _sample(self, batch: list[_Work]) -> list[tuple[_Work, sampling.Series]]:
-        """The batch's series, each with its case; none when the generator failed."""
+    def _sample(self, batch: list[_Work]) -> list[_Sampled]:
+        """The batch's series, each with its case (and its twin's series, for jobs that ask
+        for twins); none when the generator failed.
+
+        Twins sample after their cases, from the identity each case was made from (a latent
+        model may draw another z when its first plans fail)."""
         self._notice_jobs_failed_elsewhere()
         batch = [item for item in batch if self._still_ours(item.chunk)]
         if not batch:
@@ -262,6 +270,7 @@ class _ChunkRun:
         started = clock.perf_counter()
         try:
             series = progression_batch(self.loaded, [item.plan.series_spec() for item in batch])
+            twins = self._sample_twins(batch, series)
         except Exception as exc:
             for job in {item.chunk.job.pk: item.chunk.job for item in batch}.values():
                 indexes = [i.plan.request.case_index for i in batch if i.chunk.job == job]
@@ -271,19 +280,35 @@ class _ChunkRun:
         share = (clock.perf_counter() - started) / len(batch)
         for item in batch:
             self.timings[item.chunk.pk]["generator"] += share
-        return list(zip(batch, series, strict=True))
+        return list(zip(batch, series, twins, strict=True))
 
-    def _write(self, sampled: list[tuple[_Work, sampling.Series]]) -> list[tuple[_Work, _Outcome]]:
+    def _sample_twins(
+        self, batch: list[_Work], series: list[sampling.Series]
+    ) -> list[sampling.Series | None]:
+        """The normal twin's series of each case whose job asks for twins, else None."""
+        twins: list[sampling.Series | None] = [None] * len(batch)
+        twinned = [i for i, item in enumerate(batch) if item.chunk.job.with_twins]
+        if twinned:
+            specs = [batch[i].plan.twin_spec(_identity(batch[i], series[i])) for i in twinned]
+            for i, twin in zip(twinned, progression_batch(self.loaded, specs), strict=True):
+                twins[i] = twin
+        return twins
+
+    def _write(self, sampled: list[_Sampled]) -> list[tuple[_Work, _Outcome]]:
         """In a writer thread: the DICOM of each case of one batch, then the files and rows of
         them all in one transaction; case by case if that fails, to tell the case that failed
         (or that another delivery committed) from the others. Returns each case's outcome."""
         outcomes: list[_Outcome] = [None] * len(sampled)
         cases: list[tuple[int, GeneratedCase]] = []
-        for position, (item, series) in enumerate(sampled):
+        for position, (item, series, twin) in enumerate(sampled):
             if not self._still_ours(item.chunk):
                 continue
             try:
                 case = write_case(self.loaded, item.plan, series, software_version=SOFTWARE_VERSION)
+                if twin is not None:
+                    case.twin = write_twin(
+                        self.loaded, item.plan, twin, software_version=SOFTWARE_VERSION
+                    )
             except Exception as exc:
                 outcomes[position] = self._failing(item, exc)
                 continue
@@ -298,11 +323,11 @@ class _ChunkRun:
         for position, _ in cases:
             if isinstance(outcomes[position], dict):
                 outcomes[position]["storage"] = storage
-        return list(zip((item for item, _ in sampled), outcomes, strict=True))
+        return list(zip((item for item, _, _ in sampled), outcomes, strict=True))
 
     def _commit_each(
         self,
-        sampled: list[tuple[_Work, sampling.Series]],
+        sampled: list[_Sampled],
         cases: list[tuple[int, GeneratedCase]],
         outcomes: list[_Outcome],
     ) -> None:
@@ -391,19 +416,30 @@ class _ChunkRun:
                 sweep_unreferenced_files(job)
 
 
-def _timepoints(job: GenerationJob) -> int:
-    return PatientRecipe.from_dict(job.template_version.patient_recipe_dict()).timepoints
+def _identity(item: _Work, series: sampling.Series):  # -> np.ndarray float32 [z_dim]
+    """The z a case was made from: its plan's, unless the generator drew another."""
+    return item.plan.z if series.z is None else series.z
+
+
+def _images_per_case(job: GenerationJob) -> int:
+    """Images one case of ``job`` takes in a batch (twice as many with its twin)."""
+    timepoints = PatientRecipe.from_dict(job.template_version.patient_recipe_dict()).timepoints
+    return timepoints * (2 if job.with_twins else 1)
 
 
 def _images(work: list[_Work]) -> int:
-    return sum(len(item.plan.timeline) for item in work)
+    return sum(_case_images(item) for item in work)
+
+
+def _case_images(item: _Work) -> int:
+    return len(item.plan.timeline) * (2 if item.chunk.job.with_twins else 1)
 
 
 def _batches(work: list[_Work], max_images: int) -> list[list[_Work]]:
     """Consecutive runs of whole cases with at most ``max_images`` images (at least one case)."""
     batches: list[list[_Work]] = []
     for item in work:
-        if batches and _images(batches[-1]) + len(item.plan.timeline) <= max_images:
+        if batches and _images(batches[-1]) + _case_images(item) <= max_images:
             batches[-1].append(item)
         else:
             batches.append([item])

@@ -61,11 +61,21 @@ def hidden_cases_condition(hidden: Sequence[Hidden], prefix: str = "") -> Q | No
     condition = Q()
     for found in hidden:
         if found.cases is not None:
-            condition |= Q(**{f"{prefix}patient__in" if prefix else "pk__in": found.cases})
+            condition |= _case_or_twin(found.cases.values("pk"), prefix)
         if found.instances is not None:
-            patients = found.instances.values("series__study__patient")
-            condition |= Q(**{f"{prefix}patient__in" if prefix else "pk__in": patients})
+            condition |= _case_or_twin(found.instances.values("series__study__patient"), prefix)
     return condition or None
+
+
+def _case_or_twin(patients: QuerySet, prefix: str) -> Q:
+    """True for ``patients``, their normal twins and the cases they are twins of: a twin
+    shows the same patient (the same z), so hiding one side hides the other."""
+    patient = f"{prefix}patient__" if prefix else ""
+    return (
+        Q(**{f"{patient}pk__in": patients})
+        | Q(**{f"{patient}twin_of__in": patients})
+        | Q(**{f"{patient}normal_twin__in": patients})
+    )
 
 
 def hidden_pools_condition(hidden: Sequence[Hidden], prefix: str = "") -> Q | None:

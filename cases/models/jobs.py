@@ -47,6 +47,10 @@ class GenerationJob(models.Model):
     )
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     n_cases = models.PositiveIntegerField()
+    with_twins = models.BooleanField(
+        default=False,
+        help_text="Also make each case's normal twin: the same patient without the finding.",
+    )
     seed = models.BigIntegerField(default=new_job_seed)
     # The difficulty dial of practice cases: smaller lesions (severity scaled down) and less
     # typical anatomy (truncation) than the template version asks for.
@@ -146,7 +150,7 @@ class GenerationJob(models.Model):
         """Set ``done`` to the committed cases, never lower: two workers that count at
         once may write in the other order, and progress must not go back."""
         GenerationJob.objects.filter(pk=self.pk).update(
-            done=models.functions.Greatest(models.F("done"), self.cases.count())
+            done=models.functions.Greatest(models.F("done"), self.cases.cases().count())
         )
         self.refresh_from_db(fields=["done"])
 
@@ -165,7 +169,7 @@ class GenerationJob(models.Model):
             error=error[:4000],
             finished_at=timezone.now(),
             timings=timings,
-            done=self.cases.count(),
+            done=self.cases.cases().count(),
         )
         self.refresh_from_db()
 

@@ -31,6 +31,11 @@ def register_case_access(granted_to: CaseAccess) -> None:
 
 
 class PatientQuerySet(QuerySet):
+    def cases(self) -> PatientQuerySet:
+        """The cases alone, without normal twins: what listings, curation, quiz pickers and
+        studies offer. A twin is reached only through its case (``case.normal_twin``)."""
+        return self.filter(twin_of__isnull=True)
+
     def not_hidden_from(self, user: Any) -> PatientQuerySet:
         """These cases but those a registered filter hides from ``user`` (cases.models.hiding):
         a quiz, review or export page shows none of them, whatever the user's role."""
@@ -76,6 +81,15 @@ class SyntheticPatient(models.Model):
         default=1, help_text="Lesion plans the generator tried before one passed its check."
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    twin_of = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="normal_twin",
+        help_text="The case this is the normal twin of: the same patient (model, seed, z) "
+        "generated without the finding, severity 0 at every timepoint.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = PatientQuerySet.as_manager()
@@ -83,7 +97,11 @@ class SyntheticPatient(models.Model):
     class Meta:
         ordering = ("-created_at", "case_index")
         constraints = [
-            models.UniqueConstraint(fields=("job", "case_index"), name="one_case_per_job_index"),
+            models.UniqueConstraint(
+                fields=("job", "case_index"),
+                condition=models.Q(twin_of__isnull=True),
+                name="one_case_per_job_index",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -95,6 +113,10 @@ class SyntheticPatient(models.Model):
     @property
     def finding(self) -> str:
         return self.template_version.finding
+
+    @property
+    def is_twin(self) -> bool:
+        return self.twin_of_id is not None
 
 
 class Study(models.Model):

@@ -202,11 +202,13 @@ class TemplateVersion(models.Model):
         seed: int | None = None,
         severity_scale: float = 1.0,
         truncation: float | None = None,
+        with_twins: bool = False,
     ) -> GenerationJob:
         """Create a job and queue its task on the gpu queue once the row is committed.
 
         ``severity_scale`` and ``truncation`` turn the difficulty dial (smaller lesions, less
-        typical anatomy) for this job only; the version stays as it is."""
+        typical anatomy) for this job only; the version stays as it is. With ``with_twins``
+        every case gets its normal twin (see ``SyntheticPatient.twin_of``)."""
         from cases.models.jobs import GenerationJob
 
         if not 1 <= n_cases <= GenerationJob.MAX_CASES:
@@ -217,6 +219,7 @@ class TemplateVersion(models.Model):
             n_cases=n_cases,
             severity_scale=severity_scale,
             truncation=truncation,
+            with_twins=with_twins,
         )
         if seed is not None:
             job.seed = seed

@@ -44,7 +44,8 @@ class Command(BaseCommand):
         cases = []
         for template in CaseTemplate.objects.all():
             case = (
-                SyntheticPatient.objects.filter(
+                SyntheticPatient.objects.cases()
+                .filter(
                     template_version__template=template, status=SyntheticPatient.Status.APPROVED
                 )
                 .order_by("case_index")
