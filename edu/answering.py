@@ -48,7 +48,25 @@ def score(
         return scoring.score_free_text(response, key=reference_key)
     if kind == Question.Kind.FREE_TEXT:
         return scoring.score_free_text(response)
+    return _score_on_images(attempt, question, response)
+
+
+def _score_on_images(
+    attempt: Attempt, question: Question, response: dict[str, Any]
+) -> scoring.Scored:
+    """Questions keyed by the images this attempt shows (their order, lesions, or which
+    patient they show)."""
+    kind = question.kind
     images = keys.shown_images(attempt, question.item)
+    if kind == Question.Kind.WHICH_ABNORMAL:
+        abnormal = keys.abnormal_index(question.item, images)
+        return scoring.score_which_abnormal(abnormal, len(images), response)
+    if kind == Question.Kind.CHANGE:
+        truth = keys.true_change(images)
+        scored = scoring.score_change(truth["true"], response)
+        return scoring.Scored(scored.score, {**scored.detail, **truth})
+    if kind == Question.Kind.IS_NORMAL:
+        return scoring.score_is_normal(keys.shows_twin(attempt, question.item), response)
     if kind == Question.Kind.STAGING:
         return scoring.score_staging(keys.true_timepoints(images), response)
     return scoring.score_localisation([keys.lesion_of(i) for i in images], response)

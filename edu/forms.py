@@ -80,6 +80,7 @@ class QuizForm(forms.ModelForm):
             "allow_back",
             "shuffle",
             "unknown_case",
+            "normal_twin_rate",
             "cohort",
             "opens_at",
             "closes_at",
@@ -128,7 +129,16 @@ class QuestionForm(forms.ModelForm):
 
     class Meta:
         model = Question
-        fields = ("kind", "prompt", "tolerance", "points", "explanation", "key_source")
+        fields = (
+            "kind",
+            "prompt",
+            "tolerance",
+            "points",
+            "explanation",
+            "key_source",
+            "prior_study",
+            "current_study",
+        )
         widgets = {
             "prompt": forms.TextInput(),
             "explanation": forms.Textarea(attrs={"rows": 2}),
@@ -241,4 +251,10 @@ def response_from_post(question: Question, post: Any, n_images: int) -> dict[str
         }
     if question.kind == Question.Kind.SEVERITY:
         return {"value": _float(post.get(f"{prefix}_value"))}
+    if question.kind == Question.Kind.WHICH_ABNORMAL:
+        return {"image": _int(post.get(f"{prefix}_image"))}
+    if question.kind == Question.Kind.CHANGE:
+        return {"change": post.get(f"{prefix}_change")}
+    if question.kind == Question.Kind.IS_NORMAL:
+        return {"normal": {"yes": True, "no": False}.get(post.get(f"{prefix}_normal", ""))}
     return {"text": post.get(f"{prefix}_text", "")}

@@ -5,6 +5,7 @@ before the answer is revealed."""
 
 from __future__ import annotations
 
+import math
 import random
 from functools import lru_cache
 
@@ -32,15 +33,88 @@ def images_of_case(case: SyntheticPatient) -> list[Instance]:
     )
 
 
-def shown_images(attempt: Attempt, item: QuizItem) -> list[Instance]:
-    """The images in the order this attempt shows them: shuffled for staging items.
+def _first_channel(images: list[Instance], timepoint: int) -> Instance:
+    """The image of ``timepoint`` among ``images`` (the first channel's, where there are more)."""
+    at = [i for i in images if i.series.study.timepoint == timepoint]
+    return min(at, key=lambda image: image.series.series_number)
 
-    The permutation is seeded by the attempt and the item, so a reload shows the same order.
+
+def normal_twin(item: QuizItem) -> SyntheticPatient:
+    return SyntheticPatient.objects.get(twin_of=item.case_id)
+
+
+def shows_twin(attempt: Attempt, item: QuizItem) -> bool:
+    """Whether this attempt shows the case's normal twin in the case's place: items asking
+    "is this normal?", drawn at the quiz's ``normal_twin_rate``, seeded by the attempt and
+    the item so that a reload shows the same patient."""
+    if item.layout != Question.Layout.CASE_OR_TWIN:
+        return False
+    return random.Random(f"{attempt.seed}:{item.pk}:twin").random() < attempt.quiz.normal_twin_rate
+
+
+def change_question(item: QuizItem) -> Question:
+    return next(q for q in item.questions.all() if q.kind == Question.Kind.CHANGE)
+
+
+def shown_images(attempt: Attempt, item: QuizItem) -> list[Instance]:
+    """The images in the order this attempt shows them, by the item's layout: shuffled for
+    staging; the case and its normal twin at the case's most severe timepoint, in random
+    order; the prior and the current study; or the normal twin's series in place of the
+    case's. Nothing in the images' URLs (their index) or order tells which is the twin.
+
+    Random choices are seeded by the attempt and the item, so a reload shows the same.
     """
+    layout = item.layout
+    if layout == Question.Layout.PAIR:
+        case = images_of_case(item.case)
+        timepoint = max(case, key=lambda image: image.severity).series.study.timepoint
+        pair = [
+            _first_channel(case, timepoint),
+            _first_channel(images_of_case(normal_twin(item)), timepoint),
+        ]
+        random.Random(f"{attempt.seed}:{item.pk}:pair").shuffle(pair)
+        return pair
+    if layout == Question.Layout.PRIOR:
+        case = images_of_case(item.case)
+        prior, current = change_question(item).compared_studies(item.case.studies.count())
+        return [_first_channel(case, prior), _first_channel(case, current)]
+    if shows_twin(attempt, item):
+        return images_of_case(normal_twin(item))
     images = case_images(item)
-    if item.shuffles_images:
+    if layout == Question.Layout.SHUFFLED:
         random.Random(attempt.seed * 1_000_003 + item.pk).shuffle(images)
     return images
+
+
+def abnormal_index(item: QuizItem, images: list[Instance]) -> int:
+    """Which of the shown images is the case's (not its normal twin's)."""
+    return next(
+        d for d, image in enumerate(images) if image.series.study.patient_id == item.case_id
+    )
+
+
+def lesion_size(image: Instance) -> tuple[float, str]:
+    """The lesion's size on ``image`` and its unit: the longest diameter in mm where the
+    generator gave the pixel spacing, else the diameter of a disc of its area, in pixels;
+    0 without a lesion."""
+    truth = LesionGroundTruth.objects.filter(image=image).first()
+    if truth is None or not truth.area_pixels:
+        return 0.0, "mm"
+    if truth.longest_diameter_mm is not None:
+        return truth.longest_diameter_mm, "mm"
+    return 2 * math.sqrt(truth.area_pixels / math.pi), "px"
+
+
+def true_change(images: list[Instance]) -> dict:
+    """The known change between the prior and the current image (a prior layout's pair):
+    grew, shrank or unchanged (``scoring.change_between``) and the sizes it is read from."""
+    (prior, prior_unit), (current, unit) = lesion_size(images[0]), lesion_size(images[1])
+    return {
+        "true": scoring.change_between(prior, current),
+        "prior_size": prior,
+        "current_size": current,
+        "unit": unit if current else prior_unit,
+    }
 
 
 @lru_cache(maxsize=256)

@@ -196,6 +196,12 @@ class Quiz(models.Model):
     unknown_case = models.BooleanField(
         default=True, help_text="Hide the history until the item is answered."
     )
+    normal_twin_rate = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="'Is this normal?' items: the share of attempts shown the case's normal twin "
+        "(0 to 1).",
+    )
     cohort = models.ForeignKey(Group, null=True, blank=True, on_delete=models.PROTECT)
     opens_at = models.DateTimeField(null=True, blank=True)
     closes_at = models.DateTimeField(null=True, blank=True)
@@ -347,9 +353,18 @@ class QuizItem(models.Model):
             raise ValidationError({"case": "only approved cases can enter a published quiz"})
 
     @property
+    def layout(self) -> str:
+        """How the item's images are shown, which its questions decide (``Question.LAYOUTS``):
+        every timepoint in time order unless a question needs another layout."""
+        for question in self.questions.all():
+            if question.kind in Question.LAYOUTS:
+                return Question.LAYOUTS[question.kind]
+        return Question.Layout.SERIES
+
+    @property
     def shuffles_images(self) -> bool:
         """A staging question shows the timepoints shuffled (and unlabelled)."""
-        return any(q.kind == Question.Kind.STAGING for q in self.questions.all())
+        return self.layout == Question.Layout.SHUFFLED
 
 
 class Question(models.Model):
@@ -359,6 +374,26 @@ class Question(models.Model):
         LOCALISATION = "localisation", "click the lesion"
         SEVERITY = "severity", "estimate the severity"
         FREE_TEXT = "free_text", "free text (graded by hand)"
+        WHICH_ABNORMAL = "which_abnormal", "which of these is abnormal? (case and normal twin)"
+        CHANGE = "change", "what changed since the prior? (grew, shrank, unchanged)"
+        IS_NORMAL = "is_normal", "is this normal? (normal twins mixed in)"
+
+    class Layout(models.TextChoices):
+        SERIES = "series", "every timepoint in time order"
+        SHUFFLED = "shuffled", "every timepoint, shuffled and unlabelled"
+        PAIR = "pair", "the case and its normal twin at one timepoint, in random order"
+        PRIOR = "prior", "two timepoints side by side: the prior and the current study"
+        CASE_OR_TWIN = "case_or_twin", "every timepoint of the case or of its normal twin"
+
+    # Question kinds that decide how their item's images are shown; the others fit any.
+    LAYOUTS = {
+        Kind.STAGING: Layout.SHUFFLED,
+        Kind.WHICH_ABNORMAL: Layout.PAIR,
+        Kind.CHANGE: Layout.PRIOR,
+        Kind.IS_NORMAL: Layout.CASE_OR_TWIN,
+    }
+    # What else an item that may show the normal twin instead of its case can ask.
+    TWIN_SAFE_KINDS = (Kind.IS_NORMAL, Kind.FREE_TEXT)
 
     class KeySource(models.TextChoices):
         BUILT_IN = "built_in", "built in (the case's ground truth; free text graded by hand)"
@@ -384,6 +419,19 @@ class Question(models.Model):
         choices=KeySource.choices,
         default=KeySource.BUILT_IN,
         help_text="Free text and severity: what trainees' answers are scored against.",
+    )
+    prior_study = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="What changed since the prior: the prior study (1 = the case's first); "
+        "empty: the one before the last.",
+    )
+    current_study = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="What changed since the prior: the current study; empty: the last.",
     )
 
     class Meta:
@@ -413,6 +461,67 @@ class Question(models.Model):
             raise ValidationError({"kind": "staging needs a case with two or more timepoints"})
         if self.kind == self.Kind.LOCALISATION and not ground_truth_exists(self.item.case):
             raise ValidationError({"kind": no_mask_reason(self.item.case)})
+        needs_twin = (self.Kind.WHICH_ABNORMAL, self.Kind.IS_NORMAL)
+        if self.kind in needs_twin and not has_normal_twin(self.item.case):
+            raise ValidationError({"kind": "this case has no normal twin"})
+        if self.kind == self.Kind.CHANGE:
+            self._check_compared_studies()
+        self._check_fits_item()
+
+    def compared_studies(self, n_studies: int) -> tuple[int, int]:
+        """The 0-based timepoints a "what changed" question compares in a case of
+        ``n_studies``: its prior and current study, by default the last two."""
+        current = (self.current_study or n_studies) - 1
+        prior = self.prior_study - 1 if self.prior_study else current - 1
+        return prior, current
+
+    def _check_compared_studies(self) -> None:
+        n_studies = self.item.case.studies.count()
+        prior, current = self.compared_studies(n_studies)
+        if n_studies < 2:
+            raise ValidationError({"kind": "comparing with the prior needs two or more studies"})
+        if not 0 <= prior < current < n_studies:
+            raise ValidationError(
+                {
+                    "prior_study": f"the prior must come before the current study, both 1 to "
+                    f"{n_studies}"
+                }
+            )
+        if not ground_truth_exists(self.item.case):
+            raise ValidationError({"kind": "this case has no lesion measurements to compare"})
+
+    def _check_fits_item(self) -> None:
+        """One layout per item, and nothing asked of an item that may show the normal twin
+        but what a twin can answer."""
+        others = [q for q in self.item.questions.all() if q.pk != self.pk]
+        layout = self.LAYOUTS.get(self.kind)
+        for other in others:
+            other_layout = self.LAYOUTS.get(other.kind)
+            if layout and other_layout and layout != other_layout:
+                raise ValidationError(
+                    {
+                        "kind": f"this item's images are shown as {other_layout.label} for its "
+                        f"{other.get_kind_display()} question"
+                    }
+                )
+            if other.kind == self.Kind.CHANGE and self.kind == self.Kind.CHANGE:
+                n_studies = self.item.case.studies.count()
+                if other.compared_studies(n_studies) != self.compared_studies(n_studies):
+                    raise ValidationError(
+                        {"prior_study": "this item already compares two other studies"}
+                    )
+        kinds = {self.kind, *(q.kind for q in others)}
+        if self.Kind.IS_NORMAL in kinds and not kinds <= set(self.TWIN_SAFE_KINDS):
+            raise ValidationError(
+                {
+                    "kind": "an item asking 'is this normal?' may show the normal twin: it can ask "
+                    "free text questions besides, nothing else"
+                }
+            )
+
+
+def has_normal_twin(case: SyntheticPatient) -> bool:
+    return SyntheticPatient.objects.filter(twin_of=case).exists()
 
 
 def ground_truth_exists(case: SyntheticPatient) -> bool:

@@ -187,6 +187,12 @@ def describe_response(question: Question, response: dict[str, Any]) -> str:
         return f"image {image + 1} at ({x:.0f}, {y:.0f})"
     if question.kind == Question.Kind.SEVERITY:
         return f"{response.get('value'):.2f}"
+    if question.kind == Question.Kind.WHICH_ABNORMAL:
+        return f"image {response.get('image', 0) + 1}"
+    if question.kind == Question.Kind.CHANGE:
+        return str(response.get("change"))
+    if question.kind == Question.Kind.IS_NORMAL:
+        return "normal" if response.get("normal") else "abnormal"
     return str(response.get("text", ""))
 
 

@@ -148,3 +148,53 @@ def score_free_text(
     if key is None:
         return Scored(None, {})
     return Scored(1.0 if normalise_text(text) == key else 0.0, {"reference": key})
+
+
+def score_which_abnormal(abnormal: int, n_images: int, response: dict[str, Any]) -> Scored:
+    """``response = {"image": shown index}``: which of the ``n_images`` shown (a case and its
+    normal twin, in random order) is abnormal; ``abnormal`` is the case's index."""
+    image = response.get("image")
+    if isinstance(image, bool) or not isinstance(image, int) or not 0 <= image < n_images:
+        raise ResponseError(f"image must be an index from 0 to {n_images - 1}")
+    return Scored(1.0 if image == abnormal else 0.0, {"image": image, "abnormal": abnormal})
+
+
+# "What changed since the prior?": the lesion's size on the current study against the prior,
+# by the thresholds of RECIST 1.1 (progression: at least 20 % larger; partial response: at
+# least 30 % smaller).
+CHANGES = ("grew", "shrank", "unchanged")
+GROWN = 1.2
+SHRUNK = 0.7
+
+
+def change_between(prior: float, current: float) -> str:
+    """How a lesion measuring ``prior`` then ``current`` (a diameter, in any one unit)
+    changed: "grew" (also a lesion that appeared), "shrank" (also one that resolved) or
+    "unchanged"."""
+    if prior < 0 or current < 0:
+        raise ValueError("a lesion's size is never negative")
+    if prior == 0:
+        return "grew" if current > 0 else "unchanged"
+    ratio = current / prior
+    if ratio >= GROWN:
+        return "grew"
+    if ratio <= SHRUNK:
+        return "shrank"
+    return "unchanged"
+
+
+def score_change(true_change: str, response: dict[str, Any]) -> Scored:
+    """``response = {"change": one of CHANGES}``; full marks for the known change."""
+    change = response.get("change")
+    if change not in CHANGES:
+        raise ResponseError(f"change must be one of {', '.join(CHANGES)}")
+    return Scored(1.0 if change == true_change else 0.0, {"change": change, "true": true_change})
+
+
+def score_is_normal(shown_normal: bool, response: dict[str, Any]) -> Scored:
+    """``response = {"normal": true or false}``: is the patient shown normal? ``shown_normal``
+    is whether the attempt showed the case's normal twin instead of the case."""
+    normal = response.get("normal")
+    if not isinstance(normal, bool):
+        raise ResponseError("normal must be true or false")
+    return Scored(1.0 if normal == shown_normal else 0.0, {"normal": normal, "truth": shown_normal})

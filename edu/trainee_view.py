@@ -39,11 +39,40 @@ def _feedback(question: Question, answer: Answer, images: list) -> dict[str, Any
         feedback.update(true_value=keys.max_severity(question.item), tolerance=question.tolerance)
     elif question.kind == Question.Kind.FREE_TEXT and "reference" in answer.detail:
         feedback["reference_answer"] = answer.detail["reference"]
+    elif question.kind == Question.Kind.WHICH_ABNORMAL:
+        feedback["abnormal_image"] = answer.detail.get("abnormal")
+    elif question.kind == Question.Kind.CHANGE:
+        feedback.update(
+            {
+                "true_change": answer.detail.get("true"),
+                **{k: answer.detail.get(k) for k in ("prior_size", "current_size", "unit")},
+            }
+        )
+    elif question.kind == Question.Kind.IS_NORMAL:
+        feedback["was_normal"] = answer.detail.get("truth")
     return feedback
 
 
-def case_text(item: QuizItem, *, revealed: bool, unknown_case: bool) -> dict[str, str]:
+# What a revealed item says of a normal twin shown in its case's place.
+TWIN_DIAGNOSIS = (
+    "Normal: this was the normal twin of a case, the same synthetic patient generated "
+    "without the finding."
+)
+
+
+def case_text(
+    item: QuizItem, *, revealed: bool, unknown_case: bool, twin: bool = False
+) -> dict[str, str]:
+    """The case's text as the trainee may read it now. The history (shared by a case and its
+    normal twin) tells neither apart; once revealed, a twin shown in the case's place is
+    said to be normal, with the case's teaching points."""
     version = item.case.template_version
+    if revealed and twin:
+        return {
+            "history": item.case.history,
+            "diagnosis": TWIN_DIAGNOSIS,
+            "teaching_points": version.teaching_points,
+        }
     if revealed:
         return {
             "history": item.case.history,
@@ -77,11 +106,7 @@ def item_view(attempt: Attempt, item: QuizItem, answers: dict[int, Answer]) -> d
                 row["score"] = answer.score
                 row["feedback"] = _feedback(q, answer, images)
         rows.append(row)
-    labels = (
-        [f"Image {LETTERS[i]}" for i in range(len(images))]
-        if item.shuffles_images
-        else [f"Timepoint {i + 1}" for i in range(len(images))]
-    )
+    labels = image_labels(attempt, item, len(images))
     return {
         "item": item.pk,
         "answered": answered,
@@ -91,8 +116,30 @@ def item_view(attempt: Attempt, item: QuizItem, answers: dict[int, Answer]) -> d
         ],
         "labels": labels,
         "questions": rows,
-        "case": case_text(item, revealed=revealed, unknown_case=attempt.quiz.unknown_case),
+        "case": case_text(
+            item,
+            revealed=revealed,
+            unknown_case=attempt.quiz.unknown_case,
+            twin=keys.shows_twin(attempt, item),
+        ),
     }
+
+
+def image_labels(attempt: Attempt, item: QuizItem, n_images: int) -> list[str]:
+    """What the viewer calls each shown image: letters where the order is the question
+    (staging, case and twin), prior and current in a comparison, else timepoints."""
+    layout = item.layout
+    if layout in (Question.Layout.SHUFFLED, Question.Layout.PAIR):
+        return [f"Image {LETTERS[i]}" for i in range(n_images)]
+    if layout == Question.Layout.PRIOR:
+        studies = list(item.case.studies.all())
+        prior, current = keys.change_question(item).compared_studies(len(studies))
+        days = (studies[current].study_date - studies[prior].study_date).days
+        return [
+            f"Prior: timepoint {prior + 1}, {days} days earlier",
+            f"Current: timepoint {current + 1}",
+        ]
+    return [f"Timepoint {i + 1}" for i in range(n_images)]
 
 
 def attempt_view(attempt: Attempt) -> dict[str, Any]:

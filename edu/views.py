@@ -41,9 +41,12 @@ from edu.models import (
     QuizItem,
     Review,
 )
-from edu.scoring import ResponseError
+from edu.scoring import CHANGES, ResponseError
 from edu.trainee_view import attempt_view, item_view
 from gantry.permissions import object_or_403
+
+# Item layouts whose two images hang side by side, whatever the screen.
+SIDE_BY_SIDE = (Question.Layout.PAIR, Question.Layout.PRIOR)
 
 # --- expert review --------------------------------------------------------------------------
 
@@ -536,6 +539,23 @@ def _decorate(question: dict[str, Any], labels: list[str]) -> dict[str, Any]:
         q["true_order_labels"] = [labels[d] for d in feedback.get("true_order", [])]
     elif q["kind"] == "localisation" and isinstance(response.get("image"), int):
         q["mark_label"] = labels[response["image"]]
+    elif q["kind"] == "which_abnormal":
+        q["choice_rows"] = [
+            {"value": d, "label": label, "chosen": response.get("image") == d}
+            for d, label in enumerate(labels)
+        ]
+        if feedback.get("abnormal_image") is not None:
+            q["abnormal_label"] = labels[feedback["abnormal_image"]]
+    elif q["kind"] == "change":
+        q["choice_rows"] = [
+            {"value": change, "label": change, "chosen": response.get("change") == change}
+            for change in CHANGES
+        ]
+    elif q["kind"] == "is_normal":
+        q["choice_rows"] = [
+            {"value": value, "label": label, "chosen": response.get("normal") is truth}
+            for value, label, truth in (("yes", "Normal", True), ("no", "Abnormal", False))
+        ]
     return q
 
 
@@ -565,6 +585,7 @@ def attempt_item(request: HttpRequest, pk: int, position: int) -> HttpResponse:
         "viewer_data": {
             "imageIds": [f"wadouri:{u}" for u in view["images"]],
             "labels": view["labels"],
+            **({"layout": {"timepoints": 2}} if item.layout in SIDE_BY_SIDE else {}),
         },
         "score": attempt.score() if not attempt.feedback_at_end or attempt.is_finished else None,
         "seconds_left": attempt.seconds_left(),
