@@ -7,6 +7,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import (
     FileResponse,
     HttpRequest,
@@ -205,13 +206,17 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    case = get_object_or_404(SyntheticPatient.objects.visible_to(request.user), pk=pk)
+    visible = SyntheticPatient.objects.visible_to(request.user)
+    case = get_object_or_404(visible, pk=pk)
     studies = case.studies.prefetch_related("series__instances")
+    # The other side of a case and its normal twin, where this user may see it.
+    twin = visible.filter(Q(twin_of=case) | Q(normal_twin=case)).first()
     return render(
         request,
         "cases/case_detail.html",
         {
             "case": case,
+            "twin": twin,
             "version": case.template_version,
             "studies": studies,
             "viewer_data": viewer_data(studies),

@@ -349,6 +349,10 @@ class QuizItem(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
+        if self.case.twin_of_id is not None:
+            raise ValidationError(
+                {"case": "a normal twin is not an item: ask a twin question of its case"}
+            )
         if self.quiz.is_published and self.case.status != SyntheticPatient.Status.APPROVED:
             raise ValidationError({"case": "only approved cases can enter a published quiz"})
 

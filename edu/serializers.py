@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from cases.models import SyntheticPatient
 from edu.models import Question, Quiz, QuizItem, Review
 from gantry.permissions import users_with
 
 
 class ReviewSerializer(serializers.ModelSerializer):
+    # Cases only: a normal twin is reviewed with its case, never on its own.
+    case = serializers.PrimaryKeyRelatedField(queryset=SyntheticPatient.objects.cases())
+
     class Meta:
         model = Review
         fields = (
@@ -60,12 +64,15 @@ class QuestionSerializer(serializers.ModelSerializer):
             "points",
             "explanation",
             "key_source",
+            "prior_study",
+            "current_study",
         )
         read_only_fields = ("id",)
 
 
 class QuizItemSerializer(serializers.ModelSerializer):
     questions = QuestionSerializer(many=True, read_only=True)
+    case = serializers.PrimaryKeyRelatedField(queryset=SyntheticPatient.objects.cases())
 
     class Meta:
         model = QuizItem
@@ -91,6 +98,7 @@ class EducatorQuizSerializer(serializers.ModelSerializer):
             "allow_back",
             "shuffle",
             "unknown_case",
+            "normal_twin_rate",
             "cohort",
             "opens_at",
             "closes_at",

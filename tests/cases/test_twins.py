@@ -130,3 +130,16 @@ def test_hiding_a_case_hides_its_twin_and_the_other_way(twinned_job, expert, mon
     reachable = instances_visible_to(expert)
     assert not reachable.filter(series__study__patient__in=[case, twin]).exists()
     assert reachable.exists()
+
+
+def test_the_case_page_links_case_and_twin_for_educators_only(
+    twinned_job, login, educator, trainee
+):
+    case = twinned_job.cases.cases().first()
+    twin = case.normal_twin
+    page = login(educator).get(case.get_absolute_url()).content.decode()
+    assert twin.get_absolute_url() in page
+    twin_page = login(educator).get(twin.get_absolute_url()).content.decode()
+    assert case.get_absolute_url() in twin_page
+    assert "generated without the finding" in twin_page
+    assert login(trainee).get(twin.get_absolute_url()).status_code == 404

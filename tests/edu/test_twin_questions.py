@@ -241,3 +241,15 @@ def test_quiz_rate_is_validated(educator):
     quiz = Quiz(title="q", created_by=educator, normal_twin_rate=1.5)
     with pytest.raises(ValidationError, match="normal_twin_rate"):
         quiz.full_clean()
+
+
+def test_a_twin_is_never_an_item(login, educator, twinned_case):
+    quiz = Quiz.objects.create(title="q", created_by=educator)
+    with pytest.raises(ValidationError, match="normal twin"):
+        QuizItem.objects.create(quiz=quiz, case=twinned_case.normal_twin)
+    api = login(educator)
+    url = f"/edu/api/quizzes/{quiz.pk}/items/"
+    refused = api.post(url, {"case": twinned_case.normal_twin.pk}, content_type="application/json")
+    assert refused.status_code == 400
+    added = api.post(url, {"case": twinned_case.pk}, content_type="application/json")
+    assert added.status_code == 201
