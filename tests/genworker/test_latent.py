@@ -199,3 +199,25 @@ def test_a_normal_case_has_no_lesion_and_its_timepoints_share_the_anatomy(tiny_m
     assert not series.masks.any()
     assert series.facts == [{}, {}]
     assert np.abs(series.images[0] - series.images[1]).mean() < 0.05  # noise only
+
+
+def test_a_normal_twin_is_the_same_patient_without_the_lesion(
+    tiny_model, plan_on_a_real_brain, monkeypatch
+):
+    from genworker.sampling import SeriesSpec
+
+    monkeypatch.setattr(model, "MIN_DICE", -1.0)  # judge the plan, not the tiny networks
+    loaded = load_latent_model(tiny_model)
+    z = z_from_seed(9, 1, loaded.z_dim)[0]
+    spec = SeriesSpec(z, "glioma", [0.3, 0.8], 60.0, "F", seed=4, side="left", location="frontal")
+    case = loaded.progression(spec)
+    twin = loaded.progression(replace(spec, z=case.z, severities=[0.0, 0.0]))
+    np.testing.assert_array_equal(twin.z, case.z)
+    assert case.masks[1].any()
+    assert not twin.masks.any()
+    assert twin.lesions == [{}, {}]
+    # Away from the lesion the two differ by acquisition noise only.
+    outside = ~case.masks[1]
+    difference = np.abs(case.images[1] - twin.images[1])
+    assert difference[outside].mean() < 0.05
+    assert difference[case.masks[1]].mean() > difference[outside].mean()
