@@ -69,6 +69,11 @@ class QuizForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["co_authors"].queryset = users_with("edu.manage_quiz")
+        self.fields["normal_twin_rate"].required = False  # left out: the quiz keeps its rate
+
+    def clean_normal_twin_rate(self) -> float:
+        rate = self.cleaned_data.get("normal_twin_rate")
+        return self.instance.normal_twin_rate if rate is None else rate
 
     class Meta:
         model = Quiz
