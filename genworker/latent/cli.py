@@ -6,12 +6,19 @@ python -m genworker latent train brain-mri [--architectures stylegan2,cgan] [--m
 python -m genworker latent ship brain-mri --architecture stylegan2
     (export fp16 + model card + grids per finding and channel into genworker/models)
 python -m genworker latent sample MODEL --finding glioma --out grid.png
+python -m genworker latent features brain-mri [--seeds 5]
+    (train the fixed feature space of the Fréchet distance, measure its stability, ship it)
+python -m genworker latent evaluate brain-mri --architecture stylegan2 [--cases 200] [--seeds 5]
+    (figures against fresh simulated patients, into the model card and <name>.report.md)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -19,12 +26,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import ndimage
 
-from genworker.latent import training
+from genworker.checkpoint import card_path, sha256_file
+from genworker.latent import evaluation, feature_space, training
 from genworker.latent.grids import case_grid, save_png
 from genworker.latent.model import DOMAINS, LatentModel, load_latent_model, save_latent_model
 from genworker.latent.planning import PLACEMENTS
 from genworker.latent.recipes import ARCHITECTURES, RECIPES, LatentRecipe, latent_recipe
+from genworker.latent.report import write_report
 from genworker.latent.runs import init_ranks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +80,24 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--patients", type=int, default=4)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", type=Path, required=True)
+    features = commands.add_parser(
+        "features", help="train, measure and ship the fixed feature space of the FD"
+    )
+    features.add_argument("recipe", choices=sorted(RECIPES))
+    features.add_argument("--subjects", type=int, default=96, help="lesion subjects to learn")
+    features.add_argument("--test-subjects", type=int, default=40, help="per stability set")
+    features.add_argument("--steps", type=int, default=600)
+    features.add_argument("--seeds", type=int, default=5, help="training seeds to compare")
+    features.add_argument("--workers", type=int, default=2)
+    features.add_argument("--models", type=Path, default=MODELS_DIR)
+    evaluate = commands.add_parser("evaluate", help="figures against fresh simulated patients")
+    evaluate.add_argument("recipe", choices=sorted(RECIPES))
+    evaluate.add_argument("--architecture", choices=ARCHITECTURES, required=True)
+    evaluate.add_argument("--cases", type=int, default=200, help="lesion cases (+ half normal)")
+    evaluate.add_argument("--seeds", type=int, default=5)
+    evaluate.add_argument("--timepoints", type=int, default=evaluation.TIMEPOINTS)
+    evaluate.add_argument("--workers", type=int, default=2)
+    evaluate.add_argument("--models", type=Path, default=MODELS_DIR)
     return parser
 
 
@@ -177,7 +205,140 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "ship": _ship, "sample": _sample}
+def hardware() -> str:
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"torch {torch.__version__} on {torch.get_num_threads()} threads"
+    )
+
+
+def features_path(models: Path, cohort: str) -> Path:
+    return models / f"{cohort}.features.pt"
+
+
+def _features(args: argparse.Namespace) -> int:
+    recipe = latent_recipe(args.recipe)
+    started = time.perf_counter()
+    data, stability_sets = feature_space_data(recipe.cohort, args)
+    simulator = evaluation.SIMULATORS[recipe.cohort]
+    config = feature_space.FeatureSpaceConfig(
+        image_channels=len(simulator.CONTRASTS), anatomy_channels=len(simulator.ANATOMY_MAPS)
+    )
+    nets = [
+        feature_space.train_feature_space(
+            data, config, simulator.acquire, steps=args.steps, seed=seed
+        )
+        for seed in range(args.seeds)
+    ]
+    measured = feature_space.stability(nets, *stability_sets)
+    card = {
+        "cohort": recipe.cohort,
+        "trained_on": f"{len(data.clean)} acquired images of {args.subjects} lesion and "
+        f"{args.subjects // 2} normal subjects simulated from seed {FEATURE_SEED}",
+        "steps": args.steps,
+        "features": "predicted tissue and lesion shares on an 8x8 grid, noise, age",
+        "stability_over_training_seeds": measured,
+        "command": "python -m genworker latent " + shlex.join(sys.argv[1:]),
+        "hardware": hardware(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    path = features_path(args.models, recipe.cohort)
+    feature_space.save_feature_space(nets[0], path, card)
+    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    for key, figure in measured.items():
+        print(f"{key}: mean {figure['mean']:.3f}, spread {100 * figure['spread']:.1f}%")
+    print(f"shipped {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+FEATURE_SEED = 31_337  # the feature space learns from this stream; its tests use the next two
+
+
+def feature_space_data(cohort: str, args: argparse.Namespace) -> tuple:
+    """The training data, and the (held-out, reference, shifted references) images the
+    stability is measured on: two further simulated samples, the second also noise-free,
+    blurred, and with a steeper contrast curve."""
+    simulator = evaluation.SIMULATORS[cohort]
+    learn = evaluation.fresh_subjects(cohort, FEATURE_SEED, args.subjects, 3)
+    data = feature_space.FeatureData.of(list(evaluation.simulate(learn, args.workers)))
+    rng = np.random.default_rng(FEATURE_SEED)
+    samples = []
+    for offset in (1, 2):
+        subjects = evaluation.fresh_subjects(cohort, FEATURE_SEED + offset, args.test_subjects, 3)
+        tracks = list(evaluation.simulate(subjects, args.workers))
+        clean = np.concatenate([t.clean for t in tracks]).astype(np.float32)
+        noise = np.concatenate([np.repeat(t.noise[None], len(t.clean), 0) for t in tracks])
+        samples.append((clean, noise))
+
+    def acquired(clean: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        return np.stack(
+            [simulator.acquire(c, n, rng) for c, n in zip(clean, noise, strict=True)]
+        ).astype(np.float16)
+
+    (held_clean, held_noise), (ref_clean, ref_noise) = samples
+    shifted = {
+        "noise_free": ref_clean.astype(np.float16),
+        "blurred": acquired(ndimage.gaussian_filter(ref_clean, (0, 0, 1.5, 1.5)), ref_noise),
+        "steeper": acquired(ref_clean**1.3, ref_noise),
+    }
+    return data, (acquired(held_clean, held_noise), acquired(ref_clean, ref_noise), shifted)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    recipe = latent_recipe(args.recipe)
+    path = args.models / f"{recipe.name}-{args.architecture}.pt"
+    space = features_path(args.models, recipe.cohort)
+    for needed, command in (
+        (path, f"latent ship {recipe.name} --architecture {args.architecture}"),
+        (space, f"latent features {recipe.name}"),
+    ):
+        if not needed.exists():
+            print(f"error: {needed} is missing: `python -m genworker {command}`", file=sys.stderr)
+            return 2
+    if args.cases < 2 or args.seeds < 1 or args.timepoints < 2:
+        print("error: evaluate at least 2 cases, 1 seed and 2 timepoints", file=sys.stderr)
+        return 2
+    model = load_latent_model(path)
+    features, _ = feature_space.load_feature_space(space)
+    result = evaluation.evaluate(
+        model,
+        recipe,
+        features,
+        cases=args.cases,
+        seeds=tuple(range(args.seeds)),
+        timepoints=args.timepoints,
+        workers=args.workers,
+        log=print,
+    )
+    command = "python -m genworker latent " + shlex.join(sys.argv[1:])
+    result["command"] = command
+    result["hardware"] = hardware()
+    result["feature_space"] = {"file": space.name, "sha256": sha256_file(space)}
+    card_file = card_path(path)
+    card = json.loads(card_file.read_text())
+    card["evaluation"] = result
+    card_file.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    report = write_report(
+        result,
+        path.with_suffix(".report.md"),
+        title=path.stem,
+        command=command,
+        hardware=result["hardware"],
+        channels=list(model.domain.channels),
+    )
+    for row in result["targets"]:
+        print(f"{row['figure']}: {row['value']} (target {row['target']}, met: {row['met']})")
+    print(f"wrote {card_file} and {report}")
+    return 0
+
+
+COMMANDS = {
+    "train": _train,
+    "ship": _ship,
+    "sample": _sample,
+    "features": _features,
+    "evaluate": _evaluate,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,77 @@
+"""The evaluation report beside a latent model: ``<name>.report.md``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# figure -> what it says; figures with a "_simulation" twin are shown beside it
+ROWS = (
+    ("c2st_auc", "classifier two-sample AUC, generated vs held-out simulation (0.5: alike)"),
+    ("fd", "Fréchet distance, generated vs held-out simulation (fixed feature space)"),
+    ("fd_reference", "Fréchet distance, training reference vs held-out simulation"),
+    ("fd_ratio", "Fréchet distance ratio (generated / reference)"),
+    ("dice", "mask-image Dice (segmenter vs stored mask)"),
+    ("mask_clean_share", "masks one component, inside the body, off the border"),
+    ("left_share", "lesions the segmenter sees on the patient's left"),
+    ("side_share_gap", "|left share - the simulation's|"),
+    ("side_agreement", "segmented side = stored side"),
+    ("side_chi2_p", "χ² p, segmented side vs the simulation's"),
+    ("location_chi2_p", "χ² p, segmented location vs the simulation's"),
+    ("spearman", "Spearman, segmented lesion area vs severity"),
+    ("monotone_share", "series whose segmented area grows monotonically"),
+    ("identity_ssim", "SSIM between timepoints outside the dilated lesion"),
+    ("nearest_training_ratio", "median distance to the nearest training patient / held-out's"),
+    ("nearer_than_held_out_share", "patients nearer to training than 99% of held-out ones"),
+)
+
+
+def _fmt(figure: dict | None) -> str:
+    if not figure or figure.get("mean") is None:
+        return "-"
+    sd = figure.get("sd")
+    return f"{figure['mean']:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
+
+
+def _rows(figures: dict, channels: list[str]) -> list[tuple[str, str]]:
+    rows = list(ROWS)
+    for channel in channels:
+        rows.append((f"cnr_{channel}", f"lesion contrast-to-noise, {channel}"))
+        rows.append((f"cnr_ratio_{channel}", f"contrast-to-noise ratio, {channel} (gen / sim)"))
+    return [(key, text) for key, text in rows if key in figures]
+
+
+def write_report(
+    result: dict, path: Path, *, title: str, command: str, hardware: str, channels: list[str]
+) -> Path:
+    figures = result["figures"]
+    cases = result["cases"]
+    lines = [
+        f"# {title}: evaluation",
+        "",
+        f"`{command}`",
+        "",
+        f"Hardware: {hardware}. Wall time: {sum(result['seconds'].values()) / 60:.1f} min "
+        f"({', '.join(f'{k} {v:.0f} s' for k, v in result['seconds'].items())}).",
+        "",
+        f"{cases['generated']} of {cases['asked']} cases generated ({cases['failed']} failed; "
+        f"{cases['plans_rejected_by_segmenter']} plans rejected by the segmenter check), "
+        f"{cases['lesion_series']} lesion series of {cases['timepoints']} timepoints; held-out "
+        f"simulation from seed {cases['held_out_seed']}; training reference: "
+        f"{cases['training_reference']}. Figures are mean ± sd over evaluation seeds "
+        f"{result['seeds']} (bootstrap resamples of the cases; a two-sample classifier each).",
+        "",
+        "## Targets",
+        "",
+        "| figure | target | measured | met |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in result["targets"]:
+        met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
+        measured = _fmt(figures.get(row["figure"]))
+        lines.append(f"| {row['figure']} | {row['target']} | {measured} | {met} |")
+    lines += ["", "## Figures", "", "| figure | generated | simulation |", "| --- | --- | --- |"]
+    for key, text in _rows(figures, channels):
+        twin = figures.get(f"{key}_simulation")
+        lines.append(f"| {text} | {_fmt(figures[key])} | {_fmt(twin) if twin else ''} |")
+    path.write_text("\n".join(lines) + "\n")
+    return path

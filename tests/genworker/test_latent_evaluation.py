@@ -1,0 +1,319 @@
+"""The latent models' evaluation: each figure on constructed cases whose answer is known,
+and the whole evaluation of a tiny model end to end."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from genworker.cohorts import sources
+from genworker.latent import evaluation, feature_space, model, training
+from genworker.latent.cli import main as latent_main
+from genworker.latent.evaluation import CaseRecord
+from genworker.latent.model import save_latent_model
+from genworker.latent.recipes import latent_recipe
+
+R = 64  # constructed images are this size
+
+
+def disc(centre: tuple[float, float], radius: float, size: int = R) -> np.ndarray:
+    rows, cols = np.mgrid[:size, :size]
+    return (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= radius**2
+
+
+def record(**fields) -> CaseRecord:
+    """A case record with neutral values besides ``fields``."""
+    base = {
+        "finding": "glioma",
+        "severity": np.array([0.2, 0.5, 0.9], np.float32),
+        "side": "left",
+        "location": "frontal",
+        "features": np.zeros((3, 4), np.float32),
+        "small": np.zeros((3, 1, 8, 8), np.float16),
+        "descriptor": np.zeros(4, np.float32),
+        "dice": np.ones(3, np.float32),
+        "mask_clean": np.ones(3, bool),
+        "segmented_mm2": np.array([100.0, 400.0, 900.0], np.float32),
+        "seen_side": "left",
+        "seen_location": "frontal",
+        "identity_ssim": 0.95,
+        "cnr": np.array([-2.0, 4.0, 3.0], np.float32),
+    }
+    return CaseRecord(**{**base, **fields})
+
+
+def test_the_auc_is_the_share_of_positive_negative_pairs_ranked_right():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 6, 40).astype(float)  # many ties
+    labels = rng.random(40) < 0.4
+    pairs = [
+        1.0 if p > n else 0.5 if p == n else 0.0
+        for p, n in itertools.product(scores[labels], scores[~labels])
+    ]
+    assert evaluation.auc(scores, labels) == pytest.approx(np.mean(pairs))
+    with pytest.raises(ValueError, match="both classes"):
+        evaluation.auc(scores, np.ones(40, bool))
+
+
+def _image_cases(rng: np.random.Generator, n: int, shift: float = 0.0) -> list[np.ndarray]:
+    return [
+        np.clip(0.4 + shift + 0.1 * rng.standard_normal((2, 1, 32, 32)), 0, 1).astype(np.float16)
+        for _ in range(n)
+    ]
+
+
+def test_the_two_sample_classifier_cannot_tell_one_distribution_from_itself():
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(1)
+    same = [
+        evaluation.classifier_auc(_image_cases(rng, 40), _image_cases(rng, 40), seed=s)
+        for s in range(3)
+    ]
+    assert abs(np.mean(same) - 0.5) < 0.1
+
+
+def test_the_two_sample_classifier_tells_a_brighter_set_apart():
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(2)
+    shifted = evaluation.classifier_auc(
+        _image_cases(rng, 40, shift=0.1), _image_cases(rng, 40), seed=0
+    )
+    assert shifted > 0.9
+
+
+def test_the_frechet_distance_is_zero_for_one_set_and_grows_with_a_shift():
+    rng = np.random.default_rng(3)
+
+    def records(shift: float) -> list[CaseRecord]:
+        return [
+            record(features=(rng.standard_normal((3, 4)) + shift).astype(np.float32))
+            for _ in range(60)
+        ]
+
+    simulated, reference = records(0.0), records(0.0)
+    same = evaluation.distribution(simulated, simulated, reference)
+    assert same["fd"] == pytest.approx(0.0, abs=1e-6)
+    near = evaluation.distribution(records(0.0), simulated, reference)
+    far = evaluation.distribution(records(1.0), simulated, reference)
+    assert near["fd"] < 0.3
+    assert far["fd"] == pytest.approx(4.0, rel=0.25)  # |shift|² = 4 over four features
+    assert far["fd_ratio"] == pytest.approx(far["fd"] / far["fd_reference"])
+
+
+def _brain_case(lesion: np.ndarray, *, timepoints: int = 2, seed: int = 0) -> tuple:
+    """Images [T, 3, R, R] of a grey disc brain on a noisy dark background, the lesion
+    brighter by 0.3 at the last timepoint, and the stored masks."""
+    rng = np.random.default_rng(seed)
+    brain = disc((32, 32), 24)
+    clean = np.where(brain, 0.5, 0.0)
+    images = np.repeat(clean[None, None], timepoints, 0).repeat(3, 1)
+    images[-1][:, lesion] += 0.3
+    images = images + 0.02 * rng.standard_normal(images.shape)
+    masks = np.zeros((timepoints, R, R), bool)
+    masks[-1] = lesion
+    return images.astype(np.float32), masks
+
+
+class _Features:
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        return images.mean(axis=(2, 3))
+
+
+def _measure(images: np.ndarray, masks: np.ndarray, segment) -> CaseRecord:
+    return evaluation.measure_case(
+        images, masks, np.linspace(0, 1, len(images)), images[0], finding="glioma",
+        side="left", location="frontal", features=_Features(), segment=segment, pixel_mm=1.0,
+    )  # fmt: skip
+
+
+def test_dice_compares_the_stored_mask_with_what_the_segmenter_reads():
+    lesion = disc((32, 42), 6)
+    images, masks = _brain_case(lesion)
+    exact = _measure(images, masks, lambda _: masks)
+    assert np.isnan(exact.dice[0])
+    assert exact.dice[1] == 1.0
+    moved = np.roll(masks, 4, axis=2)
+    found = _measure(images, masks, lambda _: moved).dice[1]
+    overlap = (moved[1] & lesion).sum()
+    assert found == pytest.approx(2 * overlap / (2 * lesion.sum()))
+
+
+def test_the_lesion_side_is_the_patients_not_the_viewers():
+    # columns run from the patient's right to the patient's left
+    images, masks = _brain_case(disc((32, 48), 5))
+    case = _measure(images, masks, lambda _: masks)
+    assert case.seen_side == "left"
+    images, masks = _brain_case(disc((32, 16), 5))
+    assert _measure(images, masks, lambda _: masks).seen_side == "right"
+
+
+@pytest.mark.parametrize(
+    ("lesion", "clean"),
+    [
+        (disc((32, 40), 6), True),
+        (disc((32, 40), 4) | disc((32, 20), 4), False),  # two pieces
+        (disc((32, 55), 6), False),  # reaches outside the body
+        (disc((0, 32), 5), False),  # touches the border
+    ],
+)
+def test_a_clean_mask_is_one_piece_inside_the_body_off_the_border(lesion, clean):
+    images, masks = _brain_case(lesion)
+    assert _measure(images, masks, lambda _: masks).mask_clean[-1] == clean
+
+
+def test_identity_is_one_outside_the_lesion_and_falls_when_the_anatomy_changes():
+    lesion = disc((32, 40), 6)
+    images, masks = _brain_case(lesion)
+    images[1] = images[0]
+    images[1][:, lesion] += 0.3  # only the lesion differs: the same noise elsewhere
+    assert evaluation.identity_ssim(images, masks, margin_px=3) == pytest.approx(1.0)
+    images[1][:, 10:30, 20:40] = 0.2
+    assert evaluation.identity_ssim(images, masks, margin_px=3) < 0.9
+
+
+def test_contrast_to_noise_is_the_lesion_step_over_the_background_noise():
+    lesion = disc((32, 40), 8)
+    images, masks = _brain_case(lesion, seed=4)
+    cnr = evaluation.contrast_to_noise(images[-1], masks[-1], disc((32, 32), 24), ring_px=4)
+    # the background is clean 0 plus N(0, 0.02): the step 0.3 over 0.02 is 15
+    np.testing.assert_allclose(cnr, 15.0, rtol=0.1)
+
+
+def test_progression_follows_the_segmented_size_along_each_series():
+    growing = [record(segmented_mm2=np.array(a, np.float32)) for a in ([10, 20, 40], [5, 30, 60])]
+    found = evaluation.progression(growing, max_area_mm2=100.0)
+    assert found["monotone_share"] == 1.0
+    shrinking = record(segmented_mm2=np.array([40, 20, 10], np.float32))
+    found = evaluation.progression([*growing, shrinking], max_area_mm2=100.0)
+    assert found["monotone_share"] == pytest.approx(2 / 3)
+    pairs = np.r_[[10, 20, 40], [5, 30, 60], [40, 20, 10]]
+    severities = np.tile([0.2, 0.5, 0.9], 3)
+    assert found["spearman"] == pytest.approx(scipy.stats.spearmanr(severities, pairs).statistic)
+
+
+def test_the_side_test_passes_one_mix_and_fails_a_one_sided_model():
+    half = [record(seen_side=s) for s in ["left", "right"] * 50]
+    assert evaluation.placement_test(half, half, "seen_side") == pytest.approx(1.0)
+    one_sided = [record(seen_side="left") for _ in range(100)]
+    assert evaluation.placement_test(one_sided, half, "seen_side") < 1e-6
+    table = np.array([[100, 0], [50, 50]])
+    assert evaluation.placement_test(one_sided, half, "seen_side") == pytest.approx(
+        scipy.stats.chi2_contingency(table).pvalue
+    )
+
+
+def test_memorisation_finds_copies_of_training_patients():
+    rng = np.random.default_rng(5)
+
+    def patients(n: int) -> list[CaseRecord]:
+        return [record(descriptor=rng.standard_normal(16).astype(np.float32)) for _ in range(n)]
+
+    training_set, held_out = patients(50), patients(50)
+    copies = [record(descriptor=r.descriptor + 1e-3) for r in training_set]
+    found = evaluation.memorisation(copies, held_out, training_set)
+    assert found["nearest_training_ratio"] < 0.01
+    assert found["nearer_than_held_out_share"] == 1.0
+    fresh = evaluation.memorisation(patients(50), held_out, training_set)
+    assert 0.8 < fresh["nearest_training_ratio"] < 1.25
+    assert fresh["nearer_than_held_out_share"] < 0.1
+
+
+def test_figures_combine_to_mean_and_sample_sd_over_seeds():
+    combined = evaluation.combine([{"a": 1.0, "b": None}, {"a": 3.0, "b": 2.0}])
+    assert combined["a"]["mean"] == 2.0
+    assert combined["a"]["sd"] == pytest.approx(np.sqrt(2))
+    assert combined["b"] == {"mean": 2.0, "sd": None, "by_seed": [None, 2.0]}
+    rows = {row["figure"]: row for row in evaluation.check_targets(combined)}
+    assert rows["dice"]["met"] is None
+
+
+needs_anatomy = pytest.mark.skipif(
+    not sources.is_fetched("antspyx"),
+    reason=f"the antspyx anatomy is not fetched (run `{sources.FETCH_COMMAND}`)",
+)
+
+TINY = {
+    "subjects": 3,
+    "extra_normals": 2,
+    "timepoints": 2,
+    "autoencoder_steps": 2,
+    "anatomy_steps": 2,
+    "renderer_steps": 2,
+    "segmenter_steps": 2,
+    "anatomy_batch": 4,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """A brain model trained two steps per stage and a feature space trained a few steps,
+    in one models folder, as `latent ship` and `latent features` leave them."""
+    torch.set_num_threads(1)
+    recipe = replace(latent_recipe("brain-mri"), **TINY)
+    run = tmp_path_factory.mktemp("latent-run")
+    training.train_recipe(recipe, run, architectures=("cgan",), workers=1)
+    parts = training.trained_parts(recipe, run, "cgan")
+    models = tmp_path_factory.mktemp("models")
+    save_latent_model(
+        models / "brain-mri-cgan.pt",
+        domain=model.DOMAINS["brain-mri"],
+        autoencoder=parts["autoencoder"],
+        anatomy=parts["anatomy"],
+        renderer=parts["renderer"],
+        segmenter=parts["segmenter"],
+        card={"name": "brain-mri-cgan"},
+    )
+    subjects = evaluation.fresh_subjects("brain-mri", 1, 2, 2)
+    data = feature_space.FeatureData.of(list(evaluation.simulate(subjects, 1)))
+    config = feature_space.FeatureSpaceConfig(image_channels=3, anatomy_channels=3)
+    net = feature_space.train_feature_space(
+        data, config, evaluation.brain_mri.acquire, steps=3, seed=0
+    )
+    feature_space.save_feature_space(net, models / "brain-mri.features.pt", {"steps": 3})
+    return models
+
+
+@pytest.fixture
+def plans_on_a_real_brain(monkeypatch):
+    """The tiny decoder draws no brain to plan in: plan on a simulated subject's; and keep
+    every plan (the tiny segmenter finds nothing)."""
+    from genworker.cohorts import brain_mri
+
+    tissue = brain_mri.draw_subject(np.random.default_rng(2), 60.0, 0).tissue
+    plan = model.PLANNERS["brain-mri"]
+    monkeypatch.setitem(model.PLANNERS, "brain-mri", lambda _a, *a, **k: plan(tissue, *a, **k))
+    monkeypatch.setattr(model, "MIN_DICE", -1.0)
+
+
+@needs_anatomy
+def test_a_tiny_model_is_evaluated_into_its_card_and_report(tiny_models, plans_on_a_real_brain):
+    argv = ["evaluate", "brain-mri", "--architecture", "cgan", "--models", str(tiny_models)]
+    assert latent_main([*argv, "--cases", "2", "--seeds", "2", "--timepoints", "2"]) == 0
+    card = json.loads((tiny_models / "brain-mri-cgan.card.json").read_text())
+    result = card["evaluation"]
+    assert result["cases"]["generated"] == 3  # two lesion series and one normal case
+    figures = result["figures"]
+    assert len(figures["c2st_auc"]["by_seed"]) == 2
+    assert 0.0 <= figures["c2st_auc"]["mean"] <= 1.0
+    assert figures["fd"]["mean"] > 0
+    assert figures["fd_reference"]["mean"] > 0
+    # the simulation segmented by an untrained segmenter: the reference figures exist too
+    assert "dice_simulation" in figures
+    assert "identity_ssim_simulation" in figures
+    report = (tiny_models / "brain-mri-cgan.report.md").read_text()
+    assert "latent evaluate brain-mri --architecture cgan" in report
+    assert "| c2st_auc | <= 0.8 |" in report
+    model.load_latent_model(tiny_models / "brain-mri-cgan.pt")  # the card's sha256 still holds
+
+
+def test_evaluate_names_the_command_that_makes_a_missing_feature_space(tmp_path, capsys):
+    (tmp_path / "brain-mri-cgan.pt").write_bytes(b"")
+    argv = ["evaluate", "brain-mri", "--architecture", "cgan", "--models", str(tmp_path)]
+    assert latent_main(argv) == 2
+    assert "latent features brain-mri" in capsys.readouterr().err
