@@ -478,7 +478,9 @@ def _left_share(records: Sequence[CaseRecord]) -> float | None:
     return float(np.mean([s == "left" for s in seen])) if seen else None
 
 
-def set_figures(records: Sequence[CaseRecord], max_area_mm2: float) -> dict[str, float | None]:
+def set_figures(
+    records: Sequence[CaseRecord], max_area_mm2: float, channels: Sequence[str]
+) -> dict[str, float | None]:
     """The per-set figures: the same for the generated and the simulated set."""
     lesion = _lesion(records)
     stored = [r.dice[np.isfinite(r.dice)] for r in lesion]
@@ -492,8 +494,8 @@ def set_figures(records: Sequence[CaseRecord], max_area_mm2: float) -> dict[str,
         **progression(records, max_area_mm2),
         "identity_ssim": _mean(r.identity_ssim for r in lesion),
     }
-    for c in range(cnr.shape[1] if cnr.ndim == 2 else 0):
-        figures[f"cnr_{c}"] = float(cnr[:, c].mean())
+    for c, channel in enumerate(channels):
+        figures[f"cnr_{channel}"] = float(cnr[:, c].mean()) if len(cnr) else None
     return figures
 
 
@@ -515,14 +517,11 @@ def seed_figures(
         return [records[i] for i in rng.integers(len(records), size=len(records))]
 
     gen, sim, ref = resample(generated), resample(simulated), resample(reference)
-    ours, theirs = set_figures(gen, max_area_mm2), set_figures(sim, max_area_mm2)
+    ours, theirs = (set_figures(s, max_area_mm2, channels) for s in (gen, sim))
     figures: dict[str, float | None] = {}
     for key, value in ours.items():
-        name = key
-        if key.startswith("cnr_"):
-            name = f"cnr_{channels[int(key[4:])]}"
-        figures[name] = value
-        figures[f"{name}_simulation"] = theirs.get(key)
+        figures[key] = value
+        figures[f"{key}_simulation"] = theirs[key]
     for c in channels:
         ours_cnr, theirs_cnr = figures.get(f"cnr_{c}"), figures.get(f"cnr_{c}_simulation")
         ratio = ours_cnr / theirs_cnr if ours_cnr is not None and theirs_cnr else None
@@ -585,8 +584,8 @@ def memorisation(
 def combine(by_seed: Sequence[dict[str, float | None]]) -> dict[str, dict]:
     """Mean and sd (over the seeds that gave a value) of every figure, and each seed's."""
     out = {}
-    for key in by_seed[0]:
-        values = [f[key] for f in by_seed]
+    for key in dict.fromkeys(key for figures in by_seed for key in figures):
+        values = [figures.get(key) for figures in by_seed]
         found = np.array([v for v in values if v is not None], np.float64)
         out[key] = {
             "mean": float(found.mean()) if len(found) else None,
