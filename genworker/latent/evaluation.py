@@ -22,6 +22,7 @@ split. The Fréchet distance uses the fixed, shipped feature space
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -242,12 +243,16 @@ def _simulate(subject: Subject) -> ScanTrack:
 
 
 def simulate(subjects: Sequence[Subject], workers: int) -> Iterable[ScanTrack]:
-    """The subjects' tracks in order, simulated in ``workers`` processes as they are read."""
+    """The subjects' tracks in order, simulated in ``workers`` processes as they are read
+    (a few per worker ahead of the reader, so finished tracks do not pile up in memory)."""
     if workers <= 1:
         yield from map(_simulate, subjects)
         return
-    with ProcessPoolExecutor(workers) as pool:
-        yield from pool.map(_simulate, subjects)
+    context = multiprocessing.get_context("spawn")  # the parent has run torch: not fork-safe
+    ahead = 2 * workers
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for start in range(0, len(subjects), ahead):
+            yield from pool.map(_simulate, subjects[start : start + ahead])
 
 
 def fresh_subjects(cohort: str, seed: int, cases: int, timepoints: int) -> list[Subject]:
