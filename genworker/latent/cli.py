@@ -238,7 +238,7 @@ def _features(args: argparse.Namespace) -> int:
         "steps": args.steps,
         "features": "predicted tissue and lesion shares on an 8x8 grid, noise, age",
         "stability_over_training_seeds": measured,
-        "command": "python -m genworker latent " + shlex.join(sys.argv[1:]),
+        "command": args.command_line,
         "hardware": hardware(),
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -310,7 +310,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         workers=args.workers,
         log=print,
     )
-    command = "python -m genworker latent " + shlex.join(sys.argv[1:])
+    command = args.command_line
     result["command"] = command
     result["hardware"] = hardware()
     result["feature_space"] = {"file": space.name, "sha256": sha256_file(space)}
@@ -342,7 +342,9 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.command_line = "python -m genworker latent " + shlex.join(argv)
     torch.set_num_threads(max(1, getattr(args, "workers", 2)))
     np.set_printoptions(precision=4)
     return COMMANDS[args.command](args)

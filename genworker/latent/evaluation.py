@@ -587,10 +587,12 @@ def memorisation(
 
 
 def combine(by_seed: Sequence[dict[str, float | None]]) -> dict[str, dict]:
-    """Mean and sd (over the seeds that gave a value) of every figure, and each seed's."""
+    """Mean and sd (over the seeds that gave a value) of every figure, and each seed's; an
+    undefined figure (None, or NaN such as the Spearman of a constant) counts as none."""
     out = {}
     for key in dict.fromkeys(key for figures in by_seed for key in figures):
         values = [figures.get(key) for figures in by_seed]
+        values = [None if v is None or not np.isfinite(v) else float(v) for v in values]
         found = np.array([v for v in values if v is not None], np.float64)
         out[key] = {
             "mean": float(found.mean()) if len(found) else None,

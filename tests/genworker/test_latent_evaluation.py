@@ -225,10 +225,11 @@ def test_memorisation_finds_copies_of_training_patients():
 
 
 def test_figures_combine_to_mean_and_sample_sd_over_seeds():
-    combined = evaluation.combine([{"a": 1.0}, {"a": 3.0, "b": 2.0}])  # b: not at one seed
+    combined = evaluation.combine([{"a": 1.0, "c": np.nan}, {"a": 3.0, "b": 2.0}])
     assert combined["a"]["mean"] == 2.0
     assert combined["a"]["sd"] == pytest.approx(np.sqrt(2))
-    assert combined["b"] == {"mean": 2.0, "sd": None, "by_seed": [None, 2.0]}
+    assert combined["b"] == {"mean": 2.0, "sd": None, "by_seed": [None, 2.0]}  # not at one seed
+    assert combined["c"] == {"mean": None, "sd": None, "by_seed": [None, None]}  # undefined
     rows = {row["figure"]: row for row in evaluation.check_targets(combined)}
     assert rows["dice"]["met"] is None
 
