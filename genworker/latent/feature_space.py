@@ -5,8 +5,8 @@ evaluation to the next. The old evaluator trained a fresh network on the cohort 
 and its penultimate features moved the distance threefold with that network's seed.
 This network is trained once on simulated, acquired images and shipped beside the models
 (``<cohort>.features.pt``); its features are its *predictions* of what the simulation
-knows about each image, not hidden activations, so networks trained from different seeds
-agree on them and so does the distance:
+knows about each image, not hidden activations, so that networks trained from different
+seeds should agree on them, and the distance with them:
 
 - the tissue shares (CSF, grey, white matter) on a coarse grid: the anatomy;
 - the lesion's share of each grid cell: where the finding is and how large;
