@@ -339,7 +339,9 @@ def inflate(stream: IO[bytes], limit: int) -> tuple[IO[bytes], bool]:
     out = tempfile.SpooledTemporaryFile(max_size=INFLATE_IN_MEMORY)  # noqa: SIM115 (returned)
     size = 0
     try:
-        while size <= limit:
+        # Bytes after the end of the deflate stream (a pad to even length) are not data: a
+        # finished inflater keeps them unconsumed for ever.
+        while size <= limit and not inflater.eof:
             pending = inflater.unconsumed_tail or stream.read(INFLATE_CHUNK)
             if not pending:
                 break
