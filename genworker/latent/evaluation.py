@@ -61,7 +61,7 @@ PLACES = {brain_mri.NAME: (glioma.SIDES, glioma.LOCATIONS)}
 LESION_AREA_MM2 = {brain_mri.NAME: glioma.MAX_TUMOUR_AREA_MM2}  # severity 1
 
 
-# The quality targets: (figure, comparison, bound); a bound of "simulation" means
+# Gantry's quality targets for a shipped model: (figure, comparison, bound); a bound of "simulation" means
 # "within the given margin of the held-out simulation's value".
 TARGETS = (
     ("mask_clean_share", ">=", 0.98),
