@@ -61,8 +61,8 @@ PLACES = {brain_mri.NAME: (glioma.SIDES, glioma.LOCATIONS)}
 LESION_AREA_MM2 = {brain_mri.NAME: glioma.MAX_TUMOUR_AREA_MM2}  # severity 1
 
 
-# Gantry's quality targets for a shipped model: (figure, comparison, bound); a bound of "simulation" means
-# "within the given margin of the held-out simulation's value".
+# Gantry's quality targets for a shipped model: (figure, comparison, bound); a bound of
+# "simulation" means "within the given margin of the held-out simulation's value".
 TARGETS = (
     ("mask_clean_share", ">=", 0.98),
     ("dice", ">=", 0.85),
