@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 
 from cases.models import PROGRESSION_METHODS, GenerationJob, GeneratorModel, TemplateVersion
 from gantry.permissions import users_with
+from genworker.patients import VIGNETTE_PLACEHOLDERS
 
 
 def parse_probabilities(text: str) -> dict[str, float]:
@@ -33,7 +34,7 @@ class TemplateForm(forms.Form):
 
     title = forms.CharField(max_length=200)
     generator = forms.ModelChoiceField(queryset=GeneratorModel.objects.filter(is_active=True))
-    finding = forms.CharField(max_length=64, help_text="One of the generator's findings.")
+    finding = forms.ChoiceField(help_text="What the cases show: the findings each generator makes.")
     body_region = forms.CharField(max_length=64)
     truncation = forms.FloatField(min_value=0.0, max_value=1.0, initial=0.8)
     timepoints = forms.IntegerField(min_value=1, max_value=20, initial=5)
@@ -51,7 +52,12 @@ class TemplateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="e.g. hypertension: 0.3, diabetes: 0.1",
     )
-    history = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    history = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The clinical vignette. Placeholders filled per patient: "
+        + "; ".join(f"{{{name}}}: {meaning}" for name, meaning in VIGNETTE_PLACEHOLDERS.items())
+        + ".",
+    )
     findings_text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     diagnosis = forms.CharField(max_length=200)
     discussion = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
@@ -70,6 +76,10 @@ class TemplateForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["co_authors"].queryset = users_with("cases.change_casetemplate")
+        self.fields["finding"].choices = [("", "---------")] + [
+            (generator.title, [(f, f) for f in generator.findings])
+            for generator in self.fields["generator"].queryset
+        ]
 
     def clean_comorbidities(self) -> dict[str, float]:
         return parse_probabilities(self.cleaned_data["comorbidities"])
@@ -78,6 +88,13 @@ class TemplateForm(forms.Form):
         data = super().clean()
         if "age_min" in data and "age_max" in data and data["age_min"] > data["age_max"]:
             raise ValidationError("the youngest age must not exceed the oldest")
+        generator, finding = data.get("generator"), data.get("finding")
+        if generator is not None and finding and finding not in generator.findings:
+            self.add_error(
+                "finding",
+                f"{generator.title} does not make {finding}; it makes "
+                f"{' or '.join(generator.findings)}",
+            )
         return data
 
     def version_content(self) -> dict[str, Any]:

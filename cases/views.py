@@ -15,6 +15,7 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from cases.forms import GenerateForm, TemplateForm
@@ -142,7 +143,11 @@ def job_launch(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("cases.view_generationjob", raise_exception=True)
 def job_progress(request: HttpRequest, pk: int) -> JsonResponse:
     job = get_object_or_404(GenerationJob, pk=pk)
-    return JsonResponse(job.progress_dict())
+    return JsonResponse({**job.progress_dict(), "cases_url": job_cases_url(job)})
+
+
+def job_cases_url(job: GenerationJob) -> str:
+    return f"{reverse('case-list')}?job={job.pk}"
 
 
 def _operation(request: HttpRequest, pk: int) -> Operation:
@@ -201,7 +206,10 @@ def case_list(request: HttpRequest) -> HttpResponse:
         .cases()
         .select_related("template_version", "job")
     )
-    return render(request, "cases/case_list.html", {"cases": cases})
+    job = request.GET.get("job", "")
+    if job.isdigit():
+        cases = cases.filter(job_id=int(job))
+    return render(request, "cases/case_list.html", {"cases": cases, "job": job})
 
 
 @login_required

@@ -18,6 +18,7 @@ from edu.models import (
     ConceptCard,
     CurationRule,
     DifficultyDial,
+    ManualApproval,
     Question,
     Quiz,
     QuizItem,
@@ -146,6 +147,12 @@ class ReviewAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
         for case in cases:
             _decide_again(case)
+
+
+@admin.register(ManualApproval)
+class ManualApprovalAdmin(admin.ModelAdmin):
+    list_display = ("case", "approved_by", "approved_at")
+    readonly_fields = ("case", "approved_by", "approved_at")
 
 
 @admin.register(CurationRule)

@@ -69,7 +69,9 @@ def _score_on_images(
         return scoring.score_is_normal(keys.shows_twin(attempt, question.item), response)
     if kind == Question.Kind.STAGING:
         return scoring.score_staging(keys.true_timepoints(images), response)
-    return scoring.score_localisation([keys.lesion_of(i) for i in images], response)
+    return scoring.score_localisation(
+        [keys.lesion_of(i) for i in images], response, question.tolerance_mm
+    )
 
 
 def _time_on_item(attempt: Attempt, item: QuizItem, now: datetime) -> float | None:

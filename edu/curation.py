@@ -38,3 +38,22 @@ def decide(rule: Rule, votes: Sequence[Vote]) -> str:
     if mean_realism >= rule.min_mean_realism and (confirmed or not rule.finding_confirmed_by_all):
         return APPROVED
     return REJECTED
+
+
+def explain(rule: Rule, votes: Sequence[Vote]) -> str:
+    """Why the rule gives a case with these reviews its status, in a sentence."""
+    needed = f"{rule.min_reviews} review{'s' * (rule.min_reviews != 1)}"
+    if not votes:
+        return f"No expert has reviewed it yet; the rule needs {needed}."
+    if len(votes) < rule.min_reviews:
+        return f"{len(votes)} of the {needed} the rule needs."
+    mean_realism = sum(v.realism for v in votes) / len(votes)
+    problems = []
+    if mean_realism < rule.min_mean_realism:
+        problems.append(f"mean realism {mean_realism:.1f} is below {rule.min_mean_realism:g}")
+    if rule.finding_confirmed_by_all and not all(v.shows_finding == "yes" for v in votes):
+        problems.append("not every expert confirmed the labelled finding")
+    if problems:
+        return "Rejected: " + " and ".join(problems) + "."
+    reviews = f"{len(votes)} review{'s' * (len(votes) != 1)}"
+    return f"Approved: {reviews}, mean realism {mean_realism:.1f}."

@@ -138,6 +138,7 @@ class QuestionForm(forms.ModelForm):
             "kind",
             "prompt",
             "tolerance",
+            "tolerance_mm",
             "points",
             "explanation",
             "key_source",
@@ -155,6 +156,7 @@ class QuestionForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["key_source"].required = False  # left out: the built-in key
+        self.fields["tolerance_mm"].required = False  # left out: the model's default
 
     def _update_errors(self, errors: ValidationError) -> None:
         """Put each of the model's errors under the field the educator typed it in (or above
@@ -172,6 +174,8 @@ class QuestionForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         data["key_source"] = data.get("key_source") or Question.KeySource.BUILT_IN
+        if data.get("tolerance_mm") is None:
+            data["tolerance_mm"] = Question._meta.get_field("tolerance_mm").default
         options = []
         for line in (data.get("options_text") or "").splitlines():
             if not line.strip():
@@ -230,13 +234,16 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def response_from_post(question: Question, post: Any, n_images: int) -> dict[str, Any]:
-    """The response one question's inputs on the item page describe (validated by scoring).
+def response_from_post(question: Question, post: Any, n_images: int) -> dict[str, Any] | None:
+    """The response one question's inputs on the item page describe (validated by scoring),
+    or None when the trainee left them all empty: that question is not answered yet.
 
     Staging comes as one "position" select per shown image; it becomes the order of image
     indices, earliest first (an incomplete or repeated ranking fails validation).
     """
     prefix = f"q{question.pk}"
+    if not any(name.startswith(f"{prefix}_") and value.strip() for name, value in post.items()):
+        return None
     if question.kind == Question.Kind.SINGLE_BEST:
         return {"option": _int(post.get(f"{prefix}_option"))}
     if question.kind == Question.Kind.STAGING:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import random
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -126,15 +127,37 @@ def _mask_from_seg(segmentation_pk: int) -> np.ndarray:
     return np.asarray(frames, dtype=bool).reshape(frames.shape[-2:])
 
 
+@lru_cache(maxsize=256)
+def _pixel_spacing(image_pk: int) -> tuple[float, float]:
+    """(row, column) spacing in mm of an image: Pixel Spacing, or Imager Pixel Spacing for
+    radiographs; 1 mm when the file gives neither."""
+    image = Instance.objects.get(pk=image_pk)
+    with image.file.open("rb") as fh:
+        header = pydicom.dcmread(fh, stop_before_pixels=True)
+    spacing = header.get("PixelSpacing") or header.get("ImagerPixelSpacing")
+    return (float(spacing[0]), float(spacing[1])) if spacing else (1.0, 1.0)
+
+
 def lesion_of(image: Instance) -> Lesion | None:
+    """The one lesion of a shown image with its pixel spacing; None without ground truth."""
     truth = LesionGroundTruth.objects.filter(image=image).first()
     if truth is None:
         return None
-    mask = _mask_from_seg(truth.segmentation_id)
-    centroid = None
-    if truth.area_pixels and truth.centroid_row is not None:
-        centroid = (truth.centroid_row, truth.centroid_col)
-    return Lesion(mask=mask, centroid=centroid)
+    mask = scoring.one_lesion(_mask_from_seg(truth.segmentation_id))
+    return Lesion(mask=mask, spacing_mm=_pixel_spacing(image.pk))
+
+
+def outline(lesion: Lesion | None) -> dict[str, Any] | None:
+    """The lesion as the viewer's mask overlay (static/js/viewer-draw.js): runs
+    [start, length, ...] of row-major pixel indices."""
+    if lesion is None or not lesion.mask.any():
+        return None
+    flat = np.concatenate(([0], lesion.mask.ravel().astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(flat))
+    starts, ends = edges[0::2], edges[1::2]
+    runs = np.column_stack((starts, ends - starts)).ravel()
+    rows, columns = lesion.mask.shape
+    return {"type": "mask", "rows": rows, "columns": columns, "runs": runs.tolist()}
 
 
 def true_timepoints(images: list[Instance]) -> list[int]:

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import CaseTemplate, GenerationJob, Operation, SyntheticPatient
-from edu import curation, difficulty, signals, spacing
+from edu import curation, difficulty, scoring, signals, spacing
 
 APPLY_RULE_TASK = "edu.tasks.apply_curation_rule"
 
@@ -148,13 +148,50 @@ class CurationRule(models.Model):
             "link_text": "Back to curation",
         }
 
+    def votes(self, case: SyntheticPatient) -> list[curation.Vote]:
+        return [curation.Vote(r.realism, r.shows_finding) for r in case.reviews.all()]
+
+    def explain(self, case: SyntheticPatient) -> str:
+        """Why the case has its status, in a sentence."""
+        if ManualApproval.objects.filter(case=case).exists():
+            return "Approved by hand by an educator."
+        return curation.explain(self.as_rule(), self.votes(case))
+
     def apply(self, case: SyntheticPatient) -> str:
-        votes = [curation.Vote(r.realism, r.shows_finding) for r in case.reviews.all()]
-        status = curation.decide(self.as_rule(), votes)
+        """Decide the case's status from its reviews; one approved by hand stays approved."""
+        if ManualApproval.objects.filter(case=case).exists():
+            return case.status
+        status = curation.decide(self.as_rule(), self.votes(case))
         if status != case.status:
             SyntheticPatient.objects.filter(pk=case.pk).update(status=status)
             case.status = status
         return status
+
+
+class ManualApproval(models.Model):
+    """An educator's approval of a case for teaching without the reviews the curation rule
+    asks for (a site with fewer experts than the rule needs). Later reviews are kept but no
+    longer change the case's status."""
+
+    case = models.OneToOneField(
+        SyntheticPatient, on_delete=models.CASCADE, related_name="manual_approval"
+    )
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    approved_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.case} approved by {self.approved_by}"
+
+    @classmethod
+    def approve(cls, *, case: SyntheticPatient, by: Any) -> ManualApproval:
+        with transaction.atomic():
+            locked = SyntheticPatient.objects.select_for_update().get(pk=case.pk)
+            approval, _ = cls.objects.get_or_create(case=locked, defaults={"approved_by": by})
+            SyntheticPatient.objects.filter(pk=locked.pk).update(
+                status=SyntheticPatient.Status.APPROVED
+            )
+        case.status = SyntheticPatient.Status.APPROVED
+        return approval
 
 
 class QuizQuerySet(QuerySet):
@@ -162,7 +199,11 @@ class QuizQuerySet(QuerySet):
         """Published quizzes of the trainee's cohorts (open or not)."""
         if not user.is_authenticated:
             return self.none()
-        return self.filter(is_published=True, cohort__in=user.groups.all())
+        return self.filter(is_published=True, cohort__in=user.groups.all()).current()
+
+    def current(self) -> QuizQuerySet:
+        """Quizzes no published newer version has replaced."""
+        return self.exclude(next_version__is_published=True)
 
     def authored_by(self, user: Any) -> QuizQuerySet:
         """Quizzes ``user`` owns or co-authors (the ones ``edu.edit_quiz`` lets them edit)."""
@@ -219,6 +260,16 @@ class Quiz(models.Model):
         related_name="co_authored_quizzes",
         help_text="Educators who may edit the quiz and read its results besides its owner.",
     )
+    version = models.PositiveIntegerField(default=1, editable=False)
+    previous_version = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="next_version",
+        help_text="The published version this one replaces once it is published.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = QuizQuerySet.as_manager()
@@ -247,10 +298,16 @@ class Quiz(models.Model):
     def is_exam(self) -> bool:
         return self.mode == self.Mode.EXAM
 
+    @property
+    def replaced_by(self) -> Quiz | None:
+        """The published newer version that replaced this one, if any."""
+        return Quiz.objects.filter(previous_version=self, is_published=True).first()
+
     def is_open(self, now: datetime | None = None) -> bool:
         now = now or timezone.now()
         return (
             self.is_published
+            and self.replaced_by is None
             and (self.opens_at is None or self.opens_at <= now)
             and (self.closes_at is None or now < self.closes_at)
         )
@@ -278,11 +335,48 @@ class Quiz(models.Model):
             raise ValidationError(problems)
 
     def publish(self) -> None:
+        """Publish the quiz: from now on its items and questions are frozen, so that every
+        attempt is scored on what it was shown. A new version of a published quiz replaces
+        it for new attempts; attempts of the old one keep their items and scores."""
         with transaction.atomic():
             locked = Quiz.objects.select_for_update().get(pk=self.pk)
             locked.check_publishable()
             Quiz.objects.filter(pk=self.pk).update(is_published=True)
         self.is_published = True
+
+    def new_version(self) -> Quiz:
+        """The draft that edits this published quiz: a copy of its settings, items and
+        questions (the existing draft, if one was begun). Publishing it replaces this one."""
+        if not self.is_published:
+            raise ValidationError("a draft is edited as it is; only a published quiz is versioned")
+        with transaction.atomic():
+            Quiz.objects.select_for_update().get(pk=self.pk)
+            existing = Quiz.objects.filter(previous_version=self).first()
+            if existing is not None:
+                return existing
+            draft = Quiz.objects.get(pk=self.pk)
+            draft.pk = None
+            draft.is_published = False
+            draft.version = self.version + 1
+            draft.previous_version = self
+            draft.save()
+            draft.co_authors.set(self.co_authors.all())
+            for item in self.items.order_by("order", "pk").prefetch_related("questions"):
+                copy = QuizItem.objects.create(quiz=draft, case=item.case, order=item.order)
+                Question.objects.bulk_create(
+                    [
+                        Question(
+                            item=copy,
+                            **{
+                                f.name: getattr(q, f.name)
+                                for f in Question._meta.concrete_fields
+                                if f.name not in ("id", "item")
+                            },
+                        )
+                        for q in item.questions.all()
+                    ]
+                )
+        return draft
 
     def _lock_draft(self) -> list[QuizItem]:
         """Lock the quiz row (publishing takes the same lock) and return its items in order;
@@ -328,6 +422,12 @@ def _renumber(items: list[QuizItem]) -> None:
             item.order = order
 
 
+FROZEN = (
+    "the quiz is published and frozen, so that finished attempts keep their score: "
+    "edit a new version of it instead"
+)
+
+
 class QuizItem(models.Model):
     """One case in a quiz; its questions are asked together over the case's images."""
 
@@ -353,8 +453,8 @@ class QuizItem(models.Model):
             raise ValidationError(
                 {"case": "a normal twin is not an item: ask a twin question of its case"}
             )
-        if self.quiz.is_published and self.case.status != SyntheticPatient.Status.APPROVED:
-            raise ValidationError({"case": "only approved cases can enter a published quiz"})
+        if self.quiz.is_published and self._state.adding:
+            raise ValidationError(FROZEN)
 
     @property
     def layout(self) -> str:
@@ -414,7 +514,15 @@ class Question(models.Model):
         default=list, blank=True, help_text='Single best answer: [{"text", "correct", "feedback"}]'
     )
     tolerance = models.FloatField(
-        default=0.1, validators=[MinValueValidator(0)], help_text="Severity: allowed error."
+        default=0.1,
+        validators=[MinValueValidator(0)],
+        help_text="Severity: allowed error (0 to 1 scale).",
+    )
+    tolerance_mm = models.FloatField(
+        default=scoring.DEFAULT_TOLERANCE_MM,
+        validators=[MinValueValidator(0)],
+        verbose_name="tolerance (mm)",
+        help_text="Localisation: how far outside the lesion's edge a click still counts, in mm.",
     )
     points = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
     explanation = models.TextField(blank=True, help_text="Teaching point shown with feedback.")
@@ -444,11 +552,18 @@ class Question(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.prompt[:40]}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding and self.item.quiz.is_published:
+            raise ValidationError(FROZEN)
+        super().save(*args, **kwargs)
+
     @property
     def uses_reference(self) -> bool:
         return self.key_source == self.KeySource.REFERENCE
 
     def clean(self) -> None:
+        if self._state.adding and self.item.quiz.is_published:
+            raise ValidationError(FROZEN)
         if self.uses_reference and self.kind not in self.REFERENCE_KINDS:
             raise ValidationError(
                 {"key_source": "only free text and severity questions take a reference standard"}

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 WIDTH, HEIGHT, PAD = 480, 200, 30
+# Horizontal bars: a row per label, the label written in full on the left.
+ROW, LABEL_WIDTH, FONT_SIZE = 28, 190, 14
 
 
 def bar_chart(
@@ -41,6 +43,33 @@ def bar_chart(
         "bars": bars,
         "top": top,
         "baseline": HEIGHT - PAD,
+    }
+
+
+def hbar_chart(labels: Sequence[str], values: Sequence[float], *, top: float) -> dict[str, Any]:
+    """One horizontal bar per label from 0 to ``top``: category charts whose labels are words
+    (findings, question types) stay readable however many there are."""
+    length = WIDTH - LABEL_WIDTH - 2 * PAD
+    rows = [
+        {
+            "label": label,
+            "value": value,
+            "y": PAD / 2 + i * ROW,
+            "text_y": PAD / 2 + i * ROW + ROW / 2 + FONT_SIZE / 3,
+            "width": length * max(0.0, min(value, top)) / top,
+        }
+        for i, (label, value) in enumerate(zip(labels, values, strict=True))
+    ]
+    return {
+        "kind": "hbars",
+        "width": WIDTH,
+        "height": PAD + max(1, len(rows)) * ROW,
+        "label_width": LABEL_WIDTH,
+        "bar_x": LABEL_WIDTH,
+        "bar_height": ROW * 0.7,
+        "font_size": FONT_SIZE,
+        "rows": rows,
+        "top": top,
     }
 
 

@@ -187,7 +187,12 @@ def questions(review: ReviewLog) -> list[dict[str, Any]]:
         )
     if ground_truth_exists(review.case):
         rows.append(
-            {"id": "lesion", "kind": "localisation", "prompt": "Click the lesion (any timepoint)."}
+            {
+                "id": "lesion",
+                "kind": "localisation",
+                "prompt": "Click the lesion (any timepoint; a click within "
+                f"{scoring.DEFAULT_TOLERANCE_MM:g} mm of its edge counts).",
+            }
         )
     return rows
 
@@ -199,7 +204,7 @@ def _score(review: ReviewLog, question: dict[str, Any], response: Any) -> scorin
         if question["kind"] == "single_best":
             return scoring.score_single_best(question["options"], response)
         lesions = [keys.lesion_of(image) for image in keys.images_of_case(review.case)]
-        return scoring.score_localisation(lesions, response)
+        return scoring.score_localisation(lesions, response, scoring.DEFAULT_TOLERANCE_MM)
     except scoring.ResponseError as exc:
         raise PracticeError(f"{question['prompt']} {exc}") from exc
 

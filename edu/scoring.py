@@ -1,7 +1,7 @@
 """Scoring of one answer per question type. Pure functions over plain values.
 
 Each scorer validates the trainee's response (``ResponseError`` -> HTTP 400) and returns a
-``Scored``: a score in [0, 1] and the details worth keeping (Kendall tau, click distance).
+``Scored``: a score in [0, 1] and the details worth keeping (Kendall tau, click distance in mm).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 
 class ResponseError(ValueError):
@@ -74,33 +75,61 @@ def score_staging(true_timepoints: Sequence[int], response: dict[str, Any]) -> S
 
 @dataclass(frozen=True)
 class Lesion:
-    """The ground truth of one shown image: its mask (bool [rows, cols]) and centroid."""
+    """The ground truth of one shown image: the lesion's pixels (bool [rows, cols]) and the
+    pixel spacing (row, column) in mm."""
 
     mask: np.ndarray
-    centroid: tuple[float, float] | None  # (row, col), None when the mask is empty
+    spacing_mm: tuple[float, float] = (1.0, 1.0)
 
 
-def score_localisation(lesions: Sequence[Lesion | None], response: dict[str, Any]) -> Scored:
-    """``response = {"image": shown index, "x": column, "y": row}`` in image pixels.
+def one_lesion(mask: np.ndarray) -> np.ndarray:
+    """The lesion of a stored mask: its largest 8-connected part. A case has one lesion; stray
+    pixels elsewhere in the mask are not it and must not score a click."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count <= 1:
+        return mask.astype(bool)
+    sizes = np.bincount(labels.ravel())[1:]
+    return labels == 1 + int(np.argmax(sizes))
 
-    A hit when the clicked pixel lies inside the mask of that image. The distance from the
-    click to the lesion's centroid and to its nearest mask pixel (0 on a hit) is kept.
+
+DEFAULT_TOLERANCE_MM = 5.0  # how far outside a lesion's edge a click counts, unless set
+
+
+def score_localisation(
+    lesions: Sequence[Lesion | None], response: dict[str, Any], tolerance_mm: float
+) -> Scored:
+    """``response = {"image": shown index, "x": column, "y": row}`` in image pixels (pixel
+    (r, c) covers [c, c + 1) x [r, r + 1)).
+
+    Full marks when the click lies on the lesion of the image clicked or within
+    ``tolerance_mm`` of its edge. The distance from the click to the lesion's edge (0 inside)
+    and to its centre of mass are kept, in mm.
     """
     image = response.get("image")
     if isinstance(image, bool) or not isinstance(image, int) or not 0 <= image < len(lesions):
         raise ResponseError(f"image must be an index from 0 to {len(lesions) - 1}")
     x, y = _number(response.get("x"), "x"), _number(response.get("y"), "y")
     lesion = lesions[image]
-    detail: dict[str, Any] = {"image": image, "x": x, "y": y}
-    if lesion is None or lesion.centroid is None:
-        return Scored(0.0, {**detail, "hit": False, "distance": None, "to_centroid": None})
-    rows, cols = lesion.mask.shape
-    row, col = math.floor(y), math.floor(x)
-    hit = 0 <= row < rows and 0 <= col < cols and bool(lesion.mask[row, col])
+    detail: dict[str, Any] = {"image": image, "x": x, "y": y, "tolerance_mm": tolerance_mm}
+    if lesion is None or not lesion.mask.any():
+        missing = {"hit": False, "inside": False, "distance_mm": None, "to_centre_mm": None}
+        return Scored(0.0, {**detail, **missing})
+    row_mm, col_mm = lesion.spacing_mm
     mask_rows, mask_cols = np.nonzero(lesion.mask)
-    nearest = float(np.min(np.hypot(mask_rows + 0.5 - y, mask_cols + 0.5 - x)))
-    to_centroid = math.hypot(lesion.centroid[0] + 0.5 - y, lesion.centroid[1] + 0.5 - x)
-    detail.update(hit=hit, distance=0.0 if hit else nearest, to_centroid=to_centroid)
+    # Distance to each lesion pixel's square (0 inside it), then the nearest.
+    dy = np.maximum(np.maximum(mask_rows - y, 0.0), y - (mask_rows + 1))
+    dx = np.maximum(np.maximum(mask_cols - x, 0.0), x - (mask_cols + 1))
+    distance = float(np.min(np.hypot(dy * row_mm, dx * col_mm)))
+    to_centre = math.hypot(
+        (mask_rows.mean() + 0.5 - y) * row_mm, (mask_cols.mean() + 0.5 - x) * col_mm
+    )
+    hit = distance <= tolerance_mm + 1e-9
+    detail.update(
+        hit=hit,
+        inside=distance == 0.0,
+        distance_mm=round(distance, 2),
+        to_centre_mm=round(to_centre, 2),
+    )
     return Scored(1.0 if hit else 0.0, detail)
 
 

@@ -61,6 +61,7 @@ class QuestionSerializer(serializers.ModelSerializer):
             "prompt",
             "options",
             "tolerance",
+            "tolerance_mm",
             "points",
             "explanation",
             "key_source",

@@ -30,8 +30,10 @@ def _feedback(question: Question, answer: Answer, images: list) -> dict[str, Any
     elif question.kind == Question.Kind.LOCALISATION:
         feedback.update(
             hit=answer.detail.get("hit"),
-            distance=answer.detail.get("distance"),
-            to_centroid=answer.detail.get("to_centroid"),
+            inside=answer.detail.get("inside"),
+            distance_mm=answer.detail.get("distance_mm"),
+            tolerance_mm=question.tolerance_mm,
+            outlines=[keys.outline(keys.lesion_of(image)) for image in images],
         )
     elif question.kind == Question.Kind.SEVERITY and "reference" in answer.detail:
         feedback.update(reference_value=answer.detail["reference"], tolerance=question.tolerance)
@@ -97,9 +99,17 @@ def item_view(attempt: Attempt, item: QuizItem, answers: dict[int, Answer]) -> d
     rows = []
     for q in questions:
         answer = answers.get(q.pk)
-        row: dict[str, Any] = {"id": q.pk, "kind": q.kind, "prompt": q.prompt, "points": q.points}
+        row: dict[str, Any] = {
+            "id": q.pk,
+            "kind": q.kind,
+            "kind_label": q.get_kind_display(),
+            "prompt": q.prompt,
+            "points": q.points,
+        }
         if q.kind == Question.Kind.SINGLE_BEST:
             row["options"] = [o["text"] for o in q.options]
+        if q.kind == Question.Kind.LOCALISATION:
+            row["within_mm"] = q.tolerance_mm  # how near the lesion a click counts
         if answer is not None:
             row["response"] = answer.response
             if attempt.reveals(True):

@@ -13,11 +13,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from cases.imaging.blinding import quiz_copy
 from cases.imaging.viewer import ViewerData, timepoint_label, viewer_data
-from cases.models import CaseTemplate, SyntheticPatient
+from cases.models import CaseTemplate, Instance, SyntheticPatient
 from edu import answering, keys, plots, results
 from edu.forms import (
     CaseFilterForm,
@@ -31,11 +32,13 @@ from edu.forms import (
     response_from_post,
 )
 from edu.models import (
+    FROZEN,
     Answer,
     Attempt,
     AttemptError,
     CurationRule,
     DifficultyDial,
+    ManualApproval,
     Question,
     Quiz,
     QuizItem,
@@ -119,8 +122,29 @@ def _curation_page(
                 ),
             )
         )
-    context = {"templates": templates, "agreement": results.agreement_report()}
+    context = {
+        "templates": templates,
+        "waiting": _waiting_cases(),
+        "agreement": results.agreement_report(),
+    }
     return render(request, "edu/curation.html", context, status=status)
+
+
+def _waiting_cases() -> list[tuple[SyntheticPatient, str]]:
+    """Cases not approved (yet), each with why, newest first."""
+    cases = (
+        SyntheticPatient.objects.exclude(status=SyntheticPatient.Status.APPROVED)
+        .select_related("template_version__template")
+        .prefetch_related("reviews")
+        .order_by("-pk")[:200]
+    )
+    rules: dict[int, CurationRule] = {}
+    rows = []
+    for case in cases:
+        template = case.template_version.template
+        rule = rules.setdefault(template.pk, CurationRule.for_template(template))
+        rows.append((case, rule.explain(case)))
+    return rows
 
 
 @permission_required("edu.curate_cases", raise_exception=True)
@@ -156,6 +180,16 @@ def difficulty_dial_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("edu:curation")
 
 
+@require_POST
+@permission_required("edu.curate_cases", raise_exception=True)
+def case_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    """Approve a case for teaching by hand, whatever its reviews say."""
+    case = get_object_or_404(SyntheticPatient, pk=pk)
+    ManualApproval.approve(case=case, by=request.user)
+    messages.success(request, f"{case.patient_id} approved by hand: it can now enter quizzes.")
+    return redirect("edu:curation")
+
+
 # --- quiz authoring ---------------------------------------------------------------------------
 
 
@@ -165,7 +199,9 @@ def _quiz_list_page(request: HttpRequest, *, status: int = 200, error: str = "")
         context = {"quizzes": quizzes, "authoring": True, "error": error}
         return render(request, "edu/quiz_list.html", context, status=status)
     quizzes = Quiz.objects.for_trainee(request.user)
-    attempts = Attempt.objects.filter(user=request.user, quiz__in=quizzes, is_reference=False)
+    attempts = Attempt.objects.filter(
+        user=request.user, quiz__cohort__in=request.user.groups.all(), is_reference=False
+    ).select_related("quiz")
     context = {"quizzes": quizzes, "attempts": attempts, "error": error}
     if request.user.has_perm("edu.read_reference"):
         readings = Attempt.objects.filter(user=request.user, is_reference=True)
@@ -215,14 +251,18 @@ def _quiz_page(
         "quiz": quiz,
         "form": form or QuizForm(instance=quiz),
         "filters": filters,
-        "candidates": candidates.exclude(pk__in=items.values("case")).select_related(
-            "template_version"
-        )[:100],
+        "candidates": [
+            (case, _case_facts(case))
+            for case in candidates.exclude(pk__in=items.values("case")).select_related(
+                "template_version"
+            )[:100]
+        ],
         "items": [
             (
                 item,
                 question_forms.get(item.pk) or QuestionForm(prefix=f"i{item.pk}"),
                 errors.get(item.pk),
+                _case_facts(item.case),
             )
             for item in items
         ],
@@ -230,6 +270,31 @@ def _quiz_page(
         "checked": {str(pk) for pk in checked},
     }
     return render(request, "edu/quiz_edit.html", context, status=status)
+
+
+def _case_facts(case: SyntheticPatient) -> dict[str, Any]:
+    """What the quiz builder shows of a case: a thumbnail of its last study (WADO-RS
+    rendered), its finding and its severity at the last study."""
+    last = case.studies.order_by("-timepoint").first()
+    image = (
+        Instance.objects.filter(series__study=last)
+        .exclude(series__modality="SEG")
+        .select_related("series__study")
+        .order_by("series__pk", "instance_number")
+        .first()
+    )
+    thumbnail = None
+    if image is not None:
+        thumbnail = (
+            f"/dicomweb/studies/{image.series.study.study_uid}/series/"
+            f"{image.series.series_uid}/instances/{image.sop_instance_uid}/rendered"
+        )
+    return {
+        "thumbnail": thumbnail,
+        "finding": case.template_version.finding,
+        "severity": last.severity if last else None,
+        "timepoints": case.studies.count(),
+    }
 
 
 @permission_required("edu.manage_quiz", raise_exception=True)
@@ -248,6 +313,9 @@ def quiz_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def quiz_add_items(request: HttpRequest, pk: int) -> HttpResponse:
     quiz = object_or_403(request, Quiz, "edu.edit_quiz", pk=pk)
     posted = request.POST.getlist("cases")
+    if quiz.is_published:
+        problem = f"Cannot add: {FROZEN}."
+        return _quiz_page(request, quiz, status=400, errors={"add_items": problem})
     ids = [int(v) for v in posted if v.isdigit()]
     cases = SyntheticPatient.objects.cases().filter(pk__in=ids)
     if not ids or cases.count() != len(set(ids)):
@@ -305,6 +373,9 @@ def quiz_item_remove(request: HttpRequest, pk: int, item: int) -> HttpResponse:
 @permission_required("edu.manage_quiz", raise_exception=True)
 def question_add(request: HttpRequest, pk: int) -> HttpResponse:
     item = object_or_403(request, QuizItem.objects.select_related("quiz"), "edu.edit_quiz", pk=pk)
+    if item.quiz.is_published:
+        problem = f"Cannot add the question: {FROZEN}."
+        return _quiz_page(request, item.quiz, status=400, errors={item.pk: problem})
     form = QuestionForm(request.POST, prefix=f"i{item.pk}")
     form.instance.item = item
     form.instance.order = item.questions.count()
@@ -341,13 +412,31 @@ def question_key_source(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @permission_required("edu.manage_quiz", raise_exception=True)
+def quiz_new_version(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit a published quiz: its next version, a draft, that replaces it once published."""
+    quiz = object_or_403(request, Quiz, "edu.edit_quiz", pk=pk)
+    try:
+        draft = quiz.new_version()
+    except ValidationError as exc:
+        return _quiz_page(request, quiz, status=400, errors={"publish": exc.messages})
+    messages.success(
+        request,
+        f"Version {draft.version} is a draft copy: publishing it replaces version {quiz.version} "
+        "for new attempts; finished attempts keep their items and scores.",
+    )
+    return redirect(draft)
+
+
+@require_POST
+@permission_required("edu.manage_quiz", raise_exception=True)
 def quiz_publish(request: HttpRequest, pk: int) -> HttpResponse:
     quiz = object_or_403(request, Quiz, "edu.edit_quiz", pk=pk)
     try:
         quiz.publish()
     except ValidationError as exc:
         return _quiz_page(request, quiz, status=400, errors={"publish": exc.messages})
-    messages.success(request, f"Published to {quiz.cohort}.")
+    replaced = f"; it replaces version {quiz.version - 1}" if quiz.previous_version_id else ""
+    messages.success(request, f"Published to {quiz.cohort}{replaced}.")
     return redirect(quiz)
 
 
@@ -495,16 +584,24 @@ def attempt_retry(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("edu:attempt-item", attempt.pk, 0)
 
 
-def _submit_item(request: HttpRequest, attempt: Attempt, item: QuizItem) -> str | None:
-    """Save every question of the item from the posted form; the first problem, if any."""
+def _submit_item(request: HttpRequest, attempt: Attempt, item: QuizItem) -> tuple[int, list[str]]:
+    """Save the questions of the item the trainee answered in the posted form (those left
+    empty wait); returns how many were saved and the problems with the others."""
     n_images = len(keys.case_images(item))
+    saved, problems = 0, []
     for question in item.questions.all():
         response = response_from_post(question, request.POST, n_images)
+        if response is None:
+            continue
         try:
             answering.submit(attempt, question, response)
         except (AttemptError, ResponseError) as exc:
-            return f"{question.prompt}: {exc}"
-    return None
+            problems.append(f"{question.prompt}: {exc}")
+        else:
+            saved += 1
+    if not saved and not problems:
+        problems.append("Nothing was saved: answer at least one question.")
+    return saved, problems
 
 
 def _decorate(question: dict[str, Any], labels: list[str]) -> dict[str, Any]:
@@ -559,6 +656,32 @@ def _decorate(question: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     return q
 
 
+def _answer_overlays(view: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the viewer draws once a localisation answer is revealed: the lesion's outline on
+    each image, and the trainee's mark on the image they clicked (static/js/edu-quiz.js)."""
+    overlays = []
+    for question in view["questions"]:
+        outlines = (question.get("feedback") or {}).get("outlines")
+        if question["kind"] != "localisation" or outlines is None:
+            continue
+        mark = question["response"]
+        for index, url in enumerate(view["images"]):
+            shapes = [outlines[index]] if outlines[index] else []
+            if mark.get("image") == index:
+                shapes.append(
+                    {
+                        "type": "point",
+                        "x": mark["x"],
+                        "y": mark["y"],
+                        "label": "your mark",
+                        "color": "#4aa3ff",
+                    }
+                )
+            if shapes:
+                overlays.append({"imageId": f"wadouri:{url}", "shapes": shapes})
+    return overlays
+
+
 @login_required
 def attempt_item(request: HttpRequest, pk: int, position: int) -> HttpResponse:
     attempt = _own_attempt(request, pk)
@@ -566,11 +689,14 @@ def attempt_item(request: HttpRequest, pk: int, position: int) -> HttpResponse:
         item = attempt.item_at(position)
     except AttemptError as exc:
         raise Http404(str(exc)) from exc
-    error = None
+    error, saved = None, request.GET.get("saved", "")
     if request.method == "POST":
-        error = _submit_item(request, attempt, item)
-        if error is None:
-            return redirect("edu:attempt-item", attempt.pk, position)
+        count, problems = _submit_item(request, attempt, item)
+        if not problems:
+            url = reverse("edu:attempt-item", args=[attempt.pk, position])
+            return redirect(f"{url}?saved={count}")
+        error = " ".join(problems)
+        saved = str(count) if count else ""
     attempt.mark_shown(item)
     answers = {a.question_id: a for a in attempt.answers.filter(question__item=item)}
     view = item_view(attempt, item, answers)
@@ -581,11 +707,13 @@ def attempt_item(request: HttpRequest, pk: int, position: int) -> HttpResponse:
         "position": position,
         "count": len(attempt.item_ids),
         "error": error,
+        "saved": int(saved) if saved.isdigit() else 0,
         "locked": view["answered"] and not attempt.may_change_answers(),
         "viewer_data": {
             "imageIds": [f"wadouri:{u}" for u in view["images"]],
             "labels": view["labels"],
             **({"layout": {"timepoints": 2}} if item.layout in SIDE_BY_SIDE else {}),
+            "overlays": _answer_overlays(view),
         },
         "score": attempt.score() if not attempt.feedback_at_end or attempt.is_finished else None,
         "seconds_left": attempt.seconds_left(),
@@ -647,13 +775,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     percents = [s["percent"] or 0 for _, s in progress["attempts"]]
     charts = {
         "over_time": plots.line_chart(percents),
-        "by_finding": plots.bar_chart(
-            list(progress["by_finding"]),
-            [100 * v for v in progress["by_finding"].values()],
-            top=100,
-        ),
-        "by_kind": plots.bar_chart(
-            list(progress["by_kind"]), [100 * v for v in progress["by_kind"].values()], top=100
-        ),
+        "by_finding": _percent_chart(progress["by_finding"]),
+        "by_kind": _percent_chart(progress["by_kind"]),
     }
     return render(request, "edu/dashboard.html", {**progress, "charts": charts})
+
+
+def _percent_chart(shares: dict[str, float]) -> dict[str, Any]:
+    return plots.hbar_chart(list(shares), [100 * v for v in shares.values()], top=100)

@@ -10,6 +10,7 @@ validate recipes without torch.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -166,12 +167,27 @@ def fill_vignette(template: str, values: dict[str, str | None]) -> str:
     """
     parts = []
     for literal, name in _vignette_fields(template):
+        if name is not None and values.get(name) is None:
+            raise ValueError(f"vignette placeholder {{{name}}} has no value here")
+        if name is not None and _takes_an(values[name]):
+            literal = _A_BEFORE.sub(lambda m: m.group(1) + "n" + m.group(2), literal)
         parts.append(literal)
         if name is not None:
-            if values.get(name) is None:
-                raise ValueError(f"vignette placeholder {{{name}}} has no value here")
             parts.append(values[name])
     return "".join(parts)
+
+
+_A_BEFORE = re.compile(r"\b([Aa])(\s+)$")  # the article "a" right before a placeholder
+
+
+def _takes_an(value: str) -> bool:
+    """Whether "a" before ``value`` must be "an": a vowel sound, as in an 81-year-old, an 8-,
+    11- or 18-year-old, an effusion (a word starting with u is left alone: a unilateral)."""
+    number = re.match(r"\d+", value)
+    if number:
+        digits = number.group()
+        return digits.startswith("8") or digits in ("11", "18")
+    return value[:1].lower() in ("a", "e", "i", "o")
 
 
 def study_timeline(recipe: PatientRecipe, *, start_date: date) -> list[tuple[date, float]]:

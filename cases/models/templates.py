@@ -139,7 +139,7 @@ class TemplateVersion(models.Model):
             return
         if self.finding not in self.generator.findings:
             raise ValidationError(
-                {"finding": f"the generator knows only {self.generator.findings}"}
+                {"finding": f"the generator makes only {' or '.join(self.generator.findings)}"}
             )
         if self.modality != self.generator.modality:
             raise ValidationError(

@@ -4,7 +4,7 @@
  * Submitting the item keeps its answers in localStorage under
  * "gantry:answers:<attempt id>:<item id>" and posts them with fetch. They leave the store
  * only once the server has answered: saved (the page reloads with the feedback) or refused
- * (400: the reason is shown). Offline, or when the post fails, they stay, and are sent again
+ * (400: the reason is shown, with how many of them were saved). Offline, or when the post fails, they stay, and are sent again
  * when the browser is back online or the page is loaded again. The server keeps one answer
  * per question, so answers sent twice never count twice. Without localStorage the browser
  * posts the form itself, as it does without JavaScript.
@@ -88,7 +88,9 @@
       store().removeItem(key);
       const page = new DOMParser().parseFromString(await response.text(), 'text/html');
       const reason = page.getElementById('answer-error');
-      show(`Your answers were not accepted: ${reason ? reason.textContent : 'HTTP 400'}`, true);
+      const saved = page.getElementById('answers-saved');
+      show(`${saved ? `${saved.textContent} ` : ''}Not accepted: ` +
+        `${reason ? reason.textContent : 'HTTP 400'}`, true);
     } else {
       show(`The server did not save your answers (HTTP ${response.status}); ${KEPT}`, true);
     }

@@ -1,5 +1,6 @@
 // Live progress of generation jobs and background operations: polls each unfinished one's
-// progress URL; an operation's page reloads once it finishes, to show what it made.
+// progress URL; a job links the cases it has made as they come; an operation's page reloads
+// once it finishes, to show what it made.
 (function () {
   "use strict";
   const FINISHED = new Set(["succeeded", "failed"]);
@@ -15,6 +16,12 @@
     status.textContent = job.status.charAt(0).toUpperCase() + job.status.slice(1);
     status.className = "status status-" + job.status;
     row.querySelector(".error").textContent = job.error;
+    const cases = row.querySelector(".job-cases");
+    if (cases && job.cases_url) {
+      cases.href = job.cases_url;
+      cases.textContent = job.done + (job.done === 1 ? " case" : " cases");
+      cases.hidden = job.done === 0;
+    }
   }
 
   function watch(row) {

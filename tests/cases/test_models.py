@@ -39,7 +39,7 @@ def test_versions_are_immutable(generator_model):
 
 def test_a_finding_the_generator_does_not_know_is_refused(generator_model, educator):
     template = CaseTemplateFactory()
-    with pytest.raises(ValidationError, match="knows only"):
+    with pytest.raises(ValidationError, match="makes only"):
         template.add_version(
             author=educator, **version_content(generator_model, finding="fracture")
         )

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from cases.generation import worker
-from cases.models import CaseTemplate, GenerationJob
+from cases.models import CaseTemplate, GenerationJob, GeneratorModel
 from tests.conftest import ROOT
 from tests.factories import GenerationJobFactory, TemplateVersionFactory
 
@@ -36,6 +36,34 @@ def no_broker(monkeypatch):
     return sent
 
 
+def test_the_template_form_offers_each_generators_findings_and_lists_the_placeholders(
+    login, educator, generator_model
+):
+    GeneratorModel.objects.create(
+        name="chest",
+        title="Chest",
+        checkpoint="generators/chest.pt",
+        sha256="0" * 64,
+        architecture="cgan",
+        modality="DX",
+        resolution=64,
+        conditions_schema={"findings": ["effusion"]},
+        model_card={},
+    )
+    page = login(educator).get(reverse("template-create")).content.decode()
+    assert f'<optgroup label="{generator_model.title}">' in page
+    assert '<option value="glioma">glioma</option>' in page
+    assert '<optgroup label="Chest">' in page
+    assert "{sex_word}: 'man' or 'woman'" in page
+    reply = login(educator).post(
+        reverse("template-create"), {**FORM, "generator": generator_model.pk, "finding": "effusion"}
+    )
+    assert reply.status_code == 400
+    assert f"{generator_model.title} does not make effusion; it makes normal or glioma" in (
+        reply.content.decode()
+    )
+
+
 def test_an_educator_creates_and_edits_a_template(login, educator, generator_model):
     client = login(educator)
     response = client.post(reverse("template-create"), {**FORM, "generator": generator_model.pk})
@@ -57,7 +85,7 @@ def test_an_educator_creates_and_edits_a_template(login, educator, generator_mod
     [
         ("comorbidities", "hypertension 0.3", "name: probability"),
         ("comorbidities", "hypertension: 3", "must lie in [0, 1]"),
-        ("finding", "fracture", "knows only"),
+        ("finding", "fracture", "fracture is not one of the available choices"),
         ("age_min", "90", "youngest age"),
         ("history", "Seen on {weekday}", "weekday"),
     ],
@@ -105,8 +133,18 @@ def test_job_progress_reports_done_total_and_reason(login, educator, generator_m
         template_version=TemplateVersionFactory(generator=generator_model), n_cases=1
     )
     worker.run_generation_job(job_pk=job.pk)
-    body = login(educator).get(reverse("job-progress", args=[job.pk])).json()
+    client = login(educator)
+    body = client.get(reverse("job-progress", args=[job.pk])).json()
     assert (body["status"], body["done"], body["total"], body["error"]) == ("succeeded", 1, 1, "")
+    # The job links to the cases it made.
+    assert body["cases_url"] == f"{reverse('case-list')}?job={job.pk}"
+    other = GenerationJobFactory(template_version=job.template_version, n_cases=1)
+    worker.run_generation_job(job_pk=other.pk)
+    listed = client.get(body["cases_url"]).context["cases"]
+    assert [c.pk for c in listed] == [job.cases.get().pk]
+    page = client.get(reverse("template-detail", args=[job.template_version.template_id]))
+    assert f'href="{body["cases_url"]}" class="job-cases">1 case</a>' in page.content.decode()
+    assert "Generate 2 cases</button>" in page.content.decode()
 
 
 def test_case_page_lists_one_viewer_image_per_timepoint(login, expert, generator_model):

@@ -138,12 +138,12 @@ def test_unpublished_and_other_cohorts_quizzes_are_invisible(
     assert client.get("/edu/api/quizzes/").json()["results"] == []
 
 
-def test_an_unapproved_case_cannot_enter_a_published_quiz(login, educator, quiz, make_cases):
+def test_no_case_enters_a_published_quiz(login, educator, quiz, make_cases):
     draft = make_cases(1, status="in_review")[0]
     client = login(educator)
     reply = client.post(f"/edu/api/quizzes/{quiz.pk}/items/", {"case": draft.pk, "order": 1})
     assert reply.status_code == 400
-    assert "approved" in reply.content.decode()
+    assert "frozen" in reply.content.decode()
     assert quiz.items.count() == 1
 
 

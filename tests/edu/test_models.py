@@ -5,7 +5,16 @@ from django.core.exceptions import ValidationError
 
 from cases.models import SyntheticPatient
 from edu import answering
-from edu.models import Answer, Attempt, CurationRule, Quiz, QuizItem, Review
+from edu.models import (
+    Answer,
+    Attempt,
+    AttemptError,
+    CurationRule,
+    Question,
+    Quiz,
+    QuizItem,
+    Review,
+)
 from tests.edu.conftest import build_quiz, perfect_responses
 from tests.factories import UserFactory
 
@@ -63,12 +72,42 @@ def test_a_review_out_of_range_is_refused(make_cases):
 def test_only_approved_cases_enter_a_published_quiz(educator, cohort, make_cases):
     approved, draft = make_cases(1)[0], make_cases(1, status="draft")[0]
     quiz = build_quiz(educator, cohort, approved)
-    with pytest.raises(ValidationError, match="approved"):
+    with pytest.raises(ValidationError, match="frozen"):
         QuizItem.objects.create(quiz=quiz, case=draft)
     unpublished = build_quiz(educator, cohort, draft, publish=False)
     with pytest.raises(ValidationError, match="not approved"):
         unpublished.publish()
     assert not Quiz.objects.get(pk=unpublished.pk).is_published
+
+
+def test_a_published_quiz_is_frozen_and_edited_as_a_new_version(quiz, trainee, make_cases):
+    attempt = Attempt.start(quiz=quiz, user=trainee)
+    item = attempt.items()[0]
+    for question, response in perfect_responses(attempt, item).items():
+        answering.submit(attempt, question, response)
+    attempt.finish()
+    before = attempt.score()
+    with pytest.raises(ValidationError, match="frozen"):
+        Question(item=item, kind="free_text", prompt="More?").save()
+
+    draft = quiz.new_version()
+    assert quiz.new_version() == draft  # one draft at a time
+    assert (draft.version, draft.is_published, draft.previous_version) == (2, False, quiz)
+    assert [q.kind for q in draft.items.get().questions.all()] == [
+        q.kind for q in item.questions.all()
+    ]
+    QuizItem.objects.create(quiz=draft, case=make_cases(1)[0], order=1)
+    new_item = draft.items.get(order=1)
+    Question.objects.create(item=new_item, kind="free_text", prompt="Findings?")
+    assert list(Quiz.objects.for_trainee(trainee)) == [quiz]  # until the draft is published
+    draft.publish()
+
+    assert list(Quiz.objects.for_trainee(trainee)) == [draft]
+    assert not quiz.is_open()
+    with pytest.raises(AttemptError, match="not open"):
+        Attempt.start(quiz=quiz, user=trainee)
+    assert Attempt.objects.get(pk=attempt.pk).score() == before
+    assert len(Attempt.start(quiz=draft, user=trainee).items()) == 2
 
 
 def test_perfect_answers_score_full_marks_and_free_text_waits(quiz, trainee):
@@ -81,7 +120,7 @@ def test_perfect_answers_score_full_marks_and_free_text_waits(quiz, trainee):
     assert score == {"earned": 4.0, "possible": 4.0, "percent": 100.0, "pending": 1}
     localisation = Answer.objects.get(question__kind="localisation")
     assert localisation.detail["hit"] is True
-    assert localisation.detail["distance"] == 0.0
+    assert localisation.detail["distance_mm"] == 0.0
 
 
 def test_a_repeated_submit_does_not_double_count(quiz, trainee):

@@ -33,11 +33,13 @@ MATRIX = [
     ("get", lambda w: reverse("edu:review-case", args=[w["case"]]), (302, 403, 200, 403)),
     ("get", lambda w: reverse("edu:curation"), (302, 403, 403, 200)),
     ("post", lambda w: reverse("edu:curation-rule", args=[w["template"]]), (302, 403, 403, 400)),
+    ("post", lambda w: reverse("edu:case-approve", args=[w["case"]]), (302, 403, 403, 302)),
     ("get", lambda w: reverse("edu:quiz-list"), (302, 200, 200, 200)),
     ("get", lambda w: reverse("edu:quiz-create"), (302, 403, 403, 200)),
     ("get", lambda w: reverse("edu:quiz-edit", args=[w["quiz"]]), (302, 403, 403, 200)),
     ("post", lambda w: reverse("edu:quiz-add-items", args=[w["quiz"]]), (302, 403, 403, 400)),
     ("post", lambda w: reverse("edu:quiz-publish", args=[w["quiz"]]), (302, 403, 403, 302)),
+    ("post", lambda w: reverse("edu:quiz-new-version", args=[w["quiz"]]), (302, 403, 403, 302)),
     # The world's quiz is published: its items are fixed (400 for the educator).
     (
         "post",

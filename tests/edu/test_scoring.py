@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from edu.curation import Rule, Vote, decide
+from edu.curation import Rule, Vote, decide, explain
 from edu.scoring import (
     Lesion,
     ResponseError,
@@ -12,6 +12,7 @@ from edu.scoring import (
     majority_text,
     median,
     normalise_text,
+    one_lesion,
     score_free_text,
     score_localisation,
     score_severity,
@@ -52,23 +53,38 @@ def test_staging_scores_tau_against_the_true_order():
             score_staging([2, 0, 1], bad)
 
 
-def test_localisation_hits_inside_the_mask_and_records_distances():
+def test_localisation_scores_within_a_tolerance_in_mm_and_records_distances_in_mm():
     mask = np.zeros((8, 8), dtype=bool)
     mask[2:4, 5:7] = True  # rows 2-3, columns 5-6
-    lesion = Lesion(mask=mask, centroid=(2.5, 5.5))
-    hit = score_localisation([None, lesion], {"image": 1, "x": 5.2, "y": 3.9})
-    assert hit.score == 1.0
-    assert hit.detail["hit"] is True
-    assert hit.detail["distance"] == 0.0
-    miss = score_localisation([None, lesion], {"image": 1, "x": 1.5, "y": 2.5})
-    assert miss.score == 0.0
-    assert miss.detail["distance"] == pytest.approx(4.0)  # to the centre of pixel (2, 5)
-    assert miss.detail["to_centroid"] == pytest.approx(np.hypot(0.5, 4.5))  # to (3.0, 6.0)
-    no_lesion = score_localisation([None, lesion], {"image": 0, "x": 5.2, "y": 3.9})
-    assert (no_lesion.score, no_lesion.detail["distance"]) == (0.0, None)
+    lesion = Lesion(mask=mask, spacing_mm=(0.5, 0.5))
+    inside = score_localisation([None, lesion], {"image": 1, "x": 5.2, "y": 3.9}, 1.0)
+    assert (inside.score, inside.detail["inside"], inside.detail["distance_mm"]) == (1.0, True, 0)
+    # 1.5 px (0.75 mm) left of column 5's edge: within 1 mm, outside 0.5 mm.
+    near = {"image": 1, "x": 3.5, "y": 2.5}
+    assert score_localisation([None, lesion], near, 1.0).detail["distance_mm"] == 0.75
+    assert score_localisation([None, lesion], near, 1.0).score == 1.0
+    assert score_localisation([None, lesion], near, 0.5).score == 0.0
+    far = score_localisation([None, lesion], {"image": 1, "x": 0.5, "y": 7.5}, 1.0)
+    assert far.score == 0.0
+    assert far.detail["distance_mm"] == pytest.approx(np.hypot(4.5, 3.5) * 0.5, abs=0.01)
+    assert far.detail["to_centre_mm"] == pytest.approx(np.hypot(4.5, 5.5) * 0.5, abs=0.01)
+    no_lesion = score_localisation([None, lesion], {"image": 0, "x": 5.2, "y": 3.9}, 1.0)
+    assert (no_lesion.score, no_lesion.detail["distance_mm"]) == (0.0, None)
     for bad in ({"image": 2, "x": 1, "y": 1}, {"image": 1, "x": "a", "y": 1}, {"image": 1}):
         with pytest.raises(ResponseError):
-            score_localisation([None, lesion], bad)
+            score_localisation([None, lesion], bad, 1.0)
+
+
+def test_localisation_scores_the_one_lesion_not_a_stray_mask_pixel():
+    mask = np.zeros((32, 32), dtype=bool)
+    mask[10:16, 10:16] = True  # the lesion
+    mask[31, 31] = True  # a stray pixel in the corner
+    lesion = Lesion(mask=one_lesion(mask), spacing_mm=(1.0, 1.0))
+    corner = score_localisation([lesion], {"image": 0, "x": 31.5, "y": 31.5}, 2.0)
+    assert corner.score == 0.0
+    assert corner.detail["distance_mm"] == pytest.approx(np.hypot(15.5, 15.5), abs=0.01)
+    beside = score_localisation([lesion], {"image": 0, "x": 16.5, "y": 12.0}, 2.0)
+    assert (beside.score, beside.detail["inside"]) == (1.0, False)
 
 
 def test_severity_within_tolerance():
@@ -140,3 +156,16 @@ def test_histogram_puts_the_top_score_in_the_last_bin():
     assert counts == [2, 0, 0, 0, 0, 1, 0, 0, 0, 2]
     assert edges[0] == 0
     assert edges[-1] == 100
+
+
+def test_the_curation_rule_says_why_a_case_has_its_status():
+    rule = Rule(min_reviews=2, min_mean_realism=3.5, finding_confirmed_by_all=True)
+    assert explain(rule, []) == "No expert has reviewed it yet; the rule needs 2 reviews."
+    assert explain(rule, [Vote(5, "yes")]) == "1 of the 2 reviews the rule needs."
+    assert explain(rule, [Vote(2, "yes"), Vote(3, "no")]) == (
+        "Rejected: mean realism 2.5 is below 3.5 and not every expert confirmed the labelled "
+        "finding."
+    )
+    assert explain(rule, [Vote(4, "yes"), Vote(5, "yes")]) == (
+        "Approved: 2 reviews, mean realism 4.5."
+    )

@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 
 from cases.models import SyntheticPatient
-from edu.models import Answer, Attempt, Question, Quiz
-from tests.edu.conftest import perfect_responses
+from edu.models import Answer, Attempt, Question, Quiz, Review
+from tests.edu.conftest import build_quiz, perfect_responses
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -52,6 +52,14 @@ def test_an_educator_builds_and_publishes_a_quiz(login, educator, cohort, make_c
     assert reply.url == reverse("edu:quiz-edit", args=[quiz.pk])
     page = client.get(reverse("edu:quiz-edit", args=[quiz.pk]), {"finding": "glioma"})
     assert f'value="{case.pk}"'.encode() in page.content
+    # Each candidate shows a thumbnail of its last study, its finding and its severity.
+    row = page.content.decode().split(f'data-case="{case.pk}"')[1].split("</tr>")[0]
+    last = case.studies.order_by("-timepoint").first()
+    assert f'<td class="finding">{case.template_version.finding}</td>' in row
+    assert f'<td class="severity">{last.severity:.2f} ' in row
+    thumbnail = row.split('class="case-thumb" src="')[1].split('"')[0]
+    assert thumbnail.startswith(f"/dicomweb/studies/{last.study_uid}/")
+    assert client.get(thumbnail, HTTP_ACCEPT="image/*")["Content-Type"] == "image/jpeg"
     assert client.post(reverse("edu:quiz-publish", args=[quiz.pk])).status_code == 400
     client.post(reverse("edu:quiz-add-items", args=[quiz.pk]), {"cases": [case.pk]})
     item = quiz.items.get()
@@ -71,6 +79,25 @@ def test_an_educator_builds_and_publishes_a_quiz(login, educator, cohort, make_c
     assert client.post(reverse("edu:quiz-publish", args=[quiz.pk])).status_code == 302
     quiz.refresh_from_db()
     assert quiz.is_published
+
+
+def test_the_curation_page_says_why_a_case_waits_and_an_educator_approves_it(
+    login, educator, expert, make_cases
+):
+    case = make_cases(1, status="draft")[0]
+    Review.submit(case=case, expert=expert, realism=5, shows_finding="yes", teaching_value=4)
+    client = login(educator)
+    page = client.get(reverse("edu:curation")).content.decode()
+    assert "1 of the 2 reviews the rule needs." in page
+    reply = client.post(reverse("edu:case-approve", args=[case.pk]))
+    assert reply.status_code == 302
+    case.refresh_from_db()
+    assert case.status == SyntheticPatient.Status.APPROVED
+    # A later review no longer moves a case approved by hand.
+    other = UserFactory(role="expert")
+    Review.submit(case=case, expert=other, realism=1, shows_finding="no", teaching_value=1)
+    case.refresh_from_db()
+    assert case.status == SyntheticPatient.Status.APPROVED
 
 
 def test_a_trainee_takes_a_quiz_through_the_pages(login, trainee, quiz):
@@ -110,6 +137,24 @@ def test_an_incomplete_item_form_is_400_with_a_message(login, trainee, quiz):
     reply = client.post(reverse("edu:attempt-item", args=[attempt.pk, 0]), {})
     assert reply.status_code == 400
     assert b'id="answer-error"' in reply.content
+
+
+def test_an_exam_saves_the_questions_answered_and_says_so(login, trainee, educator, cohort, case):
+    exam = build_quiz(educator, cohort, case, mode=Quiz.Mode.EXAM)
+    client = login(trainee)
+    client.post(reverse("edu:attempt-start", args=[exam.pk]))
+    attempt = Attempt.objects.get(user=trainee)
+    text = attempt.items()[0].questions.get(kind="free_text")
+    url = reverse("edu:attempt-item", args=[attempt.pk, 0])
+    reply = client.post(url, {f"q{text.pk}_text": "A mass in the left hemisphere."})
+    assert reply.status_code == 302
+    assert Answer.objects.get(attempt=attempt).response == {
+        "text": "A mass in the left hemisphere."
+    }
+    page = client.get(reply.url).content.decode()
+    assert 'id="answers-saved"' in page
+    assert "Saved: 1 answer." in page
+    assert "A mass in the left hemisphere.</textarea>" in page
 
 
 def test_quiz_images_are_blinded(login, trainee, quiz):

@@ -11,6 +11,7 @@ from genworker.patients import (
     age_on,
     conditions_for,
     draw_patient,
+    fill_vignette,
     study_timeline,
 )
 
@@ -173,3 +174,18 @@ def test_recipe_and_patient_round_trip_through_json():
     assert patient["birth_date"] == draw(2).birth_date.isoformat()
     with pytest.raises(ValueError, match="colour"):
         PatientRecipe.from_dict({**original.to_dict(), "colour": "blue"})
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("81", "An 81-year-old man; an 81"),
+        ("8", "An 8-year-old man; an 8"),
+        ("18", "An 18-year-old man; an 18"),
+        ("11", "An 11-year-old man; an 11"),
+        ("45", "A 45-year-old man; a 45"),
+        ("110", "A 110-year-old man; a 110"),
+    ],
+)
+def test_the_article_before_an_age_agrees_with_it(value, text):
+    assert fill_vignette("A {age}-year-old man; a {age}", {"age": value}) == text

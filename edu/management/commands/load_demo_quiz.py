@@ -1,4 +1,5 @@
-"""Publish a practice quiz for the demo trainees from the approved demo cases.
+"""Publish a practice quiz for the demo trainees from the approved demo cases, and let one
+expert review decide a demo case.
 
 Run after ``load_demo``. Safe to run again: an existing demo quiz is kept as it is.
 """
@@ -12,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from cases.models import CaseTemplate, SyntheticPatient
-from edu.models import Question, Quiz, QuizItem, ground_truth_exists
+from edu.models import CurationRule, Question, Quiz, QuizItem, ground_truth_exists
 
 TITLE = "Demo: serial imaging"
 
@@ -21,6 +22,7 @@ class Command(BaseCommand):
     help = "Publish a practice quiz for the trainee group from the approved demo cases."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self._one_review_approves()
         if Quiz.objects.filter(title=TITLE).exists():
             self.stdout.write(f"Quiz {TITLE!r} exists")
             return
@@ -39,6 +41,12 @@ class Command(BaseCommand):
                 self._item(quiz, order, case, diagnoses)
             quiz.publish()
         self.stdout.write(f"Quiz {TITLE!r} published with {len(cases)} item(s) for trainees")
+
+    def _one_review_approves(self) -> None:
+        """The demo has one expert: one review decides a demo case (the default rule asks
+        for two), so the cases educators generate in the demo can reach a quiz."""
+        for template in CaseTemplate.objects.filter(curation_rule__isnull=True):
+            CurationRule.objects.create(template=template, min_reviews=1)
 
     def _one_case_per_template(self) -> list[SyntheticPatient]:
         cases = []
@@ -82,7 +90,7 @@ class Command(BaseCommand):
             questions.append(
                 Question(
                     kind=Question.Kind.LOCALISATION,
-                    prompt="Click the lesion on the last study.",
+                    prompt="Click the lesion (on any study).",
                     explanation=version.findings_text,
                 )
             )
