@@ -189,6 +189,7 @@ class Command(BaseCommand):
             template = CaseTemplate.objects.create(title=title, created_by=educator)
             template.add_version(
                 author=educator,
+                title=title,
                 finding=finding,
                 generator=generator,
                 modality=generator.modality,
