@@ -107,15 +107,24 @@ def save_generator(
         },
         "model_card": json.loads(card_json),
     }
+    return write_with_card(payload, path, json.loads(card_json))
+
+
+def write_with_card(payload: dict, path: str | Path, card: dict) -> str:
+    """Write ``payload`` to ``path`` and its sidecar card (the card, the file's name and its
+    sha256), each through a temporary file; returns the sha256."""
+    path = Path(path)
     _atomic_torch_save(payload, path)
     digest = sha256_file(path)
-    sidecar = {**json.loads(card_json), "file": path.name, "sha256": digest}
+    sidecar = {**card, "file": path.name, "sha256": digest}
     _atomic_write_text(card_path(path), json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
     return digest
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
-    """Rebuild an exported generator; refuses a file whose sidecar names another sha256."""
+def read_checked(path: str | Path, file_format: str) -> tuple[dict, str]:
+    """The payload and sha256 of a file written by :func:`write_with_card`: refused when its
+    sidecar names another sha256 or it is not ``file_format``. Weights only: nothing in the
+    file runs."""
     path = Path(path)
     digest = sha256_file(path)
     sidecar = card_path(path)
@@ -124,8 +133,14 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Load
         if expected != digest:
             raise ValueError(f"{path} has sha256 {digest} but {sidecar.name} expects {expected}")
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("format") != GENERATOR_FORMAT:
-        raise ValueError(f"{path} is not a {GENERATOR_FORMAT} checkpoint")
+    if payload.get("format") != file_format:
+        raise ValueError(f"{path} is not a {file_format} checkpoint")
+    return payload, digest
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
+    """Rebuild an exported generator; refuses a file whose sidecar names another sha256."""
+    payload, digest = read_checked(path, GENERATOR_FORMAT)
     generator = build_generator(GeneratorConfig.from_dict(payload["config"]))
     generator.load_state_dict(
         {

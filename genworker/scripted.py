@@ -28,7 +28,6 @@ vector kept with each image is its z.
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genworker.checkpoint import _atomic_torch_save, card_path, sha256_file
+from genworker.checkpoint import read_checked, write_with_card
 from genworker.dicom import SOP_CLASS_FOR_MODALITY
 from genworker.sampling import Series, SeriesSpec, synthesize
 
@@ -322,23 +321,12 @@ def pack_scripted_generator(
     }
     if segmenter_bytes is not None:
         payload["segmenter"] = torch.frombuffer(bytearray(segmenter_bytes), dtype=torch.uint8)
-    _atomic_torch_save(payload, out)
-    digest = sha256_file(out)
-    card_path(out).write_text(
-        json.dumps({**sidecar, "file": out.name, "sha256": digest}, indent=2, sort_keys=True) + "\n"
-    )
-    return digest
+    return write_with_card(payload, out, sidecar)
 
 
 def load_scripted_generator(path: Path, device: str = "cpu") -> ScriptedGenerator:
     """A packed generator on ``device``, checked again by running it once."""
-    digest = sha256_file(path)
-    sidecar = card_path(path)
-    if sidecar.exists() and json.loads(sidecar.read_text())["sha256"] != digest:
-        raise ValueError(f"{path} does not match the sha256 its {sidecar.name} names")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a {FORMAT} file")
+    payload, digest = read_checked(path, FORMAT)
     card = payload["model_card"]
     segmenter = payload.get("segmenter")
     loaded = ScriptedGenerator(

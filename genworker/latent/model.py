@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genworker.checkpoint import card_path, sha256_file
+from genworker.checkpoint import read_checked, write_with_card
 from genworker.cohorts import brain_mri
 from genworker.conditions import ConditionSchema
 from genworker.latent import anatomy_gan, planning
@@ -258,13 +258,7 @@ def save_latent_model(
         },
         "model_card": json.loads(card_json),
     }
-    temporary = path.with_suffix(".tmp")
-    torch.save(payload, temporary)
-    temporary.replace(path)
-    digest = sha256_file(path)
-    sidecar = {**json.loads(card_json), "file": path.name, "sha256": digest}
-    card_path(path).write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
-    return digest
+    return write_with_card(payload, path, json.loads(card_json))
 
 
 def _load(module: torch.nn.Module, part: dict, device: str) -> torch.nn.Module:
@@ -280,13 +274,7 @@ def _load(module: torch.nn.Module, part: dict, device: str) -> torch.nn.Module:
 def load_latent_model(path: Path, device: str = "cpu") -> LatentModel:
     """Rebuild a shipped latent model on ``device``; refuses a file its sidecar does not
     match."""
-    digest = sha256_file(path)
-    sidecar = card_path(path)
-    if sidecar.exists() and json.loads(sidecar.read_text())["sha256"] != digest:
-        raise ValueError(f"{path} does not match the sha256 its {sidecar.name} names")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a {FORMAT} file")
+    payload, digest = read_checked(path, FORMAT)
     parts = payload["parts"]
     return LatentModel(
         domain=DOMAINS[payload["domain"]],

@@ -16,7 +16,6 @@ generator has no segmentation of its own.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genworker.checkpoint import card_path, sha256_file
+from genworker.checkpoint import read_checked, write_with_card
 from genworker.networks import z_from_seed
 from genworker.sampling import Series, SeriesSpec, synthesize
 from genworker.stylegan import stylegan2, stylegan3
@@ -169,28 +168,12 @@ def save_imported(
         },
         "model_card": json.loads(card_json),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(payload, temporary)  # then renamed: a killed import leaves no half file
-    os.replace(temporary, path)
-    digest = sha256_file(path)
-    sidecar = {**json.loads(card_json), "file": path.name, "sha256": digest}
-    card_path(path).write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
-    return digest
+    return write_with_card(payload, path, json.loads(card_json))
 
 
 def load_imported(path: str | Path, device: str | torch.device = "cpu") -> ImportedStyleGAN:
     """Rebuild an imported generator; refuses a file whose sidecar names another sha256."""
-    path = Path(path)
-    digest = sha256_file(path)
-    sidecar = card_path(path)
-    if sidecar.exists():
-        expected = json.loads(sidecar.read_text())["sha256"]
-        if expected != digest:
-            raise ValueError(f"{path} has sha256 {digest} but {sidecar.name} expects {expected}")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a {FORMAT} checkpoint")
+    payload, digest = read_checked(path, FORMAT)
     generator = StyleGANGenerator(payload["family"], payload["mapping"], payload["synthesis"])
     generator.load_state_dict(payload["state_dict"])
     generator.to(device).eval().requires_grad_(False)
