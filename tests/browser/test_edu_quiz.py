@@ -2,14 +2,18 @@
 publishes a quiz from it, a trainee takes it in practice mode answering each question type,
 sees feedback, and the score shown is the score the answers deserve."""
 
-import numpy as np
 import pytest
 from django.contrib.auth.models import Group
 
 from cases.models import SyntheticPatient
 from edu import keys
 from edu.models import Attempt, CurationRule, Quiz
-from tests.factories import PASSWORD
+from tests.browser.quiz_page import (
+    click_image_point,
+    logged_in_page,
+    nearest_to_centroid,
+    show_largest_lesion,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -21,33 +25,10 @@ QUESTIONS = [
     ("free_text", "Describe the findings.", ""),
 ]
 
-# Pixel (x, y) of an image point -> page coordinates, through Cornerstone's own transform.
-PIXEL_TO_PAGE = """
-([x, y]) => {
-  const root = document.getElementById('gantry-viewer');
-  const element = window.GantryViewer.get(root).element;
-  const canvas = cornerstone.pixelToCanvas(element, {x, y});
-  const rect = element.getBoundingClientRect();
-  return [rect.left + canvas.x, rect.top + canvas.y];
-}
-"""
-
-
-def _page(browser, live_server, user, errors):
-    context = browser.new_context(viewport={"width": 1300, "height": 1000})
-    context.on("weberror", lambda e: errors.append(str(e.error)))
-    page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    return context, page
-
 
 def _approve(browser, live_server, expert, case, errors):
     CurationRule.objects.create(template=case.template_version.template, min_reviews=1)
-    context, page = _page(browser, live_server, expert, errors)
+    context, page = logged_in_page(browser, live_server, expert, errors)
     page.goto(f"{live_server.url}/edu/reviews/cases/{case.pk}/")
     page.wait_for_selector("#gantry-viewer[data-rendered]", timeout=20_000)
     page.check("input[name=realism][value='5']")
@@ -61,7 +42,7 @@ def _approve(browser, live_server, expert, case, errors):
 
 
 def _build_quiz(browser, live_server, educator, case, cohort, errors):
-    context, page = _page(browser, live_server, educator, errors)
+    context, page = logged_in_page(browser, live_server, educator, errors)
     page.goto(f"{live_server.url}/edu/quizzes/new/")
     page.fill("input[name=title]", "Week 1: gliomas")
     page.select_option("select[name=mode]", "practice")
@@ -96,7 +77,7 @@ def test_expert_approves_educator_publishes_trainee_scores(
     assert quiz.is_published
     assert quiz.items.get().questions.count() == 5
 
-    context, page = _page(browser, live_server, trainee, errors)
+    context, page = logged_in_page(browser, live_server, trainee, errors)
     page.goto(f"{live_server.url}/edu/quizzes/")
     page.click(f"tr[data-quiz='{quiz.pk}'] button")
     page.wait_for_selector("#gantry-viewer[data-rendered]", timeout=20_000)
@@ -118,22 +99,7 @@ def test_expert_approves_educator_publishes_trainee_scores(
 
     # Click inside the lesion: go to the shown image with the largest mask, aim at the mask
     # pixel nearest its centroid.
-    areas = [int(lesion.mask.sum()) if (lesion := keys.lesion_of(i)) else 0 for i in images]
-    target = int(np.argmax(areas))
-    page.focus("#gantry-viewer")
-    for _ in range(target):
-        page.keyboard.press("ArrowRight")
-    page.wait_for_function(
-        "t => document.querySelector('#gantry-viewer').dataset.timepoint === String(t)",
-        arg=target,
-    )
-    mask = keys.lesion_of(images[target]).mask
-    rows, cols = np.nonzero(mask)
-    centre = np.array([rows.mean(), cols.mean()])
-    nearest = np.argmin(np.hypot(rows - centre[0], cols - centre[1]))
-    px, py = page.evaluate(PIXEL_TO_PAGE, [float(cols[nearest]) + 0.5, float(rows[nearest]) + 0.5])
-    page.mouse.click(px, py)
-    page.wait_for_selector("#gantry-viewer[data-marked]")
+    click_image_point(page, *nearest_to_centroid(show_largest_lesion(page, images)))
     page.click("#submit-answers")
 
     page.wait_for_selector(".feedback")

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 
 from cases.models import SyntheticPatient
 from edu.models import Quiz
-from tests.browser.test_edu_quiz import _page
+from tests.browser.quiz_page import logged_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -20,7 +20,7 @@ def test_approve_by_hand_build_refused_question_publish_and_version(
     errors: list[str] = []
     case = make_cases(1, status="draft")[0]
     cohort = Group.objects.create(name="cohort-a")
-    context, page = _page(browser, live_server, educator, errors)
+    context, page = logged_in_page(browser, live_server, educator, errors)
 
     page.goto(f"{live_server.url}/edu/curation/")
     row = f"tr[data-case='{case.pk}']"

@@ -11,7 +11,7 @@ import pytest
 
 from edu import answering
 from edu.models import Attempt
-from tests.browser.test_edu_quiz import _page
+from tests.browser.quiz_page import logged_in_page
 from tests.edu.conftest import build_quiz
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -33,7 +33,7 @@ def test_educator_reads_distractors_and_downloads_the_csv(
         attempt.finish()
 
     errors: list[str] = []
-    context, page = _page(browser, live_server, educator, errors)
+    context, page = logged_in_page(browser, live_server, educator, errors)
     page.goto(f"{live_server.url}/edu/quizzes/")
     page.click(f"a[href='/edu/quizzes/{quiz.pk}/results/']")
     table = page.locator(f"table.distractors[data-question='{question.pk}']")

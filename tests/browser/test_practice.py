@@ -2,12 +2,16 @@
 case in the viewer (names the finding, clicks the lesion), is rated and told when the
 concept comes back, and the practice page then shows nothing due and the streak."""
 
-import numpy as np
 import pytest
 
 from edu import keys, practice
 from edu.models import ConceptCard, ReviewLog
-from tests.browser.test_edu_quiz import PIXEL_TO_PAGE, _page
+from tests.browser.quiz_page import (
+    click_image_point,
+    logged_in_page,
+    nearest_to_centroid,
+    show_largest_lesion,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -16,7 +20,7 @@ def test_a_trainee_practises_a_due_concept(live_server, browser, trainee, make_c
     errors: list[str] = []
     cases = make_cases(2)
     template = cases[0].template_version.template
-    context, page = _page(browser, live_server, trainee, errors)
+    context, page = logged_in_page(browser, live_server, trainee, errors)
     page.click("header nav >> text=Practice")
     page.click(f"form[action='/edu/practice/templates/{template.pk}/start/'] button")
     assert page.inner_text("#due-count").startswith("1 concept due")
@@ -29,20 +33,7 @@ def test_a_trainee_practises_a_due_concept(live_server, browser, trainee, make_c
     right = next(i for i, option in enumerate(question["options"]) if option["correct"])
     page.check(f"input[name=qfinding_option][value='{right}']")
     images = keys.images_of_case(review.case)
-    areas = [int(lesion.mask.sum()) if (lesion := keys.lesion_of(i)) else 0 for i in images]
-    target = int(np.argmax(areas))
-    page.focus("#gantry-viewer")
-    for _ in range(target):
-        page.keyboard.press("ArrowRight")
-    page.wait_for_function(
-        "t => document.querySelector('#gantry-viewer').dataset.timepoint === String(t)",
-        arg=target,
-    )
-    rows, cols = np.nonzero(keys.lesion_of(images[target]).mask)
-    nearest = np.argmin(np.hypot(rows - rows.mean(), cols - cols.mean()))
-    px, py = page.evaluate(PIXEL_TO_PAGE, [float(cols[nearest]) + 0.5, float(rows[nearest]) + 0.5])
-    page.mouse.click(px, py)
-    page.wait_for_selector("#gantry-viewer[data-marked]")
+    click_image_point(page, *nearest_to_centroid(show_largest_lesion(page, images)))
     page.click("#submit-answers")
 
     page.wait_for_selector("#practice-result")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from cases.models import ReferenceImage, ReferencePool
-from tests.browser.test_edu_quiz import _page
+from tests.browser.quiz_page import logged_in_page
 from tests.cases.test_teaching_file import PROGRESSION
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -18,7 +18,7 @@ def test_educator_exports_a_teaching_file_and_imports_it_back(
 ):
     case = make_cases(1, progression=PROGRESSION, diagnosis="Glioblastoma")[0]
     errors: list[str] = []
-    context, page = _page(browser, live_server, educator, errors)
+    context, page = logged_in_page(browser, live_server, educator, errors)
     page.goto(f"{live_server.url}/cases/{case.pk}/")
     page.click("#case-export")
     with page.expect_download() as download:

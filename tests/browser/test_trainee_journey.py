@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 
 from edu import keys
 from edu.models import Answer, Attempt, Quiz
-from tests.browser.test_edu_quiz import PIXEL_TO_PAGE, _page
+from tests.browser.quiz_page import click_image_point, logged_in_page, show_largest_lesion
 from tests.edu.conftest import build_quiz
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -63,7 +63,7 @@ def test_practice_localisation_in_mm_with_the_outline_then_words_in_the_summary(
 ):
     errors: list[str] = []
     quiz = build_quiz(educator, cohort, case)
-    context, page = _page(browser, live_server, trainee, errors)
+    context, page = logged_in_page(browser, live_server, trainee, errors)
     page.goto(f"{live_server.url}/edu/quizzes/")
     page.click(f"tr[data-quiz='{quiz.pk}'] button")
     page.wait_for_selector("#gantry-viewer[data-rendered]", timeout=20_000)
@@ -73,19 +73,7 @@ def test_practice_localisation_in_mm_with_the_outline_then_words_in_the_summary(
     attempt = Attempt.objects.get(user=trainee)
     item = attempt.items()[0]
     images = keys.shown_images(attempt, item)
-    areas = [int(lesion.mask.sum()) if (lesion := keys.lesion_of(i)) else 0 for i in images]
-    target = int(np.argmax(areas))
-    page.focus("#gantry-viewer")
-    for _ in range(target):
-        page.keyboard.press("ArrowRight")
-    page.wait_for_function(
-        "t => document.querySelector('#gantry-viewer').dataset.timepoint === String(t)",
-        arg=target,
-    )
-    x, y = _outside_the_edge(keys.lesion_of(images[target]).mask)
-    px, py = page.evaluate(PIXEL_TO_PAGE, [x, y])
-    page.mouse.click(px, py)
-    page.wait_for_selector("#gantry-viewer[data-marked]")
+    click_image_point(page, *_outside_the_edge(show_largest_lesion(page, images)))
     page.click("#submit-answers")
 
     page.wait_for_selector("#answers-saved")
@@ -117,7 +105,7 @@ def test_an_exam_item_answered_in_part_is_saved_and_says_so(
 ):
     errors: list[str] = []
     exam = build_quiz(educator, cohort, case, mode=Quiz.Mode.EXAM)
-    context, page = _page(browser, live_server, trainee, errors)
+    context, page = logged_in_page(browser, live_server, trainee, errors)
     page.goto(f"{live_server.url}/edu/quizzes/")
     page.click(f"tr[data-quiz='{exam.pk}'] button")
     page.wait_for_selector("#gantry-viewer[data-rendered]", timeout=20_000)

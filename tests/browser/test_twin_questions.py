@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from cases.generation import worker
 from edu import keys
 from edu.models import Attempt, Quiz, QuizItem
-from tests.browser.test_edu_quiz import _page
+from tests.browser.quiz_page import logged_in_page
 from tests.factories import GenerationJobFactory, TemplateVersionFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -24,7 +24,7 @@ def _twinned_cases(generator_model, n):
 
 
 def _build_quiz(browser, live_server, educator, cases, cohort, errors):
-    context, page = _page(browser, live_server, educator, errors)
+    context, page = logged_in_page(browser, live_server, educator, errors)
     page.goto(f"{live_server.url}/edu/quizzes/new/")
     page.fill("input[name=title]", "Normal or not")
     page.select_option("select[name=cohort]", str(cohort.pk))
@@ -68,7 +68,7 @@ def test_a_trainee_answers_each_twin_question(
     assert quiz.is_published
     assert quiz.normal_twin_rate == 1.0
 
-    context, page = _page(browser, live_server, trainee, errors)
+    context, page = logged_in_page(browser, live_server, trainee, errors)
     page.goto(f"{live_server.url}/edu/quizzes/")
     page.click(f"tr[data-quiz='{quiz.pk}'] button")
     attempt = Attempt.objects.get(user=trainee)
