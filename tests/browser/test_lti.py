@@ -9,11 +9,12 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth.models import Group
-from lti_tool.models import Key, LtiDeployment, LtiRegistration
+from lti_tool.models import LtiRegistration
 
 from edu.models import Question, Quiz, QuizItem
 from lti.models import Platform, ScoreReport
 from tests.edu.conftest import OPTIONS
+from tests.lti.conftest import register
 from tests.lti.platform import SimulatedPlatform
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -34,18 +35,7 @@ def lms(live_server):
 
 
 def _register(platform: SimulatedPlatform, cohort: Group) -> LtiRegistration:
-    Key.objects.generate()
-    registration = LtiRegistration.objects.create(
-        name="Course LMS",
-        issuer=platform.issuer,
-        client_id=platform.client_id,
-        auth_url=f"{platform.url}/auth",
-        token_url=f"{platform.url}/token",
-        keyset_url=f"{platform.url}/jwks",
-    )
-    LtiDeployment.objects.create(
-        registration=registration, deployment_id=platform.deployment_id, is_active=True
-    )
+    registration = register(platform, name="Course LMS")
     Platform.objects.create(registration=registration, cohort=cohort)
     return registration
 

@@ -21,11 +21,11 @@ def platform():
     simulated.close()
 
 
-@pytest.fixture
-def registration(db, platform):
+def register(platform: SimulatedPlatform, *, name: str) -> LtiRegistration:
+    """The tool's signing key and the platform registered with Gantry, with its deployment."""
     Key.objects.generate()
     registration = LtiRegistration.objects.create(
-        name="Simulated LMS",
+        name=name,
         issuer=platform.issuer,
         client_id=platform.client_id,
         auth_url=f"{platform.url}/auth",
@@ -36,6 +36,11 @@ def registration(db, platform):
         registration=registration, deployment_id=platform.deployment_id, is_active=True
     )
     return registration
+
+
+@pytest.fixture
+def registration(db, platform):
+    return register(platform, name="Simulated LMS")
 
 
 @pytest.fixture
