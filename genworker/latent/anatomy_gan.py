@@ -31,6 +31,7 @@ from genworker.networks import (
     build_discriminator,
     build_generator,
 )
+from genworker.training import diversity_shortfall
 
 R1_INTERVAL = 16
 PL_INTERVAL = 4
@@ -74,6 +75,13 @@ def augment_grid(x: torch.Tensor, p: float, generator: torch.Generator) -> torch
     return torch.stack(rows)
 
 
+def subject_distance(latents: np.ndarray, rng: np.random.Generator, pairs: int = 512) -> float:
+    """Mean absolute difference between the latents of two different subjects."""
+    first = rng.integers(len(latents), size=pairs)
+    second = (first + rng.integers(1, len(latents), size=pairs)) % len(latents)
+    return float(np.abs(latents[first] - latents[second]).mean())
+
+
 def _mixed_ws(
     G: ConditionalGenerator, z: torch.Tensor, cond: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
@@ -114,12 +122,23 @@ def train_anatomy_gan(
     batch_size: int = 32,
     lr: float = 0.0025,
     r1_gamma: float = 0.05,
+    instance_noise: float = 0.0,
+    mode_seeking: float = 0.0,
     ema_kimg: float = 2.0,
     seed: int = 0,
     max_minutes: float | None = None,
     max_steps: int | None = None,
 ) -> tuple[ConditionalGenerator, Progress]:
-    """Train (or continue) the anatomy GAN; returns the EMA generator."""
+    """Train (or continue) the anatomy GAN; returns the EMA generator.
+
+    ``instance_noise`` adds Gaussian noise of that standard deviation to every latent the
+    discriminator sees, real or generated. The autoencoder is trained to decode a latent's
+    neighbourhood to the same image, so differences below that scale do not show in
+    pixels; without the noise the discriminator wins on them within a hundred steps and
+    the generator stops learning anatomy. ``mode_seeking`` weighs a term that keeps two
+    latents drawn with the same conditions and different z about as far apart as two
+    subjects' latents (:func:`genworker.training.diversity_shortfall`): without it both
+    architectures drew one anatomy for every z within a few hundred steps."""
     torch.manual_seed(seed)
     G = build_generator(config)
     D = build_discriminator(config)
@@ -131,6 +150,14 @@ def train_anatomy_gan(
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
     stylegan = config.architecture == "stylegan2"
+    spread = subject_distance(data.latents, np.random.default_rng(seed))
+
+    def seen(x: torch.Tensor, p: float) -> torch.Tensor:
+        """What the discriminator sees of latents x: augmented, then blurred by noise."""
+        x = augment_grid(x, p, generator)
+        if instance_noise > 0:
+            x = x + instance_noise * torch.randn(x.shape, generator=generator)
+        return x
 
     def step(index: int) -> dict[str, float]:
         p = float(ada[0])
@@ -143,23 +170,29 @@ def train_anatomy_gan(
         D.requires_grad_(False)
         ws = _mixed_ws(G, z, cond, generator)
         fake = G.synthesis_network(ws, "random")
-        loss_G = F.softplus(-D(augment_grid(fake, p, generator), cond)).mean()
+        loss_G = F.softplus(-D(seen(fake, p), cond)).mean()
         if stylegan and index % PL_INTERVAL == 0:
             half = ws[: batch_size // 2]
             penalty, new_mean = _path_length_penalty(G, half, pl_mean, generator)
             pl_mean.copy_(new_mean)
             loss_G = loss_G + PL_WEIGHT * PL_INTERVAL * penalty
+        shortfall = torch.zeros(())
+        if mode_seeking > 0:
+            other_z = torch.randn(z.shape, generator=generator)
+            other = G.synthesis_network(G.mapping(other_z, cond), "random")
+            shortfall = diversity_shortfall(fake, other, spread)
+            loss_G = loss_G + mode_seeking * shortfall
         opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         opt_G.step()
         # Discriminator: logistic loss, lazy R1 on reals.
         G.requires_grad_(False)
         D.requires_grad_(True)
-        real_aug = augment_grid(real, p, generator)
+        real_aug = seen(real, p).detach()
         do_r1 = index % R1_INTERVAL == 0
         real_aug.requires_grad_(do_r1)
         logits_real = D(real_aug, cond)
-        logits_fake = D(augment_grid(fake.detach(), p, generator), cond)
+        logits_fake = D(seen(fake.detach(), p), cond)
         loss_D = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
         r1 = torch.zeros(())
         if do_r1:
@@ -178,6 +211,7 @@ def train_anatomy_gan(
             "loss_G": loss_G.item(),
             "loss_D": loss_D.item(),
             "r1": r1.item(),
+            "shortfall": shortfall.item(),
             "augment_p": float(ada[0]),
             "real_sign": float(ada[1]),
         }

@@ -28,6 +28,10 @@ class AutoencoderConfig:
     anatomy_channels: int  # maps the decoder also draws (0 for none)
     latent_channels: int = 8
     widths: tuple[int, ...] = (24, 48, 96, 128)  # at 256², 128², 64², 32²
+    # Gaussian noise added to the latent in training, as a share of each channel's spread:
+    # the decoder learns to draw the same image from a neighbourhood of a latent, so the
+    # small errors of a GAN's latents decode to clean images.
+    latent_noise: float = 0.0
 
     @property
     def factor(self) -> int:
@@ -105,6 +109,23 @@ class Autoencoder(nn.Module):
         return out[:, :c], out[:, c:]
 
 
+class NoisyCodec(nn.Module):
+    """Encode, perturb the latent by ``latent_noise`` of its per-channel spread, decode."""
+
+    def __init__(self, model: Autoencoder) -> None:
+        super().__init__()
+        self.encoder = model.encoder
+        self.decoder = model.decoder
+        self.noise = model.config.latent_noise
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        latent = self.encoder(images)
+        if self.noise > 0:
+            spread = latent.detach().std(dim=(0, 2, 3), keepdim=True)
+            latent = latent + self.noise * spread * torch.randn_like(latent)
+        return self.decoder(latent)
+
+
 def gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Mean |difference| of the horizontal and vertical finite differences of a and b."""
     dx = (a[..., :, 1:] - a[..., :, :-1]) - (b[..., :, 1:] - b[..., :, :-1])
@@ -172,7 +193,7 @@ def train_autoencoder(
     a step is close to, not exactly, one process's step on the global batch."""
     torch.manual_seed(seed)
     model = Autoencoder(config).to(ranks.device)
-    codec = ranks.wrap(nn.Sequential(model.encoder, model.decoder))
+    codec = ranks.wrap(NoisyCodec(model))
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.99))
     rng = np.random.default_rng(seed)
 

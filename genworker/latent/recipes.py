@@ -32,6 +32,10 @@ class LatentRecipe:
     renderer_steps: int
     segmenter_steps: int
     anatomy_batch: int = 32
+    # Per architecture: the cGAN collapses to one anatomy at the StyleGAN2's rate.
+    anatomy_lr: dict = field(default_factory=lambda: {"stylegan2": 0.002, "cgan": 0.0005})
+    anatomy_instance_noise: float = 0.2  # see anatomy_gan.train_anatomy_gan
+    anatomy_mode_seeking: float = 1.0  # see anatomy_gan.train_anatomy_gan
     cohort_seed: int = 2026
     normals_seed: int = 7001
     timepoints: int = 5
@@ -43,8 +47,8 @@ class LatentRecipe:
 _ANATOMY = {
     "z_dim": 128,
     "w_dim": 128,
-    "channel_base": 4096,
-    "channel_max": 192,
+    "channel_base": 2048,
+    "channel_max": 64,
     "mapping_layers": 4,
 }
 
@@ -55,13 +59,17 @@ RECIPES: dict[str, LatentRecipe] = {
         subjects=600,
         extra_normals=2000,
         autoencoder=AutoencoderConfig(
-            image_channels=3, anatomy_channels=3, latent_channels=8, widths=(16, 32, 64, 128)
+            image_channels=3,
+            anatomy_channels=3,
+            latent_channels=8,
+            widths=(16, 32, 64, 128),
+            latent_noise=0.1,
         ),
         renderer=RendererConfig(latent_channels=8, map_channels=7),
         segmenter=SegmenterConfig(image_channels=3),
         anatomy=_ANATOMY,
         autoencoder_steps=2000,
-        anatomy_steps=2200,
+        anatomy_steps=8000,
         renderer_steps=600,
         segmenter_steps=400,
     ),

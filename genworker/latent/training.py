@@ -197,6 +197,12 @@ def stage_anatomy(
             sex=np.concatenate([cohort.sex[first], normals.sex]).astype(np.int64),
         )
         np.savez(latents_path, latents=data.latents, age=data.age, sex=data.sex)
+    options = {
+        "lr": recipe.anatomy_lr[architecture],
+        "instance_noise": recipe.anatomy_instance_noise,
+        "mode_seeking": recipe.anatomy_mode_seeking,
+        **kw,
+    }
     generator, progress = anatomy_gan.train_anatomy_gan(
         data,
         anatomy_config(recipe, architecture),
@@ -204,7 +210,7 @@ def stage_anatomy(
         steps=recipe.anatomy_steps,
         batch_size=recipe.anatomy_batch,
         seed=recipe.train_seed,
-        **kw,
+        **options,
     )
     _keep(generator, run / architecture / FINAL["anatomy"], progress.step >= recipe.anatomy_steps)
     return generator

@@ -85,6 +85,11 @@ def test_augmenting_with_probability_zero_changes_nothing_and_one_changes_every_
     assert all(not torch.equal(moved[i], x[i]) for i in range(len(x)))
 
 
+def test_the_subject_distance_pairs_two_different_subjects():
+    latents = np.stack([np.zeros((2, 4, 4)), np.ones((2, 4, 4))]).astype(np.float32)
+    assert anatomy_gan.subject_distance(latents, np.random.default_rng(0)) == 1.0
+
+
 def test_style_mixing_gives_later_layers_another_w(tiny_run):
     recipe, _ = tiny_run
     config = training.anatomy_config(recipe, "stylegan2")

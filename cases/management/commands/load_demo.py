@@ -209,7 +209,11 @@ class Command(BaseCommand):
         ):
             return
         job = GenerationJob.objects.create(
-            template_version=template.current, requested_by=educator, n_cases=n_cases, seed=2026
+            template_version=template.current,
+            requested_by=educator,
+            n_cases=n_cases,
+            seed=2026,
+            with_twins=True,  # each case's normal twin, for the twin and prior questions
         )
         run_generation_job(job_pk=job.pk)
         job.refresh_from_db()
