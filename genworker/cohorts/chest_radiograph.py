@@ -101,6 +101,7 @@ GROUND_GLASS_HU = -450.0
 FLUID_HU = 15.0
 NODULE_MAX_DIAMETER_MM = 30.0
 NODULE_MIN_DIAMETER_MM = 5.0
+MAX_NODULE_AREA_MM2 = float(np.pi * (NODULE_MAX_DIAMETER_MM / 2) ** 2)  # severity 1
 PART_SOLID_SHARE = 0.4  # of nodules
 NODULE_MIN_LUNG_MM = 80.0  # a nodule lies where the ray crosses at least this much lung
 EFFUSION_MAX_ML = 1200.0

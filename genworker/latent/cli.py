@@ -36,6 +36,7 @@ from genworker.latent.planning import PLACEMENTS
 from genworker.latent.recipes import ARCHITECTURES, RECIPES, LatentRecipe, latent_recipe
 from genworker.latent.report import write_report
 from genworker.latent.runs import init_ranks
+from genworker.latent.simulators import SIMULATORS
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / "models"
@@ -220,7 +221,7 @@ def _features(args: argparse.Namespace) -> int:
     recipe = latent_recipe(args.recipe)
     started = time.perf_counter()
     data, stability_sets = feature_space_data(recipe.cohort, args)
-    simulator = evaluation.SIMULATORS[recipe.cohort]
+    simulator = SIMULATORS[recipe.cohort]
     config = feature_space.FeatureSpaceConfig(
         image_channels=len(simulator.CONTRASTS), anatomy_channels=len(simulator.ANATOMY_MAPS)
     )
@@ -258,7 +259,7 @@ def feature_space_data(cohort: str, args: argparse.Namespace) -> tuple:
     """The training data, and the (held-out, reference, shifted references) images the
     stability is measured on: two further simulated samples, the second also noise-free,
     blurred, and with a steeper contrast curve."""
-    simulator = evaluation.SIMULATORS[cohort]
+    simulator = SIMULATORS[cohort]
     learn = evaluation.fresh_subjects(cohort, FEATURE_SEED, args.subjects, 3)
     data = feature_space.FeatureData.of(list(evaluation.simulate(learn, args.workers)))
     rng = np.random.default_rng(FEATURE_SEED)

@@ -36,7 +36,7 @@ from scipy import ndimage
 from torch import nn
 
 from genworker import metrics
-from genworker.cohorts import brain_mri, glioma
+from genworker.cohorts import brain_mri, chest_radiograph, glioma
 from genworker.cohorts.scans import ScanTrack
 from genworker.cohorts.tracks import HELD_OUT_FRACTION, split_by_track
 from genworker.latent.feature_space import FeatureSpace
@@ -44,6 +44,7 @@ from genworker.latent.model import CaseRejected, LatentModel
 from genworker.latent.planning import PlanningError
 from genworker.latent.recipes import LatentRecipe
 from genworker.latent.segmenter import dice
+from genworker.latent.simulators import SIMULATORS
 from genworker.networks import z_from_seed
 
 EVALUATION_SEED = 20_261_127  # the held-out subjects' stream; no recipe may train on it
@@ -56,9 +57,12 @@ RING_MM = 6.0  # contrast-to-noise: the lesion against the brain this far around
 BORDER_PX = 1  # a mask may reach this far outside the body (its blurred edge)
 MONOTONE_TOLERANCE = 0.02  # segmented area may fall by this share of the largest lesion
 
-SIMULATORS = {brain_mri.NAME: brain_mri}
-PLACES = {brain_mri.NAME: (glioma.SIDES, glioma.LOCATIONS)}
-LESION_AREA_MM2 = {brain_mri.NAME: glioma.MAX_TUMOUR_AREA_MM2}  # severity 1
+# The lesion area at severity 1, the scale of the monotone test's tolerance (the chest's:
+# its nodule, the smaller of its lesions).
+LESION_AREA_MM2 = {
+    brain_mri.NAME: glioma.MAX_TUMOUR_AREA_MM2,
+    chest_radiograph.NAME: chest_radiograph.MAX_NODULE_AREA_MM2,
+}
 
 
 # Gantry's quality targets for a shipped model: (figure, comparison, bound); a bound of

@@ -18,12 +18,13 @@ import numpy as np
 import torch
 
 from genworker.checkpoint import read_checked, write_with_card
-from genworker.cohorts import brain_mri
+from genworker.cohorts import brain_mri, chest_radiograph
 from genworker.conditions import ConditionSchema
 from genworker.latent import anatomy_gan, planning
 from genworker.latent.autoencoder import Autoencoder, AutoencoderConfig
 from genworker.latent.renderer import LesionRenderer, RendererConfig
 from genworker.latent.segmenter import Segmenter, SegmenterConfig, dice
+from genworker.latent.simulators import SIMULATORS
 from genworker.networks import ConditionalGenerator, GeneratorConfig, build_generator, z_from_seed
 from genworker.sampling import Series, SeriesSpec
 
@@ -48,9 +49,15 @@ DOMAINS = {
     brain_mri.NAME: Domain(
         brain_mri.NAME, "MR", brain_mri.CONTRASTS, brain_mri.FINDINGS, brain_mri.PIXEL_MM
     ),
+    chest_radiograph.NAME: Domain(
+        chest_radiograph.NAME,
+        "DX",
+        chest_radiograph.CONTRASTS,
+        chest_radiograph.FINDINGS,
+        chest_radiograph.PIXEL_MM,
+    ),
 }
-PLANNERS = {brain_mri.NAME: planning.plan_brain}
-SIMULATORS = {brain_mri.NAME: brain_mri}
+PLANNERS = {brain_mri.NAME: planning.plan_brain, chest_radiograph.NAME: planning.plan_chest}
 
 
 @dataclass

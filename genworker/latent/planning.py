@@ -14,12 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genworker.cohorts import brain_mri, glioma
+from genworker.cohorts import brain_mri, chest_radiograph, glioma
+
+chest = chest_radiograph
 
 # Where each domain's planner can put each finding: (sides, locations).
 PLACEMENTS = {
     brain_mri.NAME: {"glioma": (glioma.SIDES, glioma.LOCATIONS)},
+    chest.NAME: {"nodule": (chest.SIDES, chest.ZONES), "effusion": (chest.SIDES, ("lower",))},
 }
+BRAIN_MAP_CHANNELS = 7  # brain_mri.lesion_maps: tumour compartments, texture, displacement
 
 
 class PlanningError(ValueError):
@@ -37,7 +41,7 @@ class Plan:
 
 
 def _no_lesion(finding: str, timepoints: int, map_channels: int, size: int) -> Plan:
-    small = brain_mri.LESION_MAP_SIZE
+    small = brain_mri.LESION_MAP_SIZE  # the chest's maps have the same size
     return Plan(
         finding=finding,
         side="",
@@ -60,7 +64,7 @@ def plan_brain(
     """A glioma grown in the requested (or a random) hemisphere and lobe; "normal": none."""
     timepoints = len(severities)
     if finding == "normal" or max(severities) <= 0:
-        return _no_lesion(finding, timepoints, 7, anatomy.shape[-1])
+        return _no_lesion(finding, timepoints, BRAIN_MAP_CHANNELS, anatomy.shape[-1])
     if finding != "glioma":
         raise PlanningError(f"the brain model plans gliomas, not {finding!r}")
     tissue = np.clip(anatomy, 0, 1)
@@ -93,3 +97,87 @@ def _brain_timepoints(
         maps.append(brain_mri.lesion_maps(parts, grid))
         masks.append(parts.tumour > 0.5)
     return Plan("glioma", side, location, severity, np.stack(maps), np.stack(masks))
+
+
+def plan_chest(
+    anatomy: np.ndarray,  # float32 [3, R, R] right lung, left lung, body thickness (dm)
+    finding: str,
+    severities: Sequence[float],
+    rng: np.random.Generator,
+    *,
+    side: str | None = None,
+    location: str | None = None,
+) -> Plan:
+    """A nodule grown in the requested (or a random) lung and zone, or pleural fluid
+    gathering in the requested (or a random) hemithorax; "normal": none."""
+    timepoints = len(severities)
+    if finding == "normal" or max(severities) <= 0:
+        return _no_lesion(finding, timepoints, 1, anatomy.shape[-1])
+    if finding not in PLACEMENTS[chest.NAME]:
+        raise PlanningError(f"the chest model plans nodules and effusions, not {finding!r}")
+    thickness = np.clip(anatomy, 0, None)
+    try:
+        chest.lung_axes(thickness)
+    except ValueError as error:  # a drawn patient whose lungs did not come out
+        raise PlanningError(f"{error}: no lung to place the {finding} in") from error
+    targets = np.asarray(severities, np.float32)
+    sides = [side] if side else list(rng.permutation(chest.SIDES))
+    if finding == "nodule":
+        zones = [location] if location else list(rng.permutation(chest.ZONES))
+        return _chest_nodule(thickness, targets, sides, zones, rng)
+    if location not in (None, "", "lower"):
+        raise PlanningError("pleural fluid gathers at the lung base: its location is 'lower'")
+    return _chest_effusion(thickness, targets, sides, rng)
+
+
+def _chest_nodule(
+    thickness: np.ndarray,
+    targets: np.ndarray,
+    sides: list[str],
+    zones: list[str],
+    rng: np.random.Generator,
+) -> Plan:
+    diameters = np.maximum(targets * chest.NODULE_MAX_DIAMETER_MM, chest.NODULE_MIN_DIAMETER_MM)
+    solid = rng.uniform() > chest.PART_SOLID_SHARE
+    core_share = 1.0 if solid else float(rng.uniform(0.3, 0.6))
+    for side in sides:
+        for zone in zones:
+            centre = chest.nodule_site(thickness, float(diameters.max()), side, zone, rng)
+            if centre is None:
+                continue
+            grown = [chest.nodule(centre, float(d), core_share) for d in diameters]
+            return Plan(
+                "nodule",
+                side,
+                zone,
+                (diameters / chest.NODULE_MAX_DIAMETER_MM).astype(np.float32),
+                np.stack([chest.lesion_maps(path) for path, _ in grown]),
+                np.stack([mask for _, mask in grown]),
+            )
+    raise PlanningError(
+        f"no room for a nodule in the {' or '.join(sides)} lung's {' or '.join(zones)} zone "
+        "of this patient"
+    )
+
+
+def _chest_effusion(
+    thickness: np.ndarray, targets: np.ndarray, sides: list[str], rng: np.random.Generator
+) -> Plan:
+    meniscus = chest.draw_meniscus(rng)
+    for side in sides:
+        found = [
+            chest.effusion(thickness, side, float(t) * chest.EFFUSION_MAX_ML, meniscus)
+            for t in targets
+        ]
+        masks = np.stack([mask for _, mask, _ in found])
+        if masks[-1].any():
+            reached = np.float32([volume for _, _, volume in found]) / chest.EFFUSION_MAX_ML
+            return Plan(
+                "effusion",
+                side,
+                "lower",
+                np.maximum.accumulate(reached),
+                np.stack([chest.lesion_maps(path) for path, _, _ in found]),
+                masks,
+            )
+    raise PlanningError(f"the {' or '.join(sides)} lung field of this patient holds no fluid")

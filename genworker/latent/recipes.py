@@ -28,7 +28,7 @@ class LatentRecipe:
     segmenter: SegmenterConfig
     anatomy: dict  # GeneratorConfig fields besides architecture, resolution, channels, findings
     autoencoder_steps: int
-    anatomy_steps: int
+    anatomy_steps: dict  # per architecture
     renderer_steps: int
     segmenter_steps: int
     anatomy_batch: int = 32
@@ -69,7 +69,28 @@ RECIPES: dict[str, LatentRecipe] = {
         segmenter=SegmenterConfig(image_channels=3),
         anatomy=_ANATOMY,
         autoencoder_steps=2000,
-        anatomy_steps=8000,
+        anatomy_steps={"stylegan2": 8000, "cgan": 8000},
+        renderer_steps=600,
+        segmenter_steps=400,
+    ),
+    # Wired and tested on a few steps; its lengths are the brain's until it is trained.
+    "chest-radiograph": LatentRecipe(
+        name="chest-radiograph",
+        cohort="chest-radiograph",
+        subjects=600,
+        extra_normals=2000,
+        autoencoder=AutoencoderConfig(
+            image_channels=1,
+            anatomy_channels=3,
+            latent_channels=8,
+            widths=(16, 32, 64, 128),
+            latent_noise=0.1,
+        ),
+        renderer=RendererConfig(latent_channels=8, map_channels=1),
+        segmenter=SegmenterConfig(image_channels=1),
+        anatomy=_ANATOMY,
+        autoencoder_steps=2000,
+        anatomy_steps={"stylegan2": 8000, "cgan": 8000},
         renderer_steps=600,
         segmenter_steps=400,
     ),

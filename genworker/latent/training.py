@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from genworker.cohorts import brain_mri
 from genworker.cohorts.scans import ScanCohort, load_scans, save_scans
 from genworker.latent import anatomy_gan
 from genworker.latent.autoencoder import (
@@ -35,9 +34,8 @@ from genworker.latent.recipes import LatentRecipe
 from genworker.latent.renderer import LesionRenderer, RendererData, train_renderer
 from genworker.latent.runs import ALONE, Ranks
 from genworker.latent.segmenter import Segmenter, SegmenterData, train_segmenter
+from genworker.latent.simulators import SIMULATORS
 from genworker.networks import ConditionalGenerator, GeneratorConfig, build_generator
-
-SIMULATORS = {brain_mri.NAME: brain_mri}
 
 
 @dataclass
@@ -207,12 +205,16 @@ def stage_anatomy(
         data,
         anatomy_config(recipe, architecture),
         out_dir=run / architecture,
-        steps=recipe.anatomy_steps,
+        steps=recipe.anatomy_steps[architecture],
         batch_size=recipe.anatomy_batch,
         seed=recipe.train_seed,
         **options,
     )
-    _keep(generator, run / architecture / FINAL["anatomy"], progress.step >= recipe.anatomy_steps)
+    _keep(
+        generator,
+        run / architecture / FINAL["anatomy"],
+        progress.step >= recipe.anatomy_steps[architecture],
+    )
     return generator
 
 

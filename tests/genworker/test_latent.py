@@ -27,7 +27,7 @@ TINY = {
     "extra_normals": 2,
     "timepoints": 2,
     "autoencoder_steps": 2,
-    "anatomy_steps": 2,
+    "anatomy_steps": {"stylegan2": 2, "cgan": 2},
     "renderer_steps": 2,
     "segmenter_steps": 2,
     "anatomy_batch": 4,

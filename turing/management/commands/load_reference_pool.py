@@ -114,7 +114,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from genworker.cohorts.registry import build_cohort
         from genworker.cohorts.store import read_cohort
-        from genworker.latent.training import SIMULATORS
+        from genworker.latent.simulators import SIMULATORS
 
         try:
             if options["cohort"] in SIMULATORS and not options["folder"]:

@@ -1,0 +1,112 @@
+"""The chest radiograph in the latent engine: nodules and effusions planned on a patient's
+lung maps where the template asks, and a chest recipe that trains, ships and draws series."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from genworker.cohorts import chest_radiograph as cr
+from genworker.cohorts import sources
+from genworker.latent import model, training
+from genworker.latent.model import load_latent_model, save_latent_model
+from genworker.latent.planning import PLACEMENTS, PlanningError, plan_chest
+from genworker.latent.recipes import latent_recipe
+from genworker.networks import z_from_seed
+
+pytestmark = pytest.mark.skipif(
+    not sources.is_fetched("pyradiomics"),
+    reason=f"the pyradiomics anatomy is not fetched (run `{sources.FETCH_COMMAND}`)",
+)
+
+SEVERITIES = [0.2, 0.5, 0.9]
+
+
+@pytest.fixture(scope="module")
+def lungs():
+    return cr.draw_subject(np.random.default_rng(5), 55.0, 1).anatomy
+
+
+@pytest.mark.parametrize(("side", "zone"), [("left", "middle"), ("right", "upper")])
+def test_a_nodule_grows_where_it_was_asked_for(lungs, side, zone):
+    plan = plan_chest(
+        lungs, "nodule", SEVERITIES, np.random.default_rng(1), side=side, location=zone
+    )
+    assert (plan.side, plan.location) == (side, zone)
+    areas = plan.masks.sum(axis=(1, 2))
+    assert np.all(np.diff(areas) > 0)
+    for mask in plan.masks:
+        found = cr.facts(mask, lungs)
+        assert (found["side"], found["location"]) == (side, zone)
+    assert plan.maps.shape == (3, 1, cr.LESION_MAP_SIZE, cr.LESION_MAP_SIZE)
+    assert plan.severity == pytest.approx(SEVERITIES)
+
+
+def test_an_effusion_gathers_at_the_base_of_the_side_asked_for(lungs):
+    plan = plan_chest(lungs, "effusion", SEVERITIES, np.random.default_rng(2), side="right")
+    assert (plan.side, plan.location) == ("right", "lower")
+    assert np.all(np.diff(plan.masks.sum(axis=(1, 2))) > 0)
+    assert cr.facts(plan.masks[-1], lungs)["side"] == "right"
+    assert np.all(np.diff(plan.severity) >= 0)
+
+
+def test_what_the_chest_cannot_plan_is_refused_with_the_reason(lungs):
+    rng = np.random.default_rng(3)
+    with pytest.raises(PlanningError, match="'lower'"):
+        plan_chest(lungs, "effusion", SEVERITIES, rng, side="left", location="upper")
+    with pytest.raises(PlanningError, match="not 'glioma'"):
+        plan_chest(lungs, "glioma", SEVERITIES, rng)
+    with pytest.raises(PlanningError, match="no room for a nodule in the left lung's upper"):
+        plan_chest(lungs * 0.2, "nodule", SEVERITIES, rng, side="left", location="upper")
+    with pytest.raises(PlanningError, match="no right lung field: no lung to place the nodule"):
+        plan_chest(np.zeros_like(lungs), "nodule", SEVERITIES, rng)
+    assert not plan_chest(lungs, "normal", SEVERITIES, rng).masks.any()
+    assert set(PLACEMENTS["chest-radiograph"]) == {"nodule", "effusion"}
+
+
+def test_the_chest_recipe_trains_ships_and_draws_a_planned_series(
+    lungs, tmp_path_factory, monkeypatch
+):
+    torch.set_num_threads(1)
+    tiny = {
+        "subjects": 3,
+        "extra_normals": 2,
+        "timepoints": 2,
+        "autoencoder_steps": 2,
+        "anatomy_steps": {"stylegan2": 2, "cgan": 2},
+        "renderer_steps": 2,
+        "segmenter_steps": 2,
+        "anatomy_batch": 4,
+    }
+    recipe = replace(latent_recipe("chest-radiograph"), **tiny)
+    run = tmp_path_factory.mktemp("chest-run")
+    training.train_recipe(recipe, run, architectures=("cgan",), workers=1)
+    parts = training.trained_parts(recipe, run, "cgan")
+    path = run / "tiny-chest.pt"
+    save_latent_model(
+        path, domain=model.DOMAINS["chest-radiograph"], card={"name": "tiny-chest"}, **parts
+    )
+    loaded = load_latent_model(path)
+    assert (loaded.domain.modality, loaded.domain.channels) == ("DX", ("DX",))
+    # The tiny decoder draws no lungs: plan on a simulated subject's, and keep any image.
+    plan = model.PLANNERS["chest-radiograph"]
+    monkeypatch.setitem(
+        model.PLANNERS, "chest-radiograph", lambda _a, *a, **k: plan(lungs, *a, **k)
+    )
+    monkeypatch.setattr(model, "MIN_DICE", -1.0)
+    series = loaded.series(
+        z_from_seed(4, 1, loaded.z_dim)[0],
+        age=60.0,
+        sex="M",
+        finding="nodule",
+        severities=[0.3, 0.8],
+        seed=4,
+        side="left",
+        location="lower",
+    )
+    assert series.images.shape == (2, 1, cr.RESOLUTION, cr.RESOLUTION)
+    assert (series.side, series.location) == ("left", "lower")
+    assert np.all(np.diff(series.masks.sum(axis=(1, 2))) > 0)
