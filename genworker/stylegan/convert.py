@@ -35,6 +35,10 @@ class CardFields:
     citation: str = ""
     truncation: float = 1.0  # the default truncation of cases made from the model
     pixel_spacing_mm: float | None = None
+    # Whether the findings of an unconditional model name the directions to be taught from
+    # labelled samples (the site's upload page, one field for both kinds of model) instead
+    # of being refused as classes it does not have.
+    teach_findings: bool = False
 
 
 def family_of(g_ema: PersistentObject) -> str:
@@ -83,6 +87,18 @@ def class_names(generator: StyleGANGenerator, findings: Sequence[str]) -> list[s
     return list(findings)
 
 
+def taught_findings(generator: StyleGANGenerator, fields: CardFields) -> list[str]:
+    """The findings whose directions an unconditional model will be taught, where asked."""
+    if generator.c_dim or not fields.teach_findings:
+        return []
+    findings = list(fields.findings)
+    if len(set(findings)) != len(findings) or NORMAL_CLASS in findings:
+        raise ValueError(
+            f"the findings to teach must be distinct and not {NORMAL_CLASS!r}, got {findings}"
+        )
+    return findings
+
+
 def class_directions(generator: StyleGANGenerator, classes: list[str]) -> dict[str, np.ndarray]:
     """Each disease class's mean w minus the "normal" class's: where severity 1 leads."""
     if NORMAL_CLASS not in classes:
@@ -106,7 +122,8 @@ def import_network_pickle(
     if not isinstance(g_ema, PersistentObject):
         raise ValueError(f"{pickle_path.name} holds no G_ema network (keys: {sorted(snapshot)})")
     generator, descriptions = generator_from_pickle(g_ema)
-    classes = class_names(generator, fields.findings)
+    taught = taught_findings(generator, fields)
+    classes = class_names(generator, () if taught else fields.findings)
     directions = class_directions(generator, classes)
     synthesis = descriptions["synthesis"]["attributes"]
     card = {
@@ -118,7 +135,8 @@ def import_network_pickle(
         "z_dim": generator.z_dim,
         "w_dim": generator.w_dim,
         "classes": classes,
-        "conditions": {"findings": sorted(directions), "classes": classes},
+        "conditions": {"findings": sorted(directions) or taught, "classes": classes},
+        "taught_findings": taught,
         "truncation_default": fields.truncation,
         "progression": _progression_note(generator, classes, directions),
         "masks": False,  # no segmentation network: cases carry no ground truth

@@ -1,7 +1,6 @@
 """A generator imported from an NVIDIA StyleGAN pickle makes cases as any other does."""
 
 import io
-from pathlib import Path
 
 import pydicom
 import pytest
@@ -11,17 +10,10 @@ from cases.generation import worker
 from cases.models import GeneratorModel, Instance, LesionGroundTruth
 from genworker.stylegan.convert import CardFields, import_network_pickle
 from tests.factories import GenerationJobFactory, TemplateVersionFactory
+from tests.stylegan_pickles import needs_pickles, pickle_path
 
-PICKLE = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "fixtures"
-    / "stylegan-pickles"
-    / "stylegan2-ada-cond-gray32.pkl"
-)
-pytestmark = pytest.mark.skipif(
-    not PICKLE.is_file(), reason=f"the StyleGAN pickle fixtures are absent ({PICKLE.parent})"
-)
+PICKLE = pickle_path("stylegan2-ada-cond-gray32")
+pytestmark = needs_pickles
 
 
 @pytest.fixture(autouse=True)
