@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from cases import api, views
+from cases import api, generator_pages, views
 from cases.imaging import views as imaging
 from cases.reference import views as reference
 
@@ -22,7 +22,26 @@ urlpatterns = [
     path("operations/<int:pk>/", views.operation_detail, name="operation"),
     path("operations/<int:pk>/progress/", views.operation_progress, name="operation-progress"),
     path("generators/", views.generator_list, name="generator-list"),
+    path("generators/import/", generator_pages.stylegan_upload, name="generator-import"),
     path("generators/<int:pk>/", views.generator_detail, name="generator-detail"),
+    path(
+        "generators/<int:pk>/publish/", generator_pages.generator_publish, name="generator-publish"
+    ),
+    path(
+        "generators/<int:pk>/directions/",
+        generator_pages.direction_teach,
+        name="generator-directions",
+    ),
+    path(
+        "generators/<int:pk>/directions/<int:direction_pk>/preview.png",
+        generator_pages.direction_preview,
+        name="generator-direction-preview",
+    ),
+    path(
+        "generators/<int:pk>/samples/<int:seed>.png",
+        generator_pages.generator_sample,
+        name="generator-sample",
+    ),
     path(
         "generators/<int:pk>/figures/<int:figure_pk>.png",
         views.generator_figure,

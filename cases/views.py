@@ -128,12 +128,16 @@ def job_launch(request: HttpRequest, pk: int) -> HttpResponse:
     form = GenerateForm(request.POST)
     if not form.is_valid():
         return _template_page(request, template, generate_form=form, status=400)
-    job = template.current.launch_job(
-        requested_by=request.user,
-        n_cases=form.cleaned_data["n_cases"],
-        seed=form.cleaned_data["seed"],
-        with_twins=form.cleaned_data["with_twins"],
-    )
+    try:
+        job = template.current.launch_job(
+            requested_by=request.user,
+            n_cases=form.cleaned_data["n_cases"],
+            seed=form.cleaned_data["seed"],
+            with_twins=form.cleaned_data["with_twins"],
+        )
+    except ValidationError as exc:
+        form.add_error(None, exc.messages)
+        return _template_page(request, template, generate_form=form, status=400)
     n = job.n_cases
     messages.success(request, f"Job {job.pk} queued: {n} case{'s' * (n != 1)}.")
     return redirect(template)

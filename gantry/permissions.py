@@ -44,6 +44,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     EDUCATOR: [
         "cases.view_generatormodel",
+        "cases.teach_direction",
         "cases.view_casetemplate",
         "cases.add_casetemplate",
         "cases.change_casetemplate",

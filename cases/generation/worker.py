@@ -51,6 +51,7 @@ from genworker.pipeline import (
     write_twin,
 )
 from genworker.sampling import progression_batch
+from genworker.stylegan.directions import with_directions
 from genworker.writers import Writers
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,8 @@ def _load_cached(sha256: str, path: str, device: str):  # -> LoadedGenerator
 
 
 def load_generator_for(model: GeneratorModel, device: str):  # -> LoadedGenerator
-    """The generator of ``model``, loaded once per worker process (keyed by sha256)."""
+    """The generator of ``model``, loaded once per worker process (keyed by sha256); an
+    unconditional imported model with the directions it was taught on the site."""
     cached = Path(settings.GANTRY_WORKER_CACHE_DIR) / f"{model.sha256}.pt"
     if not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +101,10 @@ def load_generator_for(model: GeneratorModel, device: str):  # -> LoadedGenerato
         with model.checkpoint.open("rb") as src, partial.open("wb") as dst:
             shutil.copyfileobj(src, dst)
         partial.replace(cached)
-    return _load_cached(model.sha256, str(cached), device)
+    loaded = _load_cached(model.sha256, str(cached), device)
+    if model.needs_taught_directions:
+        loaded = with_directions(loaded, model.approved_directions())
+    return loaded
 
 
 def case_request(job: GenerationJob, case_index: int) -> CaseRequest:

@@ -8,7 +8,12 @@ queue.
 Migrations name ``validate_progression`` and ``new_job_seed`` by their path here.
 """
 
-from cases.models.generators import GeneratorFigure, GeneratorModel
+from cases.models.generators import (
+    GeneratorFigure,
+    GeneratorModel,
+    GeneratorSample,
+    TaughtDirection,
+)
 from cases.models.hiding import Hidden, register_hidden_filter
 from cases.models.jobs import (
     GENERATE_TASK,
@@ -48,6 +53,7 @@ __all__ = [
     "GenerationJob",
     "GeneratorFigure",
     "GeneratorModel",
+    "GeneratorSample",
     "Hidden",
     "Instance",
     "JobQuerySet",
@@ -59,6 +65,7 @@ __all__ = [
     "Series",
     "Study",
     "SyntheticPatient",
+    "TaughtDirection",
     "TemplateVersion",
     "instances_visible_to",
     "new_job_seed",

@@ -211,6 +211,9 @@ class TemplateVersion(models.Model):
         every case gets its normal twin (see ``SyntheticPatient.twin_of``)."""
         from cases.models.jobs import GenerationJob
 
+        problem = self.generator.why_it_cannot_make(self.finding)
+        if problem:
+            raise ValidationError(problem)
         if not 1 <= n_cases <= GenerationJob.MAX_CASES:
             raise ValidationError(f"a job makes 1 to {GenerationJob.MAX_CASES} cases")
         job = GenerationJob(

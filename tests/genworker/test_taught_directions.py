@@ -13,11 +13,13 @@ from PIL import Image
 from genworker.loading import load_model
 from genworker.sampling import SeriesSpec, progression_batch
 from genworker.stylegan.convert import CardFields, import_network_pickle
-from genworker.stylegan.directions import (
+from genworker.stylegan.direction_fit import (
     MIN_PER_LABEL,
     PREVIEW_SEVERITIES,
     SAMPLE_SEEDS,
     fit_direction,
+)
+from genworker.stylegan.directions import (
     png_bytes,
     preview_series,
     sample_pictures,
