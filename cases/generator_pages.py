@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from cases.generation.imported_models import (
@@ -135,54 +136,71 @@ def read_labels(post, seeds: list[int]) -> dict[str, bool]:
 def direction_teach(request: HttpRequest, pk: int) -> HttpResponse:
     """The samples to label for a finding, the fit's preview, and accepting it."""
     generator = _unconditional(pk)
-    samples = list(generator.samples.all())
-    error, status = "", 200
+    if request.method == "POST":
+        return _teaching_action(request, generator)
+    finding = request.GET.get("finding", "")
     try:
-        finding = clean_finding(request.POST.get("finding") or request.GET.get("finding") or "")
+        finding = clean_finding(finding) if finding else ""
     except ValidationError as exc:
-        finding = ""
-        if request.method == "POST" or request.GET.get("finding"):
-            error, status = " ".join(exc.messages), 400
-    direction = generator.taught_directions.filter(finding=finding).first() if finding else None
-    if request.method == "POST" and not error:
-        action = request.POST.get("action")
-        if action == "draw":
-            return redirect(launch_samples(generator, user=request.user))
-        if action == "approve" and direction is not None and direction.fitted_at:
-            direction.approve()
-            messages.success(request, f"Cases of {finding} now walk along this direction.")
-            return redirect(f"{request.path}?finding={finding}")
+        return _teaching_page(request, generator, "", error=" ".join(exc.messages))
+    return _teaching_page(request, generator, finding)
+
+
+def _teaching_action(request: HttpRequest, generator: GeneratorModel) -> HttpResponse:
+    """Draw the samples, fit a direction to the posted labels, or accept a fit's preview."""
+    action = request.POST.get("action")
+    if action == "draw":
+        return redirect(launch_samples(generator, user=request.user))
+    finding, seeds = "", [sample.seed for sample in generator.samples.all()]
+    try:
+        finding = clean_finding(request.POST.get("finding", ""))
         if action == "fit":
-            try:
-                labels = read_labels(request.POST, [s.seed for s in samples])
-                _check_counts(labels)
-            except ValidationError as exc:
-                error, status = " ".join(exc.messages), 400
-            else:
-                direction, _ = TaughtDirection.objects.get_or_create(
-                    generator=generator, finding=finding
-                )
-                return redirect(launch_fit(direction, labels, user=request.user))
-        elif not error:
-            error, status = "Nothing to do: label the samples and fit, or accept a preview.", 400
-    labels = (direction.labels if direction else {}) if not error else _posted(request, samples)
+            labels = read_labels(request.POST, seeds)
+            _check_counts(labels)
+            direction, _ = TaughtDirection.objects.get_or_create(
+                generator=generator, finding=finding
+            )
+            return redirect(launch_fit(direction, labels, user=request.user))
+        if action == "approve":
+            get_object_or_404(generator.taught_directions, finding=finding).approve()
+            messages.success(request, f"Cases of {finding} now walk along this direction.")
+            return redirect(f"{request.path}?{urlencode({'finding': finding})}")
+        raise ValidationError(f"unknown action {action!r}: draw, fit or approve")
+    except ValidationError as exc:
+        labels = _posted(request.POST, seeds)
+        return _teaching_page(request, generator, finding, labels, error=" ".join(exc.messages))
+
+
+def _teaching_page(
+    request: HttpRequest,
+    generator: GeneratorModel,
+    finding: str,
+    labels: dict[str, bool] | None = None,
+    *,
+    error: str = "",
+) -> HttpResponse:
+    """The page; with ``error``, a 400 that keeps the labels as posted."""
+    direction = generator.taught_directions.filter(finding=finding).first() if finding else None
+    if labels is None:
+        labels = direction.labels if direction else {}
     drawing = Operation.objects.filter(
         task=SAMPLES_TASK, params__generator=generator.pk, status__in=("queued", "running")
     ).first()
+    taught = generator.taught_directions.values_list("finding", flat=True)
     return render(
         request,
         "cases/direction_teach.html",
         {
             "generator": generator,
             "finding": finding,
-            "findings": sorted(set(generator.findings) | set(_taught(generator))),
+            "findings": sorted({*generator.findings, *taught}),
             "direction": direction,
-            "rows": [(s, _label_value(labels.get(str(s.seed)))) for s in samples],
+            "rows": [(s, _label_value(labels.get(str(s.seed)))) for s in generator.samples.all()],
             "min_per_label": MIN_PER_LABEL,
             "drawing": drawing,
             "error": error,
         },
-        status=status,
+        status=400 if error else 200,
     )
 
 
@@ -196,21 +214,17 @@ def _check_counts(labels: dict[str, bool]) -> None:
         )
 
 
-def _posted(request: HttpRequest, samples: list[GeneratorSample]) -> dict[str, bool]:
+def _posted(post, seeds: list[int]) -> dict[str, bool]:
     """The labels as posted, kept on a page that refuses them."""
     return {
-        str(s.seed): request.POST.get(f"label-{s.seed}") == SHOWS
-        for s in samples
-        if request.POST.get(f"label-{s.seed}") in (SHOWS, DOES_NOT)
+        str(seed): post.get(f"label-{seed}") == SHOWS
+        for seed in seeds
+        if post.get(f"label-{seed}") in (SHOWS, DOES_NOT)
     }
 
 
 def _label_value(shows: bool | None) -> str:
     return "" if shows is None else (SHOWS if shows else DOES_NOT)
-
-
-def _taught(generator: GeneratorModel) -> list[str]:
-    return list(generator.taught_directions.values_list("finding", flat=True))
 
 
 @permission_required("cases.view_generatormodel", raise_exception=True)

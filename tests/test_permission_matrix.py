@@ -232,6 +232,25 @@ MATRIX = [
         None,
         allowed(),
     ),
+    # --- a generator: only those who may register generators (no role) import or publish;
+    # educators teach directions, to unconditional imported generators only
+    ("generator", "import page", "get", lambda w: "/generators/import/", None, allowed()),
+    (
+        "generator",
+        "publish",
+        "post",
+        lambda w: f"/generators/{w.generator.pk}/publish/",
+        None,
+        allowed(),
+    ),
+    (
+        "generator",
+        "teach a direction",
+        "get",
+        lambda w: f"/generators/{w.generator.pk}/directions/",
+        None,
+        allowed(*EDUCATORS, yes=404),
+    ),
 ]
 
 

@@ -14,6 +14,7 @@ from django.contrib.auth.models import Permission
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from cases.forms import TemplateForm
 from cases.generation import worker
@@ -275,3 +276,54 @@ def test_an_unconditional_model_is_taught_a_direction_before_its_cases_are_made(
     client.logout()
     published = login(registrar).post(reverse("generator-publish", args=[generator.pk]))
     assert published.status_code == 302
+
+
+@needs_pickles
+def test_a_model_registered_from_the_command_line_draws_its_samples_from_the_page(
+    login, educator, task_queue, django_capture_on_commit_callbacks, tmp_path
+):
+    from genworker.stylegan.convert import CardFields, import_network_pickle
+
+    checkpoint = tmp_path / "uncond.pt"
+    import_network_pickle(pickle_path("stylegan2-ada-uncond-rgb32"), checkpoint, CardFields("DX"))
+    generator = GeneratorModel.register(checkpoint, name="uncond", title="Uncond")
+    assert generator.findings == []
+    web = login(educator)
+    teach = reverse("generator-directions", args=[generator.pk])
+    assert "Draw the samples" in web.get(teach, {"finding": "effusion"}).content.decode()
+    bad = web.get(teach, {"finding": "Effusion!"})
+    assert bad.status_code == 400
+    assert "is not a finding" in bad.content.decode()
+    not_fitted = web.post(teach, {"finding": "effusion", "action": "approve"})
+    assert not_fitted.status_code == 404
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = web.post(teach, {"action": "draw"})
+    operation = Operation.objects.get()
+    assert reply["Location"] == operation.get_absolute_url()
+    task_queue.run()
+    operation.refresh_from_db()
+    assert (operation.status, operation.error) == ("succeeded", "")
+    assert generator.samples.count() == len(SAMPLE_SEEDS)
+    page = web.get(teach, {"finding": "effusion"}).content.decode()
+    assert page.count('class="sample"') == len(SAMPLE_SEEDS)
+    # Accepting a fit makes its finding one the generator makes.
+    TaughtDirection.objects.create(
+        generator=generator, finding="effusion", vector=[0.1] * 32, fitted_at=timezone.now()
+    )
+    web.post(teach, {"finding": "effusion", "action": "approve"})
+    generator.refresh_from_db()
+    assert generator.findings == ["effusion"]
+    assert generator.why_it_cannot_make("effusion") == ""
+    assert "has no direction for nodule" in generator.why_it_cannot_make("nodule")
+    # A conditional generator is taught nothing here.
+    conditional = GeneratorModel.objects.create(
+        name="cond",
+        title="Cond",
+        sha256="1" * 64,
+        architecture="stylegan2 (imported)",
+        modality="MR",
+        resolution=32,
+        conditions_schema={"findings": ["glioma"]},
+        model_card={"classes": ["normal", "glioma"]},
+    )
+    assert web.get(reverse("generator-directions", args=[conditional.pk])).status_code == 404
