@@ -18,6 +18,12 @@ components from the two-way ANOVA mean squares (a negative component set to 0), 
 interval on Satterthwaite's degrees of freedom. That interval is the one to quote when
 generalising beyond these raters and images.
 
+The realism lab adds: image-quality scores of the uninformed phase, real against synthetic
+(mean ± sd, two-sided Mann-Whitney U); forced-choice trials (2AFC, 4AFC) as a proportion
+correct with a Wilson interval and an exact one-sided binomial test against chance (1/2,
+1/4); time on image as median and interquartile range; and a carry-over check, Pearson's
+chi-square of each call against the truth of the image shown just before it.
+
 Undefined figures (a proportion of nothing, an AUC with one class, a kappa with one rater
 or no variation) are ``None``, never a made-up number.
 """
@@ -44,6 +50,8 @@ class Reading:
     called_synthetic: bool
     confidence: int  # 1..5
     experience_years: float | None = None
+    position: int | None = None  # 1-based place in the rater's order
+    time_ms: int | None = None  # time the image was on screen before the answer
 
     @property
     def correct(self) -> bool:
@@ -114,6 +122,74 @@ class Analysis:
     fleiss_kappa: float | None
     kappa_images: int  # images read by every rater (the kappa's items)
     fooling_rates: dict[str, float] = field(default_factory=dict)  # synthetic image -> rate
+
+
+@dataclass(frozen=True)
+class TrialReading:
+    """One rater's answer to one forced-choice trial."""
+
+    rater: str
+    trial: int
+    correct: bool
+    time_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Mean ± sd of a set of scores (sd with n - 1; None with fewer than two)."""
+
+    n: int
+    mean: float | None
+    sd: float | None
+
+
+@dataclass(frozen=True)
+class QualityComparison:
+    """Image-quality scores (1-5) of real against synthetic images, given by raters who were
+    not told synthetic images were present; ``u`` is the Mann-Whitney U of the synthetic
+    scores, ``p_value`` two-sided (both None when a side has no scores)."""
+
+    real: Spread
+    synthetic: Spread
+    u: float | None
+    p_value: float | None
+
+
+@dataclass(frozen=True)
+class ForcedChoice:
+    """Proportion of forced-choice trials answered correctly against the chance of guessing
+    one of ``alternatives`` images; ``p_value`` is the exact one-sided binomial test that
+    raters do better than chance."""
+
+    alternatives: int
+    chance: float
+    correct: Proportion
+    p_value: float | None
+
+
+@dataclass(frozen=True)
+class TimeSpread:
+    """Median and interquartile range (25th-75th percentile) of times in milliseconds."""
+
+    n: int
+    median: float | None
+    q1: float | None
+    q3: float | None
+
+
+@dataclass(frozen=True)
+class CarryOver:
+    """Whether a call depends on the truth of the image shown just before it.
+
+    ``table`` rows: previous image real, previous image synthetic; columns: called real,
+    called synthetic. ``p_value`` is Pearson's chi-square test of independence without
+    continuity correction (1 degree of freedom); None when a row or column is empty."""
+
+    table: tuple[tuple[int, int], tuple[int, int]]
+    synthetic_after_real: Proportion
+    synthetic_after_synthetic: Proportion
+    chi2: float | None
+    p_value: float | None
 
 
 def confidence_score(called_synthetic: bool, confidence: int) -> int:
@@ -366,3 +442,100 @@ def analyse(readings: Sequence[Reading]) -> Analysis:
         kappa_images=len(table),
         fooling_rates=fooling_rates(readings),
     )
+
+
+def spread(values: Sequence[float]) -> Spread:
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return Spread(0, None, None)
+    sd = float(values.std(ddof=1)) if len(values) > 1 else None
+    return Spread(len(values), float(values.mean()), sd)
+
+
+def compare_quality(real: Sequence[int], synthetic: Sequence[int]) -> QualityComparison:
+    """Quality scores of the two sides: mean ± sd each and a two-sided Mann-Whitney U test
+    (scipy's exact test for small samples without ties, else the normal approximation with
+    tie correction). Every score counts once, as the pooled accuracy counts every reading."""
+    u = p_value = None
+    if len(real) and len(synthetic):
+        test = stats.mannwhitneyu(synthetic, real, alternative="two-sided")
+        u, p_value = float(test.statistic), float(test.pvalue)
+    return QualityComparison(spread(real), spread(synthetic), u, p_value)
+
+
+def forced_choice(k: int, n: int, alternatives: int) -> ForcedChoice:
+    """``k`` correct of ``n`` trials with ``alternatives`` images each (2 or 4)."""
+    if alternatives < 2:
+        raise ValueError("a forced choice needs at least two alternatives")
+    chance = 1 / alternatives
+    p_value = float(stats.binom.sf(k - 1, n, chance)) if n else None  # P(X >= k)
+    return ForcedChoice(alternatives, chance, proportion(k, n), p_value)
+
+
+def time_spread(times_ms: Sequence[float]) -> TimeSpread:
+    if len(times_ms) == 0:
+        return TimeSpread(0, None, None, None)
+    q1, median, q3 = np.percentile(np.asarray(times_ms, dtype=float), [25, 50, 75])
+    return TimeSpread(len(times_ms), float(median), float(q1), float(q3))
+
+
+def reading_times(readings: Iterable[Reading]) -> dict[str, TimeSpread]:
+    """Time on image of real and synthetic images, and of correct and wrong calls."""
+    timed = [r for r in readings if r.time_ms is not None]
+    groups = {
+        "real images": [r.time_ms for r in timed if not r.synthetic],
+        "synthetic images": [r.time_ms for r in timed if r.synthetic],
+        "correct calls": [r.time_ms for r in timed if r.correct],
+        "wrong calls": [r.time_ms for r in timed if not r.correct],
+    }
+    return {label: time_spread(times) for label, times in groups.items()}
+
+
+def carry_over(readings: Iterable[Reading]) -> CarryOver:
+    """Call against the previous image's truth, over every pair of images a rater read one
+    right after the other (consecutive positions of the rater's order)."""
+    by_position: dict[tuple[str, int], Reading] = {
+        (r.rater, r.position): r for r in readings if r.position is not None
+    }
+    counts = np.zeros((2, 2), dtype=int)
+    for (rater, position), reading in by_position.items():
+        previous = by_position.get((rater, position - 1))
+        if previous is not None:
+            counts[int(previous.synthetic), int(reading.called_synthetic)] += 1
+    chi2 = p_value = None
+    if counts.sum(axis=0).all() and counts.sum(axis=1).all():
+        test = stats.chi2_contingency(counts, correction=False)
+        chi2, p_value = float(test.statistic), float(test.pvalue)
+    (real_real, real_synthetic), (synthetic_real, synthetic_synthetic) = counts.tolist()
+    return CarryOver(
+        table=((real_real, real_synthetic), (synthetic_real, synthetic_synthetic)),
+        synthetic_after_real=proportion(real_synthetic, real_real + real_synthetic),
+        synthetic_after_synthetic=proportion(
+            synthetic_synthetic, synthetic_real + synthetic_synthetic
+        ),
+        chi2=chi2,
+        p_value=p_value,
+    )
+
+
+def analyse_forced_choice(
+    readings: Sequence[TrialReading], alternatives: int
+) -> tuple[ForcedChoice, dict[str, ForcedChoice]]:
+    """Proportion correct pooled over every trial answered, and per rater."""
+    per_rater = {
+        rater: forced_choice(sum(r.correct for r in group), len(group), alternatives)
+        for rater, group in _grouped(readings, lambda r: r.rater).items()
+    }
+    pooled = forced_choice(sum(r.correct for r in readings), len(readings), alternatives)
+    return pooled, per_rater
+
+
+def trial_times(readings: Iterable[TrialReading]) -> dict[str, TimeSpread]:
+    """Time per trial: every trial, and correct and wrong ones."""
+    timed = [r for r in readings if r.time_ms is not None]
+    groups = {
+        "all trials": [r.time_ms for r in timed],
+        "correct trials": [r.time_ms for r in timed if r.correct],
+        "wrong trials": [r.time_ms for r in timed if not r.correct],
+    }
+    return {label: time_spread(times) for label, times in groups.items()}
