@@ -24,3 +24,10 @@ CONFIDENCE = [
     (4, "4 · sure"),
     (5, "5 · certain"),
 ]
+QUALITY = [
+    (1, "1 · non-diagnostic"),
+    (2, "2 · poor"),
+    (3, "3 · adequate"),
+    (4, "4 · good"),
+    (5, "5 · excellent"),
+]

@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from turing.models import CaseFlag, Response, StudyImage, StudyRater, TuringStudy
+from turing.models import (
+    CaseFlag,
+    QualityRating,
+    Response,
+    StudyImage,
+    StudyRater,
+    TrialResponse,
+    TuringStudy,
+)
 
 
 class StudyRaterInline(admin.TabularInline):
@@ -12,8 +20,17 @@ class StudyRaterInline(admin.TabularInline):
 
 @admin.register(TuringStudy)
 class TuringStudyAdmin(admin.ModelAdmin):
-    list_display = ("title", "status", "n_images", "synthetic_ratio", "created_by", "created_at")
-    list_filter = ("status",)
+    list_display = (
+        "title",
+        "status",
+        "format",
+        "training",
+        "n_images",
+        "synthetic_ratio",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("status", "format", "training", "uninformed_phase")
     inlines = [StudyRaterInline]
     readonly_fields = ("seed", "modality", "image_size", "pixel_spacing_mm")
 
@@ -27,6 +44,16 @@ class StudyImageAdmin(admin.ModelAdmin):
 @admin.register(Response)
 class ResponseAdmin(admin.ModelAdmin):
     list_display = ("rater", "image", "called_synthetic", "confidence", "time_on_image_ms")
+
+
+@admin.register(QualityRating)
+class QualityRatingAdmin(admin.ModelAdmin):
+    list_display = ("rater", "image", "quality", "time_on_image_ms")
+
+
+@admin.register(TrialResponse)
+class TrialResponseAdmin(admin.ModelAdmin):
+    list_display = ("rater", "trial", "chosen", "correct", "time_on_image_ms")
 
 
 @admin.register(CaseFlag)

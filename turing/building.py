@@ -54,6 +54,9 @@ class StudyPlan:
     ask_realism: bool = False
     ask_comment: bool = False
     allow_back: bool = False
+    format: str = TuringStudy.Format.SINGLE
+    uninformed_phase: bool = False
+    training: bool = False
     seed: int | None = None
 
     def as_params(self) -> dict[str, Any]:
@@ -69,6 +72,9 @@ class StudyPlan:
             "ask_realism": self.ask_realism,
             "ask_comment": self.ask_comment,
             "allow_back": self.allow_back,
+            "format": self.format,
+            "uninformed_phase": self.uninformed_phase,
+            "training": self.training,
             "seed": self.seed,
         }
 
@@ -88,6 +94,9 @@ class StudyPlan:
             ask_realism=params["ask_realism"],
             ask_comment=params["ask_comment"],
             allow_back=params["allow_back"],
+            format=params.get("format", TuringStudy.Format.SINGLE),
+            uninformed_phase=params.get("uninformed_phase", False),
+            training=params.get("training", False),
             seed=params["seed"],
         )
 
@@ -122,6 +131,11 @@ def _check(plan: StudyPlan) -> None:
         raise ValidationError("the synthetic share must lie strictly between 0 and 1")
     if not plan.raters:
         raise ValidationError("choose at least one rater")
+    n_real = plan.n_images - _n_synthetic(plan)
+    if plan.format == TuringStudy.Format.FOUR_AFC and n_real < 3:
+        raise ValidationError(
+            f"a 4AFC trial shows three real images: the study has only {n_real} real images"
+        )
     if plan.pool.holds_synthetic:
         raise ValidationError(
             "the pool holds synthetic teaching files: choose a pool of real images"
@@ -258,6 +272,9 @@ def _create(
             ask_realism=plan.ask_realism,
             ask_comment=plan.ask_comment,
             allow_back=plan.allow_back,
+            format=plan.format,
+            uninformed_phase=plan.uninformed_phase,
+            training=plan.training,
         )
         study.cases.set(plan.cases)
         for side, pk, data in blinded:

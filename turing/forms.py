@@ -10,7 +10,7 @@ from gantry import scales
 from gantry.permissions import users_with
 from turing import available
 from turing.building import MAX_IMAGES, StudyPlan
-from turing.models import StudyRater
+from turing.models import StudyRater, TuringStudy
 
 MAX_TIME_MS = 24 * 3600 * 1000
 
@@ -76,6 +76,24 @@ class StudyForm(forms.Form):
     ask_realism = forms.BooleanField(required=False, label="Ask for a realism score (1 to 5)")
     ask_comment = forms.BooleanField(required=False, label="Ask for a free comment")
     allow_back = forms.BooleanField(required=False, label="Raters may go back")
+    format = forms.ChoiceField(
+        choices=TuringStudy.Format.choices,
+        initial=TuringStudy.Format.SINGLE,
+        help_text="Forced-choice trials use every synthetic image once, beside real images "
+        "dealt in turn (4AFC needs three real images).",
+    )
+    uninformed_phase = forms.BooleanField(
+        required=False,
+        label="Begin with an uninformed phase",
+        help_text="Raters first score each image's quality, without being told that "
+        "synthetic images are present; then the real-or-synthetic reading starts.",
+    )
+    training = forms.BooleanField(
+        required=False,
+        label="Training (deepfake spotting)",
+        help_text="Tell raters after every answer whether they were right; the results are "
+        "not recorded on the generator's card.",
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -96,6 +114,9 @@ class StudyForm(forms.Form):
             ask_realism=data["ask_realism"],
             ask_comment=data["ask_comment"],
             allow_back=data["allow_back"],
+            format=data["format"],
+            uninformed_phase=data["uninformed_phase"],
+            training=data["training"],
         )
 
 
@@ -131,3 +152,24 @@ class ResponseForm(forms.Form):
             del self.fields["realism"]
         if not ask_comment:
             del self.fields["comment"]
+
+
+class QualityForm(forms.Form):
+    """An image-quality score of the uninformed phase."""
+
+    quality = forms.TypedChoiceField(choices=scales.QUALITY, coerce=int, widget=forms.RadioSelect)
+    time_ms = forms.IntegerField(min_value=0, max_value=MAX_TIME_MS, widget=forms.HiddenInput)
+
+
+class TrialForm(forms.Form):
+    """A forced-choice pick: the letter of one of the trial's images."""
+
+    pick = forms.ChoiceField(widget=forms.RadioSelect)
+    time_ms = forms.IntegerField(min_value=0, max_value=MAX_TIME_MS, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, letters: list[str], picks_synthetic: bool, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["pick"].choices = [(letter, letter) for letter in letters]
+        self.fields["pick"].label = (
+            "Which image is synthetic?" if picks_synthetic else "Which image is real?"
+        )

@@ -5,9 +5,39 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from turing.models import Response, TuringStudy
-from turing.statistics import Analysis, Reading, analyse
+from turing.models import QualityRating, Response, StudyImage, TrialResponse, TuringStudy
+from turing.statistics import (
+    Analysis,
+    CarryOver,
+    ForcedChoice,
+    QualityComparison,
+    Reading,
+    TimeSpread,
+    TrialReading,
+    analyse,
+    analyse_forced_choice,
+    carry_over,
+    compare_quality,
+    reading_times,
+    trial_times,
+)
+
+
+@dataclass(frozen=True)
+class StudyResults:
+    """Every figure of a closed study. Single-image studies have ``analysis`` and
+    ``carry_over``; forced-choice studies ``forced_choice`` and its ``per_rater`` split;
+    studies with an uninformed phase ``quality``."""
+
+    analysis: Analysis | None
+    carry_over: CarryOver | None
+    forced_choice: ForcedChoice | None
+    per_rater: dict[str, ForcedChoice]
+    quality: QualityComparison | None
+    times: dict[str, TimeSpread]
+
 
 CSV_COLUMNS = (
     "study_id",
@@ -42,7 +72,7 @@ def _responses(study: TuringStudy):
     )
 
 
-def reading_of(response: Response) -> Reading:
+def reading_of(response: Response, position: int | None = None) -> Reading:
     return Reading(
         rater=response.rater.user.get_username(),
         image=response.image.token,
@@ -50,11 +80,58 @@ def reading_of(response: Response) -> Reading:
         called_synthetic=response.called_synthetic,
         confidence=response.confidence,
         experience_years=response.rater.experience_years,
+        position=position,
+        time_ms=response.time_on_image_ms,
     )
 
 
+def _readings(study: TuringStudy) -> list[Reading]:
+    """Every single-image reading with its place in the rater's order."""
+    positions: dict[int, dict[int, int]] = {}
+    readings = []
+    for response in _responses(study):
+        rater = response.rater
+        if rater.pk not in positions:
+            positions[rater.pk] = {pk: i + 1 for i, pk in enumerate(rater.order())}
+        readings.append(reading_of(response, positions[rater.pk][response.image_id]))
+    return readings
+
+
+def _trial_readings(study: TuringStudy) -> list[TrialReading]:
+    responses = TrialResponse.objects.filter(rater__study=study).select_related("rater__user")
+    return [
+        TrialReading(
+            rater=r.rater.user.get_username(),
+            trial=r.trial,
+            correct=r.correct,
+            time_ms=r.time_on_image_ms,
+        )
+        for r in responses.order_by("rater__user__username", "trial")
+    ]
+
+
+def _quality(study: TuringStudy) -> QualityComparison:
+    scores: dict[str, list[int]] = {StudyImage.Side.REAL: [], StudyImage.Side.SYNTHETIC: []}
+    ratings = QualityRating.objects.filter(rater__study=study)
+    for side, quality in ratings.values_list("image__side", "quality"):
+        scores[side].append(quality)
+    return compare_quality(scores[StudyImage.Side.REAL], scores[StudyImage.Side.SYNTHETIC])
+
+
 def study_analysis(study: TuringStudy) -> Analysis:
-    return analyse([reading_of(r) for r in _responses(study)])
+    return analyse(_readings(study))
+
+
+def study_results(study: TuringStudy) -> StudyResults:
+    quality = _quality(study) if study.uninformed_phase else None
+    if study.is_forced_choice:
+        trials = _trial_readings(study)
+        pooled, per_rater = analyse_forced_choice(trials, study.alternatives)
+        return StudyResults(None, None, pooled, per_rater, quality, trial_times(trials))
+    readings = _readings(study)
+    return StudyResults(
+        analyse(readings), carry_over(readings), None, {}, quality, reading_times(readings)
+    )
 
 
 def csv_rows(study: TuringStudy) -> Iterator[list[object]]:

@@ -2,7 +2,9 @@
 
 Nothing a rater's browser receives before the study is closed depends on an image's side:
 reading pages differ only in the image token and position, and image files are the
-blinded copies made when the study was built.
+blinded copies made when the study was built. The exception is a training study, which
+says after each answer what was so. Pages of the uninformed phase never mention synthetic
+images.
 """
 
 from __future__ import annotations
@@ -19,9 +21,17 @@ from django.views.decorators.http import require_GET, require_POST
 from cases.models import Operation
 from turing import plots
 from turing.building import BUILD_TASK, launch_build
-from turing.forms import ResponseForm, StartForm, StudyForm
-from turing.models import Response, StudyImage, StudyRater, TuringStudy
-from turing.results import csv_text, study_analysis
+from turing.forms import QualityForm, ResponseForm, StartForm, StudyForm, TrialForm
+from turing.models import (
+    LETTERS,
+    QualityRating,
+    Response,
+    StudyImage,
+    StudyRater,
+    TrialResponse,
+    TuringStudy,
+)
+from turing.results import csv_text, study_results
 
 RUN_STUDY = "turing.run_study"
 
@@ -38,7 +48,12 @@ def _posted(request: HttpRequest):
 
 
 def _with_progress(raters):
-    return raters.annotate(answered=Count("responses")).select_related("user", "study")
+    """Raters with ``answered``: every answer given, quality scores and readings alike."""
+    return raters.annotate(
+        answered=Count("responses", distinct=True)
+        + Count("trial_responses", distinct=True)
+        + Count("quality_ratings", distinct=True)
+    ).select_related("user", "study")
 
 
 @login_required
@@ -103,7 +118,7 @@ def start(request: HttpRequest, pk: int) -> HttpResponse:
         rater.save()
         return redirect("turing:read-next", pk=pk)
     status = 400 if form.is_bound else 200
-    context = {"study": rater.study, "form": form, "n_images": rater.study.images.count()}
+    context = {"study": rater.study, "rater": rater, "form": form}
     return render(request, "turing/start.html", context, status=status)
 
 
@@ -123,10 +138,16 @@ def read_next(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "turing/closed.html", {"study": rater.study})
     if rater.started_at is None:
         return redirect("turing:start", pk=pk)
-    position = rater.next_position()
-    if position is None:
+    phase = rater.phase()
+    if phase == StudyRater.Phase.QUALITY:
+        position = rater.next_quality_position(rater.quality_order())
+        return redirect("turing:quality", pk=pk, position=position)
+    if phase == StudyRater.Phase.DONE:
         return render(request, "turing/done.html", {"study": rater.study, "rater": rater})
-    return redirect("turing:read", pk=pk, position=position)
+    if rater.study.is_forced_choice:
+        position = rater.next_trial_position(rater.trial_order())
+        return redirect("turing:trial", pk=pk, position=position)
+    return redirect("turing:read", pk=pk, position=rater.next_position())
 
 
 def _may_open(study: TuringStudy, position: int, next_position: int | None) -> bool:
@@ -136,13 +157,132 @@ def _may_open(study: TuringStudy, position: int, next_position: int | None) -> b
     return study.allow_back and (next_position is None or position < next_position)
 
 
+def _may_read(rater: StudyRater, *, quality: bool, position: int, length: int) -> bool:
+    """Whether the rater, in an open study they started, is in the uninformed phase (with
+    ``quality``) or past it (without), at a position that exists. Once informed, a rater
+    never returns to the uninformed phase. Whether they may open the position is
+    ``_may_open``'s question."""
+    return (
+        not rater.study.is_closed
+        and rater.started_at is not None
+        and (rater.phase() == StudyRater.Phase.QUALITY) == quality
+        and 1 <= position <= length
+    )
+
+
+def _after_answer(study: TuringStudy, position: int) -> HttpResponse:
+    if study.training:
+        return redirect("turing:feedback", pk=study.pk, position=position)
+    return redirect("turing:read-next", pk=study.pk)
+
+
+def _resume(rater: StudyRater) -> None:
+    if rater.paused_at is not None:
+        StudyRater.objects.filter(pk=rater.pk).update(paused_at=None)
+
+
+@login_required
+def quality(request: HttpRequest, pk: int, position: int) -> HttpResponse:
+    """The uninformed phase: one image, its quality from 1 to 5."""
+    rater = _rater(request, pk)
+    study = rater.study
+    order = rater.quality_order()
+    if not _may_read(rater, quality=True, position=position, length=len(order)):
+        return redirect("turing:read-next", pk=pk)
+    if not _may_open(study, position, rater.next_quality_position(order)):
+        return redirect("turing:read-next", pk=pk)
+    image = StudyImage.objects.get(pk=order[position - 1])
+    previous = QualityRating.objects.filter(rater=rater, image=image).first()
+    initial = {"time_ms": 0, "quality": previous.quality if previous else None}
+    form = QualityForm(_posted(request), initial=initial)
+    if request.method == "POST" and form.is_valid():
+        QualityRating.record(rater=rater, image=image, **form.cleaned_data)
+        return redirect("turing:read-next", pk=pk)
+    _resume(rater)
+    context = {
+        "study": study,
+        "title": rater.title_for_rater,
+        "form": form,
+        "position": position,
+        "total": len(order),
+        "back": position - 1 if study.allow_back and position > 1 else None,
+        "viewer_data": {
+            "imageIds": [f"wadouri:{image.get_absolute_url()}"],
+            "labels": ["Study image"],
+        },
+    }
+    return render(request, "turing/quality.html", context, status=400 if form.is_bound else 200)
+
+
+@login_required
+def trial(request: HttpRequest, pk: int, position: int) -> HttpResponse:
+    """A forced-choice trial: two or four images side by side, pick one."""
+    rater = _rater(request, pk)
+    study = rater.study
+    order = rater.trial_order() if study.is_forced_choice else []
+    if not _may_read(rater, quality=False, position=position, length=len(order)):
+        return redirect("turing:read-next", pk=pk)
+    if not _may_open(study, position, rater.next_trial_position(order)):
+        return redirect("turing:read-next", pk=pk)
+    index = order[position - 1]
+    shown = study.trials()[index]
+    letters = list(LETTERS[: len(shown)])
+    previous = TrialResponse.objects.filter(rater=rater, trial=index).first()
+    initial = {"time_ms": 0, "pick": letters[shown.index(previous.chosen_id)] if previous else None}
+    form = TrialForm(
+        _posted(request), initial=initial, letters=letters, picks_synthetic=study.picks_synthetic
+    )
+    if request.method == "POST" and form.is_valid():
+        pick = letters.index(form.cleaned_data["pick"])
+        time_ms = form.cleaned_data["time_ms"]
+        TrialResponse.record(rater=rater, trial=index, shown=shown, pick=pick, time_ms=time_ms)
+        return _after_answer(study, position)
+    _resume(rater)
+    images = StudyImage.objects.in_bulk(shown)
+    context = {
+        "study": study,
+        "form": form,
+        "position": position,
+        "total": len(order),
+        "back": position - 1 if study.allow_back and position > 1 else None,
+        "viewer_data": {
+            "imageIds": [f"wadouri:{images[i].get_absolute_url()}" for i in shown],
+            "labels": [f"Image {letter}" for letter in letters],
+            "layout": {"timepoints": len(shown)},
+        },
+    }
+    return render(request, "turing/trial.html", context, status=400 if form.is_bound else 200)
+
+
+@login_required
+def feedback(request: HttpRequest, pk: int, position: int) -> HttpResponse:
+    """A training study's answer to an answer: right or wrong, and which image was what."""
+    rater = _rater(request, pk)
+    if not rater.study.training:
+        raise Http404("only training studies give feedback")
+    answer = rater.feedback(position)
+    if answer is None:
+        return redirect("turing:read-next", pk=pk)
+    images = StudyImage.objects.in_bulk(answer.image_ids)
+    context = {
+        "study": rater.study,
+        "feedback": answer,
+        "viewer_data": {
+            "imageIds": [f"wadouri:{images[i].get_absolute_url()}" for i in answer.image_ids],
+            "labels": list(answer.labels),
+            "layout": {"timepoints": len(answer.image_ids)},
+        },
+    }
+    return render(request, "turing/feedback.html", context)
+
+
 @login_required
 def read(request: HttpRequest, pk: int, position: int) -> HttpResponse:
     rater = _rater(request, pk)
     study = rater.study
-    order = rater.order()
+    order = [] if study.is_forced_choice else rater.order()
     next_position = rater.next_position(order)
-    if study.is_closed or rater.started_at is None or not 1 <= position <= len(order):
+    if not _may_read(rater, quality=False, position=position, length=len(order)):
         return redirect("turing:read-next", pk=pk)
     if not _may_open(study, position, next_position):
         return redirect("turing:read-next", pk=pk)
@@ -163,9 +303,8 @@ def read(request: HttpRequest, pk: int, position: int) -> HttpResponse:
             called_synthetic=data.pop("call") == "synthetic",
             **data,
         )
-        return redirect("turing:read-next", pk=pk)
-    if rater.paused_at is not None:
-        StudyRater.objects.filter(pk=rater.pk).update(paused_at=None)
+        return _after_answer(study, position)
+    _resume(rater)
     context = {
         "study": study,
         "form": form,
@@ -219,26 +358,26 @@ def _closed_study_for_results(request: HttpRequest, pk: int) -> TuringStudy:
 @login_required
 def results(request: HttpRequest, pk: int) -> HttpResponse:
     study = _closed_study_for_results(request, pk)
-    analysis = study_analysis(study)
-    sources = {
-        image.token: image
-        for image in study.images.select_related(
-            "instance__series__study__patient", "reference__pool"
-        )
-    }
-    fooling = sorted(
-        ((rate, sources[token]) for token, rate in analysis.fooling_rates.items()),
-        key=lambda pair: (-pair[0], pair[1].token),
-    )
-    context = {
-        "study": study,
-        "analysis": analysis,
-        "fooling": fooling,
-        "flags": study.flags.select_related("case"),
-        "roc_plot": plots.roc_plot(analysis.per_rater),
-        "accuracy_plot": plots.accuracy_plot(analysis.per_rater, analysis.pooled),
-        "fooling_plot": plots.fooling_plot(analysis.fooling_rates),
-    }
+    results = study_results(study)
+    context = {"study": study, "results": results, "flags": study.flags.select_related("case")}
+    analysis = results.analysis
+    if analysis is not None:
+        sources = {
+            image.token: image
+            for image in study.images.select_related(
+                "instance__series__study__patient", "reference__pool"
+            )
+        }
+        context |= {
+            "analysis": analysis,
+            "fooling": sorted(
+                ((rate, sources[token]) for token, rate in analysis.fooling_rates.items()),
+                key=lambda pair: (-pair[0], pair[1].token),
+            ),
+            "roc_plot": plots.roc_plot(analysis.per_rater),
+            "accuracy_plot": plots.accuracy_plot(analysis.per_rater, analysis.pooled),
+            "fooling_plot": plots.fooling_plot(analysis.fooling_rates),
+        }
     return render(request, "turing/results.html", context)
 
 

@@ -6,12 +6,25 @@ import pytest
 from tests.factories import UserFactory
 
 LOGIN = "login"
-ENDPOINTS = ("list", "create", "detail", "start", "read", "image", "results", "csv", "close")
-EXPECTED = {
-    "trainee": (403, 403, 403, 404, 404, 404, 403, 403, 403),
-    "outsider": (200, 403, 403, 404, 404, 404, 403, 403, 403),
-    "rater": (200, 403, 403, 200, 302, 200, 403, 403, 403),
-    "educator": (200, 200, 200, 404, 404, 200, 403, 403, 302),
+ENDPOINTS = (
+    "list",
+    "create",
+    "detail",
+    "start",
+    "read",
+    "quality",
+    "trial",
+    "feedback",
+    "image",
+    "results",
+    "csv",
+    "close",
+)
+EXPECTED = {  # (a single-image study without an uninformed phase, not training)
+    "trainee": (403, 403, 403, 404, 404, 404, 404, 404, 404, 403, 403, 403),
+    "outsider": (200, 403, 403, 404, 404, 404, 404, 404, 404, 403, 403, 403),
+    "rater": (200, 403, 403, 200, 302, 302, 302, 404, 200, 403, 403, 403),
+    "educator": (200, 200, 200, 404, 404, 404, 404, 404, 200, 403, 403, 302),
 }
 
 
@@ -24,6 +37,9 @@ def request(client, study, endpoint):
         "detail": base,
         "start": f"{base}start/",
         "read": f"{base}read/",
+        "quality": f"{base}quality/1/",
+        "trial": f"{base}trial/1/",
+        "feedback": f"{base}feedback/1/",
         "image": image.get_absolute_url(),
         "results": f"{base}results/",
         "csv": f"{base}results.csv",

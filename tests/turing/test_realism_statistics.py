@@ -106,9 +106,7 @@ def test_carry_over_of_raters_who_echo_the_previous_image_is_total():
     for rater in ("a", "b"):
         for position, truth in enumerate(truths, start=1):
             previous = truths[position - 2] if position > 1 else False
-            readings.append(
-                reading(rater, position, synthetic=truth, called_synthetic=previous)
-            )
+            readings.append(reading(rater, position, synthetic=truth, called_synthetic=previous))
     result = st.carry_over(readings)
     assert result.table == ((8, 0), (0, 10))  # 9 pairs per rater
     assert result.chi2 == pytest.approx(18.0)
@@ -149,7 +147,9 @@ def test_carry_over_with_an_empty_row_is_undefined():
     assert (result.chi2, result.p_value) == (None, None)
 
 
-@pytest.mark.parametrize(("alternatives", "n_real", "n_synthetic"), [(2, 6, 6), (2, 4, 7), (4, 5, 4)])
+@pytest.mark.parametrize(
+    ("alternatives", "n_real", "n_synthetic"), [(2, 6, 6), (2, 4, 7), (4, 5, 4)]
+)
 def test_trials_use_every_synthetic_image_once_beside_distinct_real_images(
     alternatives, n_real, n_synthetic
 ):

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.db.models import Q
 
 from cases.models import GeneratorModel, SyntheticPatient
+from turing.card import card_studies
 from turing.models import CaseFlag, TuringStudy
-from turing.results import study_analysis
-from turing.statistics import Auc, CrossedMean, Proportion
+from turing.statistics import Auc, CrossedMean, Proportion, Spread
 
 register = template.Library()
 MISSING = "—"
@@ -50,6 +49,19 @@ def pvalue(value: float | None) -> str:
 
 
 @register.filter
+def mean_sd(value: Spread) -> str:
+    """``3.40 ± 0.89``; the mean alone from one score, a dash from none."""
+    if value.mean is None:
+        return MISSING
+    return f"{value.mean:.2f}" if value.sd is None else f"{value.mean:.2f} ± {value.sd:.2f}"
+
+
+@register.filter
+def seconds(milliseconds: float | None) -> str:
+    return MISSING if milliseconds is None else f"{milliseconds / 1000:.1f} s"
+
+
+@register.filter
 def number(value: float | None, digits: int = 2) -> str:
     return MISSING if value is None else f"{value:.{digits}f}"
 
@@ -66,13 +78,21 @@ def case_flags(context: dict[str, Any], case: SyntheticPatient) -> dict[str, Any
 
 @register.inclusion_tag("turing/_generator_results.html", takes_context=True)
 def generator_results(context: dict[str, Any], generator: GeneratorModel) -> dict[str, Any]:
-    """Pooled results of the closed studies whose synthetic side came from ``generator``."""
-    studies = (
-        TuringStudy.objects.filter(status=TuringStudy.Status.CLOSED)
-        .filter(Q(generator=generator) | Q(cases__template_version__generator=generator))
-        .distinct()
-    )
-    return {
-        "rows": [(study, study_analysis(study)) for study in studies],
-        "user": context["request"].user,
-    }
+    """The Turing studies recorded on ``generator``'s card, with their figures rebuilt as
+    the results page formats them."""
+    formats = dict(TuringStudy.Format.choices)
+    rows = [
+        {
+            **entry,
+            "format": formats.get(entry["format"], entry["format"]).split(":")[0],
+            "correct": Proportion(**entry["correct"]),
+            "auc": Auc(**entry["auc"]) if entry.get("auc") else None,
+            "reader_case_accuracy": (
+                CrossedMean(**entry["reader_case_accuracy"])
+                if entry.get("reader_case_accuracy")
+                else None
+            ),
+        }
+        for entry in card_studies(generator)
+    ]
+    return {"rows": rows, "user": context["request"].user}
