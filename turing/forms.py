@@ -76,8 +76,10 @@ class StudyForm(forms.Form):
     ask_realism = forms.BooleanField(required=False, label="Ask for a realism score (1 to 5)")
     ask_comment = forms.BooleanField(required=False, label="Ask for a free comment")
     allow_back = forms.BooleanField(required=False, label="Raters may go back")
-    format = forms.ChoiceField(
+    format = forms.TypedChoiceField(
         choices=TuringStudy.Format.choices,
+        required=False,
+        empty_value=TuringStudy.Format.SINGLE,
         initial=TuringStudy.Format.SINGLE,
         help_text="Forced-choice trials use every synthetic image once, beside real images "
         "dealt in turn (4AFC needs three real images).",

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from cases.models import GeneratorModel
 from turing.building import StudyPlan, build_study
 from turing.card import CARD_KEY
+from turing.forms import StudyForm
 from turing.models import LETTERS, QualityRating, Response, StudyImage, TrialResponse
 from turing.results import study_results
 from turing.templatetags.turing import pvalue
@@ -55,7 +56,7 @@ def test_the_uninformed_phase_scores_quality_without_a_word_of_synthetic_then_in
         quality = 2 if image.is_synthetic else 5
         assert client.post(url, {"quality": quality, "time_ms": 800}).status_code == 302
     for page in pages:  # (paths hold "/turing/", which is not text on the page)
-        for word in ("synthetic", "Synthetic", "generat", "Turing", "real or"):
+        for word in ("synthetic", "Synthetic", "generative", "Turing", "real or"):
             assert word not in page, word
     assert "Image quality study" in pages[0]
     informed = client.get(next_url(client, study)).content.decode()
@@ -135,15 +136,34 @@ def test_a_4afc_study_picks_the_synthetic_one_and_needs_three_real_images(
     )
     with pytest.raises(ValidationError, match="three real images"):
         build_study(plan, created_by=educator)
+    data = {
+        "title": "Lab",
+        "generator": study.generator.pk,
+        "pool": pool.pk,
+        "n_images": 4,
+        "synthetic_ratio": 0.25,
+        "raters": [r.pk for r in raters],
+        "format": "4afc",
+        "uninformed_phase": "on",
+        "training": "on",
+    }
+    form = StudyForm(data)
+    assert form.is_valid(), form.errors
+    plan = form.plan()
+    assert (plan.format, plan.uninformed_phase, plan.training) == ("4afc", True, True)
+    without_format = StudyForm({k: v for k, v in data.items() if k != "format"})
+    assert without_format.is_valid()
+    assert without_format.plan().format == "single"
+    assert not StudyForm({**data, "format": "3afc"}).is_valid()
 
 
 def test_training_gives_feedback_after_each_pick_and_stays_off_the_card(make_study, raters, login):
     study = make_study(n_cases=1, n_images=4, format="2afc", training=True)
     rater = study.rater_set.get(user=raters[0])
     client = login(raters[0])
-    start(client, study)
-    intro = client.get(f"/turing/studies/{study.pk}/trial/1/").content.decode()
+    intro = client.get(f"/turing/studies/{study.pk}/start/").content.decode()
     assert "after each answer you are told" in intro
+    start(client, study)
     response = pick(client, study, rater, correct=False)
     assert response.url == f"/turing/studies/{study.pk}/feedback/1/"
     page = client.get(response.url).content.decode()

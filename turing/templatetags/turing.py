@@ -92,6 +92,7 @@ def generator_results(context: dict[str, Any], generator: GeneratorModel) -> dic
                 if entry.get("reader_case_accuracy")
                 else None
             ),
+            "fleiss_kappa": entry.get("fleiss_kappa"),  # single images only
         }
         for entry in card_studies(generator)
     ]
