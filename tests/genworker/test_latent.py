@@ -16,29 +16,19 @@ from genworker.latent.model import CaseRejected, load_latent_model, save_latent_
 from genworker.latent.planning import PlanningError
 from genworker.latent.recipes import latent_recipe
 from genworker.networks import z_from_seed
+from tests.genworker.tiny_latent import TINY_LENGTHS
 
 pytestmark = pytest.mark.skipif(
     not sources.is_fetched("antspyx"),
     reason=f"the antspyx anatomy is not fetched (run `{sources.FETCH_COMMAND}`)",
 )
 
-TINY = {
-    "subjects": 3,
-    "extra_normals": 2,
-    "timepoints": 2,
-    "autoencoder_steps": 2,
-    "anatomy_steps": {"stylegan2": 2, "cgan": 2},
-    "renderer_steps": 2,
-    "segmenter_steps": 2,
-    "anatomy_batch": 4,
-}
-
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A brain recipe trained for two steps per stage: every part exists, none is good."""
     torch.set_num_threads(1)
-    recipe = replace(latent_recipe("brain-mri"), **TINY)
+    recipe = replace(latent_recipe("brain-mri"), **TINY_LENGTHS)
     run = tmp_path_factory.mktemp("latent-run")
     training.train_recipe(recipe, run, architectures=("cgan",), workers=1)
     return recipe, run

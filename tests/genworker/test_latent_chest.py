@@ -16,6 +16,7 @@ from genworker.latent.model import load_latent_model, save_latent_model
 from genworker.latent.planning import PLACEMENTS, PlanningError, plan_chest
 from genworker.latent.recipes import latent_recipe
 from genworker.networks import z_from_seed
+from tests.genworker.tiny_latent import TINY_LENGTHS
 
 pytestmark = pytest.mark.skipif(
     not sources.is_fetched("pyradiomics"),
@@ -71,17 +72,7 @@ def test_the_chest_recipe_trains_ships_and_draws_a_planned_series(
     lungs, tmp_path_factory, monkeypatch
 ):
     torch.set_num_threads(1)
-    tiny = {
-        "subjects": 3,
-        "extra_normals": 2,
-        "timepoints": 2,
-        "autoencoder_steps": 2,
-        "anatomy_steps": {"stylegan2": 2, "cgan": 2},
-        "renderer_steps": 2,
-        "segmenter_steps": 2,
-        "anatomy_batch": 4,
-    }
-    recipe = replace(latent_recipe("chest-radiograph"), **tiny)
+    recipe = replace(latent_recipe("chest-radiograph"), **TINY_LENGTHS)
     run = tmp_path_factory.mktemp("chest-run")
     training.train_recipe(recipe, run, architectures=("cgan",), workers=1)
     parts = training.trained_parts(recipe, run, "cgan")

@@ -18,6 +18,7 @@ from genworker.latent.cli import main as latent_main
 from genworker.latent.evaluation import CaseRecord
 from genworker.latent.model import save_latent_model
 from genworker.latent.recipes import latent_recipe
+from tests.genworker.tiny_latent import TINY_LENGTHS
 
 R = 64  # constructed images are this size
 
@@ -239,24 +240,13 @@ needs_anatomy = pytest.mark.skipif(
     reason=f"the antspyx anatomy is not fetched (run `{sources.FETCH_COMMAND}`)",
 )
 
-TINY = {
-    "subjects": 3,
-    "extra_normals": 2,
-    "timepoints": 2,
-    "autoencoder_steps": 2,
-    "anatomy_steps": {"stylegan2": 2, "cgan": 2},
-    "renderer_steps": 2,
-    "segmenter_steps": 2,
-    "anatomy_batch": 4,
-}
-
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     """A brain model trained two steps per stage and a feature space trained a few steps,
     in one models folder, as `latent ship` and `latent features` leave them."""
     torch.set_num_threads(1)
-    recipe = replace(latent_recipe("brain-mri"), **TINY)
+    recipe = replace(latent_recipe("brain-mri"), **TINY_LENGTHS)
     run = tmp_path_factory.mktemp("latent-run")
     training.train_recipe(recipe, run, architectures=("cgan",), workers=1)
     parts = training.trained_parts(recipe, run, "cgan")
