@@ -163,9 +163,93 @@ def csv_rows(study: TuringStudy) -> Iterator[list[object]]:
         ]
 
 
-def csv_text(study: TuringStudy) -> str:
+TRIAL_CSV_COLUMNS = (
+    "study_id",
+    "study_seed",
+    "format",
+    "rater",
+    "rater_experience_years",
+    "trial",
+    "shown_tokens",
+    "shown_truths",
+    "chosen_token",
+    "chosen_truth",
+    "correct",
+    "time_on_image_ms",
+    "answered_at",
+)
+QUALITY_CSV_COLUMNS = (
+    "study_id",
+    "rater",
+    "rater_experience_years",
+    "image_token",
+    "truth",
+    "quality_1_to_5",
+    "time_on_image_ms",
+    "answered_at",
+    "source",
+)
+
+
+def _experience(rater) -> object:
+    return "" if rater.experience_years is None else rater.experience_years
+
+
+def trial_csv_rows(study: TuringStudy) -> Iterator[list[object]]:
+    """One row per forced-choice pick: the trial's images in screen order and the pick."""
+    trials = study.trials()
+    images = {image.pk: image for image in study.images.all()}
+    picks = TrialResponse.objects.filter(rater__study=study).select_related("rater__user")
+    for pick in picks.order_by("rater__user__username", "trial"):
+        shown = [images[pk] for pk in trials[pick.trial]]
+        chosen = images[pick.chosen_id]
+        yield [
+            study.pk,
+            study.seed,
+            study.format,
+            pick.rater.user.get_username(),
+            _experience(pick.rater),
+            pick.trial + 1,
+            " ".join(image.token for image in shown),
+            " ".join(image.side for image in shown),
+            chosen.token,
+            chosen.side,
+            int(pick.correct),
+            pick.time_on_image_ms,
+            pick.updated_at.isoformat(),
+        ]
+
+
+def quality_csv_rows(study: TuringStudy) -> Iterator[list[object]]:
+    """One row per image-quality score of the uninformed phase."""
+    ratings = QualityRating.objects.filter(rater__study=study).select_related(
+        "rater__user", "image"
+    )
+    for rating in ratings.order_by("rater__user__username", "created_at"):
+        yield [
+            study.pk,
+            rating.rater.user.get_username(),
+            _experience(rating.rater),
+            rating.image.token,
+            rating.image.side,
+            rating.quality,
+            rating.time_on_image_ms,
+            rating.updated_at.isoformat(),
+            rating.image.source_identifier(),
+        ]
+
+
+def csv_text(study: TuringStudy, part: str = "answers") -> str:
+    """The study's answers (single-image readings or forced-choice picks) or, with ``part``
+    "quality", its uninformed phase's quality scores, as CSV."""
+    if part == "quality":
+        header, rows = QUALITY_CSV_COLUMNS, quality_csv_rows(study)
+    elif study.is_forced_choice:
+        header, rows = TRIAL_CSV_COLUMNS, trial_csv_rows(study)
+    else:
+        header, rows = CSV_COLUMNS, csv_rows(study)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(csv_rows(study))
+    writer.writerow(header)
+    writer.writerows(rows)
     return buffer.getvalue()

@@ -18,5 +18,11 @@ urlpatterns = [
     path("studies/<int:pk>/feedback/<int:position>/", views.feedback, name="feedback"),
     path("studies/<int:pk>/results/", views.results, name="results"),
     path("studies/<int:pk>/results.csv", views.results_csv, name="results-csv"),
+    path(
+        "studies/<int:pk>/quality.csv",
+        views.results_csv,
+        {"part": "quality"},
+        name="quality-csv",
+    ),
     path("image/<str:token>/", views.image, name="image"),
 ]

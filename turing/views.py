@@ -383,8 +383,15 @@ def results(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @login_required
-def results_csv(request: HttpRequest, pk: int) -> HttpResponse:
+def results_csv(request: HttpRequest, pk: int, part: str = "answers") -> HttpResponse:
     study = _closed_study_for_results(request, pk)
-    response = HttpResponse(csv_text(study), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="turing-study-{study.pk}.csv"'
+    if part == "quality" and not study.uninformed_phase:
+        return HttpResponse(
+            "this study had no uninformed phase: it has no quality scores",
+            status=404,
+            content_type="text/plain; charset=utf-8",
+        )
+    response = HttpResponse(csv_text(study, part), content_type="text/csv; charset=utf-8")
+    suffix = "-quality" if part == "quality" else ""
+    response["Content-Disposition"] = f'attachment; filename="turing-study-{study.pk}{suffix}.csv"'
     return response

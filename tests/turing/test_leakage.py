@@ -202,7 +202,7 @@ def test_no_page_a_rater_gets_before_closing_depends_on_the_truth(make_study, ra
 def test_results_and_study_details_are_closed_to_raters_while_open(make_study, raters, login):
     study = make_study()
     client = login(raters[0])
-    for path in ("results/", "results.csv", ""):
+    for path in ("results/", "results.csv", "quality.csv", ""):
         assert client.get(f"/turing/studies/{study.pk}/{path}").status_code == 403, path
 
 

@@ -1,6 +1,9 @@
 """The realism lab through the real views: the uninformed phase, forced-choice trials,
 training feedback, the new results and the generator card."""
 
+import csv
+import io
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -76,6 +79,16 @@ def test_the_uninformed_phase_scores_quality_without_a_word_of_synthetic_then_in
     assert "5.00 ± 0.00" in results
     assert "2.00 ± 0.00" in results
     assert f'<strong id="turing-quality-p">{pvalue(quality.p_value)}</strong>' in results
+    assert f"/turing/studies/{study.pk}/quality.csv" in results
+    export = login(educator).get(f"/turing/studies/{study.pk}/quality.csv")
+    assert export["Content-Disposition"].endswith(f'turing-study-{study.pk}-quality.csv"')
+    rows = list(csv.DictReader(io.StringIO(export.content.decode())))
+    assert len(rows) == 4
+    for row in rows:
+        image = study.images.get(token=row["image_token"])
+        assert row["truth"] == image.side
+        assert row["quality_1_to_5"] == ("2" if image.is_synthetic else "5")
+        assert row["rater"] == raters[0].get_username()
 
 
 def test_a_2afc_study_reads_trials_of_a_real_and_a_synthetic_image(
@@ -111,6 +124,19 @@ def test_a_2afc_study_reads_trials_of_a_real_and_a_synthetic_image(
     assert "0.50 (0.09-0.91) 1/2" in results
     assert "correct trials" in results
     assert "wrong trials" in results
+    export = login(educator).get(f"/turing/studies/{study.pk}/results.csv").content.decode()
+    rows = list(csv.DictReader(io.StringIO(export)))
+    assert sorted(row["correct"] for row in rows) == ["0", "1"]  # one right, one wrong
+    for row in rows:
+        shown = study.trials()[int(row["trial"]) - 1]
+        tokens = [study.images.get(pk=pk).token for pk in shown]
+        assert row["shown_tokens"].split() == tokens
+        assert row["chosen_token"] in tokens
+        assert sorted(row["shown_truths"].split()) == ["real", "synthetic"]
+        assert row["correct"] == ("1" if row["chosen_truth"] == "real" else "0")
+    no_quality = login(educator).get(f"/turing/studies/{study.pk}/quality.csv")
+    assert no_quality.status_code == 404
+    assert b"no uninformed phase" in no_quality.content
 
 
 def test_a_4afc_study_picks_the_synthetic_one_and_needs_three_real_images(
