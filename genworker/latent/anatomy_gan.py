@@ -132,13 +132,14 @@ def train_anatomy_gan(
     """Train (or continue) the anatomy GAN; returns the EMA generator.
 
     ``instance_noise`` adds Gaussian noise of that standard deviation to every latent the
-    discriminator sees, real or generated. The autoencoder is trained to decode a latent's
-    neighbourhood to the same image, so differences below that scale do not show in
-    pixels; without the noise the discriminator wins on them within a hundred steps and
-    the generator stops learning anatomy. ``mode_seeking`` weighs a term that keeps two
+    discriminator sees, real or generated: the autoencoder decodes a latent's neighbourhood
+    to the same image, so differences below that scale do not show in pixels and the
+    discriminator need not judge them. ``mode_seeking`` weighs a term that keeps two
     latents drawn with the same conditions and different z about as far apart as two
-    subjects' latents (:func:`genworker.training.diversity_shortfall`): without it both
-    architectures drew one anatomy for every z within a few hundred steps."""
+    subjects' latents (:func:`genworker.training.diversity_shortfall`), against the
+    collapse to one anatomy for every z that both architectures showed. Neither keeps a
+    32² grid's discriminator from winning within a few hundred steps on the CPU
+    (docs/engine.md); at 8x8 the game stays balanced."""
     torch.manual_seed(seed)
     G = build_generator(config)
     D = build_discriminator(config)

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genworker.cohorts import brain_mri, chest_radiograph, glioma
-
-chest = chest_radiograph
+from genworker.cohorts import brain_mri, glioma
+from genworker.cohorts import chest_radiograph as chest
 
 # Where each domain's planner can put each finding: (sides, locations).
 PLACEMENTS = {

@@ -69,7 +69,7 @@ RECIPES: dict[str, LatentRecipe] = {
         segmenter=SegmenterConfig(image_channels=3),
         anatomy=_ANATOMY,
         autoencoder_steps=2000,
-        anatomy_steps={"stylegan2": 8000, "cgan": 8000},
+        anatomy_steps={"stylegan2": 8000, "cgan": 8000},  # not reached yet: docs/engine.md
         renderer_steps=600,
         segmenter_steps=400,
     ),
