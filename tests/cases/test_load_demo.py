@@ -5,7 +5,8 @@ import io
 import pytest
 from django.core.management import call_command
 
-from cases.models import CaseTemplate, GeneratorModel
+from cases.models import CaseTemplate, GeneratorModel, SyntheticPatient
+from edu.models import has_normal_twin
 
 
 @pytest.mark.django_db
@@ -25,3 +26,16 @@ def test_the_demo_gets_a_template_per_shipped_generator_and_finding_once(setting
 
     call_command("load_demo", cases=0, stdout=io.StringIO())  # again: nothing new
     assert CaseTemplate.objects.count() == len(templates)
+
+
+@pytest.mark.django_db
+def test_demo_cases_carry_twins_and_all_but_the_last_case_is_approved(settings, media_root):
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("load_demo", cases=2, stdout=out)
+    for template in CaseTemplate.objects.all():
+        cases = SyntheticPatient.objects.cases().filter(template_version__template=template)
+        statuses = list(cases.order_by("case_index").values_list("status", flat=True))
+        assert statuses == [SyntheticPatient.Status.APPROVED, SyntheticPatient.Status.IN_REVIEW]
+        assert all(has_normal_twin(case) for case in cases)
+    assert "2 case(s) generated: 1 approved, 1 in review" in out.getvalue()

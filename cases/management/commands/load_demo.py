@@ -220,7 +220,7 @@ class Command(BaseCommand):
         if job.status != job.Status.SUCCEEDED:
             raise CommandError(f"demo generation failed: {job.error}")
         # All but the last case are approved for the demo quiz; the last waits for the expert.
-        *approved, waiting = job.cases.order_by("case_index")
+        *approved, waiting = job.cases.cases().order_by("case_index")  # twins go with them
         SyntheticPatient.objects.filter(pk__in=[c.pk for c in approved]).update(
             status=SyntheticPatient.Status.APPROVED
         )
