@@ -3,8 +3,9 @@
 One module makes every copy that hides where an image came from:
 
 - :func:`quiz_copy`: a quiz image. The stored pixels and the attributes that render them,
-  the synthetic marker kept, under opaque UIDs: nothing that names a timepoint, severity,
-  date or patient, so that a staging question cannot be read from the header.
+  its orientation and the synthetic marker kept, under opaque UIDs: nothing that names a
+  timepoint, severity, date or patient, so that a staging question cannot be read from the
+  header.
 - :func:`reading_copy`: an image of a visual Turing study. Either side's source becomes a
   file with one header (the same attributes and values for every image of a study but fresh
   UIDs of one length), one size, one 12-bit scale, no synthetic marker, device, software,
@@ -38,7 +39,8 @@ SERIES_DESCRIPTION = "Reading study image"
 UID_DIGITS = 38  # "2.25." + 38 digits: 43 characters, within the 64 a UID may have
 MAX_SHIFT_PX = 0.5  # a reading copy's random shift, in source pixels, either way on each axis
 
-# What a quiz copy keeps of its source: the pixel module, display and the synthetic marker.
+# What a quiz copy keeps of its source: the pixel module, display, the orientation the viewer
+# marks its edges from (R/L, A/P, H/F; the same at every timepoint) and the synthetic marker.
 QUIZ_KEPT = (
     "SOPClassUID",
     "Modality",
@@ -57,6 +59,8 @@ QUIZ_KEPT = (
     "RescaleType",
     "PixelSpacing",
     "ImagerPixelSpacing",
+    "ImageOrientationPatient",
+    "PatientOrientation",
     "PresentationLUTShape",
     "PixelIntensityRelationship",
     "PixelIntensityRelationshipSign",

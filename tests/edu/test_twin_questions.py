@@ -147,6 +147,7 @@ def test_case_and_twin_copies_differ_only_in_pixels_and_opaque_uids(
         assert copy.SOPInstanceUID not in stored
         assert copy.PatientID == "QUIZ"
         assert copy.SyntheticData == "YES"
+        assert list(copy.ImageOrientationPatient) == [1, 0, 0, 0, 1, 0]  # the viewer's R/L
     varying = {"SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "PixelData"}
     for keyword in set(first.dir()) - varying - {"WindowCenter", "WindowWidth"}:
         assert first.data_element(keyword).value == second.data_element(keyword).value, keyword
