@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 
 from cases.models import GeneratorModel
 from turing.building import StudyPlan, build_study
@@ -271,3 +272,27 @@ def test_closing_records_the_figures_on_the_generators_card(make_study, raters, 
     study.close()  # closing again changes nothing
     generator.refresh_from_db()
     assert len(generator.model_card[CARD_KEY]) == 1
+
+
+def test_studies_closed_before_the_card_kept_figures_are_recorded_by_a_command(
+    make_study, raters, login
+):
+    study = make_study(n_cases=1, n_images=4, format="2afc", title="Older pairs")
+    rater = study.rater_set.first()
+    client = login(rater.user)
+    start(client, study)
+    pick(client, study, rater, correct=True)
+    study.close()
+    generator = GeneratorModel.objects.get(pk=study.generator.pk)
+    entry = generator.model_card[CARD_KEY][0]
+    card = dict(generator.model_card)
+    card.pop(CARD_KEY)  # as a study closed before cards kept Turing figures
+    GeneratorModel.objects.filter(pk=generator.pk).update(model_card=card)
+    training = make_study(n_cases=1, n_images=4, training=True, title="Practice")
+    training.close()
+    out = io.StringIO()
+    call_command("record_turing_cards", stdout=out)
+    call_command("record_turing_cards", stdout=io.StringIO())  # again: the same entry
+    generator.refresh_from_db()
+    assert generator.model_card[CARD_KEY] == [entry]
+    assert "Closed studies recorded: 1" in out.getvalue()
