@@ -1,16 +1,16 @@
-"""The anatomy GAN: a patient's normal anatomy on the autoencoder's latent grid, from z, age
-and sex.
+"""The anatomy GAN: a patient's normal anatomy on the autoencoder's coarse latent grid, from
+z, age and sex.
 
 The networks are Gantry's conditional StyleGAN2 and cGAN (:mod:`genworker.networks`), here
-drawing "images" of ``latent_channels`` channels at 32². Training follows StyleGAN2-ADA:
-non-saturating logistic loss, lazy R1 on real latents, an EMA generator for inference, and
-adaptive augmentation (integer translation and left-right mirroring of the grid, applied
-to real and generated latents alike in front of the discriminator, its probability steered
-so that the discriminator's sign on real latents stays near ``ADA_TARGET``). The StyleGAN2
-also gets style mixing (two w's with a random crossover layer) and lazy path-length
-regularisation, which keep w disentangled and smooth, so that walking w changes the image
-evenly.
-"""
+drawing "images" of ``latent_channels`` channels at the coarse grid (8x8: the 32² latents
+pooled, :mod:`genworker.latent.detail`, whose network draws the rest). Training follows
+StyleGAN2-ADA: non-saturating logistic loss, lazy R1 on real latents, an EMA generator for
+inference, and adaptive augmentation (integer translation and left-right mirroring of the
+grid, applied to real and generated latents alike in front of the discriminator, its
+probability steered so that the discriminator's sign on real latents stays near
+``ADA_TARGET``). The StyleGAN2 also gets style mixing (two w's with a random crossover
+layer) and lazy path-length regularisation, which keep w disentangled and smooth, so that
+walking w changes the image evenly."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ ANATOMY_FINDINGS = ("normal",)  # the anatomy GAN draws normal anatomy only
 
 @dataclass(frozen=True)
 class AnatomyData:
-    latents: np.ndarray  # float32 [N, L, 32, 32], standardised
+    latents: np.ndarray  # float32 [N, L, r, r], standardised
     age: np.ndarray  # float32 [N]
     sex: np.ndarray  # int [N]
 

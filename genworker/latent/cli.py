@@ -170,11 +170,8 @@ def _ship(args: argparse.Namespace) -> int:
     save_latent_model(
         path,
         domain=DOMAINS[recipe.cohort],
-        autoencoder=parts["autoencoder"],
-        anatomy=parts["anatomy"],
-        renderer=parts["renderer"],
-        segmenter=parts["segmenter"],
         card=model_card(recipe, args.architecture, run),
+        **parts,
     )
     model = load_latent_model(path)
     for finding in model.domain.findings:

@@ -1,9 +1,10 @@
-"""A shipped latent model: its four networks in one file, and how a case's series is made.
+"""A shipped latent model: its five networks in one file, and how a case's series is made.
 
 The file is a plain dict (format tag, each part's config and weights, the model card) that
 loads with ``torch.load(weights_only=True)``. :meth:`LatentModel.series` turns a patient
 (z, age, sex) and a request (finding, severities, side, location) into a progression
-series: the same anatomy at every timepoint, the planned lesion drawn at each, the
+series: the anatomy GAN draws the patient's coarse latent grid, the detail network the full
+one, and the series has the same anatomy at every timepoint, the planned lesion drawn at each, the
 scanner's noise added, and each image checked by the segmenter against its planned mask.
 """
 
@@ -22,13 +23,14 @@ from genworker.cohorts import brain_mri, chest_radiograph
 from genworker.conditions import ConditionSchema
 from genworker.latent import anatomy_gan, planning
 from genworker.latent.autoencoder import Autoencoder, AutoencoderConfig
+from genworker.latent.detail import DetailConfig, DetailNet
 from genworker.latent.renderer import LesionRenderer, RendererConfig
 from genworker.latent.segmenter import Segmenter, SegmenterConfig, dice
 from genworker.latent.simulators import SIMULATORS
 from genworker.networks import ConditionalGenerator, GeneratorConfig, build_generator, z_from_seed
 from genworker.sampling import Series, SeriesSpec
 
-FORMAT = "gantry-latent-generator/1"
+FORMAT = "gantry-latent-generator/2"
 MIN_DICE = 0.8  # a case whose image and planned mask agree less than this is not kept
 ATTEMPTS = 6  # plans tried per case before it fails: half on its patient, half on another
 REDRAW_SEED_OFFSET = 7_919  # the other patient's z comes from seed + this
@@ -86,6 +88,7 @@ class LatentModel:
     domain: Domain
     autoencoder: Autoencoder
     anatomy: ConditionalGenerator
+    detail: DetailNet
     renderer: LesionRenderer
     segmenter: Segmenter
     card: dict
@@ -146,7 +149,8 @@ class LatentModel:
         z_row = torch.from_numpy(np.asarray(z, np.float32)[None]).to(self.device)
         ws = self.anatomy.mapping(z_row, self.conditions(age, sex), truncation)
         # Unclamped, as in training: standardised latents reach beyond [-1, 1].
-        return self.anatomy.synthesis_network(ws, "const"), ws[0, 0].cpu().numpy()
+        coarse = self.anatomy.synthesis_network(ws, "const")
+        return self.detail(coarse), ws[0, 0].cpu().numpy()
 
     @torch.no_grad()
     def series(
@@ -247,6 +251,7 @@ def save_latent_model(
     domain: Domain,
     autoencoder: Autoencoder,
     anatomy: ConditionalGenerator,
+    detail: DetailNet,
     renderer: LesionRenderer,
     segmenter: Segmenter,
     card: dict,
@@ -260,6 +265,7 @@ def save_latent_model(
         "parts": {
             "autoencoder": _part(autoencoder, autoencoder.config.to_dict(), half),
             "anatomy": _part(anatomy, anatomy.config.to_dict(), half),
+            "detail": _part(detail, detail.config.to_dict(), half),
             "renderer": _part(renderer, renderer.config.to_dict(), half),
             "segmenter": _part(segmenter, segmenter.config.to_dict(), half),
         },
@@ -294,6 +300,9 @@ def load_latent_model(path: Path, device: str = "cpu") -> LatentModel:
             build_generator(GeneratorConfig.from_dict(parts["anatomy"]["config"])),
             parts["anatomy"],
             device,
+        ),
+        detail=_load(
+            DetailNet(DetailConfig.from_dict(parts["detail"]["config"])), parts["detail"], device
         ),
         renderer=_load(
             LesionRenderer(RendererConfig(**parts["renderer"]["config"])), parts["renderer"], device

@@ -1,9 +1,10 @@
 """The recipes of Gantry's shipped latent models: cohort, networks and training lengths.
 
-One recipe per domain trains the stages a domain shares (autoencoder, lesion renderer,
-segmenter) once, and an anatomy GAN per architecture on top; each architecture ships as
-its own model file. The lengths fit two CPU cores: ``cpu_minutes`` is the budget of a
-whole model (its shared stages included), checked against what training measured.
+One recipe per domain trains the stages a domain shares (autoencoder, detail network,
+lesion renderer, segmenter) once, and an anatomy GAN per architecture on top; each
+architecture ships as its own model file. The lengths fit two CPU cores: ``cpu_minutes``
+is the budget of a whole model (its shared stages included), checked against what
+training measured.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from genworker.latent.autoencoder import AutoencoderConfig
+from genworker.latent.detail import DetailConfig
 from genworker.latent.renderer import RendererConfig
 from genworker.latent.segmenter import SegmenterConfig
 
@@ -24,11 +26,13 @@ class LatentRecipe:
     subjects: int
     extra_normals: int  # normal subjects simulated for the anatomy GAN on top of the cohort
     autoencoder: AutoencoderConfig
+    detail: DetailConfig
     renderer: RendererConfig
     segmenter: SegmenterConfig
     anatomy: dict  # GeneratorConfig fields besides architecture, resolution, channels, findings
     autoencoder_steps: int
     anatomy_steps: dict  # per architecture
+    detail_steps: int
     renderer_steps: int
     segmenter_steps: int
     anatomy_batch: int = 32
@@ -65,11 +69,13 @@ RECIPES: dict[str, LatentRecipe] = {
             widths=(16, 32, 64, 128),
             latent_noise=0.1,
         ),
+        detail=DetailConfig(latent_channels=8),
         renderer=RendererConfig(latent_channels=8, map_channels=7),
         segmenter=SegmenterConfig(image_channels=3),
         anatomy=_ANATOMY,
         autoencoder_steps=2000,
-        anatomy_steps={"stylegan2": 8000, "cgan": 8000},  # not reached yet: docs/engine.md
+        anatomy_steps={"stylegan2": 2000, "cgan": 2000},
+        detail_steps=1500,
         renderer_steps=600,
         segmenter_steps=400,
     ),
@@ -86,11 +92,13 @@ RECIPES: dict[str, LatentRecipe] = {
             widths=(16, 32, 64, 128),
             latent_noise=0.1,
         ),
+        detail=DetailConfig(latent_channels=8),
         renderer=RendererConfig(latent_channels=8, map_channels=1),
         segmenter=SegmenterConfig(image_channels=1),
         anatomy=_ANATOMY,
         autoencoder_steps=2000,
-        anatomy_steps={"stylegan2": 8000, "cgan": 8000},
+        anatomy_steps={"stylegan2": 2000, "cgan": 2000},
+        detail_steps=1500,
         renderer_steps=600,
         segmenter_steps=400,
     ),

@@ -1,14 +1,14 @@
 """Training a latent model end to end, stage by stage, resumable at every point.
 
 ``train_recipe`` simulates (or reads) the recipe's cohort and extra normal subjects into the
-run folder, then trains the autoencoder, the anatomy GAN of each requested architecture,
-the lesion renderer and the segmenter; a stage already finished is skipped and a stage cut
-short by ``max_minutes`` continues where it stopped when called again. Each stage's state
-records its wall and CPU time, which the model card reports.
+run folder, then trains the autoencoder, the lesion renderer, the segmenter, the detail
+network and the anatomy GAN of each requested architecture; a stage already finished is
+skipped and a stage cut short by ``max_minutes`` continues where it stopped when called
+again. Each stage's state records its wall and CPU time, which the model card reports.
 
 Under torchrun (``ranks``) rank 0 simulates the cohort and writes every file; the
-autoencoder, the renderer and the segmenter train data-parallel on every rank
-(:mod:`genworker.latent.runs`); the anatomy GAN trains on rank 0 alone.
+autoencoder, the renderer, the segmenter and the detail network train data-parallel on
+every rank (:mod:`genworker.latent.runs`); the anatomy GAN trains on rank 0 alone.
 """
 
 from __future__ import annotations
@@ -30,12 +30,15 @@ from genworker.latent.autoencoder import (
     encode_all,
     train_autoencoder,
 )
+from genworker.latent.detail import DetailNet, coarse_all, held_out_l1, train_detail
 from genworker.latent.recipes import LatentRecipe
 from genworker.latent.renderer import LesionRenderer, RendererData, train_renderer
 from genworker.latent.runs import ALONE, Ranks
 from genworker.latent.segmenter import Segmenter, SegmenterData, train_segmenter
 from genworker.latent.simulators import SIMULATORS
 from genworker.networks import ConditionalGenerator, GeneratorConfig, build_generator
+
+RESOLUTION = 256  # the side of every latent model's images
 
 
 @dataclass
@@ -145,12 +148,14 @@ STATES = {
     "autoencoder": "autoencoder-state.pt",
     "renderer": "renderer-state.pt",
     "segmenter": "segmenter-state.pt",
+    "detail": "detail-state.pt",
     "anatomy": "anatomy-gan-state.pt",  # inside the architecture's folder
 }
 FINAL = {
     "autoencoder": "autoencoder.pt",
     "renderer": "renderer.pt",
     "segmenter": "segmenter.pt",
+    "detail": "detail.pt",
     "anatomy": "anatomy.pt",  # inside the architecture's folder
 }
 
@@ -162,39 +167,75 @@ def _keep(model: torch.nn.Module, path: Path, finished: bool) -> None:
 
 
 def anatomy_config(recipe: LatentRecipe, architecture: str) -> GeneratorConfig:
+    """The anatomy GAN draws the coarse grid: the latent grid's side / the detail factor."""
     return GeneratorConfig(
         architecture=architecture,
-        resolution=32,
+        resolution=RESOLUTION // recipe.autoencoder.factor // recipe.detail.factor,
         findings=anatomy_gan.ANATOMY_FINDINGS,
         img_channels=recipe.autoencoder.latent_channels,
         **recipe.anatomy,
     )
 
 
+def normal_latents(
+    run: Path, autoencoder: Autoencoder, cohort: ScanCohort, normals: Normals
+) -> anatomy_gan.AnatomyData:
+    """The full latents of every normal training subject (the cohort's train tracks before
+    their finding, and the extra normals), with age and sex; encoded once into the run."""
+    path = run / "normal-latents.npz"
+    if path.exists():
+        with np.load(path) as saved:
+            return anatomy_gan.AnatomyData(saved["latents"], saved["age"], saved["sex"])
+    train_tracks = np.unique(cohort.track[~cohort.held_out])
+    first = np.array([np.flatnonzero(cohort.track == t)[0] for t in train_tracks])
+    data = anatomy_gan.AnatomyData(
+        latents=encode_all(
+            autoencoder, np.concatenate([cohort.normal[train_tracks], normals.clean])
+        ),
+        age=np.concatenate([cohort.age[first], normals.age]),
+        sex=np.concatenate([cohort.sex[first], normals.sex]).astype(np.int64),
+    )
+    np.savez(path, latents=data.latents, age=data.age, sex=data.sex)
+    return data
+
+
+DETAIL_HELD_OUT = 0.05  # share of the normal latents the detail network never trains on
+
+
+def stage_detail(
+    recipe: LatentRecipe, run: Path, latents: np.ndarray, *, ranks: Ranks = ALONE, **kw
+) -> DetailNet:
+    """Train the detail network on all but the last ``DETAIL_HELD_OUT`` of the normal
+    latents; its L1 on those (and plain upsampling's) goes into the run's records."""
+    held = max(1, int(len(latents) * DETAIL_HELD_OUT))
+    model, progress = train_detail(
+        latents[:-held],
+        recipe.detail,
+        out_dir=run,
+        steps=recipe.detail_steps,
+        seed=recipe.train_seed,
+        ranks=ranks,
+        **kw,
+    )
+    finished = ranks.is_main and progress.step >= recipe.detail_steps
+    if finished:
+        detailed, bilinear = held_out_l1(model, latents[-held:])
+        _record(run, "detail_held_out_l1", detailed)
+        _record(run, "bilinear_held_out_l1", bilinear)
+    _keep(model, run / FINAL["detail"], finished)
+    return model.requires_grad_(False)
+
+
 def stage_anatomy(
     recipe: LatentRecipe,
     run: Path,
-    autoencoder: Autoencoder,
-    cohort: ScanCohort,
-    normals: Normals,
+    data: anatomy_gan.AnatomyData,
+    detail: DetailNet,
     architecture: str,
     **kw,
 ) -> ConditionalGenerator:
-    latents_path = run / "normal-latents.npz"
-    if latents_path.exists():
-        with np.load(latents_path) as saved:
-            data = anatomy_gan.AnatomyData(saved["latents"], saved["age"], saved["sex"])
-    else:
-        train_tracks = np.unique(cohort.track[~cohort.held_out])
-        first = np.array([np.flatnonzero(cohort.track == t)[0] for t in train_tracks])
-        data = anatomy_gan.AnatomyData(
-            latents=encode_all(
-                autoencoder, np.concatenate([cohort.normal[train_tracks], normals.clean])
-            ),
-            age=np.concatenate([cohort.age[first], normals.age]),
-            sex=np.concatenate([cohort.sex[first], normals.sex]).astype(np.int64),
-        )
-        np.savez(latents_path, latents=data.latents, age=data.age, sex=data.sex)
+    """The anatomy GAN on the coarse grids of the normal latents."""
+    coarse = anatomy_gan.AnatomyData(coarse_all(detail, data.latents), data.age, data.sex)
     options = {
         "lr": recipe.anatomy_lr[architecture],
         "instance_noise": recipe.anatomy_instance_noise,
@@ -202,7 +243,7 @@ def stage_anatomy(
         **kw,
     }
     generator, progress = anatomy_gan.train_anatomy_gan(
-        data,
+        coarse,
         anatomy_config(recipe, architecture),
         out_dir=run / architecture,
         steps=recipe.anatomy_steps[architecture],
@@ -310,11 +351,16 @@ def train_recipe(
         recipe, run, autoencoder, cohort, ranks=ranks, max_minutes=left()
     )
     parts["segmenter"] = stage_segmenter(recipe, run, cohort, ranks=ranks, max_minutes=left())
+    if ranks.is_main:
+        normal_latents(run, autoencoder, cohort, normals)
+    ranks.barrier()
+    latents = normal_latents(run, autoencoder, cohort, normals)
+    parts["detail"] = stage_detail(recipe, run, latents.latents, ranks=ranks, max_minutes=left())
     if not ranks.is_main:
         return parts
     for architecture in architectures:
         parts[architecture] = stage_anatomy(
-            recipe, run, autoencoder, cohort, normals, architecture, max_minutes=left()
+            recipe, run, latents, parts["detail"], architecture, max_minutes=left()
         )
     return parts
 
@@ -342,6 +388,7 @@ def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
         "autoencoder": Autoencoder(recipe.autoencoder),
         "renderer": LesionRenderer(recipe.renderer),
         "segmenter": Segmenter(recipe.segmenter),
+        "detail": DetailNet(recipe.detail),
         "anatomy": build_generator(anatomy_config(recipe, architecture)),
     }
     for stage, module in modules.items():

@@ -254,11 +254,8 @@ def tiny_models(tmp_path_factory):
     save_latent_model(
         models / "brain-mri-cgan.pt",
         domain=model.DOMAINS["brain-mri"],
-        autoencoder=parts["autoencoder"],
-        anatomy=parts["anatomy"],
-        renderer=parts["renderer"],
-        segmenter=parts["segmenter"],
         card={"name": "brain-mri-cgan"},
+        **parts,
     )
     subjects = evaluation.fresh_subjects("brain-mri", 1, 2, 2)
     data = feature_space.FeatureData.of(list(evaluation.simulate(subjects, 1)))

@@ -7,6 +7,7 @@ TINY_LENGTHS = {
     "timepoints": 2,
     "autoencoder_steps": 2,
     "anatomy_steps": {"stylegan2": 2, "cgan": 2},
+    "detail_steps": 2,
     "renderer_steps": 2,
     "segmenter_steps": 2,
     "anatomy_batch": 4,
