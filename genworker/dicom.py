@@ -33,6 +33,7 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     MRImageStorage,
 )
+from pydicom.valuerep import format_number_as_ds
 
 SOP_CLASS_FOR_MODALITY = {"MR": MRImageStorage, "DX": DigitalXRayImageStorageForPresentation}
 BITS_STORED = 12
@@ -255,7 +256,7 @@ def _set_mr_module(ds: Dataset, header: ImageHeader) -> None:
     ds.EchoTime = ""
     ds.EchoTrainLength = ""
     ds.SliceThickness = f"{header.pixel_spacing_mm:.3f}"
-    ds.PixelSpacing = [f"{header.pixel_spacing_mm:.4f}"] * 2
+    ds.PixelSpacing = [format_number_as_ds(header.pixel_spacing_mm)] * 2
     ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
     ds.ImagePositionPatient = [0, 0, 0]
 
@@ -273,7 +274,7 @@ def _set_dx_module(ds: Dataset, header: ImageHeader) -> None:
     ds.ViewPosition = "PA"
     ds.PatientOrientation = ["L", "F"]
     ds.DetectorType = ""
-    ds.ImagerPixelSpacing = [f"{header.pixel_spacing_mm:.4f}"] * 2
+    ds.ImagerPixelSpacing = [format_number_as_ds(header.pixel_spacing_mm)] * 2
     ds.PixelSpacing = ds.ImagerPixelSpacing
     ds.PixelSpacingCalibrationType = "GEOMETRY"
     ds.PixelSpacingCalibrationDescription = "Synthetic image: spacing assigned, not measured"

@@ -257,3 +257,46 @@ def local_folders() -> None:
     from gantry.local import make_local_folders
 
     make_local_folders()
+
+
+@pytest.fixture(scope="session")
+def tiny_brain_run(tmp_path_factory):
+    """The brain-mri latent recipe trained two steps a stage (every part exists, none is
+    good), and the recipe it ran: (recipe, run folder)."""
+    from dataclasses import replace
+
+    import torch
+
+    from genworker.cohorts import sources
+    from genworker.latent import training
+    from genworker.latent.recipes import latent_recipe
+    from tests.genworker.tiny_latent import TINY_LENGTHS
+
+    if not sources.is_fetched("antspyx"):
+        pytest.skip(f"the antspyx anatomy is not fetched (run `{sources.FETCH_COMMAND}`)")
+    torch.set_num_threads(1)
+    recipe = replace(latent_recipe("brain-mri"), **TINY_LENGTHS)
+    run = tmp_path_factory.mktemp("tiny-brain-run")
+    training.train_recipe(recipe, run, architectures=("cgan",), workers=1)
+    return recipe, run
+
+
+@pytest.fixture(scope="session")
+def subject_anatomy():
+    import numpy as np
+
+    from genworker.cohorts import brain_mri
+
+    return brain_mri.draw_subject(np.random.default_rng(2), 60.0, 0).tissue
+
+
+@pytest.fixture
+def plan_on_a_real_brain(subject_anatomy, monkeypatch):
+    """A tiny latent model's decoder draws no brain to plan in: plan on a simulated
+    subject's instead."""
+    from genworker.latent import model
+
+    plan = model.PLANNERS["brain-mri"]
+    monkeypatch.setitem(
+        model.PLANNERS, "brain-mri", lambda _anatomy, *a, **k: plan(subject_anatomy, *a, **k)
+    )

@@ -16,7 +16,6 @@ from genworker.latent.model import CaseRejected, load_latent_model, save_latent_
 from genworker.latent.planning import PlanningError
 from genworker.latent.recipes import latent_recipe
 from genworker.networks import z_from_seed
-from tests.genworker.tiny_latent import TINY_LENGTHS
 
 pytestmark = pytest.mark.skipif(
     not sources.is_fetched("antspyx"),
@@ -25,18 +24,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """A brain recipe trained for two steps per stage: every part exists, none is good."""
-    torch.set_num_threads(1)
-    recipe = replace(latent_recipe("brain-mri"), **TINY_LENGTHS)
-    run = tmp_path_factory.mktemp("latent-run")
-    training.train_recipe(recipe, run, architectures=("cgan",), workers=1)
-    return recipe, run
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tiny_run, tmp_path_factory):
-    recipe, run = tiny_run
+def tiny_model(tiny_brain_run, tmp_path_factory):
+    recipe, run = tiny_brain_run
     parts = training.trained_parts(recipe, run, "cgan")
     path = tmp_path_factory.mktemp("models") / "tiny-brain.pt"
     save_latent_model(
@@ -77,8 +66,8 @@ def test_the_subject_distance_pairs_two_different_subjects():
     assert anatomy_gan.subject_distance(latents, np.random.default_rng(0)) == 1.0
 
 
-def test_style_mixing_gives_later_layers_another_w(tiny_run):
-    recipe, _ = tiny_run
+def test_style_mixing_gives_later_layers_another_w(tiny_brain_run):
+    recipe, _ = tiny_brain_run
     config = training.anatomy_config(recipe, "stylegan2")
     G = anatomy_gan.build_generator(config)
     z = torch.randn(3, config.z_dim)
@@ -96,8 +85,8 @@ def test_style_mixing_gives_later_layers_another_w(tiny_run):
         assert not torch.equal(ws[:, -1], plain[:, -1])
 
 
-def test_a_run_records_the_time_of_every_stage(tiny_run):
-    recipe, run = tiny_run
+def test_a_run_records_the_time_of_every_stage(tiny_brain_run):
+    recipe, run = tiny_brain_run
     records = training.stage_records(recipe, run, "cgan")
     assert set(records) == {"autoencoder", "renderer", "segmenter", "detail", "anatomy"}
     for record in records.values():
@@ -105,8 +94,8 @@ def test_a_run_records_the_time_of_every_stage(tiny_run):
         assert record["cpu_seconds"] > 0
 
 
-def test_an_unfinished_run_cannot_be_shipped_and_says_what_to_run(tiny_run):
-    recipe, run = tiny_run
+def test_an_unfinished_run_cannot_be_shipped_and_says_what_to_run(tiny_brain_run):
+    recipe, run = tiny_brain_run
     with pytest.raises(FileNotFoundError, match="latent train brain-mri --architectures stylegan2"):
         training.trained_parts(recipe, run, "stylegan2")
 
@@ -125,22 +114,6 @@ def test_the_bundle_loads_from_plain_tensors_and_checks_its_sha256(tiny_model, t
             load_latent_model(tampered)
     finally:
         (tmp_path / "tiny-brain.card.json").replace(tiny_model.with_suffix(".card.json"))
-
-
-@pytest.fixture(scope="module")
-def subject_anatomy():
-    from genworker.cohorts import brain_mri
-
-    return brain_mri.draw_subject(np.random.default_rng(2), 60.0, 0).tissue
-
-
-@pytest.fixture
-def plan_on_a_real_brain(subject_anatomy, monkeypatch):
-    """The tiny decoder draws no brain to plan in: plan on a simulated subject's instead."""
-    plan = model.PLANNERS["brain-mri"]
-    monkeypatch.setitem(
-        model.PLANNERS, "brain-mri", lambda _anatomy, *a, **k: plan(subject_anatomy, *a, **k)
-    )
 
 
 def _series(loaded, **overrides):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,8 +16,6 @@ from genworker.latent import evaluation, feature_space, model, training
 from genworker.latent.cli import main as latent_main
 from genworker.latent.evaluation import CaseRecord
 from genworker.latent.model import save_latent_model
-from genworker.latent.recipes import latent_recipe
-from tests.genworker.tiny_latent import TINY_LENGTHS
 
 R = 64  # constructed images are this size
 
@@ -242,13 +239,11 @@ needs_anatomy = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
+def tiny_models(tiny_brain_run, tmp_path_factory):
     """A brain model trained two steps per stage and a feature space trained a few steps,
     in one models folder, as `latent ship` and `latent features` leave them."""
     torch.set_num_threads(1)
-    recipe = replace(latent_recipe("brain-mri"), **TINY_LENGTHS)
-    run = tmp_path_factory.mktemp("latent-run")
-    training.train_recipe(recipe, run, architectures=("cgan",), workers=1)
+    recipe, run = tiny_brain_run
     parts = training.trained_parts(recipe, run, "cgan")
     models = tmp_path_factory.mktemp("models")
     save_latent_model(
