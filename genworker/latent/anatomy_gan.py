@@ -10,21 +10,34 @@ grid, applied to real and generated latents alike in front of the discriminator,
 probability steered so that the discriminator's sign on real latents stays near
 ``ADA_TARGET``). The StyleGAN2 also gets style mixing (two w's with a random crossover
 layer) and lazy path-length regularisation, which keep w disentangled and smooth, so that
-walking w changes the image evenly."""
+walking w changes the image evenly.
+
+Under torchrun it trains data-parallel like the other stages (:mod:`genworker.latent.runs`):
+every rank draws the same global batch, its z, style mixing, augmentation and instance
+noise from streams all ranks hold alike and keeps its share; the generator's and the
+discriminator's gradients are averaged, and so are the statistics that steer augmentation
+and path length, so every rank holds the same networks and the same augment probability.
+A step is close to, not exactly, one process's step on the global batch: the minibatch
+standard deviation groups a rank's rows only, path length is judged on half of each rank's
+rows, and mode seeking's shortfall is clipped per rank.
+"""
 
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from genworker.conditions import ConditionSchema
-from genworker.latent.runs import Progress, run_steps
+from genworker.latent.runs import ALONE, Progress, Ranks, run_steps
 from genworker.networks import (
     ConditionalGenerator,
     GeneratorConfig,
@@ -56,17 +69,28 @@ class AnatomyData:
         return schema.encode("normal", 0.0, self.age[rows], self.sex[rows])
 
 
-def augment_grid(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+def _shared_randn(
+    n: int, shape: tuple[int, ...], generator: torch.Generator, ranks: Ranks
+) -> torch.Tensor:
+    """This rank's n rows of standard normal noise drawn for the global batch."""
+    return torch.randn((n * ranks.world, *shape), generator=generator)[ranks.share(n)]
+
+
+def augment_grid(
+    x: torch.Tensor, p: float, generator: torch.Generator, ranks: Ranks = ALONE
+) -> torch.Tensor:
     """Mirror left-right and translate by up to 1/8 of the side (reflecting), each with
-    probability ``p`` per sample; x [n, c, h, w]."""
+    probability ``p`` per sample; x [n, c, h, w], this rank's rows of the global batch."""
     if p <= 0:
         return x
     n, _, h, w = x.shape
-    flip = torch.rand(n, generator=generator) < p
+    share = ranks.share(n)
+    flip = (torch.rand(n * ranks.world, generator=generator) < p)[share].to(x.device)
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    move = torch.rand(n, generator=generator) < p
+    move = (torch.rand(n * ranks.world, generator=generator) < p)[share]
     reach = max(1, h // 8)
-    shifts = torch.randint(-reach, reach + 1, (n, 2), generator=generator) * move[:, None]
+    shifts = torch.randint(-reach, reach + 1, (n * ranks.world, 2), generator=generator)
+    shifts = shifts[share] * move[:, None]
     padded = F.pad(x, (reach, reach, reach, reach), mode="reflect")
     rows = [
         padded[i, :, reach + dy : reach + dy + h, reach + dx : reach + dx + w]
@@ -82,8 +106,31 @@ def subject_distance(latents: np.ndarray, rng: np.random.Generator, pairs: int =
     return float(np.abs(latents[first] - latents[second]).mean())
 
 
+def _agreed(value: torch.Tensor, ranks: Ranks) -> torch.Tensor:
+    """A scalar averaged over the ranks, on the CPU: the same on every rank."""
+    return torch.tensor(ranks.mean({"value": value.item()})["value"], dtype=value.dtype)
+
+
+class _Through(nn.Module):
+    """Calls ``fn(net, *args)`` as its forward. DistributedDataParallel averages the
+    gradients of what the forward of the module it wraps computes, so a loss that uses the
+    network several ways (style mixing, the path-length Jacobian, mode seeking) is computed
+    whole inside this forward."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, fn: Callable, *args: Any) -> Any:
+        return fn(self.net, *args)
+
+
 def _mixed_ws(
-    G: ConditionalGenerator, z: torch.Tensor, cond: torch.Tensor, generator: torch.Generator
+    G: ConditionalGenerator,
+    z: torch.Tensor,
+    cond: torch.Tensor,
+    generator: torch.Generator,
+    ranks: Ranks = ALONE,
 ) -> torch.Tensor:
     """w [n, num_ws, w_dim]; with probability STYLE_MIXING a second z takes over from a
     random layer on (StyleGAN2 only: the cGAN has one w)."""
@@ -91,26 +138,31 @@ def _mixed_ws(
     if G.num_ws == 1 or torch.rand((), generator=generator) >= STYLE_MIXING:
         return ws
     cut = int(torch.randint(1, G.num_ws, (), generator=generator))
-    other = G.mapping(torch.randn(z.shape, generator=generator), cond)
+    other_z = _shared_randn(len(z), z.shape[1:], generator, ranks).to(z.device)
+    other = G.mapping(other_z, cond)
     ws = ws.clone()
     ws[:, cut:] = other[:, cut:]
     return ws
 
 
 def _path_length_penalty(
-    G: ConditionalGenerator, ws: torch.Tensor, pl_mean: torch.Tensor, generator: torch.Generator
+    G: ConditionalGenerator,
+    ws: torch.Tensor,
+    pl_mean: torch.Tensor,
+    generator: torch.Generator,
+    ranks: Ranks = ALONE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """StyleGAN2's path-length regulariser: the Jacobian norm of image w.r.t. w held near
-    its running mean. Returns (penalty, new mean)."""
+    its running mean (over every rank's rows). Returns (penalty, new mean)."""
     ws = ws.detach().requires_grad_(True)
     images = G.synthesis_network(ws, "random")
-    noise = torch.randn(images.shape, generator=generator) / math.sqrt(
+    noise = _shared_randn(len(ws), images.shape[1:], generator, ranks) / math.sqrt(
         images.shape[2] * images.shape[3]
     )
-    (grad,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
+    (grad,) = torch.autograd.grad((images * noise.to(ws.device)).sum(), ws, create_graph=True)
     lengths = grad.square().sum(2).mean(1).sqrt()
-    new_mean = pl_mean + PL_DECAY * (lengths.mean().detach() - pl_mean)
-    return (lengths - new_mean).square().mean(), new_mean
+    new_mean = pl_mean + PL_DECAY * (_agreed(lengths.mean().detach(), ranks) - pl_mean)
+    return (lengths - new_mean.to(lengths.device)).square().mean(), new_mean
 
 
 def train_anatomy_gan(
@@ -128,6 +180,7 @@ def train_anatomy_gan(
     seed: int = 0,
     max_minutes: float | None = None,
     max_steps: int | None = None,
+    ranks: Ranks = ALONE,  # under torchrun: batch_size rows per rank
 ) -> tuple[ConditionalGenerator, Progress]:
     """Train (or continue) the anatomy GAN; returns the EMA generator.
 
@@ -139,50 +192,68 @@ def train_anatomy_gan(
     subjects' latents (:func:`genworker.training.diversity_shortfall`), against the
     collapse to one anatomy for every z that both architectures showed. Neither keeps a
     32² grid's discriminator from winning within a few hundred steps on the CPU
-    (docs/engine.md); at 8x8 the game stays balanced."""
+    (docs/engine.md); at 8x8 the game stays balanced.
+
+    Each step seeds its random draws from the saved numpy stream, so a run resumed on the
+    same number of ranks continues exactly."""
     torch.manual_seed(seed)
-    G = build_generator(config)
-    D = build_discriminator(config)
+    device = torch.device(ranks.device)
+    G = build_generator(config).to(device)
+    D = build_discriminator(config).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    G_net = ranks.wrap(_Through(G))
+    D_net = ranks.wrap(D)
     opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=ADAM_BETAS)
     opt_D = torch.optim.Adam(D.parameters(), lr=lr, betas=ADAM_BETAS)
     ada = torch.zeros(2)  # [augment probability, running sign of D on reals]
     pl_mean = torch.zeros(())
     rng = np.random.default_rng(seed)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator()  # the draws every rank makes alike
     stylegan = config.architecture == "stylegan2"
     spread = subject_distance(data.latents, np.random.default_rng(seed))
+    global_batch = batch_size * ranks.world
 
     def seen(x: torch.Tensor, p: float) -> torch.Tensor:
         """What the discriminator sees of latents x: augmented, then blurred by noise."""
-        x = augment_grid(x, p, generator)
+        x = augment_grid(x, p, generator, ranks)
         if instance_noise > 0:
-            x = x + instance_noise * torch.randn(x.shape, generator=generator)
+            noise = _shared_randn(len(x), x.shape[1:], generator, ranks).to(device)
+            x = x + instance_noise * noise
         return x
+
+    def generator_loss(
+        G: ConditionalGenerator, index: int, z: torch.Tensor, cond: torch.Tensor, p: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Non-saturating loss (and, every PL_INTERVAL steps, path length; and mode
+        seeking); returns (loss, shortfall, the generated latents)."""
+        ws = _mixed_ws(G, z, cond, generator, ranks)
+        fake = G.synthesis_network(ws, "random")
+        loss = F.softplus(-D(seen(fake, p), cond)).mean()
+        if stylegan and index % PL_INTERVAL == 0:
+            half = ws[: batch_size // 2]
+            penalty, new_mean = _path_length_penalty(G, half, pl_mean, generator, ranks)
+            pl_mean.copy_(new_mean)
+            loss = loss + PL_WEIGHT * PL_INTERVAL * penalty
+        shortfall = torch.zeros((), device=device)
+        if mode_seeking > 0:
+            other_z = _shared_randn(batch_size, z.shape[1:], generator, ranks).to(device)
+            other = G.synthesis_network(G.mapping(other_z, cond), "random")
+            shortfall = diversity_shortfall(fake, other, spread)
+            loss = loss + mode_seeking * shortfall
+        return loss, shortfall, fake
 
     def step(index: int) -> dict[str, float]:
         p = float(ada[0])
-        rows = rng.integers(len(data.latents), size=batch_size)
-        real = torch.from_numpy(data.latents[rows])
-        cond = torch.from_numpy(data.conditions(rows))
-        z = torch.randn(batch_size, config.z_dim, generator=generator)
-        # Generator: non-saturating loss (and, every PL_INTERVAL steps, path length).
+        step_seed = int(rng.integers(2**62))
+        generator.manual_seed(step_seed)
+        torch.manual_seed(step_seed + ranks.rank)  # synthesis noise: each rank its own
+        rows = rng.integers(len(data.latents), size=global_batch)[ranks.share(batch_size)]
+        real = torch.from_numpy(data.latents[rows]).to(device)
+        cond = torch.from_numpy(data.conditions(rows)).to(device)
+        z = _shared_randn(batch_size, (config.z_dim,), generator, ranks).to(device)
         G.requires_grad_(True)
         D.requires_grad_(False)
-        ws = _mixed_ws(G, z, cond, generator)
-        fake = G.synthesis_network(ws, "random")
-        loss_G = F.softplus(-D(seen(fake, p), cond)).mean()
-        if stylegan and index % PL_INTERVAL == 0:
-            half = ws[: batch_size // 2]
-            penalty, new_mean = _path_length_penalty(G, half, pl_mean, generator)
-            pl_mean.copy_(new_mean)
-            loss_G = loss_G + PL_WEIGHT * PL_INTERVAL * penalty
-        shortfall = torch.zeros(())
-        if mode_seeking > 0:
-            other_z = torch.randn(z.shape, generator=generator)
-            other = G.synthesis_network(G.mapping(other_z, cond), "random")
-            shortfall = diversity_shortfall(fake, other, spread)
-            loss_G = loss_G + mode_seeking * shortfall
+        loss_G, shortfall, fake = G_net(generator_loss, index, z, cond, p)
         opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         opt_G.step()
@@ -192,8 +263,8 @@ def train_anatomy_gan(
         real_aug = seen(real, p).detach()
         do_r1 = index % R1_INTERVAL == 0
         real_aug.requires_grad_(do_r1)
-        logits_real = D(real_aug, cond)
-        logits_fake = D(seen(fake.detach(), p), cond)
+        logits_real = D_net(real_aug, cond)
+        logits_fake = D_net(seen(fake.detach(), p), cond)
         loss_D = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
         r1 = torch.zeros(())
         if do_r1:
@@ -203,10 +274,10 @@ def train_anatomy_gan(
         opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         opt_D.step()
-        _update_ema(G_ema, G, batch_size, ema_kimg)
-        ada[1] = 0.9 * ada[1] + 0.1 * logits_real.detach().sign().mean()
+        _update_ema(G_ema, G, global_batch, ema_kimg)
+        ada[1] = 0.9 * ada[1] + 0.1 * _agreed(logits_real.detach().sign().mean(), ranks)
         if index % ADA_INTERVAL == 0:
-            move = float(torch.sign(ada[1] - ADA_TARGET)) * batch_size * ADA_INTERVAL
+            move = float(torch.sign(ada[1] - ADA_TARGET)) * global_batch * ADA_INTERVAL
             ada[0] = float(np.clip(ada[0] + move / (ADA_KIMG * 1000), 0.0, 0.8))
         return {
             "loss_G": loss_G.item(),
@@ -242,7 +313,9 @@ def train_anatomy_gan(
         max_minutes=max_minutes,
         max_steps=max_steps,
         label=f"anatomy {config.architecture}",
+        ranks=ranks,
     )
+    G_ema.cpu()
     _update_w_avg(G_ema, data)
     return G_ema, progress
 

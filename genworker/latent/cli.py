@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         "--device",
         choices=("cpu", "cuda"),
         default="cpu",
-        help="where the autoencoder, renderer and segmenter train (the anatomy GAN: the CPU)",
+        help="where every stage trains (cuda: one GPU per torchrun rank)",
     )
     ship = commands.add_parser("ship", help="export a trained architecture with card and grids")
     ship.add_argument("recipe", choices=sorted(RECIPES))

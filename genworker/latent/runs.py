@@ -6,11 +6,12 @@ streams (torch's and a numpy Generator), saving the state and continuing from it
 exactly. A state holds only tensors, numbers and strings, so it loads with
 ``torch.load(weights_only=True)``.
 
-Under ``torchrun`` a stage trains data-parallel (:class:`Ranks`): every rank holds the same
-random streams and draws the same global batch of ``world x batch_size`` rows, keeps its own
-share of it, and its network is wrapped in DistributedDataParallel, which averages the
-gradients, so the step equals one process's step on the whole global batch (for losses
-that are means over rows). Only rank 0 prints, logs and writes states; the time budget
+Under ``torchrun`` every stage trains data-parallel (:class:`Ranks`): every rank holds the
+same random streams and draws the same global batch of ``world x batch_size`` rows, keeps
+its own share of it, and its networks are wrapped in DistributedDataParallel, which
+averages the gradients, so the step equals one process's step on the whole global batch
+(for losses that are means over rows; the anatomy GAN's comes close, see
+:mod:`genworker.latent.anatomy_gan`). Only rank 0 prints, logs and writes states; the time budget
 stops every rank at the same step. A state holds no trace of the rank count, so a run
 resumes on any number of ranks, and with the same global batch it continues exactly as it
 would have.

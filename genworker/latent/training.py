@@ -6,9 +6,8 @@ network and the anatomy GAN of each requested architecture; a stage already fini
 skipped and a stage cut short by ``max_minutes`` continues where it stopped when called
 again. Each stage's state records its wall and CPU time, which the model card reports.
 
-Under torchrun (``ranks``) rank 0 simulates the cohort and writes every file; the
-autoencoder, the renderer, the segmenter and the detail network train data-parallel on
-every rank (:mod:`genworker.latent.runs`); the anatomy GAN trains on rank 0 alone.
+Under torchrun (``ranks``) rank 0 simulates the cohort and writes every file; every stage,
+the anatomy GANs included, trains data-parallel on every rank (:mod:`genworker.latent.runs`).
 """
 
 from __future__ import annotations
@@ -232,6 +231,8 @@ def stage_anatomy(
     data: anatomy_gan.AnatomyData,
     detail: DetailNet,
     architecture: str,
+    *,
+    ranks: Ranks = ALONE,
     **kw,
 ) -> ConditionalGenerator:
     """The anatomy GAN on the coarse grids of the normal latents."""
@@ -249,12 +250,13 @@ def stage_anatomy(
         steps=recipe.anatomy_steps[architecture],
         batch_size=recipe.anatomy_batch,
         seed=recipe.train_seed,
+        ranks=ranks,
         **options,
     )
     _keep(
         generator,
         run / architecture / FINAL["anatomy"],
-        progress.step >= recipe.anatomy_steps[architecture],
+        ranks.is_main and progress.step >= recipe.anatomy_steps[architecture],
     )
     return generator
 
@@ -329,8 +331,7 @@ def train_recipe(
     ranks: Ranks = ALONE,
 ) -> dict:
     """Run every stage in order; returns the trained parts (some may be unfinished when
-    ``max_minutes`` ran out: call again to continue). Under torchrun the other ranks
-    return before the anatomy GANs, which rank 0 trains alone."""
+    ``max_minutes`` ran out: call again to continue)."""
     torch.set_num_threads(workers)
     run.mkdir(parents=True, exist_ok=True)
     deadline = None if max_minutes is None else time.monotonic() + 60 * max_minutes
@@ -356,11 +357,9 @@ def train_recipe(
     ranks.barrier()
     latents = normal_latents(run, autoencoder, cohort, normals)
     parts["detail"] = stage_detail(recipe, run, latents.latents, ranks=ranks, max_minutes=left())
-    if not ranks.is_main:
-        return parts
     for architecture in architectures:
         parts[architecture] = stage_anatomy(
-            recipe, run, latents, parts["detail"], architecture, max_minutes=left()
+            recipe, run, latents, parts["detail"], architecture, ranks=ranks, max_minutes=left()
         )
     return parts
 

@@ -1,17 +1,20 @@
 """Data-parallel training under torchrun, on the CPU with gloo: two ranks take the steps one
-process takes with their summed batch, only rank 0 writes and logs, and a run resumes on any
-number of ranks."""
+process takes with their summed batch, only rank 0 writes and logs, a run resumes on any
+number of ranks, and the anatomy GAN's ranks train one network."""
 
 import os
 import socket
+from dataclasses import replace
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from genworker.latent import anatomy_gan
 from genworker.latent.renderer import RendererConfig, RendererData, train_renderer
-from genworker.latent.runs import init_ranks
+from genworker.latent.runs import Ranks, init_ranks
+from genworker.networks import GeneratorConfig
 
 CONFIG = RendererConfig(latent_channels=2, map_channels=2, width=8)
 STEPS = 4
@@ -35,7 +38,7 @@ def _train(out_dir, *, max_steps=None, **kw) -> dict[str, torch.Tensor]:
     return model.state_dict()
 
 
-def _rank(rank: int, world: int, port: int, out_dir, max_steps) -> None:
+def _rank(rank: int, world: int, port: int, train, out_dir, max_steps) -> None:
     """One torchrun rank, as torchrun would start it (its environment)."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
@@ -46,18 +49,20 @@ def _rank(rank: int, world: int, port: int, out_dir, max_steps) -> None:
     )
     torch.set_num_threads(1)
     ranks = init_ranks()
-    weights = _train(out_dir, max_steps=max_steps, batch_size=BATCH // world, ranks=ranks)
+    weights = train(out_dir, max_steps=max_steps, batch_size=BATCH // world, ranks=ranks)
     torch.save(weights, out_dir / f"weights-of-rank-{rank}.pt")
     dist.destroy_process_group()
 
 
-def _two_ranks(out_dir, *, max_steps=None) -> list[dict[str, torch.Tensor]]:
+def _two_ranks(out_dir, *, max_steps=None, train=_train) -> list[dict[str, torch.Tensor]]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     # Forked, not spawned: a spawned rank imports torch again, which took a minute on a busy
     # 2-core machine.
-    mp.start_processes(_rank, args=(2, port, out_dir, max_steps), nprocs=2, start_method="fork")
+    mp.start_processes(
+        _rank, args=(2, port, train, out_dir, max_steps), nprocs=2, start_method="fork"
+    )
     return [torch.load(out_dir / f"weights-of-rank-{r}.pt", weights_only=True) for r in (0, 1)]
 
 
@@ -105,3 +110,87 @@ def test_the_pixel_space_training_refuses_to_start_under_torchrun(monkeypatch, c
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(["train", "brain-glioma", "--runs", "/nonexistent"]) == 2
     assert "-m genworker latent train" in capsys.readouterr().err
+
+
+ANATOMY = GeneratorConfig(
+    resolution=8,
+    findings=anatomy_gan.ANATOMY_FINDINGS,
+    z_dim=8,
+    w_dim=8,
+    img_channels=4,
+    channel_base=64,
+    channel_max=8,
+    mapping_layers=1,
+)
+
+
+def _train_anatomy(out_dir, *, max_steps=None, architecture="stylegan2", **kw):
+    rng = np.random.default_rng(0)
+    data = anatomy_gan.AnatomyData(
+        latents=rng.standard_normal((64, 4, 8, 8)).astype(np.float32),
+        age=rng.uniform(20, 80, 64).astype(np.float32),
+        sex=rng.integers(0, 2, 64),
+    )
+    G_ema, _ = anatomy_gan.train_anatomy_gan(
+        data,
+        replace(ANATOMY, architecture=architecture),
+        out_dir=out_dir,
+        steps=STEPS,
+        max_steps=max_steps,
+        instance_noise=0.1,
+        mode_seeking=1.0,
+        ema_kimg=0.001,  # the EMA generator all but follows the generator
+        **kw,
+    )
+    return G_ema.state_dict()
+
+
+def _train_cgan(out_dir, **kw):
+    return _train_anatomy(out_dir, architecture="cgan", **kw)
+
+
+def _relative_distance(a, b, start) -> float:
+    """|a - b| over |b - start|, all weights as one vector: 0 when a ends where b does."""
+    names = [name for name in a if name != "mapping_network.w_avg"]  # set after training
+    apart = sum(float((a[name] - b[name]).square().sum()) for name in names)
+    moved = sum(float((b[name] - start[name]).square().sum()) for name in names)
+    return (apart / moved) ** 0.5
+
+
+def test_the_anatomy_gans_ranks_end_with_one_network_and_resume_it(tmp_path, one_torch_thread):
+    """A StyleGAN2 (style mixing, path length, lazy R1, instance noise, mode seeking): both
+    ranks end with the same EMA generator, which follows the generator, whose steps depend
+    on the discriminator's, so all three agree; and a run stopped and resumed on two ranks
+    ends where the unbroken one does."""
+    rank_0, rank_1 = _two_ranks(tmp_path / "ranks", train=_train_anatomy)
+    _assert_same(rank_0, rank_1)
+    start = _train_anatomy(tmp_path / "start", batch_size=BATCH, max_steps=0)
+    assert _moved(rank_0, start) > 1e-3  # the steps did train
+    _two_ranks(tmp_path / "resumed", train=_train_anatomy, max_steps=STEPS // 2)
+    resumed, _ = _two_ranks(tmp_path / "resumed", train=_train_anatomy)
+    _assert_same(resumed, rank_0)
+
+
+def test_a_cgan_trained_on_two_ranks_ends_near_one_process_with_their_summed_batch(
+    tmp_path, one_torch_thread
+):
+    """Near, not equal: the discriminator's minibatch standard deviation groups each rank's
+    rows only, and mode seeking's shortfall is clipped per rank (a StyleGAN2 is further
+    off at this batch: path length judges half of each rank's rows, not the first half of
+    the global batch)."""
+    rank_0, rank_1 = _two_ranks(tmp_path / "ranks", train=_train_cgan)
+    _assert_same(rank_0, rank_1)
+    alone = _train_cgan(tmp_path / "alone", batch_size=BATCH)
+    start = _train_cgan(tmp_path / "start", batch_size=BATCH, max_steps=0)
+    assert _relative_distance(rank_0, alone, start) < 0.5
+
+
+def test_each_rank_augments_its_share_of_the_global_batch_as_one_process_augments_it():
+    x = torch.randn(6, 4, 8, 8)
+    whole = anatomy_gan.augment_grid(x, 0.5, torch.Generator().manual_seed(0))
+    shares = [
+        anatomy_gan.augment_grid(x[ranks.share(3)], 0.5, torch.Generator().manual_seed(0), ranks)
+        for ranks in (Ranks(0, 2), Ranks(1, 2))
+    ]
+    assert torch.equal(torch.cat(shares), whole)
+    assert not torch.equal(whole, x)
