@@ -223,7 +223,7 @@ def run_steps(
         if ranks.is_main and time.monotonic() - last_save > save_every_s:
             save_state(state_path, modules, rng, progress)
             last_save = time.monotonic()
-    if ranks.is_main:
+    if ranks.is_main and progress.step > first_step:  # a finished stage is left as it is
         save_state(state_path, modules, rng, progress)
     ranks.barrier()  # no rank goes on to read what rank 0 has not yet written
     return progress

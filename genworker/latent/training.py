@@ -13,6 +13,7 @@ the anatomy GANs included, trains data-parallel on every rank (:mod:`genworker.l
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,9 +161,12 @@ FINAL = {
 
 
 def _keep(model: torch.nn.Module, path: Path, finished: bool) -> None:
-    """Save a stage's finished network (weights only) for shipping."""
+    """Save a stage's finished network (weights only) for shipping; atomically, as another
+    process resuming the same run may read it."""
     if finished:
-        torch.save(model.state_dict(), path)
+        temporary = path.with_suffix(".tmp")
+        torch.save(model.state_dict(), temporary)
+        os.replace(temporary, path)
 
 
 def anatomy_config(recipe: LatentRecipe, architecture: str) -> GeneratorConfig:
