@@ -10,8 +10,8 @@ demo: install  ## the embedded demo: SQLite, local files, a filesystem broker, a
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py load_demo
 	DEBUG=1 $(PY) manage.py load_demo_quiz
-	DEBUG=1 $(PY) manage.py load_reference_pool --cohort brain-glioma --resolution 64 \
-		--subjects 200 --seed 2026 --limit 60
+	DEBUG=1 $(PY) manage.py load_reference_pool --cohort brain-mri --subjects 40 --seed 4242 \
+		--limit 60
 	DEBUG=1 bin/run-demo
 
 install: $(VENV)/.installed

@@ -1,6 +1,6 @@
 """Generator speed: images per second by batch size and device, and one progression series.
 
-Measures every shipped generator (``genworker/models/*.pt``, or the checkpoints named on
+Measures every shipped pixel-space generator (``genworker/models/*.pt``, or the checkpoints named on
 the command line) and the *same-config* model, built to compare Gantry's generator with
 NVIDIA's StyleGAN2-ADA generator: z 512, w 512, 4 findings, 1 image channel, 2 mapping
 layers, channel_base 16384, channel_max 512 (``GeneratorConfig``'s defaults), at 128² and
@@ -31,6 +31,7 @@ NVIDIA's would be the one-hot alone, a difference of three inputs to one layer.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -46,7 +47,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from genworker.checkpoint import LoadedGenerator, load_generator  # noqa: E402
+from genworker.checkpoint import (  # noqa: E402
+    LoadedGenerator,
+    card_path,
+    load_generator,
+    shipped_generators,
+)
 from genworker.compiled import CompiledSynthesis  # noqa: E402
 from genworker.memory import is_tuned  # noqa: E402
 from genworker.networks import GeneratorConfig, build_generator, z_from_seed  # noqa: E402
@@ -364,7 +370,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.no_shipped:
         args.checkpoints = []
     elif not args.checkpoints:
-        args.checkpoints = sorted((ROOT / "genworker" / "models").glob("*.pt"))
+        args.checkpoints = [  # the pixel-space generators: the latent models draw otherwise
+            path
+            for path in shipped_generators(ROOT / "genworker" / "models")
+            if json.loads(card_path(path).read_text()).get("engine") != "latent"
+        ]
     return args
 
 

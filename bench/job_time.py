@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import benchmark_template_version  # noqa: E402
+from genworker.checkpoint import shipped_generators  # noqa: E402
 
 STAGES = ("load", "generator", "dicom", "storage")
 
@@ -58,7 +59,7 @@ def configure_django(folder: Path, threads: int | None, writers: int) -> None:
 
 
 def default_checkpoint(folder: Path) -> Path:
-    shipped = sorted((ROOT / "genworker" / "models").glob("*.pt"))
+    shipped = shipped_generators(ROOT / "genworker" / "models")
     if shipped:
         return shipped[0]
     from tests.tiny_generator import write_tiny_checkpoint

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import benchmark_template_version, fresh_postgres, setup_django  # noqa: E402
-from genworker.checkpoint import default_max_batch  # noqa: E402
+from genworker.checkpoint import default_max_batch, shipped_generators  # noqa: E402
 
 DATABASES = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
 BROKERS = {"redis": "Redis broker", "filesystem": "filesystem broker"}
@@ -317,7 +317,7 @@ def worker_counts(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    checkpoint = args.checkpoint or sorted((ROOT / "genworker" / "models").glob("*.pt"))[0]
+    checkpoint = args.checkpoint or shipped_generators(ROOT / "genworker" / "models")[0]
     # A worker's batch: its default, or one chunk's images where a lone job has fewer.
     batch = min(default_max_batch(args.device), args.chunk * args.timepoints)
     with tempfile.TemporaryDirectory(prefix="gantry-bench-") as tmp:

@@ -82,6 +82,12 @@ def card_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".card.json")
 
 
+def shipped_generators(folder: str | Path) -> list[Path]:
+    """The generator checkpoints in ``folder``: each ``.pt`` with its card beside it (a
+    folder of models also holds feature networks, which have none)."""
+    return sorted(path for path in Path(folder).glob("*.pt") if card_path(path).exists())
+
+
 def save_generator(
     path: str | Path,
     generator: ConditionalGenerator,

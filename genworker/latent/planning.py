@@ -39,6 +39,16 @@ class Plan:
     masks: np.ndarray  # bool [T, R, R]
 
 
+def _none_at_zero(plan: Plan, severities: Sequence[float]) -> Plan:
+    """A timepoint asked for at severity 0 shows no lesion: the lesion models start every
+    lesion from a seed of a few millimetres, which is not what "none yet" means."""
+    zero = np.asarray(severities, np.float32) <= 0
+    plan.maps[zero] = 0
+    plan.masks[zero] = False
+    plan.severity[zero] = 0
+    return plan
+
+
 def _no_lesion(finding: str, timepoints: int, map_channels: int, size: int) -> Plan:
     small = brain_mri.LESION_MAP_SIZE  # the chest's maps have the same size
     return Plan(
@@ -74,7 +84,8 @@ def plan_brain(
         for chosen_location in locations:
             grown = brain_mri.grow_tumour(tissue, rng, targets, chosen_side, chosen_location)
             if grown is not None:
-                return _brain_timepoints(tissue, grown, chosen_side, chosen_location, rng)
+                plan = _brain_timepoints(tissue, grown, chosen_side, chosen_location, rng)
+                return _none_at_zero(plan, severities)
     raise PlanningError(
         f"no deep white matter in the {side or 'either'} {location or 'any'} region of this "
         "patient to seed a glioma in"
@@ -123,10 +134,10 @@ def plan_chest(
     sides = [side] if side else list(rng.permutation(chest.SIDES))
     if finding == "nodule":
         zones = [location] if location else list(rng.permutation(chest.ZONES))
-        return _chest_nodule(thickness, targets, sides, zones, rng)
+        return _none_at_zero(_chest_nodule(thickness, targets, sides, zones, rng), targets)
     if location not in (None, "", "lower"):
         raise PlanningError("pleural fluid gathers at the lung base: its location is 'lower'")
-    return _chest_effusion(thickness, targets, sides, rng)
+    return _none_at_zero(_chest_effusion(thickness, targets, sides, rng), targets)
 
 
 def _chest_nodule(

@@ -185,3 +185,13 @@ def test_a_normal_twin_is_the_same_patient_without_the_lesion(
     # like is the trained renderer's, which evaluation measures).
     outside = ~case.masks[1]
     assert np.abs(case.images[1] - twin.images[1])[outside].mean() < 0.05
+
+
+def test_a_timepoint_asked_for_at_severity_zero_shows_no_lesion(subject_anatomy):
+    plan = model.PLANNERS["brain-mri"](
+        subject_anatomy, "glioma", [0.0, 0.5], np.random.default_rng(0), side="left"
+    )
+    assert not plan.masks[0].any()
+    assert not plan.maps[0].any()
+    assert plan.severity[0] == 0
+    assert plan.masks[1].any()

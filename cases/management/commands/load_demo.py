@@ -46,8 +46,8 @@ TEMPLATES: dict[str, list[dict[str, Any]]] = {
             },
             "history": "A {age}-year-old {sex_word} with {comorbidities} presents with new "
             "headaches and word-finding difficulty; follow-up MRI every 3 months.",
-            "findings_text": "An intra-axial T1-hypointense mass with surrounding oedema grows "
-            "across the series, with increasing mass effect.",
+            "findings_text": "An intra-axial mass with a necrotic core and an enhancing rim on "
+            "T1 post-contrast, surrounded by FLAIR-bright oedema, grows across the series.",
             "diagnosis": "Diffuse glioma, progressing",
             "discussion": "Gliomas infiltrate along white matter; growth with mass effect on "
             "serial imaging suggests progression.",
@@ -161,7 +161,10 @@ class Command(BaseCommand):
 
     def _generators(self) -> list[GeneratorModel]:
         generators = []
+        # Generator checkpoints have a card beside them; feature networks do not.
         for checkpoint in sorted(MODELS_DIR.glob("*.pt")):
+            if not checkpoint.with_suffix(".card.json").exists():
+                continue
             name = checkpoint.stem
             generator = GeneratorModel.register(
                 checkpoint, name=name, title=name.replace("-", " ").capitalize()
