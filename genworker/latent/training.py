@@ -407,7 +407,7 @@ def stage_records(recipe: LatentRecipe, run: Path, architecture: str) -> dict[st
         saved = torch.load(state, map_location="cpu", weights_only=True)
         records[stage] = {
             "steps": int(saved["step"]),
-            "wall_seconds": round(float(saved["seconds"]), 1),
-            "cpu_seconds": round(float(saved["cpu_seconds"]), 1),
+            "wall_seconds": round(float(saved["seconds"]), 3),
+            "cpu_seconds": round(float(saved["cpu_seconds"]), 3),  # a tiny stage takes ms
         }
     return records
