@@ -199,18 +199,8 @@ def quality(request: HttpRequest, pk: int, position: int) -> HttpResponse:
         QualityRating.record(rater=rater, image=image, **form.cleaned_data)
         return redirect("turing:read-next", pk=pk)
     _resume(rater)
-    context = {
-        "study": study,
-        "title": rater.title_for_rater,
-        "form": form,
-        "position": position,
-        "total": len(order),
-        "back": position - 1 if study.allow_back and position > 1 else None,
-        "viewer_data": {
-            "imageIds": [f"wadouri:{image.get_absolute_url()}"],
-            "labels": ["Study image"],
-        },
-    }
+    context = _reading_context(study, form, position, len(order), [image], ["Study image"])
+    context["title"] = rater.title_for_rater
     return render(request, "turing/quality.html", context, status=400 if form.is_bound else 200)
 
 
@@ -239,18 +229,15 @@ def trial(request: HttpRequest, pk: int, position: int) -> HttpResponse:
         return _after_answer(study, position)
     _resume(rater)
     images = StudyImage.objects.in_bulk(shown)
-    context = {
-        "study": study,
-        "form": form,
-        "position": position,
-        "total": len(order),
-        "back": position - 1 if study.allow_back and position > 1 else None,
-        "viewer_data": {
-            "imageIds": [f"wadouri:{images[i].get_absolute_url()}" for i in shown],
-            "labels": [f"Image {letter}" for letter in letters],
-            "layout": {"timepoints": len(shown)},
-        },
-    }
+    context = _reading_context(
+        study,
+        form,
+        position,
+        len(order),
+        [images[i] for i in shown],
+        [f"Image {letter}" for letter in letters],
+    )
+    context["viewer_data"]["layout"] = {"timepoints": len(shown)}
     return render(request, "turing/trial.html", context, status=400 if form.is_bound else 200)
 
 
@@ -305,18 +292,27 @@ def read(request: HttpRequest, pk: int, position: int) -> HttpResponse:
         )
         return _after_answer(study, position)
     _resume(rater)
-    context = {
+    context = _reading_context(study, form, position, len(order), [image], ["Reading study image"])
+    return render(request, "turing/read.html", context, status=400 if form.is_bound else 200)
+
+
+def _reading_context(
+    study, form, position: int, total: int, images: list, labels: list[str]
+) -> dict[str, object]:
+    """What every reading page (quality score, forced choice, single image) shows: the
+    form, where the rater is, the way back when the study allows it, and the viewer's
+    images."""
+    return {
         "study": study,
         "form": form,
         "position": position,
-        "total": len(order),
+        "total": total,
         "back": position - 1 if study.allow_back and position > 1 else None,
         "viewer_data": {
-            "imageIds": [f"wadouri:{image.get_absolute_url()}"],
-            "labels": ["Reading study image"],
+            "imageIds": [f"wadouri:{image.get_absolute_url()}" for image in images],
+            "labels": labels,
         },
     }
-    return render(request, "turing/read.html", context, status=400 if form.is_bound else 200)
 
 
 def _initial(previous: Response | None) -> dict[str, object]:
