@@ -25,13 +25,19 @@ def case_images(item: QuizItem) -> list[Instance]:
 
 
 def images_of_case(case: SyntheticPatient) -> list[Instance]:
-    """A case's image instances (not SEG), one per timepoint, in true time order."""
-    return list(
+    """A case's image instances (not SEG), one per timepoint, in true time order: of a
+    multi-contrast study, its first series' (T1 of T1, FLAIR, T1c), so that a question
+    about studies asks about each study once."""
+    images = (
         Instance.objects.filter(series__study__patient=case)
         .exclude(series__modality="SEG")
         .select_related("series__study")
-        .order_by("series__study__timepoint", "instance_number")
+        .order_by("series__study__timepoint", "series__series_number", "instance_number")
     )
+    first: dict[int, Instance] = {}
+    for image in images:
+        first.setdefault(image.series.study.timepoint, image)
+    return list(first.values())
 
 
 def _first_channel(images: list[Instance], timepoint: int) -> Instance:

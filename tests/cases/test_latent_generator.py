@@ -75,3 +75,25 @@ def test_a_latent_job_writes_each_contrast_as_its_own_series(
     truths = LesionGroundTruth.objects.filter(image__series__study__patient=case)
     assert truths.exists()
     assert {(t.side, t.location) for t in truths if t.area_pixels} == {("left", "frontal")}
+
+
+def test_a_quiz_asks_about_each_multi_contrast_study_once(
+    latent_generator, plan_on_a_real_brain, media_root
+):
+    from edu import keys
+
+    version = TemplateVersionFactory(
+        generator=latent_generator, finding="glioma", body_region="brain", progression=PROGRESSION
+    )
+    job = GenerationJobFactory(template_version=version, n_cases=1)
+    worker.run_generation_job(job_pk=job.pk)
+    case = job.cases.cases().get()
+    shown = keys.images_of_case(case)
+    assert [image.series.study.timepoint for image in shown] == sorted(
+        case.studies.values_list("timepoint", flat=True)
+    )
+    for image in shown:  # the study's first series: T1
+        numbers = image.series.study.series.exclude(modality="SEG")
+        assert image.series.series_number == min(s.series_number for s in numbers)
+        assert "T1" in image.series.description
+        assert "T1c" not in image.series.description
