@@ -67,6 +67,7 @@ class LatentSeries:
     """One case's images and ground truth, timepoint by timepoint."""
 
     images: np.ndarray  # float32 [T, C, R, R] in [0, 1], acquired (with noise)
+    clean: np.ndarray  # float32 [T, C, R, R] the same before the scanner's noise
     masks: np.ndarray  # bool [T, R, R] the planned lesion (ground truth)
     severity: np.ndarray  # float32 [T] reached
     side: str
@@ -188,9 +189,10 @@ class LatentModel:
                 continue
             made = self._render(latent, plan, rng)
             if made is not None:
-                images, normal, scores = made
+                images, clean, normal, scores = made
                 return LatentSeries(
                     images=images,
+                    clean=clean,
                     masks=plan.masks,
                     severity=plan.severity,
                     side=plan.side,
@@ -212,16 +214,19 @@ class LatentModel:
 
     def _render(
         self, latent: torch.Tensor, plan: planning.Plan, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """(acquired images, noise-free images, the acquired normal, segmenter Dice per
+        timepoint), or None when the segmenter does not find the planned lesion."""
         timepoints = len(plan.severity)
         maps = torch.from_numpy(plan.maps).to(self.device)
         has_lesion = torch.from_numpy(plan.masks.any(axis=(1, 2))).to(self.device)
         drawn = self.renderer(latent.expand(timepoints, -1, -1, -1), maps)
         latents = torch.where(has_lesion[:, None, None, None], drawn, latent)
-        clean, _ = self.autoencoder.decode(torch.cat([latents, latent]))
+        decoded, _ = self.autoencoder.decode(torch.cat([latents, latent]))
+        clean = decoded.cpu().numpy()
         simulator = SIMULATORS[self.domain.cohort]
         noise = simulator.draw_noise(rng)
-        acquired = simulator.acquire(clean.cpu().numpy(), noise, rng)
+        acquired = simulator.acquire(clean, noise, rng)
         images, normal = acquired[:timepoints], acquired[timepoints]
         seen = self.segmenter.segment(torch.from_numpy(images).to(self.device)).cpu().numpy()
         scores = np.array(
@@ -229,7 +234,7 @@ class LatentModel:
         )
         if np.any(scores[plan.masks.any(axis=(1, 2))] < MIN_DICE):
             return None
-        return images, normal, scores
+        return images, clean[:timepoints], normal, scores
 
     def facts(self, mask: np.ndarray, anatomy: np.ndarray) -> dict:
         return SIMULATORS[self.domain.cohort].facts(mask, anatomy)

@@ -19,7 +19,8 @@ ROWS = (
     ("location_chi2_p", "χ² p, segmented location vs the simulation's"),
     ("spearman", "Spearman, segmented lesion area vs severity"),
     ("monotone_share", "series whose segmented area grows monotonically"),
-    ("identity_ssim", "SSIM between timepoints outside the dilated lesion"),
+    ("identity_ssim", "SSIM between noise-free timepoints outside the dilated lesion"),
+    ("identity_ssim_acquired", "the same between the acquired (noisy) timepoints"),
     ("nearest_training_ratio", "median distance to the nearest training patient / held-out's"),
     ("nearer_than_held_out_share", "patients nearer to training than 99% of held-out ones"),
 )

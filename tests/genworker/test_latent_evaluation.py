@@ -41,6 +41,7 @@ def record(**fields) -> CaseRecord:
         "seen_side": "left",
         "seen_location": "frontal",
         "identity_ssim": 0.95,
+        "identity_ssim_acquired": 0.8,
         "cnr": np.array([-2.0, 4.0, 3.0], np.float32),
     }
     return CaseRecord(**{**base, **fields})
@@ -123,10 +124,11 @@ class _Features:
         return images.mean(axis=(2, 3))
 
 
-def _measure(images: np.ndarray, masks: np.ndarray, segment) -> CaseRecord:
+def _measure(images: np.ndarray, masks: np.ndarray, segment, clean=None) -> CaseRecord:
     return evaluation.measure_case(
         images, masks, np.linspace(0, 1, len(images)), images[0], finding="glioma",
         side="left", location="frontal", features=_Features(), segment=segment, pixel_mm=1.0,
+        clean=images if clean is None else clean,
     )  # fmt: skip
 
 
@@ -173,6 +175,16 @@ def test_identity_is_one_outside_the_lesion_and_falls_when_the_anatomy_changes()
     assert evaluation.identity_ssim(images, masks, margin_px=3) == pytest.approx(1.0)
     images[1][:, 10:30, 20:40] = 0.2
     assert evaluation.identity_ssim(images, masks, margin_px=3) < 0.9
+
+
+def test_identity_is_the_anatomys_not_the_noise_of_each_acquisition():
+    lesion = disc((32, 40), 6)
+    noisy, masks = _brain_case(lesion, timepoints=3)
+    clean = np.repeat(np.where(disc((32, 32), 24), 0.5, 0.0)[None, None], 3, 0).repeat(3, 1)
+    clean[:, :, lesion] += 0.3
+    case = _measure(noisy, masks, lambda _: masks, clean=clean.astype(np.float32))
+    assert case.identity_ssim == pytest.approx(1.0)
+    assert case.identity_ssim_acquired < 0.95  # the same anatomy under fresh noise
 
 
 def test_contrast_to_noise_is_the_lesion_step_over_the_background_noise():

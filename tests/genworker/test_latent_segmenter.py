@@ -1,0 +1,58 @@
+"""The segmenter's training losses: lesion and background pixels weigh alike in the
+cross-entropy, and images without a lesion answer to it only, so a network is not taught
+that finding no small lesion is safest."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genworker.latent.segmenter import segmentation_losses
+
+R = 32
+
+
+def _nodule() -> torch.Tensor:
+    mask = torch.zeros(R, R)
+    mask[10:13, 20:23] = 1.0  # nine pixels: a small lesion
+    return mask
+
+
+def test_an_image_without_a_lesion_adds_no_dice_term():
+    logits = torch.full((2, R, R), -4.0)
+    logits[1, 10:13, 20:23] = 4.0  # the second image finds its lesion
+    masks = torch.stack([torch.zeros(R, R), _nodule()])
+    logits[0, 0:3, 0:3] = 4.0  # a false positive on the empty image
+    bce, soft_dice = segmentation_losses(logits, masks)
+    _, lesion_only = segmentation_losses(logits[1:], masks[1:])
+    assert soft_dice == pytest.approx(lesion_only.item())
+    assert bce > segmentation_losses(logits[1:], masks[1:])[0]  # the false positive costs here
+
+
+def test_finding_a_small_lesion_lowers_the_loss_below_finding_nothing():
+    masks = torch.stack([torch.zeros(R, R), torch.zeros(R, R), _nodule()])
+    nothing = torch.full((3, R, R), -8.0)
+    found = nothing.clone()
+    found[2, 10:13, 20:23] = 8.0
+
+    def total(logits: torch.Tensor) -> float:
+        bce, soft_dice = segmentation_losses(logits, masks)
+        return float(bce + (1 - soft_dice))
+
+    assert total(found) < total(nothing) - 0.5
+
+
+def test_a_batch_without_lesions_has_a_perfect_dice_and_a_cross_entropy():
+    bce, soft_dice = segmentation_losses(torch.full((2, R, R), -4.0), torch.zeros(2, R, R))
+    assert soft_dice == 1.0
+    assert 0 < bce < 0.05
+
+
+def test_a_missed_small_lesion_costs_as_much_cross_entropy_as_a_missed_large_one():
+    small, large = _nodule(), torch.zeros(R, R)
+    large[4:28, 4:28] = 1.0
+    nothing = torch.full((1, R, R), -4.0)
+    missed_small, _ = segmentation_losses(nothing, small[None])
+    missed_large, _ = segmentation_losses(nothing, large[None])
+    assert missed_small == pytest.approx(missed_large.item())
+    assert missed_small > 2.0  # half of -log(sigmoid(-4)) ≈ 4.02, however few its pixels
