@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pydicom
 
-from cases.models import Instance, LesionGroundTruth, SyntheticPatient
+from cases.imaging.viewer import NON_IMAGE_MODALITIES
+from cases.models import Instance, LesionGroundTruth, Series, SyntheticPatient
 from edu import scoring
 from edu.models import Answer, Attempt, Question, QuizItem
 from edu.scoring import Lesion
@@ -38,6 +40,33 @@ def images_of_case(case: SyntheticPatient) -> list[Instance]:
     for image in images:
         first.setdefault(image.series.study.timepoint, image)
     return list(first.values())
+
+
+def contrasts_of(image: Instance) -> list[Instance]:
+    """The images of ``image``'s study, one per image series, by series number: T1, FLAIR and
+    T1c of a brain MRI study, ``image`` first (it is its study's first series); ``image``
+    alone of a radiograph. A question is about the study: any of them may be read."""
+    images = (
+        Instance.objects.filter(series__study=image.series.study_id)
+        .exclude(series__modality__in=NON_IMAGE_MODALITIES)
+        .select_related("series")
+        .order_by("series__series_number", "instance_number")
+    )
+    first: dict[int, Instance] = {}
+    for other in images:
+        first.setdefault(other.series_id, other)
+    return list(first.values())
+
+
+# A generator's Series Description: "Synthetic FLAIR t2", channel and timepoint.
+_GENERATED_SERIES = re.compile(r"Synthetic (?P<channel>.+) t\d+")
+
+
+def contrast_label(series: Series) -> str:
+    """What a quiz calls a contrast: the generator's channel ("FLAIR"), never the rest of the
+    Series Description, which names the timepoint (the answer to a staging question)."""
+    match = _GENERATED_SERIES.fullmatch(series.description)
+    return match["channel"] if match else f"Series {series.series_number}"
 
 
 def _first_channel(images: list[Instance], timepoint: int) -> Instance:

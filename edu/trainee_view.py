@@ -11,6 +11,7 @@ from typing import Any
 
 from django.urls import reverse
 
+from cases.models import Instance
 from edu import keys
 from edu.models import Answer, Attempt, Question, QuizItem
 
@@ -124,6 +125,7 @@ def item_view(attempt: Attempt, item: QuizItem, answers: dict[int, Answer]) -> d
         "images": [
             reverse("edu:attempt-image", args=[attempt.pk, item.pk, i]) for i in range(len(images))
         ],
+        "contrasts": [contrasts(attempt, item, i, image) for i, image in enumerate(images)],
         "labels": labels,
         "questions": rows,
         "case": case_text(
@@ -133,6 +135,23 @@ def item_view(attempt: Attempt, item: QuizItem, answers: dict[int, Answer]) -> d
             twin=keys.shows_twin(attempt, item),
         ),
     }
+
+
+def contrasts(
+    attempt: Attempt, item: QuizItem, index: int, image: Instance
+) -> list[dict[str, str]]:
+    """The contrasts of the study shown as image ``index`` (its T1, FLAIR and T1c; the image
+    alone of a radiograph), each addressed, like the image, by its place in the attempt and
+    called by its contrast only."""
+    return [
+        {
+            "label": keys.contrast_label(other.series),
+            "image": reverse("edu:attempt-contrast", args=[attempt.pk, item.pk, index, c])
+            if c
+            else reverse("edu:attempt-image", args=[attempt.pk, item.pk, index]),
+        }
+        for c, other in enumerate(keys.contrasts_of(image))
+    ]
 
 
 def image_labels(attempt: Attempt, item: QuizItem, n_images: int) -> list[str]:

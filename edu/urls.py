@@ -49,6 +49,11 @@ urlpatterns = [
         views.attempt_image,
         name="attempt-image",
     ),
+    path(
+        "attempts/<int:pk>/items/<int:item>/images/<int:index>/contrasts/<int:contrast>/",
+        views.attempt_image,
+        name="attempt-contrast",
+    ),
     path("attempts/<int:pk>/finish/", views.attempt_finish, name="attempt-finish"),
     path("attempts/<int:pk>/retry/", views.attempt_retry, name="attempt-retry"),
     path("attempts/<int:pk>/", views.attempt_summary, name="attempt-summary"),

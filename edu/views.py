@@ -665,7 +665,7 @@ def _answer_overlays(view: dict[str, Any]) -> list[dict[str, Any]]:
         if question["kind"] != "localisation" or outlines is None:
             continue
         mark = question["response"]
-        for index, url in enumerate(view["images"]):
+        for index in range(len(view["images"])):
             shapes = [outlines[index]] if outlines[index] else []
             if mark.get("image") == index:
                 shapes.append(
@@ -677,9 +677,28 @@ def _answer_overlays(view: dict[str, Any]) -> list[dict[str, Any]]:
                         "color": "#4aa3ff",
                     }
                 )
-            if shapes:
-                overlays.append({"imageId": f"wadouri:{url}", "shapes": shapes})
+            if shapes:  # on every contrast of the study: they are aligned
+                overlays.append({"study": index, "shapes": shapes})
     return overlays
+
+
+def _shown_studies(view: dict[str, Any]) -> dict[str, Any]:
+    """The viewer's data of the shown studies: each with its contrasts side by side where it
+    has more than one (T1, FLAIR, T1c), else the flat one image per study. A click on any
+    contrast is a click on its study (the viewer's ``study``: the image's index)."""
+    if all(len(contrasts) == 1 for contrasts in view["contrasts"]):
+        return {"imageIds": [f"wadouri:{u}" for u in view["images"]], "labels": view["labels"]}
+    studies = [
+        {
+            "label": label,
+            "series": [
+                {"key": c["label"], "label": c["label"], "imageIds": [f"wadouri:{c['image']}"]}
+                for c in contrasts
+            ],
+        }
+        for label, contrasts in zip(view["labels"], view["contrasts"], strict=True)
+    ]
+    return {"studies": studies, "labels": view["labels"]}
 
 
 @login_required
@@ -710,8 +729,7 @@ def attempt_item(request: HttpRequest, pk: int, position: int) -> HttpResponse:
         "saved": int(saved) if saved.isdigit() else 0,
         "locked": view["answered"] and not attempt.may_change_answers(),
         "viewer_data": {
-            "imageIds": [f"wadouri:{u}" for u in view["images"]],
-            "labels": view["labels"],
+            **_shown_studies(view),
             **({"layout": {"timepoints": 2}} if item.layout in SIDE_BY_SIDE else {}),
             "overlays": _answer_overlays(view),
         },
@@ -743,9 +761,12 @@ def attempt_summary(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @login_required
-def attempt_image(request: HttpRequest, pk: int, item: int, index: int) -> HttpResponse:
-    """One image of an item, blinded (``cases.imaging.blinding.quiz_copy``), for the
-    attempt's own trainee."""
+def attempt_image(
+    request: HttpRequest, pk: int, item: int, index: int, contrast: int = 0
+) -> HttpResponse:
+    """One image of an item (or, with ``contrast``, another contrast of its study: 0 is the
+    image itself), blinded (``cases.imaging.blinding.quiz_copy``), for the attempt's own
+    trainee."""
     attempt = _own_attempt(request, pk)
     if item not in attempt.item_ids:
         raise Http404("no such item in this attempt")
@@ -759,8 +780,13 @@ def attempt_image(request: HttpRequest, pk: int, item: int, index: int) -> HttpR
     images = keys.shown_images(attempt, quiz_item)
     if not 0 <= index < len(images):
         raise Http404("no such image")
-    with images[index].file.open("rb") as fh:
-        body = quiz_copy(fh, opaque_key=f"{attempt.pk}:{item}:{index}:{attempt.seed}")
+    contrasts = keys.contrasts_of(images[index]) if contrast else images[index : index + 1]
+    if not 0 <= contrast < len(contrasts):
+        raise Http404("no such image")
+    study_key = f"{attempt.pk}:{item}:{index}:{attempt.seed}"  # the shown image's own
+    opaque_key = f"{attempt.pk}:{item}:{index}:{contrast}:{attempt.seed}" if contrast else study_key
+    with contrasts[contrast].file.open("rb") as fh:
+        body = quiz_copy(fh, opaque_key=opaque_key, study_key=study_key)
     response = HttpResponse(body, content_type="application/dicom")
     response["Cache-Control"] = "private, max-age=3600"
     return response

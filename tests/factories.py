@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-import factory
-from django.contrib.auth.models import Group, User
+import io
 
-from cases.models import CaseTemplate, GenerationJob, TemplateVersion
+import factory
+import numpy as np
+import pydicom
+from django.contrib.auth.models import Group, User
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from pydicom.uid import generate_uid
+
+from cases.models import (
+    CaseTemplate,
+    GenerationJob,
+    Instance,
+    Series,
+    Study,
+    SyntheticPatient,
+    TemplateVersion,
+)
 
 PASSWORD = "correct-horse-battery"
 
@@ -99,3 +114,50 @@ def version_content(generator, **overrides) -> dict:
     """The fields of a valid template version, as ``CaseTemplate.add_version`` takes them."""
     built = TemplateVersionFactory.build(generator=generator, template=CaseTemplateFactory.build())
     return {**{name: getattr(built, name) for name in CONTENT_FIELDS}, **overrides}
+
+
+def add_contrast(study: Study, number: int, description: str) -> Instance:
+    """A second image series in `study`: a copy of its image, inverted, as another contrast
+    (aligned with it and its lesion mask, as a generator's contrasts are)."""
+    source = study.series.get(series_number=1).instances.get()
+    with source.file.open("rb") as fh:
+        ds = pydicom.dcmread(fh)
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SeriesNumber = number
+    ds.SeriesDescription = description
+    ds.PixelData = (ds.pixel_array.max() - ds.pixel_array).astype(np.uint16).tobytes()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    name = default_storage.save(
+        f"test-contrasts/{ds.SOPInstanceUID}.dcm", ContentFile(buffer.getvalue())
+    )
+    series = Series.objects.create(
+        study=study,
+        series_uid=ds.SeriesInstanceUID,
+        modality="MR",
+        series_number=number,
+        description=description,
+    )
+    return Instance.objects.create(
+        series=series,
+        sop_instance_uid=ds.SOPInstanceUID,
+        sop_class_uid=ds.SOPClassUID,
+        instance_number=1,
+        file=name,
+        size=len(buffer.getvalue()),
+        seed=source.seed,
+        truncation=source.truncation,
+        severity=source.severity,
+        latent_w=[],
+    )
+
+
+def add_brain_contrasts(patient: SyntheticPatient) -> None:
+    """Make each study of `patient` a brain MRI of three contrasts described as the brain
+    generators describe them: its image as "Synthetic T1 t<n>", then FLAIR and T1c."""
+    for study in patient.studies.all():
+        when = f"t{study.timepoint + 1}"
+        study.series.filter(series_number=1).update(description=f"Synthetic T1 {when}")
+        for number, channel in enumerate(("FLAIR", "T1c"), start=2):
+            add_contrast(study, number, f"Synthetic {channel} {when}")

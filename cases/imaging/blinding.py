@@ -94,11 +94,15 @@ def _file_meta(ds: Dataset) -> None:
 # ---- quizzes --------------------------------------------------------------------------------
 
 
-def quiz_copy(source: bytes | io.BufferedIOBase, *, opaque_key: str) -> bytes:
+def quiz_copy(
+    source: bytes | io.BufferedIOBase, *, opaque_key: str, study_key: str | None = None
+) -> bytes:
     """The Part 10 bytes of a pixel-only copy of ``source``.
 
     ``opaque_key`` seeds the new UIDs, so one image in one attempt always has the same ones
-    (the viewer caches by URL) while nothing ties them to the stored study.
+    (the viewer caches by URL) while nothing ties them to the stored study; ``study_key``,
+    where given, seeds the Study Instance UID instead, which the contrasts of one shown
+    study share.
     """
     original = _read(source)
     ds = Dataset()
@@ -106,7 +110,7 @@ def quiz_copy(source: bytes | io.BufferedIOBase, *, opaque_key: str) -> bytes:
         if keyword in original:
             setattr(ds, keyword, original[keyword].value)
     ds.SOPInstanceUID = generate_uid(entropy_srcs=[opaque_key, "sop"])
-    ds.StudyInstanceUID = generate_uid(entropy_srcs=[opaque_key, "study"])
+    ds.StudyInstanceUID = generate_uid(entropy_srcs=[study_key or opaque_key, "study"])
     ds.SeriesInstanceUID = generate_uid(entropy_srcs=[opaque_key, "series"])
     ds.PatientName = "Quiz^Image"
     ds.PatientID = "QUIZ"

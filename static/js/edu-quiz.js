@@ -1,7 +1,8 @@
 /*
  * Quiz item page (templates/edu/attempt_item.html): a click on the image answers the
- * localisation question. The viewer reports image pixel coordinates and the shown image's
- * index; they go into the question's hidden inputs and are posted with the other answers.
+ * localisation question. The viewer reports image pixel coordinates and the shown study's
+ * index (the same whichever of its aligned contrasts, T1, FLAIR or T1c, was clicked); they
+ * go into the question's hidden inputs and are posted with the other answers.
  * Once a localisation answer is revealed, the page's viewer data carries overlays (the
  * lesion's outline, the trainee's mark; edu.views._answer_overlays) drawn on the images.
  */
@@ -34,7 +35,7 @@
       `Marked: ${data.labels[timepoint]} at (${Math.round(x)}, ${Math.round(y)})`;
     root.dataset.marked = `${timepoint}:${x.toFixed(2)}:${y.toFixed(2)}`;
     viewer.setOverlay('mark', {
-      imageId: data.imageIds[timepoint],
+      study: timepoint,
       shapes: [{type: 'point', x, y, label: 'your mark', color: '#4aa3ff'}],
     });
   });

@@ -8,11 +8,13 @@ import numpy as np
 from edu import keys
 from tests.factories import PASSWORD
 
-# Pixel (x, y) of an image point -> page coordinates, through Cornerstone's own transform.
+# Pixel (x, y) of an image point -> page coordinates, through Cornerstone's own transform, in
+# the viewport `cell` (a selector) or the active one.
 PIXEL_TO_PAGE = """
-([x, y]) => {
+([x, y, cell]) => {
   const root = document.getElementById('gantry-viewer');
-  const element = window.GantryViewer.get(root).element;
+  const element = cell ? document.querySelector(`${cell} .gv-image`) :
+    window.GantryViewer.get(root).element;
   const canvas = cornerstone.pixelToCanvas(element, {x, y});
   const rect = element.getBoundingClientRect();
   return [rect.left + canvas.x, rect.top + canvas.y];
@@ -54,8 +56,9 @@ def nearest_to_centroid(mask: np.ndarray) -> tuple[float, float]:
     return float(cols[nearest]) + 0.5, float(rows[nearest]) + 0.5
 
 
-def click_image_point(page, x: float, y: float) -> None:
-    """Click image point (x, y) in the viewer and wait until the mark is set."""
-    px, py = page.evaluate(PIXEL_TO_PAGE, [x, y])
+def click_image_point(page, x: float, y: float, cell: str | None = None) -> None:
+    """Click image point (x, y) in the viewport ``cell`` (a selector of a ``.gv-cell``; the
+    active one by default) and wait until the mark is set."""
+    px, py = page.evaluate(PIXEL_TO_PAGE, [x, y, cell])
     page.mouse.click(px, py)
     page.wait_for_selector("#gantry-viewer[data-marked]")

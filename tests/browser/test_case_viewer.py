@@ -2,19 +2,18 @@
 each series of a study in its own viewport, timepoints side by side, with orientation
 markers from the generated DICOM."""
 
-import io
-
 import numpy as np
-import pydicom
 import pytest
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
-from pydicom.uid import generate_uid
 
 from cases.generation import worker
-from cases.models import Instance, Series, Study, SyntheticPatient
+from cases.models import SyntheticPatient
 from tests.browser.conftest import READ_CANVAS
-from tests.factories import PASSWORD, GenerationJobFactory, TemplateVersionFactory
+from tests.factories import (
+    PASSWORD,
+    GenerationJobFactory,
+    TemplateVersionFactory,
+    add_contrast,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,42 +27,6 @@ def approved_case(generator_model):
     case = job.cases.get()
     SyntheticPatient.objects.filter(pk=case.pk).update(status="approved")
     return case
-
-
-def add_contrast(study: Study, number: int, description: str) -> Instance:
-    """A second image series in `study`: a copy of its image, inverted, as another contrast."""
-    source = study.series.get(series_number=1).instances.get()
-    with source.file.open("rb") as fh:
-        ds = pydicom.dcmread(fh)
-    ds.SeriesInstanceUID = generate_uid()
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SeriesNumber = number
-    ds.SeriesDescription = description
-    ds.PixelData = (ds.pixel_array.max() - ds.pixel_array).astype(np.uint16).tobytes()
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    name = default_storage.save(
-        f"test-contrasts/{ds.SOPInstanceUID}.dcm", ContentFile(buffer.getvalue())
-    )
-    series = Series.objects.create(
-        study=study,
-        series_uid=ds.SeriesInstanceUID,
-        modality="MR",
-        series_number=number,
-        description=description,
-    )
-    return Instance.objects.create(
-        series=series,
-        sop_instance_uid=ds.SOPInstanceUID,
-        sop_class_uid=ds.SOPClassUID,
-        instance_number=1,
-        file=name,
-        size=len(buffer.getvalue()),
-        seed=source.seed,
-        truncation=source.truncation,
-        severity=source.severity,
-        latent_w=[],
-    )
 
 
 def test_expert_sees_every_series_of_a_case_and_scrolls_timepoints(

@@ -1,6 +1,8 @@
-"""The teaching path in a real browser: an expert approves a case, an educator builds and
-publishes a quiz from it, a trainee takes it in practice mode answering each question type,
-sees feedback, and the score shown is the score the answers deserve."""
+"""The teaching path in a real browser: an expert approves a brain MRI case (T1, FLAIR and
+T1c per study), an educator builds and publishes a quiz from it, a trainee takes it in
+practice mode answering each question type, reading each study in its three contrasts and
+marking the lesion on a FLAIR, sees feedback, and the score shown is the score the answers
+deserve."""
 
 import pytest
 from django.contrib.auth.models import Group
@@ -14,6 +16,7 @@ from tests.browser.quiz_page import (
     nearest_to_centroid,
     show_largest_lesion,
 )
+from tests.factories import add_brain_contrasts
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -70,6 +73,7 @@ def test_expert_approves_educator_publishes_trainee_scores(
 ):
     errors: list[str] = []
     case = make_cases(1, status="draft")[0]
+    add_brain_contrasts(case)
     cohort = Group.objects.create(name="cohort-a")
     trainee.groups.add(cohort)
     _approve(browser, live_server, expert, case, errors)
@@ -97,9 +101,21 @@ def test_expert_approves_educator_publishes_trainee_scores(
     page.fill(f"input[name=q{questions['severity'].pk}_value]", f"{wrong_severity:.2f}")
     page.fill(f"textarea[name=q{questions['free_text'].pk}_text]", "A growing mass.")
 
-    # Click inside the lesion: go to the shown image with the largest mask, aim at the mask
-    # pixel nearest its centroid.
-    click_image_point(page, *nearest_to_centroid(show_largest_lesion(page, images)))
+    # Each shown study in its three contrasts, side by side: contrasts across, studies down.
+    assert page.get_attribute("#gantry-viewer", "data-layout") == "2x3"
+    for contrast in ("T1", "FLAIR", "T1c"):
+        cell = f".gv-cell[data-study='0'][data-series='{contrast}']"
+        page.wait_for_selector(f"{cell}[data-rendered]")
+        assert f"Image A \u00b7 {contrast}" in page.inner_text(cell)
+
+    # Click inside the lesion on a FLAIR: go to the shown study with the largest mask, aim at
+    # the mask pixel nearest its centroid.
+    mask = show_largest_lesion(page, images)
+    target = page.get_attribute("#gantry-viewer", "data-timepoint")
+    flair = f".gv-cell[data-study='{target}'][data-series='FLAIR']"
+    page.wait_for_selector(f"{flair}[data-rendered]")
+    click_image_point(page, *nearest_to_centroid(mask), cell=flair)
+    assert page.get_attribute("#gantry-viewer", "data-series") == "FLAIR"
     page.click("#submit-answers")
 
     page.wait_for_selector(".feedback")

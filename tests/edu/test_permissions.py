@@ -67,6 +67,11 @@ MATRIX = [
         lambda w: reverse("edu:attempt-image", args=[w["attempt"], w["item"], 0]),
         (302, 404, 404, 404),
     ),
+    (
+        "get",
+        lambda w: reverse("edu:attempt-contrast", args=[w["attempt"], w["item"], 0, 0]),
+        (302, 404, 404, 404),
+    ),
     ("get", lambda w: reverse("edu:dashboard"), (302, 200, 200, 200)),
     ("get", lambda w: "/edu/api/quizzes/", (403, 200, 200, 200)),
     ("post", lambda w: "/edu/api/quizzes/", (403, 403, 403, 400)),
