@@ -1,4 +1,5 @@
-"""A published practice quiz over one really generated case, with one question per type."""
+"""A published practice quiz over one really generated case, with one question per type;
+and a generated case with its normal twin."""
 
 from __future__ import annotations
 
@@ -6,14 +7,25 @@ import numpy as np
 import pytest
 from django.contrib.auth.models import Group
 
+from cases.generation import worker
 from edu import keys
 from edu.models import Question, Quiz, QuizItem
+from tests.factories import GenerationJobFactory, TemplateVersionFactory
 
 OPTIONS = [
     {"text": "Glioma", "correct": True, "feedback": "Infiltrative mass."},
     {"text": "Abscess", "correct": False, "feedback": "Would show a rim."},
     {"text": "Infarct", "correct": False, "feedback": "Follows a vascular territory."},
 ]
+
+
+@pytest.fixture
+def twinned_case(generator_model):
+    version = TemplateVersionFactory(generator=generator_model)
+    job = GenerationJobFactory(template_version=version, n_cases=1, with_twins=True)
+    worker.run_generation_job(job_pk=job.pk)
+    job.cases.update(status="approved")
+    return job.cases.cases().get()
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ import pydicom
 import pytest
 from django.urls import reverse
 
-from cases.generation import worker
 from cases.models import Series
 from edu import answering, keys
 from edu.models import Answer, Attempt, Question, Quiz, QuizItem
 from tests.edu.conftest import build_quiz
-from tests.factories import GenerationJobFactory, TemplateVersionFactory, add_brain_contrasts
+from tests.factories import add_brain_contrasts
 
 CONTRASTS = ["T1", "FLAIR", "T1c"]
 
@@ -26,15 +25,10 @@ def brain_case(case):
 
 
 @pytest.fixture
-def twinned_brain_case(generator_model):
-    version = TemplateVersionFactory(generator=generator_model)
-    job = GenerationJobFactory(template_version=version, n_cases=1, with_twins=True)
-    worker.run_generation_job(job_pk=job.pk)
-    job.cases.update(status="approved")
-    case = job.cases.cases().get()
-    add_brain_contrasts(case)
-    add_brain_contrasts(case.normal_twin)
-    return case
+def twinned_brain_case(twinned_case):
+    add_brain_contrasts(twinned_case)
+    add_brain_contrasts(twinned_case.normal_twin)
+    return twinned_case
 
 
 def _copy(client, url):

@@ -10,20 +10,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from cases.generation import worker
 from cases.models import LesionGroundTruth
 from edu import answering, keys, scoring
 from edu.models import Attempt, Question, Quiz, QuizItem
-from tests.factories import GenerationJobFactory, TemplateVersionFactory
-
-
-@pytest.fixture
-def twinned_case(generator_model):
-    version = TemplateVersionFactory(generator=generator_model)
-    job = GenerationJobFactory(template_version=version, n_cases=1, with_twins=True)
-    worker.run_generation_job(job_pk=job.pk)
-    job.cases.update(status="approved")
-    return job.cases.cases().get()
 
 
 def one_question_quiz(educator, cohort, case, kind, *, rate=0.5, **fields):
