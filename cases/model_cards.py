@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from genworker.report_text import fmt, sizes_line  # no torch: the web process imports this
+from genworker.latent.report import ROWS  # no torch: the web process imports these
+from genworker.report_text import fmt, sizes_line
+
+# A latent model's figures in words (its evaluation names them by key).
+FIGURE_NAMES = {
+    **dict(ROWS),
+    "cnr_ratio_min": "lesion contrast-to-noise, the lowest contrast's ratio (gen / sim)",
+}
 
 
 def card_facts(card: dict[str, Any]) -> list[tuple[str, str]]:
@@ -17,12 +24,13 @@ def card_facts(card: dict[str, Any]) -> list[tuple[str, str]]:
         ("Conditions", _conditions(card.get("conditions") or {})),
         ("Channels", ", ".join(card.get("channels") or [])),
         ("Training", _training(card.get("training") or {})),
+        ("Training stages", _stages(card.get("training") or {})),
         ("Recipe", _recipe(card.get("recipe") or {})),
         ("Snapshot", _snapshot(card.get("selection") or {})),
         ("Training cohort", _cohort(card.get("cohort") or {})),
         ("Source anatomy", provenance.get("source", "")),
         ("Cite", provenance.get("citation", "")),
-        ("Licence", provenance.get("licence", "")),
+        ("Licence", _licence(provenance.get("licence", ""))),
         ("Weights", card.get("weights", "")),
     ]
     return [(label, text) for label, text in facts if text]
@@ -37,6 +45,13 @@ def _conditions(conditions: dict[str, Any]) -> str:
 
 
 def _training(training: dict[str, Any]) -> str:
+    if "cpu_minutes" in training:  # a latent model: stage by stage
+        budget = training.get("budget_wall_minutes_on_two_cores")
+        return (
+            f"{training['wall_minutes']:.0f} min wall, {training['cpu_minutes']:.0f} CPU-min on "
+            f"{training.get('device', '?')}"
+            + (f" (budget {budget:g} min on two cores)" if budget else "")
+        )
     if "images_seen" not in training:
         return ""
     text = f"{training['images_seen']:,} images seen"
@@ -47,6 +62,20 @@ def _training(training: dict[str, Any]) -> str:
     if "seed" in training:
         text += f", training seed {training['seed']}"
     return text
+
+
+def _stages(training: dict[str, Any]) -> str:
+    stages = training.get("stages") or {}
+    return "; ".join(
+        f"{name} {stage['steps']:,} steps in {_duration(stage['wall_seconds'])}"
+        for name, stage in stages.items()
+    )
+
+
+def _licence(licence: str | dict[str, str]) -> str:
+    if isinstance(licence, dict):
+        return "; ".join(f"{source}: {text}" for source, text in licence.items())
+    return licence
 
 
 def _recipe(recipe: dict[str, Any]) -> str:
@@ -70,17 +99,37 @@ def _cohort(cohort: dict[str, Any]) -> str:
     text = f"{cohort.get('name', '?')} (seed {cohort.get('seed', '?')})"
     if "n_train_images" in cohort:
         text += f", {cohort['n_train_images']} training images"
+    if "subjects" in cohort:
+        text += f", {cohort['subjects']} simulated patients"
+    if cohort.get("extra_normal_subjects"):
+        text += f" and {cohort['extra_normal_subjects']} more without a finding"
     return text
 
 
 def card_targets(card: dict[str, Any]) -> list[dict[str, Any]]:
     """The measured quality against the targets the card states: name, value (four
     significant digits), target and whether it is met; none for a card never evaluated."""
+    if "evaluation" in card:
+        return _latent_targets(card["evaluation"])
     targets = (card.get("metrics") or {}).get("targets") or []
     return [
         {"name": t["name"], "value": fmt(t["value"]), "target": t["target"], "met": t["met"]}
         for t in targets
     ]
+
+
+def _latent_targets(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
+    """A latent model's targets, each value the mean ± sd over the evaluation's seeds."""
+    figures = evaluation.get("figures") or {}
+    rows = []
+    for t in evaluation.get("targets") or []:
+        value = fmt(t["value"])
+        sd = (figures.get(t["figure"]) or {}).get("sd")
+        if sd is not None:
+            value += f" ± {fmt(sd)}"
+        name = FIGURE_NAMES.get(t["figure"], t["figure"])
+        rows.append({"name": name, "value": value, "target": t["target"], "met": t["met"]})
+    return rows
 
 
 def targets_met(card: dict[str, Any]) -> str:
@@ -92,8 +141,25 @@ def targets_met(card: dict[str, Any]) -> str:
 def card_evaluation(card: dict[str, Any]) -> str:
     """What the targets were measured on, as the quality report says it; empty when the
     card does not say."""
+    if "evaluation" in card:
+        return _latent_evaluation(card["evaluation"])
     metrics = card.get("metrics") or {}
     return sizes_line(metrics) if metrics.get("evaluated_on") else ""
+
+
+def _latent_evaluation(evaluation: dict[str, Any]) -> str:
+    cases = evaluation.get("cases") or {}
+    seeds = evaluation.get("seeds") or []
+    seconds = sum((evaluation.get("seconds") or {}).values())
+    return (
+        f"{cases.get('generated')} of {cases.get('asked')} cases generated "
+        f"({cases.get('lesion_series')} lesion series of {cases.get('timepoints')} timepoints; "
+        f"{cases.get('failed')} failed; {cases.get('plans_rejected_by_segmenter')} plans redrawn "
+        f"after the segmenter check), against patients simulated fresh (seed "
+        f"{cases.get('held_out_seed')}); mean ± sd over {len(seeds)} evaluation seeds. "
+        f"Measured in {_duration(seconds)} on {evaluation.get('hardware', '?')}: "
+        f"{evaluation.get('command', '')}"
+    )
 
 
 def _duration(seconds: float) -> str:

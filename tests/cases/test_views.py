@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from cases.generation import worker
 from cases.models import CaseTemplate, GenerationJob, GeneratorModel
+from genworker.report_text import fmt
 from tests.conftest import ROOT
 from tests.factories import GenerationJobFactory, TemplateVersionFactory
 
@@ -195,24 +196,54 @@ def test_wado_uri_rejects_bad_requests_clearly(login, expert, query, status, mes
     assert message in response.content.decode()
 
 
-def test_a_generators_page_gives_its_model_card_in_words(login, educator, generator_model):
-    card = json.loads((ROOT / "genworker/models/chest-xray.card.json").read_text())
+def test_a_generators_page_gives_a_latent_models_card_in_words(login, educator, generator_model):
+    card = json.loads((ROOT / "genworker/models/brain-mri-stylegan2.card.json").read_text())
     generator_model.model_card = card
     generator_model.save()
-    page = login(educator).get(reverse("generator-detail", args=[generator_model.pk]))
-    html = page.content.decode()
-    targets = card["metrics"]["targets"]
-    fd = next(t for t in targets if t["name"].startswith("Fréchet"))
-    row = f"<td>{fd['name']}</td><td>{fd['value']:.4g}</td><td>{fd['target']}</td>"
-    assert row.replace("<=", "&lt;=") in html
+    html = login(educator).get(reverse("generator-detail", args=[generator_model.pk]))
+    html = html.content.decode()
+    targets = card["evaluation"]["targets"]
+    dice = next(t for t in targets if t["figure"] == "dice")
+    sd = card["evaluation"]["figures"]["dice"]["sd"]
+    value = f"{fmt(dice['value'])} ± {fmt(sd)}"
+    row = f"<td>mask-image Dice (segmenter vs stored mask)</td><td>{value}</td>"
+    assert row in html
     assert html.count("<strong>missed</strong>") == sum(not t["met"] for t in targets)
     assert html.count("<td>met</td>") == sum(t["met"] for t in targets)
-    assert "chest-xray (cpu). The CPU recipe: " in html
-    assert f"{card['training']['images_seen']:,} images seen on cpu" in html
-    assert "Cohort chest-xray (seed 2026): 805 train and " in html
+    cases = card["evaluation"]["cases"]
+    assert f"{cases['generated']} of {cases['asked']} cases generated" in html
+    assert card["evaluation"]["command"] in html
+    assert "brain-mri (seed 2026), 600 simulated patients" in html
+    assert "autoencoder 2,000 steps in" in html
     listing = login(educator).get(reverse("generator-list")).content.decode()
     met = sum(t["met"] for t in targets)
     assert f"<td>{met} of {len(targets)}</td>" in listing
+
+
+def test_a_generators_page_gives_a_pixel_models_card_in_words(login, educator, generator_model):
+    generator_model.model_card = {
+        "recipe": {"name": "chest-xray", "device_class": "cpu", "note": "the CPU recipe"},
+        "training": {"images_seen": 42000, "devices": ["cpu"], "seconds": 3131.8, "seed": 0},
+        "metrics": {
+            "evaluated_on": {
+                "cohort": "chest-xray", "cohort_seed": 2026, "train_images": 805,
+                "held_out_images": 195, "generated_images": 500, "seeds": [0, 1],
+                "truncation": 1.0,
+            },
+            "targets": [
+                {"name": "FD ratio", "value": 2.98377, "target": "<= 2", "met": False},
+                {"name": "Memorised share", "value": 0.0, "target": "<= 0.01", "met": True},
+            ],
+        },
+    }  # fmt: skip
+    generator_model.save()
+    html = login(educator).get(reverse("generator-detail", args=[generator_model.pk]))
+    html = html.content.decode()
+    assert "<td>FD ratio</td><td>2.984</td><td>&lt;= 2</td>" in html
+    assert html.count("<strong>missed</strong>") == 1
+    assert "chest-xray (cpu). The CPU recipe." in html
+    assert "42,000 images seen on cpu in 52 min, training seed 0" in html
+    assert "Cohort chest-xray (seed 2026): 805 train and 195 held-out images" in html
 
 
 def test_a_generator_never_evaluated_says_so(login, educator, generator_model):
