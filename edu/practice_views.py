@@ -3,6 +3,7 @@ fresh cases of a concept are generated. The logic lives in ``edu.practice``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -13,9 +14,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from fsrs import Rating
 
-from cases.imaging.blinding import quiz_copy
 from cases.models import SyntheticPatient
-from edu import keys, practice
+from edu import keys, practice, shown
 from edu.models import ConceptCard, PracticeGeneration, ReviewLog
 
 
@@ -132,6 +132,18 @@ def _practice_responses(post: Any) -> dict[str, dict[str, Any]]:
     }
 
 
+def _contrast_url(review: ReviewLog, index: int) -> Callable[[int], str]:
+    """Where the page finds contrast ``c`` of the study shown as image ``index``: by the
+    study's place in the review, as a quiz addresses its images (0 is the image itself)."""
+
+    def url(c: int) -> str:
+        if c:
+            return reverse("edu:practice-contrast", args=[review.pk, index, c])
+        return reverse("edu:practice-image", args=[review.pk, index])
+
+    return url
+
+
 @permission_required("edu.practise", raise_exception=True)
 def practice_review(request: HttpRequest, pk: int) -> HttpResponse:
     """One practice case in the viewer: answer, then the feedback and the next due date."""
@@ -146,7 +158,9 @@ def practice_review(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             return redirect("edu:practice-review", review.pk)
     images = keys.images_of_case(review.case)
+    urls = [reverse("edu:practice-image", args=[review.pk, i]) for i in range(len(images))]
     labels = [f"Timepoint {i + 1}" for i in range(len(images))]
+    contrasts = [shown.contrasts(image, _contrast_url(review, i)) for i, image in enumerate(images)]
     version = review.case.template_version
     context = {
         "review": review,
@@ -156,21 +170,16 @@ def practice_review(request: HttpRequest, pk: int) -> HttpResponse:
         "version": version,
         "rating": Rating(review.rating).name if review.rating else None,
         "more_due": practice.next_due(request.user) is not None,
-        "viewer_data": {
-            "imageIds": [
-                f"wadouri:{reverse('edu:practice-image', args=[review.pk, i])}"
-                for i in range(len(images))
-            ],
-            "labels": labels,
-        },
+        "viewer_data": shown.viewer_studies(urls, contrasts, labels),
     }
     return render(request, "edu/practice_review.html", context, status=400 if error else 200)
 
 
 @require_GET
 @permission_required("edu.practise", raise_exception=True)
-def practice_image(request: HttpRequest, pk: int, index: int) -> HttpResponse:
-    """One image of a practice case, blinded like a quiz image (no severity, no dates)."""
+def practice_image(request: HttpRequest, pk: int, index: int, contrast: int = 0) -> HttpResponse:
+    """One image of a practice case (or, with ``contrast``, another contrast of its study: 0
+    is the image itself), blinded like a quiz image (no severity, no dates)."""
     review = _own_review(request, pk)
     if (
         not SyntheticPatient.objects.not_hidden_from(request.user)
@@ -179,10 +188,6 @@ def practice_image(request: HttpRequest, pk: int, index: int) -> HttpResponse:
     ):
         raise Http404("no such image")
     images = keys.images_of_case(review.case)
-    if not 0 <= index < len(images):
-        raise Http404("no such image")
-    with images[index].file.open("rb") as fh:
-        body = quiz_copy(fh, opaque_key=f"practice:{review.pk}:{index}:{review.seed}")
-    response = HttpResponse(body, content_type="application/dicom")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return shown.blinded_image(
+        images, index, contrast, key=f"practice:{review.pk}", seed=review.seed
+    )

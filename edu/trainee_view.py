@@ -12,7 +12,7 @@ from typing import Any
 from django.urls import reverse
 
 from cases.models import Instance
-from edu import keys
+from edu import keys, shown
 from edu.models import Answer, Attempt, Question, QuizItem
 
 LETTERS = "ABCDEFGHIJKLMNOPQRST"
@@ -140,18 +140,15 @@ def item_view(attempt: Attempt, item: QuizItem, answers: dict[int, Answer]) -> d
 def contrasts(
     attempt: Attempt, item: QuizItem, index: int, image: Instance
 ) -> list[dict[str, str]]:
-    """The contrasts of the study shown as image ``index`` (its T1, FLAIR and T1c; the image
-    alone of a radiograph), each addressed, like the image, by its place in the attempt and
-    called by its contrast only."""
-    return [
-        {
-            "label": keys.contrast_label(other.series),
-            "image": reverse("edu:attempt-contrast", args=[attempt.pk, item.pk, index, c])
-            if c
-            else reverse("edu:attempt-image", args=[attempt.pk, item.pk, index]),
-        }
-        for c, other in enumerate(keys.contrasts_of(image))
-    ]
+    """The contrasts of the study shown as image ``index`` (``edu.shown.contrasts``), each
+    addressed, like the image, by its place in the attempt."""
+
+    def url(c: int) -> str:
+        if c:
+            return reverse("edu:attempt-contrast", args=[attempt.pk, item.pk, index, c])
+        return reverse("edu:attempt-image", args=[attempt.pk, item.pk, index])
+
+    return shown.contrasts(image, url)
 
 
 def image_labels(attempt: Attempt, item: QuizItem, n_images: int) -> list[str]:

@@ -71,5 +71,10 @@ urlpatterns = [
         practice_views.practice_image,
         name="practice-image",
     ),
+    path(
+        "practice/reviews/<int:pk>/images/<int:index>/contrasts/<int:contrast>/",
+        practice_views.practice_image,
+        name="practice-contrast",
+    ),
     path("api/", include(router.urls)),
 ]

@@ -16,10 +16,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from cases.imaging.blinding import quiz_copy
 from cases.imaging.viewer import ViewerData, timepoint_label, viewer_data
 from cases.models import CaseTemplate, Instance, SyntheticPatient
-from edu import answering, keys, plots, results
+from edu import answering, keys, plots, results, shown
 from edu.forms import (
     CaseFilterForm,
     CurationRuleForm,
@@ -682,25 +681,6 @@ def _answer_overlays(view: dict[str, Any]) -> list[dict[str, Any]]:
     return overlays
 
 
-def _shown_studies(view: dict[str, Any]) -> dict[str, Any]:
-    """The viewer's data of the shown studies: each with its contrasts side by side where it
-    has more than one (T1, FLAIR, T1c), else the flat one image per study. A click on any
-    contrast is a click on its study (the viewer's ``study``: the image's index)."""
-    if all(len(contrasts) == 1 for contrasts in view["contrasts"]):
-        return {"imageIds": [f"wadouri:{u}" for u in view["images"]], "labels": view["labels"]}
-    studies = [
-        {
-            "label": label,
-            "series": [
-                {"key": c["label"], "label": c["label"], "imageIds": [f"wadouri:{c['image']}"]}
-                for c in contrasts
-            ],
-        }
-        for label, contrasts in zip(view["labels"], view["contrasts"], strict=True)
-    ]
-    return {"studies": studies, "labels": view["labels"]}
-
-
 @login_required
 def attempt_item(request: HttpRequest, pk: int, position: int) -> HttpResponse:
     attempt = _own_attempt(request, pk)
@@ -729,7 +709,7 @@ def attempt_item(request: HttpRequest, pk: int, position: int) -> HttpResponse:
         "saved": int(saved) if saved.isdigit() else 0,
         "locked": view["answered"] and not attempt.may_change_answers(),
         "viewer_data": {
-            **_shown_studies(view),
+            **shown.viewer_studies(view["images"], view["contrasts"], view["labels"]),
             **({"layout": {"timepoints": 2}} if item.layout in SIDE_BY_SIDE else {}),
             "overlays": _answer_overlays(view),
         },
@@ -778,18 +758,9 @@ def attempt_image(
     ):
         raise Http404("no such image")  # e.g. a source of a Turing study the user rates
     images = keys.shown_images(attempt, quiz_item)
-    if not 0 <= index < len(images):
-        raise Http404("no such image")
-    contrasts = keys.contrasts_of(images[index]) if contrast else images[index : index + 1]
-    if not 0 <= contrast < len(contrasts):
-        raise Http404("no such image")
-    study_key = f"{attempt.pk}:{item}:{index}:{attempt.seed}"  # the shown image's own
-    opaque_key = f"{attempt.pk}:{item}:{index}:{contrast}:{attempt.seed}" if contrast else study_key
-    with contrasts[contrast].file.open("rb") as fh:
-        body = quiz_copy(fh, opaque_key=opaque_key, study_key=study_key)
-    response = HttpResponse(body, content_type="application/dicom")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return shown.blinded_image(
+        images, index, contrast, key=f"{attempt.pk}:{item}", seed=attempt.seed
+    )
 
 
 # --- progress ---------------------------------------------------------------------------------

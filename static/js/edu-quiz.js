@@ -1,6 +1,6 @@
 /*
- * Quiz item page (templates/edu/attempt_item.html): a click on the image answers the
- * localisation question. The viewer reports image pixel coordinates and the shown study's
+ * Quiz item and practice review pages (templates/edu/attempt_item.html,
+ * practice_review.html): a click on the image answers the localisation question. The viewer reports image pixel coordinates and the shown study's
  * index (the same whichever of its aligned contrasts, T1, FLAIR or T1c, was clicked); they
  * go into the question's hidden inputs and are posted with the other answers.
  * Once a localisation answer is revealed, the page's viewer data carries overlays (the

@@ -1,6 +1,7 @@
 """Spaced practice in a real browser: a trainee starts a concept, practises it when due on a
-case in the viewer (names the finding, clicks the lesion), is rated and told when the
-concept comes back, and the practice page then shows nothing due and the streak."""
+brain MRI case in the viewer (each study in its T1, FLAIR and T1c; names the finding, clicks
+the lesion on a FLAIR), is rated and told when the concept comes back, and the practice page
+then shows nothing due and the streak."""
 
 import pytest
 
@@ -12,6 +13,7 @@ from tests.browser.quiz_page import (
     nearest_to_centroid,
     show_largest_lesion,
 )
+from tests.factories import add_brain_contrasts
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -19,6 +21,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_a_trainee_practises_a_due_concept(live_server, browser, trainee, make_cases):
     errors: list[str] = []
     cases = make_cases(2)
+    for case in cases:
+        add_brain_contrasts(case)
     template = cases[0].template_version.template
     context, page = logged_in_page(browser, live_server, trainee, errors)
     page.click("header nav >> text=Practice")
@@ -33,7 +37,23 @@ def test_a_trainee_practises_a_due_concept(live_server, browser, trainee, make_c
     right = next(i for i, option in enumerate(question["options"]) if option["correct"])
     page.check(f"input[name=qfinding_option][value='{right}']")
     images = keys.images_of_case(review.case)
-    click_image_point(page, *nearest_to_centroid(show_largest_lesion(page, images)))
+
+    # Each study in its three contrasts, side by side, called by timepoint and contrast only.
+    for contrast in ("T1", "FLAIR", "T1c"):
+        cell = f".gv-cell[data-study='0'][data-series='{contrast}']"
+        page.wait_for_selector(f"{cell}[data-rendered]")
+        assert f"Timepoint 1 \u00b7 {contrast}" in page.inner_text(cell)
+    html = page.content()
+    for image in images:  # the stored descriptions ("Synthetic FLAIR t2") name the timepoint
+        assert all(c.series.description not in html for c in keys.contrasts_of(image))
+
+    # Click inside the lesion on the FLAIR of the study with the largest lesion.
+    mask = show_largest_lesion(page, images)
+    target = page.get_attribute("#gantry-viewer", "data-timepoint")
+    flair = f".gv-cell[data-study='{target}'][data-series='FLAIR']"
+    page.wait_for_selector(f"{flair}[data-rendered]")
+    click_image_point(page, *nearest_to_centroid(mask), cell=flair)
+    assert page.get_attribute("#gantry-viewer", "data-series") == "FLAIR"
     page.click("#submit-answers")
 
     page.wait_for_selector("#practice-result")
