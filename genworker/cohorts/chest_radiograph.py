@@ -24,7 +24,7 @@ Findings are placed on the subject's own lung maps (so the planner can place the
 generated patient's maps the same way):
 
 - nodule: a sphere, solid or part-solid (a ground-glass halo around a solid core), of
-  diameter ``severity * NODULE_MAX_DIAMETER_MM`` (5-30 mm), in the requested lung and
+  diameter ``severity * NODULE_MAX_DIAMETER_MM`` (10-30 mm), in the requested lung and
   zone (upper, middle, lower third of that lung field), where the lung is thick enough
   to hold it; the same centre along a track.
 - effusion: pleural fluid of ``severity * EFFUSION_MAX_ML`` millilitres in one
@@ -100,7 +100,9 @@ NODULE_HU = 40.0
 GROUND_GLASS_HU = -450.0
 FLUID_HU = 15.0
 NODULE_MAX_DIAMETER_MM = 30.0
-NODULE_MIN_DIAMETER_MM = 5.0
+# A PA film shows a nodule reliably from about 1 cm; a smaller one teaches nothing and its
+# 6-pixel disc cannot be checked against the image (the segmenter's Dice, below 0.8).
+NODULE_MIN_DIAMETER_MM = 10.0
 MAX_NODULE_AREA_MM2 = float(np.pi * (NODULE_MAX_DIAMETER_MM / 2) ** 2)  # severity 1
 PART_SOLID_SHARE = 0.4  # of nodules
 NODULE_MIN_LUNG_MM = 80.0  # a nodule lies where the ray crosses at least this much lung
@@ -666,7 +668,7 @@ def simulate_track(
             subject.noise_sigma, subject.source,
         )  # fmt: skip
     if name == "nodule":
-        first = (NODULE_MIN_DIAMETER_MM / NODULE_MAX_DIAMETER_MM, 0.35)
+        first = (NODULE_MIN_DIAMETER_MM / NODULE_MAX_DIAMETER_MM, 0.45)
         targets = severity_schedule(rng, timepoints, first=first, last=rng.uniform(0.75, 1.0))
         paths, masks, severity, side, zone = _nodule_track(subject.anatomy, targets, rng)
     else:

@@ -79,8 +79,6 @@ RECIPES: dict[str, LatentRecipe] = {
         renderer_steps=600,
         segmenter_steps=400,
     ),
-    # Trained once (docs/engine.md); not shipped: at 1200 steps the segmenter's Dice on
-    # nodules of 50-200 px was 0.40, so the case check (Dice >= 0.8) would reject most nodules.
     "chest-radiograph": LatentRecipe(
         name="chest-radiograph",
         cohort="chest-radiograph",
@@ -101,7 +99,7 @@ RECIPES: dict[str, LatentRecipe] = {
         anatomy_steps={"stylegan2": 8000, "cgan": 8000},
         detail_steps=1500,
         renderer_steps=600,
-        segmenter_steps=1200,
+        segmenter_steps=2000,
     ),
 }
 

@@ -93,16 +93,19 @@ def segmentation_losses(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(binary cross-entropy, mean soft Dice over the images that have a lesion).
 
-    A chest nodule is ~0.1% of a film's pixels. Plain cross-entropy and a soft Dice over
-    every image taught the network to find no nodule at all (its logits inside nodules sank
-    to -7, where neither term's gradient reaches): so the cross-entropy is the mean of the
-    lesion pixels' and the background's, and images without a lesion answer to it only (in
-    their soft Dice any positive pixel scores against an empty target)."""
-    per_pixel = F.binary_cross_entropy_with_logits(logits, masks, reduction="none")
-    lesion = masks > 0.5
-    bce = per_pixel[~lesion].mean()
-    if lesion.any():
-        bce = (bce + per_pixel[lesion].mean()) / 2
+    A chest nodule is ~0.1% of a film's pixels, an effusion a hundred times more. Plain
+    cross-entropy and a soft Dice over every image taught the network to find no nodule at
+    all (its logits inside nodules sank to -7, where neither term's gradient reaches). So
+    each image's cross-entropy is the mean of its lesion pixels' and its background's, and
+    the images weigh alike (a nodule's few pixels as much as an effusion's many); images
+    without a lesion answer to the background term only (in their soft Dice any positive
+    pixel scores against an empty target)."""
+    per_pixel = F.binary_cross_entropy_with_logits(logits, masks, reduction="none").flatten(1)
+    lesion = masks.flatten(1) > 0.5
+    lesion_pixels = lesion.sum(dim=1)
+    background = (per_pixel * ~lesion).sum(dim=1) / (~lesion).sum(dim=1).clamp(min=1)
+    inside = (per_pixel * lesion).sum(dim=1) / lesion_pixels.clamp(min=1)
+    bce = torch.where(lesion_pixels > 0, (background + inside) / 2, background).mean()
     has_lesion = masks.flatten(1).any(dim=1)
     if not has_lesion.any():
         return bce, torch.ones((), device=logits.device)

@@ -138,7 +138,7 @@ def test_a_nodule_is_a_round_opacity_whose_diameter_follows_severity(nodule_trac
         equal_area = 2 * np.sqrt(facts["area_mm2"] / np.pi)
         assert equal_area == pytest.approx(facts["longest_diameter_mm"], rel=0.2)
     assert (np.diff(diameters) > 0).all()
-    assert cr.NODULE_MIN_DIAMETER_MM - cr.PIXEL_MM <= diameters[0] < 12
+    assert cr.NODULE_MIN_DIAMETER_MM - cr.PIXEL_MM <= diameters[0] < 14.5
     assert diameters[-1] > 20
     last = nodule_track.clean[-1, 0]
     mask = nodule_track.masks[-1]

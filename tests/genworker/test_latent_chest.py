@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
     reason=f"the pyradiomics anatomy is not fetched (run `{sources.FETCH_COMMAND}`)",
 )
 
-SEVERITIES = [0.2, 0.5, 0.9]
+SEVERITIES = [0.4, 0.6, 0.9]
 
 
 @pytest.fixture(scope="module")

@@ -56,3 +56,22 @@ def test_a_missed_small_lesion_costs_as_much_cross_entropy_as_a_missed_large_one
     missed_large, _ = segmentation_losses(nothing, large[None])
     assert missed_small == pytest.approx(missed_large.item())
     assert missed_small > 2.0  # half of -log(sigmoid(-4)) ≈ 4.02, however few its pixels
+
+
+def test_a_missed_nodule_beside_a_found_effusion_weighs_as_much_as_the_effusion():
+    effusion = torch.zeros(R, R)
+    effusion[16:, :] = 1.0  # half the image
+    masks = torch.stack([effusion, _nodule()])
+    found_both = torch.where(masks > 0.5, 4.0, -4.0)
+    missed_nodule = found_both.clone()
+    missed_nodule[1] = -4.0
+    missed_effusion = found_both.clone()
+    missed_effusion[0] = -4.0
+    cost_nodule = (
+        segmentation_losses(missed_nodule, masks)[0] - segmentation_losses(found_both, masks)[0]
+    )
+    cost_effusion = (
+        segmentation_losses(missed_effusion, masks)[0] - segmentation_losses(found_both, masks)[0]
+    )
+    assert cost_nodule == pytest.approx(cost_effusion.item(), rel=1e-4)
+    assert cost_nodule > 0.9  # half its lesion term, over two images: about 4.0 / 2 / 2
