@@ -62,3 +62,14 @@ def click_image_point(page, x: float, y: float, cell: str | None = None) -> None
     px, py = page.evaluate(PIXEL_TO_PAGE, [x, y, cell])
     page.mouse.click(px, py)
     page.wait_for_selector("#gantry-viewer[data-marked]")
+
+
+def click_lesion_on_flair(page, images) -> None:
+    """Step to the shown study with the largest lesion and click the mask pixel nearest its
+    centroid on that study's FLAIR; the viewer must then be on the FLAIR."""
+    mask = show_largest_lesion(page, images)
+    target = page.get_attribute("#gantry-viewer", "data-timepoint")
+    flair = f".gv-cell[data-study='{target}'][data-series='FLAIR']"
+    page.wait_for_selector(f"{flair}[data-rendered]")
+    click_image_point(page, *nearest_to_centroid(mask), cell=flair)
+    assert page.get_attribute("#gantry-viewer", "data-series") == "FLAIR"

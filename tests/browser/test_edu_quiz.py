@@ -10,12 +10,7 @@ from django.contrib.auth.models import Group
 from cases.models import SyntheticPatient
 from edu import keys
 from edu.models import Attempt, CurationRule, Quiz
-from tests.browser.quiz_page import (
-    click_image_point,
-    logged_in_page,
-    nearest_to_centroid,
-    show_largest_lesion,
-)
+from tests.browser.quiz_page import click_lesion_on_flair, logged_in_page
 from tests.factories import add_brain_contrasts
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -110,12 +105,7 @@ def test_expert_approves_educator_publishes_trainee_scores(
 
     # Click inside the lesion on a FLAIR: go to the shown study with the largest mask, aim at
     # the mask pixel nearest its centroid.
-    mask = show_largest_lesion(page, images)
-    target = page.get_attribute("#gantry-viewer", "data-timepoint")
-    flair = f".gv-cell[data-study='{target}'][data-series='FLAIR']"
-    page.wait_for_selector(f"{flair}[data-rendered]")
-    click_image_point(page, *nearest_to_centroid(mask), cell=flair)
-    assert page.get_attribute("#gantry-viewer", "data-series") == "FLAIR"
+    click_lesion_on_flair(page, images)
     page.click("#submit-answers")
 
     page.wait_for_selector(".feedback")

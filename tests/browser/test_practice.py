@@ -7,12 +7,7 @@ import pytest
 
 from edu import keys, practice
 from edu.models import ConceptCard, ReviewLog
-from tests.browser.quiz_page import (
-    click_image_point,
-    logged_in_page,
-    nearest_to_centroid,
-    show_largest_lesion,
-)
+from tests.browser.quiz_page import click_lesion_on_flair, logged_in_page
 from tests.factories import add_brain_contrasts
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -48,12 +43,7 @@ def test_a_trainee_practises_a_due_concept(live_server, browser, trainee, make_c
         assert all(c.series.description not in html for c in keys.contrasts_of(image))
 
     # Click inside the lesion on the FLAIR of the study with the largest lesion.
-    mask = show_largest_lesion(page, images)
-    target = page.get_attribute("#gantry-viewer", "data-timepoint")
-    flair = f".gv-cell[data-study='{target}'][data-series='FLAIR']"
-    page.wait_for_selector(f"{flair}[data-rendered]")
-    click_image_point(page, *nearest_to_centroid(mask), cell=flair)
-    assert page.get_attribute("#gantry-viewer", "data-series") == "FLAIR"
+    click_lesion_on_flair(page, images)
     page.click("#submit-answers")
 
     page.wait_for_selector("#practice-result")
