@@ -19,7 +19,8 @@ FIGURE_NAMES = {
 def card_facts(card: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, text) of what the model takes, how it was trained and on what, and whose
     anatomy that was; a part the card lacks is left out."""
-    provenance = card.get("provenance") or {}
+    # A latent model's card keeps its anatomy's provenance with its cohort.
+    provenance = card.get("provenance") or (card.get("cohort") or {}).get("provenance") or {}
     facts = [
         ("Conditions", _conditions(card.get("conditions") or {})),
         ("Channels", ", ".join(card.get("channels") or [])),

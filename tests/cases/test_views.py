@@ -215,6 +215,7 @@ def test_a_generators_page_gives_a_latent_models_card_in_words(login, educator, 
     assert card["evaluation"]["command"] in html
     assert "brain-mri (seed 2026), 600 simulated patients" in html
     assert "autoencoder 2,000 steps in" in html
+    assert "Fonov et al., NeuroImage 54(1), 2011" in html  # the anatomy's citation
     listing = login(educator).get(reverse("generator-list")).content.decode()
     met = sum(t["met"] for t in targets)
     assert f"<td>{met} of {len(targets)}</td>" in listing
