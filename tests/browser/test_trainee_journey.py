@@ -84,7 +84,7 @@ def test_practice_localisation_in_mm_with_the_outline_then_words_in_the_summary(
     assert page.locator(".question-localisation .feedback.right").count() == 1
     page.wait_for_selector("#gantry-viewer[data-answer-overlays]")
     assert int(page.get_attribute("#gantry-viewer", "data-answer-overlays")) >= 1
-    page.wait_for_function(f"({YELLOW_PIXELS})() > 0")
+    page.wait_for_function(f"() => ({YELLOW_PIXELS})() > 0")  # a function: polled without eval
 
     page.click("#finish-attempt")
     page.wait_for_selector(".summary-question")
