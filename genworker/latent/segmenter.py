@@ -4,6 +4,12 @@ It checks that a generated image shows the lesion its case stores: every image i
 segmented and a case is kept only when the planned mask and the segmentation agree
 (:func:`dice`). It works at half resolution (128² for 256² images) and its output is
 brought back to full size bilinearly.
+
+Its loss weighs a lesion's pixels as much as the rest of its image, so that a nodule's
+hundred pixels are learnt at all; that weighting moves the logit at which a pixel is best
+called lesion well above 0 (by about the log of the background-to-lesion ratio). Training
+ends by choosing that operating point on training images (:func:`calibrate_threshold`),
+which the network keeps as its ``threshold``.
 """
 
 from __future__ import annotations
@@ -51,6 +57,12 @@ class Segmenter(nn.Module):
             self.ups.append(Up(w[i], w[i - 1]))
             self.decoders.append(ResBlock(2 * w[i - 1], w[i - 1]))
         self.head = nn.Conv2d(w[0], 1, 1)
+        self.register_buffer("threshold", torch.zeros(()))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # Segmenters saved before the threshold was calibrated segment at logit 0.
+        state_dict.setdefault(prefix + "threshold", torch.zeros(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(
         self,
@@ -72,13 +84,27 @@ class Segmenter(nn.Module):
     @torch.no_grad()
     def segment(self, images: torch.Tensor) -> torch.Tensor:
         """bool [n, R, R]: the lesion as this network sees it."""
-        return self(images) > 0
+        return self(images) > self.threshold
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     """Dice coefficient of two boolean masks; 1.0 when both are empty."""
     total = int(a.sum()) + int(b.sum())
     return 1.0 if total == 0 else 2.0 * float((a & b).sum()) / total
+
+
+THRESHOLDS = np.arange(-4.0, 10.01, 0.5)  # logits tried by calibrate_threshold
+
+
+def calibrate_threshold(logits: np.ndarray, masks: np.ndarray) -> float:
+    """The logit threshold of ``THRESHOLDS`` with the highest mean Dice over the images
+    [n, R, R] that have a lesion (the images a case is checked on)."""
+    lesion = masks.any(axis=(1, 2))
+    if not lesion.any():
+        raise ValueError("calibrating a segmenter needs images with a lesion")
+    pairs = list(zip(logits[lesion], masks[lesion], strict=True))
+    scores = [np.mean([dice(seen > t, mask) for seen, mask in pairs]) for t in THRESHOLDS]
+    return float(THRESHOLDS[int(np.argmax(scores))])
 
 
 @dataclass(frozen=True)
@@ -167,4 +193,28 @@ def train_segmenter(
         label=label,
         ranks=ranks,
     )
+    if progress.step >= steps:
+        model.threshold.fill_(calibrated_threshold(model, data, seed, ranks.device))
     return model.cpu().eval(), progress
+
+
+CALIBRATION_IMAGES = 240  # training images with a lesion the threshold is chosen on
+
+
+@torch.no_grad()
+def calibrated_threshold(
+    model: Segmenter, data: SegmenterData, seed: int, device: torch.device | str
+) -> float:
+    """:func:`calibrate_threshold` on a fixed draw of acquired training images."""
+    rng = np.random.default_rng([seed, 1])
+    lesion = np.flatnonzero(data.masks.any(axis=(1, 2)))
+    rows = rng.choice(lesion, size=min(CALIBRATION_IMAGES, len(lesion)), replace=False)
+    model.eval()
+    logits = np.concatenate(
+        [
+            model(torch.from_numpy(data.acquire(rows[i : i + 24], rng)).to(device)).cpu().numpy()
+            for i in range(0, len(rows), 24)
+        ]
+    )
+    model.train()
+    return calibrate_threshold(logits, data.masks[rows])

@@ -1,13 +1,22 @@
 """The segmenter's training losses: lesion and background pixels weigh alike in the
 cross-entropy, and images without a lesion answer to it only, so a network is not taught
-that finding no small lesion is safest."""
+that finding no small lesion is safest. That weighting raises the logit a lesion is best
+called at, which training calibrates and the network keeps."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from genworker.latent.segmenter import segmentation_losses
+from genworker.latent.segmenter import (
+    Segmenter,
+    SegmenterConfig,
+    SegmenterData,
+    calibrate_threshold,
+    segmentation_losses,
+    train_segmenter,
+)
 
 R = 32
 
@@ -75,3 +84,48 @@ def test_a_missed_nodule_beside_a_found_effusion_weighs_as_much_as_the_effusion(
     )
     assert cost_nodule == pytest.approx(cost_effusion.item(), rel=1e-4)
     assert cost_nodule > 0.9  # half its lesion term, over two images: about 4.0 / 2 / 2
+
+
+def _disc(radius: float) -> np.ndarray:
+    rows, cols = np.mgrid[:R, :R]
+    return np.hypot(rows - 16, cols - 16) <= radius
+
+
+def test_the_threshold_is_where_the_logits_trace_the_lesions_best():
+    masks = np.stack([_disc(4), _disc(6), np.zeros((R, R), bool)])
+    # Logits fall off with the distance from the centre and pass 3 just outside each
+    # lesion's edge; the image without a lesion is all positive, and only the lesion
+    # images count.
+    distance = np.hypot(*(np.mgrid[:R, :R] - 16))
+    logits = np.stack([7.05 - distance, 9.05 - distance, np.full((R, R), 5.0)])
+    assert calibrate_threshold(logits, masks) == 3.0
+
+
+def test_calibrating_without_any_lesion_is_an_error():
+    with pytest.raises(ValueError, match="needs images with a lesion"):
+        calibrate_threshold(np.zeros((2, R, R)), np.zeros((2, R, R), bool))
+
+
+def test_a_trained_segmenter_keeps_its_threshold_and_segments_at_it(tmp_path):
+    masks = np.stack([_disc(5), _disc(7), np.zeros((R, R), bool)])
+    clean = np.where(masks, 0.8, 0.2)[:, None].astype(np.float16)
+    data = SegmenterData(clean, masks, lambda rows, rng: clean[rows].astype(np.float32))
+    config = SegmenterConfig(image_channels=1, widths=(8, 8))
+    model, _ = train_segmenter(data, config, out_dir=tmp_path, steps=3, batch_size=2)
+    images = torch.from_numpy(clean.astype(np.float32))
+    with torch.no_grad():
+        logits = model(images)
+    assert float(model.threshold) in np.arange(-4.0, 10.01, 0.5)
+    assert torch.equal(model.segment(images), logits > model.threshold)
+    reloaded = Segmenter(config)
+    reloaded.load_state_dict(model.state_dict())
+    assert float(reloaded.threshold) == float(model.threshold)
+
+
+def test_a_segmenter_saved_before_calibration_segments_at_zero():
+    config = SegmenterConfig(image_channels=1, widths=(8, 8))
+    saved = {k: v for k, v in Segmenter(config).state_dict().items() if k != "threshold"}
+    model = Segmenter(config)
+    model.threshold.fill_(2.5)
+    model.load_state_dict(saved)
+    assert float(model.threshold) == 0.0
