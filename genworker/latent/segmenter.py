@@ -194,7 +194,7 @@ def train_segmenter(
         ranks=ranks,
     )
     if progress.step >= steps:
-        model.threshold.fill_(calibrated_threshold(model, data, seed, ranks.device))
+        model.threshold.fill_(training_threshold(model, data, seed, ranks.device))
     return model.cpu().eval(), progress
 
 
@@ -202,19 +202,18 @@ CALIBRATION_IMAGES = 240  # training images with a lesion the threshold is chose
 
 
 @torch.no_grad()
-def calibrated_threshold(
+def training_threshold(
     model: Segmenter, data: SegmenterData, seed: int, device: torch.device | str
 ) -> float:
-    """:func:`calibrate_threshold` on a fixed draw of acquired training images."""
+    """:func:`calibrate_threshold` on a fixed draw of acquired training images (the network
+    has no batch statistics: training and inference modes compute alike)."""
     rng = np.random.default_rng([seed, 1])
     lesion = np.flatnonzero(data.masks.any(axis=(1, 2)))
     rows = rng.choice(lesion, size=min(CALIBRATION_IMAGES, len(lesion)), replace=False)
-    model.eval()
     logits = np.concatenate(
         [
             model(torch.from_numpy(data.acquire(rows[i : i + 24], rng)).to(device)).cpu().numpy()
             for i in range(0, len(rows), 24)
         ]
     )
-    model.train()
     return calibrate_threshold(logits, data.masks[rows])
