@@ -128,9 +128,22 @@ def _latent_targets(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
         sd = (figures.get(t["figure"]) or {}).get("sd")
         if sd is not None:
             value += f" ± {fmt(sd)}"
-        name = FIGURE_NAMES.get(t["figure"], t["figure"])
-        rows.append({"name": name, "value": value, "target": t["target"], "met": t["met"]})
+        rows.append(
+            {
+                "name": figure_name(t["figure"]),
+                "value": value,
+                "target": t["target"],
+                "met": t["met"],
+            }
+        )
     return rows
+
+
+def figure_name(figure: str) -> str:
+    """A figure's key in words; a finding's own figure (``nodule.dice``) names the finding."""
+    finding, _, key = figure.rpartition(".")
+    name = FIGURE_NAMES.get(key, key)
+    return f"{finding}: {name}" if finding else name
 
 
 def targets_met(card: dict[str, Any]) -> str:
@@ -152,11 +165,16 @@ def _latent_evaluation(evaluation: dict[str, Any]) -> str:
     cases = evaluation.get("cases") or {}
     seeds = evaluation.get("seeds") or []
     seconds = sum((evaluation.get("seconds") or {}).values())
+    series = cases.get("lesion_series")
+    if isinstance(series, dict):  # per finding
+        series = ", ".join(f"{count} {finding}" for finding, count in series.items())
+    # Cards evaluated before chest findings were read by their change name the one check.
+    rejected = cases.get("plans_rejected", cases.get("plans_rejected_by_segmenter"))
     return (
         f"{cases.get('generated')} of {cases.get('asked')} cases generated "
-        f"({cases.get('lesion_series')} lesion series of {cases.get('timepoints')} timepoints; "
-        f"{cases.get('failed')} failed; {cases.get('plans_rejected_by_segmenter')} plans redrawn "
-        f"after the segmenter check), against patients simulated fresh (seed "
+        f"({series} lesion series of {cases.get('timepoints')} timepoints; "
+        f"{cases.get('failed')} failed; {rejected} plans redrawn "
+        f"after the image check), against patients simulated fresh (seed "
         f"{cases.get('held_out_seed')}); mean ± sd over {len(seeds)} evaluation seeds. "
         f"Measured in {_duration(seconds)} on {evaluation.get('hardware', '?')}: "
         f"{evaluation.get('command', '')}"

@@ -422,10 +422,14 @@ def simulate_track(
     )  # fmt: skip
 
 
+def body_mask(anatomy: np.ndarray) -> np.ndarray:
+    """bool [R, R]: the (skull-stripped) brain of anatomy maps [A, R, R]."""
+    return anatomy.sum(0) > 0.5
+
+
 def facts(mask: np.ndarray, anatomy: np.ndarray) -> dict:
     """Centroid, longest diameter (mm), area (mm²), side and lobe of a lesion mask."""
-    brain = anatomy.sum(0) > 0.5
-    midline, extent = glioma.brain_axes(brain)
+    midline, extent = glioma.brain_axes(body_mask(anatomy))
     found = lesion_facts(mask, PIXEL_MM)
     if found:
         found["side"] = glioma.side_of(found["centroid"][1], midline)

@@ -104,6 +104,8 @@ NODULE_MAX_DIAMETER_MM = 30.0
 # 6-pixel disc cannot be checked against the image (the segmenter's Dice, below 0.8).
 NODULE_MIN_DIAMETER_MM = 10.0
 MAX_NODULE_AREA_MM2 = float(np.pi * (NODULE_MAX_DIAMETER_MM / 2) ** 2)  # severity 1
+# An effusion's footprint at severity 1 (1200 ml): the median mask area of simulated ones.
+EFFUSION_AREA_MM2 = 15_000.0
 PART_SOLID_SHARE = 0.4  # of nodules
 NODULE_MIN_LUNG_MM = 80.0  # a nodule lies where the ray crosses at least this much lung
 EFFUSION_MAX_ML = 1200.0
@@ -423,12 +425,17 @@ def _processed(subject: Subject, lesion_path: np.ndarray | None) -> np.ndarray:
     return (compressed + DISPLAY_DETAIL_GAIN * (compressed - smooth)).astype(np.float32)
 
 
+def body_mask(anatomy: np.ndarray) -> np.ndarray:
+    """bool [R, R]: where the ray crosses at least ``BODY_MM`` of the body."""
+    return anatomy[2] * 100 > BODY_MM
+
+
 def display_window(subject: Subject) -> tuple[float, float]:
     """The processed values shown at the foot and the shoulder of the film curve, from the
     healthy film's histogram (exposure recognition): the darker lung and the densest body."""
     processed = _processed(subject, None)
     lungs = (subject.anatomy[0] + subject.anatomy[1]) * 100 > LUNG_FIELD_MM
-    body = subject.anatomy[2] * 100 > BODY_MM
+    body = body_mask(subject.anatomy)
     return float(np.percentile(processed[lungs], 2)), float(np.percentile(processed[body], 99.5))
 
 

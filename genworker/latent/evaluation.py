@@ -12,8 +12,12 @@ per-case figures and the small arrays the set figures need):
   split only), re-simulated: the Fréchet distance's reference and the memorisation check's
   training images.
 
-Every figure is computed the same way on the generated and the held-out set, so each has
-the simulation's own value beside it. The cases are made once; each evaluation seed draws
+Every lesion finding has its own figures (keys ``<finding>.<figure>``) from as many cases
+of it; the distribution figures (two-sample AUC, Fréchet distance, memorisation) are over
+every image. A lesion is read back from an image the way the model checks its own cases
+(:meth:`LatentModel.read`), on the held-out simulation too. Every figure is computed the
+same way on the generated and the held-out set, so each has the simulation's own value
+beside it. The cases are made once; each evaluation seed draws
 a bootstrap resample of the cases of every set (the spread of a figure is then its
 sampling error over that many cases) and trains its own two-sample classifier on its own
 split. The Fréchet distance uses the fixed, shipped feature space
@@ -36,7 +40,7 @@ from scipy import ndimage
 from torch import nn
 
 from genworker import metrics
-from genworker.cohorts import brain_mri, chest_radiograph, glioma
+from genworker.cohorts import chest_radiograph, glioma
 from genworker.cohorts.scans import ScanTrack
 from genworker.cohorts.tracks import HELD_OUT_FRACTION, split_by_track
 from genworker.latent.feature_space import FeatureSpace
@@ -53,23 +57,20 @@ SMALL = 128  # the two-sample classifier sees images area-downsampled to this
 CLASSIFIER_EPOCHS = 8  # passes of the two-sample classifier over its training half
 DESCRIPTOR = 32  # memorisation compares normal images area-downsampled to this
 IDENTITY_MARGIN_MM = 10.0  # SSIM leaves out the lesion grown by this (mass effect reaches ~4)
-RING_MM = 6.0  # contrast-to-noise: the lesion against the brain this far around it
+RING_MM = 6.0  # contrast-to-noise: the lesion against the body this far around it
 BORDER_PX = 1  # a mask may reach this far outside the body (its blurred edge)
-BODY_SMOOTHING_PX = 3.0  # see body_of
-BODY_THRESHOLD = 0.06
-MONOTONE_TOLERANCE = 0.02  # segmented area may fall by this share of the largest lesion
+MONOTONE_TOLERANCE = 0.02  # read area may fall by this share of the largest lesion
 
-# The lesion area at severity 1, the scale of the monotone test's tolerance (the chest's:
-# its nodule, the smaller of its lesions).
+# Each finding's lesion area at severity 1, the scale of the monotone test's tolerance.
 LESION_AREA_MM2 = {
-    brain_mri.NAME: glioma.MAX_TUMOUR_AREA_MM2,
-    chest_radiograph.NAME: chest_radiograph.MAX_NODULE_AREA_MM2,
+    "glioma": glioma.MAX_TUMOUR_AREA_MM2,
+    "nodule": chest_radiograph.MAX_NODULE_AREA_MM2,
+    "effusion": chest_radiograph.EFFUSION_AREA_MM2,
 }
 
-
-# Gantry's quality targets for a shipped model: (figure, comparison, bound); a bound of
-# "simulation" means "within the given margin of the held-out simulation's value".
-TARGETS = (
+# Gantry's quality targets for a shipped model, (figure, comparison, bound): those of each
+# lesion finding, then those of the whole set of images.
+FINDING_TARGETS = (
     ("mask_clean_share", ">=", 0.98),
     ("dice", ">=", 0.85),
     ("side_share_gap", "<=", 0.10),
@@ -77,6 +78,8 @@ TARGETS = (
     ("monotone_share", ">=", 0.9),
     ("identity_ssim", ">=", 0.9),
     ("cnr_ratio_min", ">=", 0.8),
+)
+SET_TARGETS = (
     ("c2st_auc", "<=", 0.8),
     ("fd_ratio", "<=", 2.0),
 )
@@ -93,10 +96,10 @@ class CaseRecord:
     features: np.ndarray  # float32 [T, D] in the fixed feature space
     small: np.ndarray | None  # float16 [T, C, SMALL, SMALL] for the two-sample classifier
     descriptor: np.ndarray  # float32 [C * DESCRIPTOR²] the patient's normal image
-    dice: np.ndarray  # float32 [T] segmenter vs stored mask; nan where none is stored
+    dice: np.ndarray  # float32 [T] lesion read back vs stored mask; nan where none is stored
     mask_clean: np.ndarray  # bool [T] one component, inside the body, off the border
-    segmented_mm2: np.ndarray  # float32 [T] area the segmenter reads
-    seen_side: str  # where the segmenter reads the lesion at the last timepoint ("" none)
+    segmented_mm2: np.ndarray  # float32 [T] area of the lesion read back
+    seen_side: str  # where the lesion is read at the last timepoint ("" none)
     seen_location: str
     identity_ssim: float  # of the noise-free images; nan for a single image
     identity_ssim_acquired: float  # the same of the acquired images (noise differs)
@@ -117,20 +120,6 @@ def area_down(images: np.ndarray, size: int) -> np.ndarray:
     return images.reshape(*images.shape[:-2], size, k, size, k).mean(axis=(-3, -1))
 
 
-def body_of(image: np.ndarray) -> np.ndarray:
-    """bool [R, R]: the body (a skull-stripped head) as the image shows it, contrasts [C, R, R]
-    averaged and smoothed past the noise, holes filled, the largest piece.
-
-    The threshold keeps the cerebrospinal fluid around the brain inside the head (its mean
-    signal is ~0.09) and the background outside: smoothed, the loudest scanner's Rician
-    background stays below 0.04."""
-    found = ndimage.gaussian_filter(image.mean(axis=0), BODY_SMOOTHING_PX) > BODY_THRESHOLD
-    labels, count = ndimage.label(ndimage.binary_fill_holes(found))
-    if count == 0:
-        return found
-    return labels == 1 + int(np.argmax(ndimage.sum(found, labels, range(1, count + 1))))
-
-
 def mask_is_clean(mask: np.ndarray, body: np.ndarray) -> bool:
     """One connected piece, inside the body, not touching the image border."""
     _, pieces = ndimage.label(mask)
@@ -139,7 +128,7 @@ def mask_is_clean(mask: np.ndarray, body: np.ndarray) -> bool:
     return pieces == 1 and not outside.any() and not edge
 
 
-def identity_ssim(images: np.ndarray, masks: np.ndarray, margin_px: int) -> float:
+def identity_ssim(images: np.ndarray, masks: np.ndarray, body: np.ndarray, margin_px: int) -> float:
     """Mean SSIM between consecutive timepoints of images [T, C, R, R], every contrast,
     inside the body and outside the union of both masks grown by ``margin_px`` and by the
     SSIM window's reach (so no window sees the lesion)."""
@@ -150,7 +139,7 @@ def identity_ssim(images: np.ndarray, masks: np.ndarray, margin_px: int) -> floa
         lesion = masks[t] | masks[t + 1]
         if lesion.any():
             lesion = ndimage.binary_dilation(lesion, structure=square)
-        region = body_of(images[t]) & body_of(images[t + 1]) & ~lesion
+        region = body & ~lesion
         if not region.any():
             continue
         for c in range(images.shape[1]):
@@ -159,28 +148,22 @@ def identity_ssim(images: np.ndarray, masks: np.ndarray, margin_px: int) -> floa
 
 
 def contrast_to_noise(
-    image: np.ndarray, mask: np.ndarray, body: np.ndarray, ring_px: int
+    image: np.ndarray, clean: np.ndarray, mask: np.ndarray, body: np.ndarray, ring_px: int
 ) -> np.ndarray:
     """Per contrast [C] of image [C, R, R]: (mean in the lesion - mean in the body around it)
-    / the noise's sd in the background. Signed: a lesion darker than its surround has a
-    negative CNR."""
+    / the sd of the image's noise (image - its noise-free ``clean``) in that ring. Signed: a
+    lesion darker than its surround has a negative CNR."""
     ring = ndimage.binary_dilation(mask, iterations=ring_px) & ~mask & body
-    background = ~ndimage.binary_dilation(body, iterations=5)
-    if not mask.any() or not ring.any() or background.sum() < 100:
+    if not mask.any() or ring.sum() < 20:
         return np.full(len(image), np.nan, np.float32)
+    noise = image - clean
     return np.array(
-        [(c[mask].mean() - c[ring].mean()) / max(float(c[background].std()), 1e-6) for c in image],
+        [
+            (c[mask].mean() - c[ring].mean()) / max(float(n[ring].std()), 1e-6)
+            for c, n in zip(image, noise, strict=True)
+        ],
         np.float32,
     )
-
-
-def place_of(mask: np.ndarray, body: np.ndarray) -> tuple[str, str]:
-    """(side, location) of a mask's centroid in the body; ("", "") for an empty mask."""
-    if not mask.any():
-        return "", ""
-    midline, extent = glioma.brain_axes(body)
-    row, col = np.argwhere(mask).mean(axis=0)
-    return glioma.side_of(col, midline), glioma.location_of(row, extent)
 
 
 def measure_case(
@@ -190,15 +173,16 @@ def measure_case(
     normal: np.ndarray,  # float32 [C, R, R] the patient without the finding, acquired
     *,
     clean: np.ndarray,  # float32 [T, C, R, R] the images before the scanner's noise
+    anatomy: np.ndarray,  # float32 [A, R, R] the patient's anatomy maps
+    cohort: str,
     finding: str,
     side: str,
     location: str,
     features: FeatureSpace,
-    segment: Callable[[np.ndarray], np.ndarray] | None,  # images -> bool [T, R, R]
-    pixel_mm: float,
+    seen: np.ndarray | None,  # bool [T, R, R] the lesion read back from the images
     keep_small: bool = True,
 ) -> CaseRecord:
-    """A case's record; without ``segment``, only what the training reference needs."""
+    """A case's record; without ``seen``, only what the training reference needs."""
     timepoints, channels = images.shape[:2]
     nan = np.full(timepoints, np.nan, np.float32)
     record = CaseRecord(
@@ -218,26 +202,30 @@ def measure_case(
         identity_ssim_acquired=float("nan"),
         cnr=np.full(channels, np.nan, np.float32),
     )
-    if segment is None:
+    if seen is None:
         return record
-    seen = segment(images)
+    simulator = SIMULATORS[cohort]
+    pixel_mm = simulator.PIXEL_MM
     stored = masks.any(axis=(1, 2))
-    body = body_of(normal)  # the patient's, where the image has no lesion to mistake for it
+    body = simulator.body_mask(anatomy)
     record.dice = np.array(
         [dice(s, m) if any_ else np.nan for s, m, any_ in zip(seen, masks, stored, strict=True)],
         np.float32,
     )
     record.mask_clean = np.array([mask_is_clean(m, body) for m in masks]) & stored
     record.segmented_mm2 = seen.sum(axis=(1, 2)).astype(np.float32) * pixel_mm**2
-    record.seen_side, record.seen_location = place_of(seen[-1], body)
+    place = simulator.facts(seen[-1], anatomy)
+    record.seen_side, record.seen_location = place.get("side", ""), place.get("location", "")
     if timepoints > 1:
         # Identity is the anatomy's: each acquisition draws its own noise, so between noisy
         # timepoints SSIM measures the noise (the simulation's own reads ~0.79).
         margin = round(IDENTITY_MARGIN_MM / pixel_mm)
-        record.identity_ssim = identity_ssim(np.asarray(clean, np.float32), masks, margin)
-        record.identity_ssim_acquired = identity_ssim(images, masks, margin)
+        clean = np.asarray(clean, np.float32)
+        record.identity_ssim = identity_ssim(clean, masks, body, margin)
+        record.identity_ssim_acquired = identity_ssim(images, masks, body, margin)
     if stored[-1]:
-        record.cnr = contrast_to_noise(images[-1], masks[-1], body, round(RING_MM / pixel_mm))
+        ring = round(RING_MM / pixel_mm)
+        record.cnr = contrast_to_noise(images[-1], clean[-1], masks[-1], body, ring)
     return record
 
 
@@ -272,12 +260,26 @@ def simulate(subjects: Sequence[Subject], workers: int) -> Iterable[ScanTrack]:
             yield from pool.map(_simulate, subjects[start : start + ahead])
 
 
+def lesion_findings(cohort: str) -> tuple[str, ...]:
+    return tuple(f for f in SIMULATORS[cohort].FINDINGS if f != "normal")
+
+
+def _wanted(cohort: str, cases: int, timepoints: int) -> list[tuple[int, int, int]]:
+    """(finding index, subjects, timepoints): ``cases`` series of each lesion finding and
+    half as many normal subjects, one image each."""
+    findings = SIMULATORS[cohort].FINDINGS
+    lesions = [(findings.index(f), cases, timepoints) for f in lesion_findings(cohort)]
+    return [*lesions, (findings.index("normal"), cases // 2, 1)]
+
+
 def fresh_subjects(cohort: str, seed: int, cases: int, timepoints: int) -> list[Subject]:
-    """``cases`` lesion subjects and half as many normal ones (the simulation's 2:1 mix)
-    from the stream of ``seed``; a normal subject is one image."""
-    return [Subject(cohort, seed, i, 1, timepoints) for i in range(cases)] + [
-        Subject(cohort, seed, cases + i, 0, 1) for i in range(cases // 2)
-    ]
+    """``cases`` subjects of each lesion finding and half as many normal ones from the
+    stream of ``seed``, numbered in that order."""
+    subjects: list[Subject] = []
+    for finding, wanted, length in _wanted(cohort, cases, timepoints):
+        start = len(subjects)
+        subjects += [Subject(cohort, seed, start + i, finding, length) for i in range(wanted)]
+    return subjects
 
 
 def training_subjects(recipe: LatentRecipe, cases: int, timepoints: int) -> list[Subject]:
@@ -290,7 +292,7 @@ def training_subjects(recipe: LatentRecipe, cases: int, timepoints: int) -> list
         np.arange(recipe.subjects), finding, fraction=HELD_OUT_FRACTION, seed=recipe.cohort_seed
     )
     chosen = []
-    for value, wanted, length in ((1, cases, timepoints), (0, cases // 2, 1)):
+    for value, wanted, length in _wanted(recipe.cohort, cases, timepoints):
         rows = np.flatnonzero((finding == value) & ~held)[:wanted]
         if len(rows) < wanted:
             raise ValueError(
@@ -305,29 +307,38 @@ def simulated_records(
     subjects: Sequence[Subject],
     *,
     features: FeatureSpace,
-    segment: Callable[[np.ndarray], np.ndarray] | None,
+    model: LatentModel | None,
     workers: int,
     keep_small: bool = True,
 ) -> tuple[list[CaseRecord], list[dict]]:
-    """Each subject's record, and the conditions a generated twin is asked for."""
+    """Each subject's record (its lesion read back as ``model`` reads its own; without a
+    model, only what the training reference needs), and the conditions a generated twin
+    is asked for."""
     records, conditions = [], []
     for subject, track in zip(subjects, simulate(subjects, workers), strict=True):
         simulator = SIMULATORS[subject.cohort]
         rng = np.random.default_rng([subject.seed, subject.index, 1])
         finding = simulator.FINDINGS[track.finding]
+        images = simulator.acquire(track.clean, track.noise, rng)
+        clean = np.asarray(track.clean, np.float32)
+        seen = None
+        if model is not None:
+            normal = np.asarray(track.normal, np.float32)
+            seen = model.read(finding, images, clean, normal, track.noise)
         records.append(
             measure_case(
-                simulator.acquire(track.clean, track.noise, rng),
+                images,
                 track.masks,
                 track.severity,
                 simulator.acquire(track.normal, track.noise, rng),
-                clean=track.clean,
+                clean=clean,
+                anatomy=track.anatomy,
+                cohort=subject.cohort,
                 finding=finding,
                 side=track.side,
                 location=track.location,
                 features=features,
-                segment=segment,
-                pixel_mm=simulator.PIXEL_MM,
+                seen=seen,
                 keep_small=keep_small,
             )
         )
@@ -350,9 +361,8 @@ def generated_records(
     seed: int,
 ) -> tuple[list[CaseRecord], int]:
     """One generated case per condition (z and plan from ``seed`` and its position), and the
-    number of cases the model could not make (no plan passed its segmenter check)."""
+    number of cases the model could not make (no plan passed its image check)."""
     records, failed = [], 0
-    segment = _segmenter(model)
     for i, wanted in enumerate(conditions):
         case_seed = seed * 100_000 + i
         try:
@@ -367,23 +377,16 @@ def generated_records(
                 made.severity,
                 made.normal,
                 clean=made.clean,
+                anatomy=made.anatomy,
+                cohort=model.domain.cohort,
                 finding=wanted["finding"],
                 side=made.side,
                 location=made.location,
                 features=features,
-                segment=segment,
-                pixel_mm=model.domain.pixel_mm,
+                seen=made.seen,
             )
         )
     return records, failed
-
-
-def _segmenter(model: LatentModel) -> Callable[[np.ndarray], np.ndarray]:
-    def segment(images: np.ndarray) -> np.ndarray:
-        tensor = torch.from_numpy(np.asarray(images, np.float32)).to(model.device)
-        return model.segmenter.segment(tensor).cpu().numpy()
-
-    return segment
 
 
 # --- figures of one evaluation seed -----------------------------------------------------------
@@ -505,7 +508,8 @@ def _left_share(records: Sequence[CaseRecord]) -> float | None:
 def set_figures(
     records: Sequence[CaseRecord], max_area_mm2: float, channels: Sequence[str]
 ) -> dict[str, float | None]:
-    """The per-set figures: the same for the generated and the simulated set."""
+    """The figures of one finding's cases: the same for the generated and the simulated
+    set."""
     lesion = _lesion(records)
     stored = [r.dice[np.isfinite(r.dice)] for r in lesion]
     clean = [r.mask_clean[np.isfinite(r.dice)] for r in lesion]
@@ -524,25 +528,16 @@ def set_figures(
     return figures
 
 
-def seed_figures(
+def finding_figures(
     generated: Sequence[CaseRecord],
     simulated: Sequence[CaseRecord],
-    reference: Sequence[CaseRecord],
     *,
-    seed: int,
     channels: Sequence[str],
     max_area_mm2: float,
-    classifier_epochs: int = CLASSIFIER_EPOCHS,
 ) -> dict[str, float | None]:
-    """Every figure at one evaluation seed: bootstrap resamples of the three sets' cases,
-    and a two-sample classifier of this seed."""
-    rng = np.random.default_rng([seed, 3])
-
-    def resample(records: Sequence[CaseRecord]) -> list[CaseRecord]:
-        return [records[i] for i in rng.integers(len(records), size=len(records))]
-
-    gen, sim, ref = resample(generated), resample(simulated), resample(reference)
-    ours, theirs = (set_figures(s, max_area_mm2, channels) for s in (gen, sim))
+    """One finding's figures, generated and (``<figure>_simulation``) simulated, with the
+    ratios and tests between them."""
+    ours, theirs = (set_figures(s, max_area_mm2, channels) for s in (generated, simulated))
     figures: dict[str, float | None] = {}
     for key, value in ours.items():
         figures[key] = value
@@ -558,8 +553,38 @@ def seed_figures(
     figures["side_share_gap"] = (
         None if left is None or left_simulated is None else abs(left - left_simulated)
     )
-    figures["side_chi2_p"] = placement_test(gen, sim, "seen_side")
-    figures["location_chi2_p"] = placement_test(gen, sim, "seen_location")
+    figures["side_chi2_p"] = placement_test(generated, simulated, "seen_side")
+    figures["location_chi2_p"] = placement_test(generated, simulated, "seen_location")
+    return figures
+
+
+def seed_figures(
+    generated: Sequence[CaseRecord],
+    simulated: Sequence[CaseRecord],
+    reference: Sequence[CaseRecord],
+    *,
+    seed: int,
+    channels: Sequence[str],
+    findings: Sequence[str],
+    classifier_epochs: int = CLASSIFIER_EPOCHS,
+) -> dict[str, float | None]:
+    """Every figure at one evaluation seed: bootstrap resamples of the three sets' cases,
+    and a two-sample classifier of this seed."""
+    rng = np.random.default_rng([seed, 3])
+
+    def resample(records: Sequence[CaseRecord]) -> list[CaseRecord]:
+        return [records[i] for i in rng.integers(len(records), size=len(records))]
+
+    gen, sim, ref = resample(generated), resample(simulated), resample(reference)
+    figures: dict[str, float | None] = {}
+    for finding in findings:
+        found = finding_figures(
+            [r for r in gen if r.finding == finding],
+            [r for r in sim if r.finding == finding],
+            channels=channels,
+            max_area_mm2=LESION_AREA_MM2[finding],
+        )
+        figures.update({f"{finding}.{key}": value for key, value in found.items()})
     figures.update(distribution(gen, sim, ref))
     figures.update(memorisation(gen, sim, ref))
     figures["c2st_auc"] = classifier_auc(
@@ -622,10 +647,12 @@ def combine(by_seed: Sequence[dict[str, float | None]]) -> dict[str, dict]:
     return out
 
 
-def check_targets(figures: dict[str, dict]) -> list[dict]:
-    """Each target with the measured mean and whether it is met (None: not measured)."""
+def check_targets(figures: dict[str, dict], findings: Sequence[str]) -> list[dict]:
+    """Each target (of every finding, then of the set) with the measured mean and whether it
+    is met (None: not measured)."""
+    targets = [(f"{f}.{name}", *rest) for f in findings for name, *rest in FINDING_TARGETS]
     rows = []
-    for name, sign, bound in TARGETS:
+    for name, sign, bound in [*targets, *SET_TARGETS]:
         value = figures.get(name, {}).get("mean")
         met = None if value is None else (value >= bound if sign == ">=" else value <= bound)
         rows.append({"figure": name, "target": f"{sign} {bound:g}", "value": value, "met": met})
@@ -649,11 +676,10 @@ def evaluate(
     if cases < 2:
         raise ValueError("evaluate at least 2 cases")
     started, seconds = time.perf_counter(), {}
-    segment = _segmenter(model)
     held_out, conditions = simulated_records(
         fresh_subjects(recipe.cohort, EVALUATION_SEED, cases, timepoints),
         features=features,
-        segment=segment,
+        model=model,
         workers=workers,
     )
     seconds["held_out_simulation"] = time.perf_counter() - started
@@ -661,7 +687,7 @@ def evaluate(
     reference, _ = simulated_records(
         training_subjects(recipe, cases, timepoints),
         features=features,
-        segment=None,
+        model=None,
         workers=workers,
         keep_small=False,
     )
@@ -673,6 +699,7 @@ def evaluate(
     log(f"generated: {len(generated)} cases ({failed} failed), {seconds['generation']:.0f} s")
     if len(generated) < 2:
         raise ValueError(f"the model made only {len(generated)} of {len(conditions)} cases")
+    findings = lesion_findings(recipe.cohort)
     by_seed = [
         seed_figures(
             generated,
@@ -680,7 +707,7 @@ def evaluate(
             reference,
             seed=seed,
             channels=model.domain.channels,
-            max_area_mm2=LESION_AREA_MM2[recipe.cohort],
+            findings=findings,
         )
         for seed in seeds
     ]
@@ -688,13 +715,14 @@ def evaluate(
     figures = combine(by_seed)
     return {
         "figures": figures,
-        "targets": check_targets(figures),
+        "targets": check_targets(figures, findings),
+        "findings": list(findings),
         "cases": {
             "asked": len(conditions),
             "generated": len(generated),
             "failed": failed,
-            "plans_rejected_by_segmenter": model.rejections - rejections,
-            "lesion_series": sum(r.has_lesion for r in generated),
+            "plans_rejected": model.rejections - rejections,
+            "lesion_series": {f: sum(r.finding == f for r in generated) for f in findings},
             "timepoints": timepoints,
             "held_out_seed": EVALUATION_SEED,
             "training_reference": f"{len(reference)} train-split subjects of cohort seed "

@@ -5,7 +5,14 @@ loads with ``torch.load(weights_only=True)``. :meth:`LatentModel.series` turns a
 (z, age, sex) and a request (finding, severities, side, location) into a progression
 series: the anatomy GAN draws the patient's coarse latent grid, the detail network the full
 one, and the series has the same anatomy at every timepoint, the planned lesion drawn at each, the
-scanner's noise added, and each image checked by the segmenter against its planned mask.
+scanner's noise added, and each image's lesion read back and checked against its planned mask.
+
+A lesion is read by the lesion segmenter, or, for a finding in ``Domain.read_by_change``,
+as the region where it changes the noise-free image (the image minus the same patient's
+image without it). The change is exact where the segmenter is weak: the chest segmenter
+misses small nodules whole (held-out Dice 0.3-0.7 by size), while the change a nodule
+makes matches its mask (Dice 0.91 on the simulation itself). An effusion's change spreads
+past its mask through the film's processing (Dice 0.78), where the segmenter reads 0.92.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from genworker.sampling import Series, SeriesSpec
 
 FORMAT = "gantry-latent-generator/2"
 MIN_DICE = 0.8  # a case whose image and planned mask agree less than this is not kept
+CHANGE_FRACTION = 0.2  # a pixel shows the lesion where its change exceeds this share of the peak
+VISIBLE_CNR = 2.0  # a lesion whose peak change is under this many noise sd shows nowhere
 ATTEMPTS = 6  # plans tried per case before it fails: half on its patient, half on another
 REDRAW_SEED_OFFSET = 7_919  # the other patient's z comes from seed + this
 
@@ -45,6 +54,7 @@ class Domain:
     channels: tuple[str, ...]
     findings: tuple[str, ...]
     pixel_mm: float
+    read_by_change: tuple[str, ...] = ()  # findings read from the change they make
 
 
 DOMAINS = {
@@ -57,6 +67,7 @@ DOMAINS = {
         chest_radiograph.CONTRASTS,
         chest_radiograph.FINDINGS,
         chest_radiograph.PIXEL_MM,
+        read_by_change=("nodule",),
     ),
 }
 PLANNERS = {brain_mri.NAME: planning.plan_brain, chest_radiograph.NAME: planning.plan_chest}
@@ -74,14 +85,26 @@ class LatentSeries:
     location: str
     w: np.ndarray  # float32 [w_dim] the patient's mapped latent
     z: np.ndarray  # float32 [z_dim] the patient's identity (another than asked, if redrawn)
-    segmented_dice: np.ndarray  # float32 [T] planned mask vs the segmenter's reading
+    seen: np.ndarray  # bool [T, R, R] the lesion as read back from the images
+    segmented_dice: np.ndarray  # float32 [T] planned mask vs ``seen``
     attempts: int  # plans tried (1 = the first was kept)
     normal: np.ndarray  # float32 [C, R, R] the same patient without the finding, acquired
+    anatomy: np.ndarray  # float32 [A, R, R] the patient's anatomy maps, as decoded
     facts: list[dict] = field(default_factory=list)  # per timepoint, see lesion facts
 
 
 class CaseRejected(RuntimeError):
-    """No plan of this case gave images whose lesion the segmenter found where planned."""
+    """No plan of this case gave images whose lesion was read back where planned."""
+
+
+def changed_region(clean: np.ndarray, normal: np.ndarray, noise_sd: np.ndarray) -> np.ndarray:
+    """bool [T, R, R]: where noise-free images [T, C, R, R] differ from the same patient's
+    noise-free image without the lesion [C, R, R] by more than ``CHANGE_FRACTION`` of the
+    largest difference; nothing where that is under ``VISIBLE_CNR`` times the noise's sd."""
+    change = np.abs(np.asarray(clean, np.float32) - normal[None]).max(axis=1)
+    peak = change.max(axis=(1, 2), keepdims=True)
+    visible = peak >= VISIBLE_CNR * float(np.min(noise_sd))
+    return (change > CHANGE_FRACTION * peak) & visible
 
 
 @dataclass
@@ -94,7 +117,7 @@ class LatentModel:
     segmenter: Segmenter
     card: dict
     sha256: str = ""
-    rejections: int = 0  # cases rejected by the segmenter check since loading (all attempts)
+    rejections: int = 0  # plans rejected by the image check since loading
     max_batch: int = 8  # cases a worker groups into one call of progression_batch
     device: str = "cpu"
 
@@ -167,7 +190,7 @@ class LatentModel:
         location: str | None = None,
         truncation: float = 1.0,
     ) -> LatentSeries:
-        """The case's series; raises CaseRejected when no plan passes the segmenter check.
+        """The case's series; raises CaseRejected when no plan passes the image check.
 
         The first half of the attempts plan again on the same patient; the second half on
         another patient drawn from the seed (a z the series then reports)."""
@@ -187,9 +210,9 @@ class LatentModel:
             except planning.PlanningError as error:
                 unplanned = error
                 continue
-            made = self._render(latent, plan, rng)
+            made = self._render(latent, plan, rng, finding)
             if made is not None:
-                images, clean, normal, scores = made
+                images, clean, normal, seen, scores = made
                 return LatentSeries(
                     images=images,
                     clean=clean,
@@ -199,9 +222,11 @@ class LatentModel:
                     location=plan.location,
                     w=w,
                     z=np.asarray(z, np.float32),
+                    seen=seen,
                     segmented_dice=scores,
                     attempts=attempt + 1,
                     normal=normal,
+                    anatomy=anatomy[0].cpu().numpy(),
                     facts=[self.facts(mask, anatomy[0].cpu().numpy()) for mask in plan.masks],
                 )
             rejected += 1
@@ -209,14 +234,28 @@ class LatentModel:
         if unplanned is not None and rejected == 0:
             raise unplanned
         raise CaseRejected(
-            f"no plan of this {finding} case passed the segmenter check in {ATTEMPTS} attempts"
+            f"no plan of this {finding} case passed the image check in {ATTEMPTS} attempts"
         )
 
+    def read(
+        self,
+        finding: str,
+        images: np.ndarray,  # float32 [T, C, R, R] acquired
+        clean: np.ndarray,  # float32 [T, C, R, R] the same before the noise
+        normal_clean: np.ndarray,  # float32 [C, R, R] the patient without the lesion
+        noise_sd: np.ndarray,  # float32 [C]
+    ) -> np.ndarray:
+        """bool [T, R, R]: the lesion as the images show it (see the module's docstring)."""
+        if finding in self.domain.read_by_change:
+            return changed_region(clean, normal_clean, noise_sd)
+        tensor = torch.from_numpy(np.asarray(images, np.float32)).to(self.device)
+        return self.segmenter.segment(tensor).cpu().numpy()
+
     def _render(
-        self, latent: torch.Tensor, plan: planning.Plan, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-        """(acquired images, noise-free images, the acquired normal, segmenter Dice per
-        timepoint), or None when the segmenter does not find the planned lesion."""
+        self, latent: torch.Tensor, plan: planning.Plan, rng: np.random.Generator, finding: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """(acquired images, noise-free images, the acquired normal, the lesion read back,
+        its Dice per timepoint), or None when the lesion is not read back where planned."""
         timepoints = len(plan.severity)
         maps = torch.from_numpy(plan.maps).to(self.device)
         has_lesion = torch.from_numpy(plan.masks.any(axis=(1, 2))).to(self.device)
@@ -228,13 +267,13 @@ class LatentModel:
         noise = simulator.draw_noise(rng)
         acquired = simulator.acquire(clean, noise, rng)
         images, normal = acquired[:timepoints], acquired[timepoints]
-        seen = self.segmenter.segment(torch.from_numpy(images).to(self.device)).cpu().numpy()
+        seen = self.read(finding, images, clean[:timepoints], clean[timepoints], noise)
         scores = np.array(
             [dice(s, m) for s, m in zip(seen, plan.masks, strict=True)], dtype=np.float32
         )
         if np.any(scores[plan.masks.any(axis=(1, 2))] < MIN_DICE):
             return None
-        return images, clean[:timepoints], normal, scores
+        return images, clean[:timepoints], normal, seen, scores
 
     def facts(self, mask: np.ndarray, anatomy: np.ndarray) -> dict:
         return SIMULATORS[self.domain.cohort].facts(mask, anatomy)

@@ -4,26 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# figure -> what it says; figures with a "_simulation" twin are shown beside it
-ROWS = (
+# figure -> what it says; figures with a "_simulation" twin are shown beside it. A lesion
+# is "read" from the image as the model checks its cases: by the segmenter, or from the
+# change it makes (see genworker.latent.model).
+SET_ROWS = (
     ("c2st_auc", "classifier two-sample AUC, generated vs held-out simulation (0.5: alike)"),
     ("fd", "Fréchet distance, generated vs held-out simulation (fixed feature space)"),
     ("fd_reference", "Fréchet distance, training reference vs held-out simulation"),
     ("fd_ratio", "Fréchet distance ratio (generated / reference)"),
-    ("dice", "mask-image Dice (segmenter vs stored mask)"),
-    ("mask_clean_share", "masks one component, inside the body, off the border"),
-    ("left_share", "lesions the segmenter sees on the patient's left"),
-    ("side_share_gap", "|left share - the simulation's|"),
-    ("side_agreement", "segmented side = stored side"),
-    ("side_chi2_p", "χ² p, segmented side vs the simulation's"),
-    ("location_chi2_p", "χ² p, segmented location vs the simulation's"),
-    ("spearman", "Spearman, segmented lesion area vs severity"),
-    ("monotone_share", "series whose segmented area grows monotonically"),
-    ("identity_ssim", "SSIM between noise-free timepoints outside the dilated lesion"),
-    ("identity_ssim_acquired", "the same between the acquired (noisy) timepoints"),
     ("nearest_training_ratio", "median distance to the nearest training patient / held-out's"),
     ("nearer_than_held_out_share", "patients nearer to training than 99% of held-out ones"),
 )
+FINDING_ROWS = (
+    ("dice", "mask-image Dice (lesion read from the image vs stored mask)"),
+    ("mask_clean_share", "masks one component, inside the body, off the border"),
+    ("left_share", "lesions read on the patient's left"),
+    ("side_share_gap", "|left share - the simulation's|"),
+    ("side_agreement", "side read = stored side"),
+    ("side_chi2_p", "χ² p, side read vs the simulation's"),
+    ("location_chi2_p", "χ² p, location read vs the simulation's"),
+    ("spearman", "Spearman, lesion area read vs severity"),
+    ("monotone_share", "series whose lesion area read grows monotonically"),
+    ("identity_ssim", "SSIM between noise-free timepoints outside the dilated lesion"),
+    ("identity_ssim_acquired", "the same between the acquired (noisy) timepoints"),
+)
+ROWS = SET_ROWS + FINDING_ROWS
 
 
 def _fmt(figure: dict | None) -> str:
@@ -33,12 +38,21 @@ def _fmt(figure: dict | None) -> str:
     return f"{figure['mean']:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
 
 
-def _rows(figures: dict, channels: list[str]) -> list[tuple[str, str]]:
-    rows = list(ROWS)
+def _finding_rows(finding: str, channels: list[str]) -> list[tuple[str, str]]:
+    rows = list(FINDING_ROWS)
     for channel in channels:
         rows.append((f"cnr_{channel}", f"lesion contrast-to-noise, {channel}"))
         rows.append((f"cnr_ratio_{channel}", f"contrast-to-noise ratio, {channel} (gen / sim)"))
-    return [(key, text) for key, text in rows if key in figures]
+    return [(f"{finding}.{key}", text) for key, text in rows]
+
+
+def _table(figures: dict, rows: list[tuple[str, str]]) -> list[str]:
+    lines = ["| figure | generated | simulation |", "| --- | --- | --- |"]
+    for key, text in rows:
+        if key in figures:
+            twin = figures.get(f"{key}_simulation")
+            lines.append(f"| {text} | {_fmt(figures[key])} | {_fmt(twin) if twin else ''} |")
+    return lines
 
 
 def write_report(
@@ -46,6 +60,7 @@ def write_report(
 ) -> Path:
     figures = result["figures"]
     cases = result["cases"]
+    series = ", ".join(f"{n} {finding}" for finding, n in cases["lesion_series"].items())
     lines = [
         f"# {title}: evaluation",
         "",
@@ -55,8 +70,8 @@ def write_report(
         f"({', '.join(f'{k} {v:.0f} s' for k, v in result['seconds'].items())}).",
         "",
         f"{cases['generated']} of {cases['asked']} cases generated ({cases['failed']} failed; "
-        f"{cases['plans_rejected_by_segmenter']} plans rejected by the segmenter check), "
-        f"{cases['lesion_series']} lesion series of {cases['timepoints']} timepoints; held-out "
+        f"{cases['plans_rejected']} plans rejected by the image check), "
+        f"{series} lesion series of {cases['timepoints']} timepoints; held-out "
         f"simulation from seed {cases['held_out_seed']}; training reference: "
         f"{cases['training_reference']}. Figures are mean ± sd over evaluation seeds "
         f"{result['seeds']} (bootstrap resamples of the cases; a two-sample classifier each).",
@@ -70,9 +85,13 @@ def write_report(
         met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
         measured = _fmt(figures.get(row["figure"]))
         lines.append(f"| {row['figure']} | {row['target']} | {measured} | {met} |")
-    lines += ["", "## Figures", "", "| figure | generated | simulation |", "| --- | --- | --- |"]
-    for key, text in _rows(figures, channels):
-        twin = figures.get(f"{key}_simulation")
-        lines.append(f"| {text} | {_fmt(figures[key])} | {_fmt(twin) if twin else ''} |")
+    lines += ["", "## Every image", "", *_table(figures, list(SET_ROWS))]
+    for finding in result["findings"]:
+        lines += [
+            "",
+            f"## {finding.capitalize()}",
+            "",
+            *_table(figures, _finding_rows(finding, channels)),
+        ]
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -206,7 +206,7 @@ def test_a_generators_page_gives_a_latent_models_card_in_words(login, educator, 
     dice = next(t for t in targets if t["figure"] == "dice")
     sd = card["evaluation"]["figures"]["dice"]["sd"]
     value = f"{fmt(dice['value'])} ± {fmt(sd)}"
-    row = f"<td>mask-image Dice (segmenter vs stored mask)</td><td>{value}</td>"
+    row = f"<td>mask-image Dice (lesion read from the image vs stored mask)</td><td>{value}</td>"
     assert row in html
     assert html.count("<strong>missed</strong>") == sum(not t["met"] for t in targets)
     assert html.count("<td>met</td>") == sum(t["met"] for t in targets)

@@ -1,5 +1,5 @@
 """The latent engine: resumable stages, the anatomy GAN's training tricks, the shipped bundle,
-and series whose ground truth is the plan and whose images pass the segmenter check."""
+and series whose ground truth is the plan and whose images pass the image check."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def test_a_patient_without_room_for_the_lesion_is_a_planning_error(tiny_model):
 def test_an_untrained_segmenter_rejects_every_plan_and_counts_it(tiny_model, plan_on_a_real_brain):
     loaded = load_latent_model(tiny_model)
     loaded.segmenter.head.bias.data.fill_(-50.0)  # sees no lesion anywhere
-    with pytest.raises(CaseRejected, match="segmenter check"):
+    with pytest.raises(CaseRejected, match="image check"):
         _series(loaded)
     assert loaded.rejections == model.ATTEMPTS
 

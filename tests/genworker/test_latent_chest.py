@@ -101,3 +101,35 @@ def test_the_chest_recipe_trains_ships_and_draws_a_planned_series(
     assert series.images.shape == (2, 1, cr.RESOLUTION, cr.RESOLUTION)
     assert (series.side, series.location) == ("left", "lower")
     assert np.all(np.diff(series.masks.sum(axis=(1, 2))) > 0)
+    assert series.seen.shape == series.masks.shape
+    assert series.anatomy.shape == (len(cr.ANATOMY_MAPS), cr.RESOLUTION, cr.RESOLUTION)
+
+
+def test_a_nodule_is_read_from_the_change_it_makes_and_matches_its_mask():
+    track = cr.subject_track(11, 0, 3, finding=cr.FINDINGS.index("nodule"))
+    seen = model.changed_region(track.clean, track.normal, track.noise)
+    for mask, read in zip(track.masks, seen, strict=True):
+        if mask.any():
+            assert 2 * (mask & read).sum() / (mask.sum() + read.sum()) > 0.8
+        else:
+            assert not read.any()
+    faint = track.normal + 0.01 * (track.clean - track.normal[None])
+    assert not model.changed_region(faint, track.normal, track.noise).any()
+
+
+class _EverywhereSegmenter:
+    def segment(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.ones(images.shape[0], *images.shape[2:], dtype=torch.bool)
+
+
+def test_the_chest_reads_nodules_by_their_change_and_effusions_by_the_segmenter():
+    chest = model.DOMAINS["chest-radiograph"]
+    reader = model.LatentModel(chest, None, None, None, None, _EverywhereSegmenter(), card={})
+    clean = np.zeros((1, 1, 8, 8), np.float32)
+    clean[0, 0, 2:4, 2:4] = 0.5
+    normal = np.zeros((1, 8, 8), np.float32)
+    noise = np.array([0.01], np.float32)
+    by_change = reader.read("nodule", clean, clean, normal, noise)
+    assert by_change.sum() == 4
+    assert by_change[0, 2:4, 2:4].all()
+    assert reader.read("effusion", clean, clean, normal, noise).all()

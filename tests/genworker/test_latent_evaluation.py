@@ -11,7 +11,7 @@ import pytest
 import scipy.stats
 import torch
 
-from genworker.cohorts import sources
+from genworker.cohorts import brain_mri, chest_radiograph, sources
 from genworker.latent import evaluation, feature_space, model, training
 from genworker.latent.cli import main as latent_main
 from genworker.latent.evaluation import CaseRecord
@@ -105,12 +105,14 @@ def test_the_frechet_distance_is_zero_for_one_set_and_grows_with_a_shift():
     assert far["fd_ratio"] == pytest.approx(far["fd"] / far["fd_reference"])
 
 
+BRAIN = disc((32, 32), 24)
+
+
 def _brain_case(lesion: np.ndarray, *, timepoints: int = 2, seed: int = 0) -> tuple:
-    """Images [T, 3, R, R] of a grey disc brain on a noisy dark background, the lesion
-    brighter by 0.3 at the last timepoint, and the stored masks."""
+    """Images [T, 3, R, R] of a grey disc brain (:data:`BRAIN`) on a noisy dark background,
+    the lesion brighter by 0.3 at the last timepoint, and the stored masks."""
     rng = np.random.default_rng(seed)
-    brain = disc((32, 32), 24)
-    clean = np.where(brain, 0.5, 0.0)
+    clean = np.where(BRAIN, 0.5, 0.0)
     images = np.repeat(clean[None, None], timepoints, 0).repeat(3, 1)
     images[-1][:, lesion] += 0.3
     images = images + 0.02 * rng.standard_normal(images.shape)
@@ -124,22 +126,22 @@ class _Features:
         return images.mean(axis=(2, 3))
 
 
-def _measure(images: np.ndarray, masks: np.ndarray, segment, clean=None) -> CaseRecord:
+def _measure(images: np.ndarray, masks: np.ndarray, seen, clean=None) -> CaseRecord:
     return evaluation.measure_case(
         images, masks, np.linspace(0, 1, len(images)), images[0], finding="glioma",
-        side="left", location="frontal", features=_Features(), segment=segment, pixel_mm=1.0,
-        clean=images if clean is None else clean,
+        side="left", location="frontal", features=_Features(), seen=seen, cohort="brain-mri",
+        anatomy=BRAIN[None].astype(np.float32), clean=images if clean is None else clean,
     )  # fmt: skip
 
 
-def test_dice_compares_the_stored_mask_with_what_the_segmenter_reads():
+def test_dice_compares_the_stored_mask_with_the_lesion_read_from_the_image():
     lesion = disc((32, 42), 6)
     images, masks = _brain_case(lesion)
-    exact = _measure(images, masks, lambda _: masks)
+    exact = _measure(images, masks, masks)
     assert np.isnan(exact.dice[0])
     assert exact.dice[1] == 1.0
     moved = np.roll(masks, 4, axis=2)
-    found = _measure(images, masks, lambda _: moved).dice[1]
+    found = _measure(images, masks, moved).dice[1]
     overlap = (moved[1] & lesion).sum()
     assert found == pytest.approx(2 * overlap / (2 * lesion.sum()))
 
@@ -147,10 +149,10 @@ def test_dice_compares_the_stored_mask_with_what_the_segmenter_reads():
 def test_the_lesion_side_is_the_patients_not_the_viewers():
     # columns run from the patient's right to the patient's left
     images, masks = _brain_case(disc((32, 48), 5))
-    case = _measure(images, masks, lambda _: masks)
+    case = _measure(images, masks, masks)
     assert case.seen_side == "left"
     images, masks = _brain_case(disc((32, 16), 5))
-    assert _measure(images, masks, lambda _: masks).seen_side == "right"
+    assert _measure(images, masks, masks).seen_side == "right"
 
 
 @pytest.mark.parametrize(
@@ -164,7 +166,7 @@ def test_the_lesion_side_is_the_patients_not_the_viewers():
 )
 def test_a_clean_mask_is_one_piece_inside_the_body_off_the_border(lesion, clean):
     images, masks = _brain_case(lesion)
-    assert _measure(images, masks, lambda _: masks).mask_clean[-1] == clean
+    assert _measure(images, masks, masks).mask_clean[-1] == clean
 
 
 def test_identity_is_one_outside_the_lesion_and_falls_when_the_anatomy_changes():
@@ -172,9 +174,9 @@ def test_identity_is_one_outside_the_lesion_and_falls_when_the_anatomy_changes()
     images, masks = _brain_case(lesion)
     images[1] = images[0]
     images[1][:, lesion] += 0.3  # only the lesion differs: the same noise elsewhere
-    assert evaluation.identity_ssim(images, masks, margin_px=3) == pytest.approx(1.0)
+    assert evaluation.identity_ssim(images, masks, BRAIN, margin_px=3) == pytest.approx(1.0)
     images[1][:, 10:30, 20:40] = 0.2
-    assert evaluation.identity_ssim(images, masks, margin_px=3) < 0.9
+    assert evaluation.identity_ssim(images, masks, BRAIN, margin_px=3) < 0.9
 
 
 def test_identity_is_the_anatomys_not_the_noise_of_each_acquisition():
@@ -182,17 +184,23 @@ def test_identity_is_the_anatomys_not_the_noise_of_each_acquisition():
     noisy, masks = _brain_case(lesion, timepoints=3)
     clean = np.repeat(np.where(disc((32, 32), 24), 0.5, 0.0)[None, None], 3, 0).repeat(3, 1)
     clean[:, :, lesion] += 0.3
-    case = _measure(noisy, masks, lambda _: masks, clean=clean.astype(np.float32))
+    case = _measure(noisy, masks, masks, clean=clean.astype(np.float32))
     assert case.identity_ssim == pytest.approx(1.0)
     assert case.identity_ssim_acquired < 0.95  # the same anatomy under fresh noise
 
 
-def test_contrast_to_noise_is_the_lesion_step_over_the_background_noise():
+def test_contrast_to_noise_is_the_lesion_step_over_the_images_noise():
     lesion = disc((32, 40), 8)
     images, masks = _brain_case(lesion, seed=4)
-    cnr = evaluation.contrast_to_noise(images[-1], masks[-1], disc((32, 32), 24), ring_px=4)
-    # the background is clean 0 plus N(0, 0.02): the step 0.3 over 0.02 is 15
+    clean = np.where(BRAIN, 0.5, 0.0) + np.where(lesion, 0.3, 0.0)
+    cnr = evaluation.contrast_to_noise(images[-1], clean[None], masks[-1], BRAIN, ring_px=4)
+    # the image is its clean self plus N(0, 0.02): the step 0.3 over 0.02 is 15
     np.testing.assert_allclose(cnr, 15.0, rtol=0.1)
+    quieter = clean + 0.5 * (images[-1] - clean)
+    np.testing.assert_allclose(
+        evaluation.contrast_to_noise(quieter, clean[None], masks[-1], BRAIN, ring_px=4),
+        2 * cnr, rtol=0.1,
+    )  # fmt: skip
 
 
 def test_progression_follows_the_segmented_size_along_each_series():
@@ -240,8 +248,42 @@ def test_figures_combine_to_mean_and_sample_sd_over_seeds():
     assert combined["a"]["sd"] == pytest.approx(np.sqrt(2))
     assert combined["b"] == {"mean": 2.0, "sd": None, "by_seed": [None, 2.0]}  # not at one seed
     assert combined["c"] == {"mean": None, "sd": None, "by_seed": [None, None]}  # undefined
-    rows = {row["figure"]: row for row in evaluation.check_targets(combined)}
-    assert rows["dice"]["met"] is None
+    rows = {row["figure"]: row for row in evaluation.check_targets(combined, ["glioma"])}
+    assert rows["glioma.dice"]["met"] is None
+    assert rows["c2st_auc"]["met"] is None
+
+
+def test_targets_hold_for_each_finding_and_for_the_set():
+    figures = evaluation.combine([
+        {"nodule.dice": 0.9, "effusion.dice": 0.7, "c2st_auc": 0.6},
+    ])  # fmt: skip
+    rows = {row["figure"]: row for row in evaluation.check_targets(figures, ["nodule", "effusion"])}
+    assert rows["nodule.dice"]["met"] is True
+    assert rows["effusion.dice"]["met"] is False
+    assert rows["c2st_auc"]["met"] is True
+    assert "dice" not in rows
+
+
+def test_each_lesion_finding_gets_as_many_fresh_subjects_and_normals_half_that():
+    subjects = evaluation.fresh_subjects("chest-radiograph", 7, 4, 3)
+    findings = [chest_radiograph.FINDINGS[s.finding] for s in subjects]
+    assert findings == ["nodule"] * 4 + ["effusion"] * 4 + ["normal"] * 2
+    assert [s.index for s in subjects] == list(range(10))
+    assert {s.timepoints for s in subjects[:8]} == {3}
+    assert {s.timepoints for s in subjects[8:]} == {1}
+
+
+def test_per_finding_figures_are_measured_on_that_findings_cases_only():
+    nodules = [record(finding="nodule", dice=np.full(3, 0.9, np.float32)) for _ in range(20)]
+    effusions = [record(finding="effusion", dice=np.full(3, 0.6, np.float32)) for _ in range(20)]
+    cases = nodules + effusions
+    figures = evaluation.seed_figures(
+        cases, cases, cases, seed=0, channels=["DX"], findings=["nodule", "effusion"],
+        classifier_epochs=1,
+    )  # fmt: skip
+    assert figures["nodule.dice"] == pytest.approx(0.9)
+    assert figures["effusion.dice"] == pytest.approx(0.6)
+    assert figures["effusion.dice_simulation"] == pytest.approx(0.6)
 
 
 needs_anatomy = pytest.mark.skipif(
@@ -267,9 +309,7 @@ def tiny_models(tiny_brain_run, tmp_path_factory):
     subjects = evaluation.fresh_subjects("brain-mri", 1, 2, 2)
     data = feature_space.FeatureData.of(list(evaluation.simulate(subjects, 1)))
     config = feature_space.FeatureSpaceConfig(image_channels=3, anatomy_channels=3)
-    net = feature_space.train_feature_space(
-        data, config, evaluation.brain_mri.acquire, steps=3, seed=0
-    )
+    net = feature_space.train_feature_space(data, config, brain_mri.acquire, steps=3, seed=0)
     feature_space.save_feature_space(net, models / "brain-mri.features.pt", {"steps": 3})
     return models
 
@@ -278,8 +318,6 @@ def tiny_models(tiny_brain_run, tmp_path_factory):
 def plans_on_a_real_brain(monkeypatch):
     """The tiny decoder draws no brain to plan in: plan on a simulated subject's; and keep
     every plan (the tiny segmenter finds nothing)."""
-    from genworker.cohorts import brain_mri
-
     tissue = brain_mri.draw_subject(np.random.default_rng(2), 60.0, 0).tissue
     plan = model.PLANNERS["brain-mri"]
     monkeypatch.setitem(model.PLANNERS, "brain-mri", lambda _a, *a, **k: plan(tissue, *a, **k))
@@ -299,11 +337,14 @@ def test_a_tiny_model_is_evaluated_into_its_card_and_report(tiny_models, plans_o
     assert figures["fd"]["mean"] > 0
     assert figures["fd_reference"]["mean"] > 0
     # the simulation segmented by an untrained segmenter: the reference figures exist too
-    assert "dice_simulation" in figures
-    assert "identity_ssim_simulation" in figures
+    assert "glioma.dice_simulation" in figures
+    assert "glioma.identity_ssim_simulation" in figures
+    assert result["cases"]["lesion_series"] == {"glioma": 2}
     report = (tiny_models / "brain-mri-cgan.report.md").read_text()
     assert "latent evaluate brain-mri --architecture cgan" in report
     assert "| c2st_auc | <= 0.8 |" in report
+    assert "| glioma.dice | >= 0.85 |" in report
+    assert "## Glioma" in report
     model.load_latent_model(tiny_models / "brain-mri-cgan.pt")  # the card's sha256 still holds
 
 
