@@ -284,8 +284,9 @@ def fresh_subjects(cohort: str, seed: int, cases: int, timepoints: int) -> list[
 
 def training_subjects(recipe: LatentRecipe, cases: int, timepoints: int) -> list[Subject]:
     """Subjects of the recipe's own cohort that its train split holds, as many of each
-    finding as :func:`fresh_subjects` (the recipe's cohort is rebuilt subject by
-    subject: each has its own random stream)."""
+    finding as :func:`fresh_subjects` or all the split has (the chest's 600 subjects hold
+    160 of each finding; the evaluation records how many), rebuilt subject by subject:
+    each has its own random stream."""
     pattern = SIMULATORS[recipe.cohort].FINDING_PATTERN
     finding = np.array([pattern[i % len(pattern)] for i in range(recipe.subjects)])
     held = split_by_track(
@@ -294,13 +295,15 @@ def training_subjects(recipe: LatentRecipe, cases: int, timepoints: int) -> list
     chosen = []
     for value, wanted, length in _wanted(recipe.cohort, cases, timepoints):
         rows = np.flatnonzero((finding == value) & ~held)[:wanted]
-        if len(rows) < wanted:
-            raise ValueError(
-                f"the {recipe.name} cohort's train split has {len(rows)} subjects of finding "
-                f"{value}; ask for at most that many cases"
-            )
+        if wanted and not len(rows):
+            raise ValueError(f"the {recipe.name} cohort's train split has no finding {value}")
         chosen += [Subject(recipe.cohort, recipe.cohort_seed, int(i), value, length) for i in rows]
     return chosen
+
+
+def _counts(records: Sequence[CaseRecord]) -> str:
+    found = [r.finding for r in records]
+    return ", ".join(f"{found.count(f)} {f}" for f in dict.fromkeys(found))
 
 
 def simulated_records(
@@ -725,8 +728,8 @@ def evaluate(
             "lesion_series": {f: sum(r.finding == f for r in generated) for f in findings},
             "timepoints": timepoints,
             "held_out_seed": EVALUATION_SEED,
-            "training_reference": f"{len(reference)} train-split subjects of cohort seed "
-            f"{recipe.cohort_seed}",
+            "training_reference": f"{len(reference)} train-split subjects "
+            f"({_counts(reference)}) of cohort seed {recipe.cohort_seed}",
         },
         "seeds": list(seeds),
         "seconds": {key: round(value, 1) for key, value in seconds.items()},
