@@ -168,7 +168,7 @@ def _latent_evaluation(evaluation: dict[str, Any]) -> str:
     series = cases.get("lesion_series")
     if isinstance(series, dict):  # per finding
         series = ", ".join(f"{count} {finding}" for finding, count in series.items())
-    # Cards evaluated before chest findings were read by their change name the one check.
+    # Cards evaluated before a lesion could be read by its change call it the segmenter check.
     rejected = cases.get("plans_rejected", cases.get("plans_rejected_by_segmenter"))
     return (
         f"{cases.get('generated')} of {cases.get('asked')} cases generated "
