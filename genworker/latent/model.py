@@ -196,6 +196,11 @@ class LatentModel:
         another patient drawn from the seed (a z the series then reports)."""
         unplanned = None
         rejected = 0
+        placements = planning.PLACEMENTS[self.domain.cohort]
+        if not side and finding in placements:
+            # Drawn once for the case: were each plan to draw its own, the image check's
+            # rejections would tilt the kept cases towards the side that passes it more often.
+            side = str(np.random.default_rng([seed, ATTEMPTS]).choice(placements[finding][0]))
         for attempt in range(ATTEMPTS):
             if attempt in (0, ATTEMPTS // 2):
                 if attempt:

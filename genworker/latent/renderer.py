@@ -6,6 +6,13 @@ effect's displacement). Output: the latent of the same patient with that lesion.
 learns from pairs the simulation makes exactly (one subject rendered without and with
 the finding), so the lesion it draws is the lesion that was planned: the renderer adds
 to the normal latent, and what it adds is trained to be zero where the maps are empty.
+
+Matching latents alone leaves a small lesion fainter than the simulation's: the decoder
+smooths what spans one or two latent cells. With the autoencoder at hand, training also
+decodes a window of the grid around each lesion and matches the change it makes in pixels
+(rendered minus normal) to the simulation's own change, so what is judged is what the
+image shows. Each step also perturbs the normal latent (the autoencoder's latent noise),
+as a sampled patient's latent is never exactly an encoded one.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genworker.latent.autoencoder import Autoencoder
 from genworker.latent.layers import Down, ResBlock, Up, assert_shape
 from genworker.latent.runs import ALONE, Progress, Ranks, run_steps
 
@@ -75,6 +83,67 @@ class RendererData:
     target: np.ndarray  # float32 [N, L, 32, 32] per image
     maps: np.ndarray  # float16 [N, M, 128, 128] per image
     track: np.ndarray  # int [N]: row of ``normal``
+    # float16 [N, C, R, R]: each image's noise-free pixels minus its track's normal image;
+    # with an autoencoder, trains the pixel term (see the module's docstring).
+    change: np.ndarray | None = None
+
+
+PIXEL_WINDOW = 12  # latent cells decoded around a lesion (96 pixels at 8 per cell)
+PIXEL_MARGIN = 2  # cells at the window's edge left out of the loss (the decoder's reach)
+PIXEL_WEIGHT = 10.0  # of the pixel term against the latent L1
+
+
+def lesion_windows(maps: torch.Tensor, grid: int, window: int) -> torch.Tensor:
+    """int [n, 2]: the top-left (row, column) on the latent grid of the ``window``-cell
+    square centred on each lesion (its first map's mass), kept inside the grid."""
+    side = maps.shape[-1]
+    density = maps[:, 0].clamp(min=0)
+    coordinates = (torch.arange(side, dtype=maps.dtype) + 0.5) * (grid / side)
+    mass = density.sum(dim=(1, 2)).clamp(min=1e-6)
+    centre = torch.stack(
+        [
+            (density.sum(dim=2) * coordinates).sum(dim=1) / mass,
+            (density.sum(dim=1) * coordinates).sum(dim=1) / mass,
+        ],
+        dim=1,
+    )
+    return (centre - window / 2).round().clamp(0, grid - window).long()
+
+
+def _crop(x: torch.Tensor, corners: torch.Tensor, size: int, scale: int = 1) -> torch.Tensor:
+    return torch.stack(
+        [
+            x[i, :, r * scale : (r + size) * scale, c * scale : (c + size) * scale]
+            for i, (r, c) in enumerate(corners.tolist())
+        ]
+    )
+
+
+def pixel_change_l1(
+    autoencoder: Autoencoder,
+    rendered: torch.Tensor,  # [n, L, g, g] latents with the lesion
+    normal: torch.Tensor,  # [n, L, g, g] the same patients' normal latents
+    change: torch.Tensor,  # [n, C, R, R] the simulation's change in pixels
+    maps: torch.Tensor,  # [n, M, 4g, 4g]
+) -> torch.Tensor:
+    """L1 between the pixel change the rendered latents make and the simulation's, in a
+    window around each lesion: its mean over the window plus its mean over the lesion (where
+    the simulation changes the image, widened a little), so that a 1 cm nodule counts as
+    much as an effusion."""
+    grid = rendered.shape[-1]
+    factor = change.shape[-1] // grid
+    corners = lesion_windows(maps, grid, PIXEL_WINDOW)
+    with torch.no_grad():
+        before, _ = autoencoder.decode(_crop(normal, corners, PIXEL_WINDOW))
+    after, _ = autoencoder.decode(_crop(rendered, corners, PIXEL_WINDOW))
+    inner = slice(PIXEL_MARGIN * factor, (PIXEL_WINDOW - PIXEL_MARGIN) * factor)
+    made = (after - before)[..., inner, inner]
+    wanted = _crop(change, corners, PIXEL_WINDOW, factor)[..., inner, inner]
+    on_lesion = (wanted.abs().amax(dim=1, keepdim=True) > 0.01).float()
+    lesion = F.max_pool2d(on_lesion, 9, stride=1, padding=4)
+    error = (made - wanted).abs().mean(dim=1, keepdim=True)
+    on_lesion_mean = (error * lesion).sum(dim=(1, 2, 3)) / lesion.sum(dim=(1, 2, 3)).clamp(min=1)
+    return error.mean() + on_lesion_mean.mean()
 
 
 def train_renderer(
@@ -89,8 +158,15 @@ def train_renderer(
     max_minutes: float | None = None,
     max_steps: int | None = None,
     ranks: Ranks = ALONE,  # under torchrun: batch_size rows per rank
+    autoencoder: Autoencoder | None = None,  # frozen; with ``data.change``, the pixel term
 ) -> tuple[LesionRenderer, Progress]:
-    """L1 between the rendered and the simulated latent, weighted up where the lesion is."""
+    """L1 between the rendered and the simulated latent, weighted up where the lesion is;
+    plus the pixel term where the data and an autoencoder allow it."""
+    pixels = autoencoder is not None and data.change is not None
+    jitter = 0.0
+    if autoencoder is not None:
+        autoencoder = autoencoder.to(ranks.device).eval().requires_grad_(False)
+        jitter = autoencoder.config.latent_noise
     torch.manual_seed(seed)
     model = LesionRenderer(config).to(ranks.device)
     net = ranks.wrap(model)
@@ -105,14 +181,30 @@ def train_renderer(
         normal = torch.from_numpy(data.normal[data.track[rows]]).to(ranks.device)
         target = torch.from_numpy(data.target[rows]).to(ranks.device)
         maps = torch.from_numpy(data.maps[rows].astype(np.float32)).to(ranks.device)
+        if jitter > 0:
+            shift = jitter * torch.from_numpy(
+                rng.standard_normal(normal.shape).astype(np.float32)
+            ).to(ranks.device)
+            normal, target = normal + shift, target + shift
         out = net(normal, maps)
         near = F.max_pool2d(maps[:, :1], 4) > 0.05  # the lesion's footprint on the grid
         weight = 1.0 + 4.0 * F.max_pool2d(near.float(), 5, stride=1, padding=2)
-        loss = (weight * (out - target).abs()).mean()
+        latent_l1 = (weight * (out - target).abs()).mean()
+        values = {"l1": latent_l1.item(), **({"pixel_l1": 0.0} if pixels else {})}
+        loss = latent_l1
+        lesion = near.flatten(1).any(dim=1)
+        if pixels and bool(lesion.any()):
+            picked = lesion.cpu().numpy()
+            change = torch.from_numpy(data.change[rows[picked]].astype(np.float32))
+            pixel_l1 = pixel_change_l1(
+                autoencoder, out[lesion], normal[lesion], change.to(ranks.device), maps[lesion]
+            )
+            values["pixel_l1"] = pixel_l1.item()
+            loss = loss + PIXEL_WEIGHT * pixel_l1
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        return {"l1": loss.item()}
+        return values
 
     out_dir.mkdir(parents=True, exist_ok=True)
     progress = run_steps(

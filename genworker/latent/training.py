@@ -283,6 +283,7 @@ def stage_renderer(
         target=encode_all(autoencoder, cohort.clean[rows]),
         maps=cohort.lesion_maps[rows],
         track=np.array([index[int(t)] for t in cohort.track[rows]]),
+        change=cohort.clean[rows] - cohort.normal[cohort.track[rows]],
     )
     model, progress = train_renderer(
         data,
@@ -291,6 +292,7 @@ def stage_renderer(
         steps=recipe.renderer_steps,
         seed=recipe.train_seed,
         ranks=ranks,
+        autoencoder=autoencoder,
         **kw,
     )
     _keep(model, run / FINAL["renderer"], ranks.is_main and progress.step >= recipe.renderer_steps)

@@ -144,6 +144,31 @@ def test_an_untrained_segmenter_rejects_every_plan_and_counts_it(tiny_model, pla
     assert loaded.rejections == model.ATTEMPTS
 
 
+def test_a_case_draws_its_side_once_so_rejected_plans_cannot_tilt_the_side_mix(
+    tiny_model, plan_on_a_real_brain, monkeypatch
+):
+    loaded = load_latent_model(tiny_model)
+    loaded.segmenter.head.bias.data.fill_(-50.0)  # rejects every plan
+    planner = model.PLANNERS["brain-mri"]
+    planned = []
+
+    def recording(*args, **kwargs):
+        plan = planner(*args, **kwargs)
+        planned.append(plan.side)
+        return plan
+
+    monkeypatch.setitem(model.PLANNERS, "brain-mri", recording)
+    drawn = set()
+    for seed in range(6):
+        planned.clear()
+        with pytest.raises(CaseRejected):
+            _series(loaded, seed=seed, side=None, location=None)
+        assert len(planned) == model.ATTEMPTS
+        assert len(set(planned)) == 1  # every attempt on the side the case drew
+        drawn.add(planned[0])
+    assert drawn == {"left", "right"}  # and the cases do not all draw one
+
+
 def test_a_series_keeps_its_plan_as_ground_truth(tiny_model, plan_on_a_real_brain, monkeypatch):
     monkeypatch.setattr(model, "MIN_DICE", -1.0)  # judge the plan, not the tiny networks
     loaded = load_latent_model(tiny_model)
