@@ -102,11 +102,12 @@ class Autoencoder(nn.Module):
         return (raw - self.latent_mean[:, None, None]) / self.latent_std[:, None, None]
 
     def decode(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images [n, C, H, W] in [0, 1] and anatomy maps [n, A, H, W] of standardised latents."""
+        """Images [n, C, H, W] in [0, 1] and anatomy maps [n, A, H, W] (non-negative, and
+        unbounded above: a lung 190 mm thick is 1.9 dm) of standardised latents."""
         raw = latents * self.latent_std[:, None, None] + self.latent_mean[:, None, None]
-        out = self.decoder(raw).clamp(0, 1)
+        out = self.decoder(raw)
         c = self.config.image_channels
-        return out[:, :c], out[:, c:]
+        return out[:, :c].clamp(0, 1), out[:, c:].clamp(min=0)
 
 
 class NoisyCodec(nn.Module):
