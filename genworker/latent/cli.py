@@ -81,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--patients", type=int, default=4)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", type=Path, required=True)
+    sizes = commands.add_parser(
+        "yield", help="how many one-image cases a model makes at each severity (image check)"
+    )
+    sizes.add_argument("model", type=Path)
+    sizes.add_argument("--finding", required=True)
+    sizes.add_argument("--severities", type=float, nargs="+", required=True)
+    sizes.add_argument("--patients", type=int, default=60)
+    sizes.add_argument("--seed", type=int, default=0)
     features = commands.add_parser(
         "features", help="train, measure and ship the fixed feature space of the FD"
     )
@@ -200,6 +208,26 @@ def _sample(args: argparse.Namespace) -> int:
         return 2
     grid = case_grid(model, args.finding, GRID_SEVERITIES, patients=args.patients, seed=args.seed)
     save_png(grid.channel(model.domain.channels.index(channel)), args.out)
+    return 0
+
+
+def _yield(args: argparse.Namespace) -> int:
+    model = load_latent_model(args.model)
+    if args.finding not in model.domain.findings or args.finding == "normal":
+        lesions = [f for f in model.domain.findings if f != "normal"]
+        print(f"error: finding must be one of {lesions}", file=sys.stderr)
+        return 2
+    if args.patients < 1 or not all(0 < s <= 1 for s in args.severities):
+        print("error: ask at least 1 patient and severities in (0, 1]", file=sys.stderr)
+        return 2
+    for severity in args.severities:
+        counts = evaluation.yield_at(
+            model, args.finding, severity, patients=args.patients, seed=args.seed
+        )
+        print(
+            f"{args.finding} at severity {severity:g}: {counts['made']} of {counts['asked']} "
+            f"cases made, {counts['first_plan']} on their first plan"
+        )
     return 0
 
 
@@ -336,6 +364,7 @@ COMMANDS = {
     "sample": _sample,
     "features": _features,
     "evaluate": _evaluate,
+    "yield": _yield,
 }
 
 

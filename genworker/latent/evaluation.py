@@ -362,17 +362,18 @@ def generated_records(
     *,
     features: FeatureSpace,
     seed: int,
-) -> tuple[list[CaseRecord], int]:
-    """One generated case per condition (z and plan from ``seed`` and its position), and the
-    number of cases the model could not make (no plan passed its image check)."""
-    records, failed = [], 0
+) -> tuple[list[CaseRecord], list[bool]]:
+    """One generated case per condition (z and plan from ``seed`` and its position), and
+    whether each condition's case was made (False: no plan passed the image check)."""
+    records, made_flags = [], []
     for i, wanted in enumerate(conditions):
         case_seed = seed * 100_000 + i
         try:
             made = model.series(z_from_seed(case_seed, 1, model.z_dim)[0], seed=case_seed, **wanted)
         except (CaseRejected, PlanningError):
-            failed += 1
+            made_flags.append(False)
             continue
+        made_flags.append(True)
         records.append(
             measure_case(
                 made.images,
@@ -389,7 +390,57 @@ def generated_records(
                 seen=made.seen,
             )
         )
-    return records, failed
+    return records, made_flags
+
+
+def yield_at(
+    model: LatentModel, finding: str, severity: float, *, patients: int, seed: int
+) -> dict[str, int]:
+    """How reliably ``model`` draws ``finding`` at one ``severity``: of ``patients`` one-image
+    cases (age 60, sexes alternating), how many were made and how many on their first plan."""
+    counts = {"asked": patients, "made": 0, "first_plan": 0}
+    for i in range(patients):
+        case_seed = seed * 100_000 + i
+        try:
+            made = model.series(
+                z_from_seed(case_seed, 1, model.z_dim)[0],
+                age=60.0,
+                sex="F" if i % 2 else "M",
+                finding=finding,
+                severities=[severity],
+                seed=case_seed,
+            )
+        except (CaseRejected, PlanningError):
+            continue
+        counts["made"] += 1
+        counts["first_plan"] += int(made.attempts == 1)
+    return counts
+
+
+START_BINS = tuple(np.round(np.arange(0.1, 1.0, 0.1), 1))  # edges: yield by starting severity
+
+
+def _start_bin(severities: Sequence[float]) -> str:
+    start = min((s for s in severities if s > 0), default=0.0)
+    lower = max((edge for edge in START_BINS if edge <= start), default=0.0)
+    upper = min((edge for edge in START_BINS if edge > start), default=1.0)
+    return f"{lower:.2f}-{upper:.2f}"
+
+
+def yield_by_start(conditions: Sequence[dict], made: Sequence[bool]) -> dict[str, dict]:
+    """Per lesion finding, per bin of the severity a case starts at (its smallest above
+    zero): {"made": cases made, "asked": cases asked}. Where a model fails cases, this says
+    which: a small first lesion drawn too faint for the image check, or any."""
+    table: dict[str, dict] = {}
+    for wanted, kept in zip(conditions, made, strict=True):
+        if max(wanted["severities"]) <= 0:
+            continue
+        counts = table.setdefault(wanted["finding"], {}).setdefault(
+            _start_bin(wanted["severities"]), {"made": 0, "asked": 0}
+        )
+        counts["asked"] += 1
+        counts["made"] += int(kept)
+    return {finding: dict(sorted(bins.items())) for finding, bins in table.items()}
 
 
 # --- figures of one evaluation seed -----------------------------------------------------------
@@ -697,7 +748,8 @@ def evaluate(
     seconds["training_reference"] = time.perf_counter() - started - sum(seconds.values())
     log(f"training reference: {len(reference)} cases, {seconds['training_reference']:.0f} s")
     rejections = model.rejections
-    generated, failed = generated_records(model, conditions, features=features, seed=seeds[0])
+    generated, made = generated_records(model, conditions, features=features, seed=seeds[0])
+    failed = made.count(False)
     seconds["generation"] = time.perf_counter() - started - sum(seconds.values())
     log(f"generated: {len(generated)} cases ({failed} failed), {seconds['generation']:.0f} s")
     if len(generated) < 2:
@@ -726,6 +778,7 @@ def evaluate(
             "failed": failed,
             "plans_rejected": model.rejections - rejections,
             "lesion_series": {f: sum(r.finding == f for r in generated) for f in findings},
+            "made_by_start": yield_by_start(conditions, made),
             "timepoints": timepoints,
             "held_out_seed": EVALUATION_SEED,
             "training_reference": f"{len(reference)} train-split subjects "

@@ -100,8 +100,8 @@ RECIPES: dict[str, LatentRecipe] = {
         detail_steps=1500,
         renderer_steps=1500,
         # At 2000 steps the segmenter's held-out Dice: effusions 0.92, nodules 0.22-0.67 by
-        # size, so nodules are read by the change they make. The chest models do not ship
-        # yet: a 10 mm nodule and a cGAN effusion still fail whole cases (docs/engine.md).
+        # size, so nodules are read by the change they make. Only the StyleGAN2 ships: the
+        # cGAN's effusions fail a third of their cases (docs/engine.md).
         segmenter_steps=2000,
     ),
 }

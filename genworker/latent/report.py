@@ -55,6 +55,22 @@ def _table(figures: dict, rows: list[tuple[str, str]]) -> list[str]:
     return lines
 
 
+def _yield_table(by_start: dict) -> list[str]:
+    if not by_start:
+        return []
+    lines = [
+        "",
+        "## Cases made by the severity they start at",
+        "",
+        "| finding | first severity | made / asked |",
+        "| --- | --- | --- |",
+    ]
+    for finding, bins in by_start.items():
+        for span, counts in bins.items():
+            lines.append(f"| {finding} | {span} | {counts['made']} / {counts['asked']} |")
+    return lines
+
+
 def write_report(
     result: dict, path: Path, *, title: str, command: str, hardware: str, channels: list[str]
 ) -> Path:
@@ -85,6 +101,7 @@ def write_report(
         met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
         measured = _fmt(figures.get(row["figure"]))
         lines.append(f"| {row['figure']} | {row['target']} | {measured} | {met} |")
+    lines += _yield_table(cases.get("made_by_start", {}))
     lines += ["", "## Every image", "", *_table(figures, list(SET_ROWS))]
     for finding in result["findings"]:
         lines += [

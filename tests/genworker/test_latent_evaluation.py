@@ -264,6 +264,25 @@ def test_targets_hold_for_each_finding_and_for_the_set():
     assert "dice" not in rows
 
 
+def test_cases_made_are_counted_by_the_severity_their_lesion_starts_at():
+    conditions = [
+        {"finding": "nodule", "severities": [0.0, 0.33, 0.6]},  # starts at 0.33
+        {"finding": "nodule", "severities": [0.4, 0.9]},
+        {"finding": "nodule", "severities": [0.8, 1.0]},
+        {"finding": "effusion", "severities": [0.1, 0.5]},
+        {"finding": "normal", "severities": [0.0]},
+    ]
+    table = evaluation.yield_by_start(conditions, [False, True, True, True, True])
+    assert table == {
+        "nodule": {
+            "0.30-0.40": {"made": 0, "asked": 1},
+            "0.40-0.50": {"made": 1, "asked": 1},
+            "0.80-0.90": {"made": 1, "asked": 1},
+        },
+        "effusion": {"0.10-0.20": {"made": 1, "asked": 1}},
+    }
+
+
 def test_each_lesion_finding_gets_as_many_fresh_subjects_and_normals_half_that():
     subjects = evaluation.fresh_subjects("chest-radiograph", 7, 4, 3)
     findings = [chest_radiograph.FINDINGS[s.finding] for s in subjects]
@@ -340,12 +359,35 @@ def test_a_tiny_model_is_evaluated_into_its_card_and_report(tiny_models, plans_o
     assert "glioma.dice_simulation" in figures
     assert "glioma.identity_ssim_simulation" in figures
     assert result["cases"]["lesion_series"] == {"glioma": 2}
+    started = result["cases"]["made_by_start"]["glioma"]
+    assert sum(counts["asked"] for counts in started.values()) == 2
     report = (tiny_models / "brain-mri-cgan.report.md").read_text()
     assert "latent evaluate brain-mri --architecture cgan" in report
     assert "| c2st_auc | <= 0.8 |" in report
     assert "| glioma.dice | >= 0.85 |" in report
     assert "## Glioma" in report
+    assert "## Cases made by the severity they start at" in report
     model.load_latent_model(tiny_models / "brain-mri-cgan.pt")  # the card's sha256 still holds
+
+
+@needs_anatomy
+def test_yield_counts_the_cases_a_model_makes_at_each_severity(
+    tiny_models, plans_on_a_real_brain, monkeypatch, capsys
+):
+    path = str(tiny_models / "brain-mri-cgan.pt")
+    ask = ["yield", path, "--finding", "glioma", "--severities", "0.3", "0.8", "--patients", "2"]
+    assert latent_main(ask) == 0
+    out = capsys.readouterr().out
+    assert "glioma at severity 0.3: 2 of 2 cases made, 2 on their first plan" in out
+    assert "glioma at severity 0.8: 2 of 2 cases made" in out
+    monkeypatch.setattr(model, "MIN_DICE", 2.0)  # no image can pass: every plan is rejected
+    assert latent_main([*ask[:4], "--severities", "0.5", "--patients", "1"]) == 0
+    assert (
+        "glioma at severity 0.5: 0 of 1 cases made, 0 on their first plan"
+        in capsys.readouterr().out
+    )
+    assert latent_main([*ask[:3], "normal", "--severities", "0.5"]) == 2
+    assert "finding must be one of ['glioma']" in capsys.readouterr().err
 
 
 def test_evaluate_names_the_command_that_makes_a_missing_feature_space(tmp_path, capsys):

@@ -65,7 +65,8 @@ TEMPLATES: dict[str, list[dict[str, Any]]] = {
             "body_region": "chest",
             "progression": {
                 "timepoints": 4,
-                "severity_from": 0.35,  # 10 mm: a film shows a nodule from about 1 cm
+                "severity_from": 0.4,  # 12 mm: the chest model draws 10 mm nodules too faintly
+                # for the image check (`latent yield`, docs/engine.md)
                 "severity_to": 0.9,
                 "interval_days": 120,
                 "method": "condition",
