@@ -212,13 +212,13 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _yield(args: argparse.Namespace) -> int:
+    if args.patients < 1 or not all(0 < s <= 1 for s in args.severities):
+        print("error: ask at least 1 patient and severities in (0, 1]", file=sys.stderr)
+        return 2
     model = load_latent_model(args.model)
     if args.finding not in model.domain.findings or args.finding == "normal":
         lesions = [f for f in model.domain.findings if f != "normal"]
         print(f"error: finding must be one of {lesions}", file=sys.stderr)
-        return 2
-    if args.patients < 1 or not all(0 < s <= 1 for s in args.severities):
-        print("error: ask at least 1 patient and severities in (0, 1]", file=sys.stderr)
         return 2
     for severity in args.severities:
         counts = evaluation.yield_at(
