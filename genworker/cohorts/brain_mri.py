@@ -427,6 +427,19 @@ def body_mask(anatomy: np.ndarray) -> np.ndarray:
     return anatomy.sum(0) > 0.5
 
 
+def body_masks(anatomy: np.ndarray, lesion_maps: np.ndarray) -> np.ndarray:
+    """bool [T, R, R]: the brain at each timepoint. The anatomy maps [A, R, R] are the
+    patient's before the tumour; its mass effect, whose displacement is the last two of the
+    lesion maps [T, 7, m, m], pushes the brain's outline outwards near a cortical tumour."""
+    brain = anatomy.sum(0)
+    size = brain.shape[-1]
+    bodies = []
+    for maps in lesion_maps:
+        shift = np.stack([upsample(d, size) for d in maps[-2:]]) * size
+        bodies.append(sample(brain, identity_grid(brain.shape) + shift) > 0.5)
+    return np.stack(bodies)
+
+
 def facts(mask: np.ndarray, anatomy: np.ndarray) -> dict:
     """Centroid, longest diameter (mm), area (mm²), side and lobe of a lesion mask."""
     midline, extent = glioma.brain_axes(body_mask(anatomy))

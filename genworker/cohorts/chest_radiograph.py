@@ -430,6 +430,11 @@ def body_mask(anatomy: np.ndarray) -> np.ndarray:
     return anatomy[2] * 100 > BODY_MM
 
 
+def body_masks(anatomy: np.ndarray, lesion_maps: np.ndarray) -> np.ndarray:
+    """bool [T, R, R]: the body at each timepoint of a series (a chest lesion moves none)."""
+    return np.repeat(body_mask(anatomy)[None], len(lesion_maps), axis=0)
+
+
 def display_window(subject: Subject) -> tuple[float, float]:
     """The processed values shown at the foot and the shoulder of the film curve, from the
     healthy film's histogram (exposure recognition): the darker lung and the densest body."""

@@ -174,6 +174,7 @@ def measure_case(
     *,
     clean: np.ndarray,  # float32 [T, C, R, R] the images before the scanner's noise
     anatomy: np.ndarray,  # float32 [A, R, R] the patient's anatomy maps
+    lesion_maps: np.ndarray,  # float32 [T, L, m, m] the lesion model's maps drawn from
     cohort: str,
     finding: str,
     side: str,
@@ -212,7 +213,9 @@ def measure_case(
         [dice(s, m) if any_ else np.nan for s, m, any_ in zip(seen, masks, stored, strict=True)],
         np.float32,
     )
-    record.mask_clean = np.array([mask_is_clean(m, body) for m in masks]) & stored
+    bodies = simulator.body_masks(anatomy, lesion_maps)
+    clean_masks = [mask_is_clean(m, b) for m, b in zip(masks, bodies, strict=True)]
+    record.mask_clean = np.array(clean_masks) & stored
     record.segmented_mm2 = seen.sum(axis=(1, 2)).astype(np.float32) * pixel_mm**2
     place = simulator.facts(seen[-1], anatomy)
     record.seen_side, record.seen_location = place.get("side", ""), place.get("location", "")
@@ -336,6 +339,7 @@ def simulated_records(
                 simulator.acquire(track.normal, track.noise, rng),
                 clean=clean,
                 anatomy=track.anatomy,
+                lesion_maps=track.lesion_maps,
                 cohort=subject.cohort,
                 finding=finding,
                 side=track.side,
@@ -382,6 +386,7 @@ def generated_records(
                 made.normal,
                 clean=made.clean,
                 anatomy=made.anatomy,
+                lesion_maps=made.lesion_maps,
                 cohort=model.domain.cohort,
                 finding=wanted["finding"],
                 side=made.side,

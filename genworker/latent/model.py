@@ -90,6 +90,7 @@ class LatentSeries:
     attempts: int  # plans tried (1 = the first was kept)
     normal: np.ndarray  # float32 [C, R, R] the same patient without the finding, acquired
     anatomy: np.ndarray  # float32 [A, R, R] the patient's anatomy maps, as decoded
+    lesion_maps: np.ndarray  # float32 [T, L, m, m] the planned lesion's maps, drawn from
     facts: list[dict] = field(default_factory=list)  # per timepoint, see lesion facts
 
 
@@ -232,6 +233,7 @@ class LatentModel:
                     attempts=attempt + 1,
                     normal=normal,
                     anatomy=anatomy[0].cpu().numpy(),
+                    lesion_maps=plan.maps,
                     facts=[self.facts(mask, anatomy[0].cpu().numpy()) for mask in plan.masks],
                 )
             rejected += 1

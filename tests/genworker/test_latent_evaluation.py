@@ -126,11 +126,16 @@ class _Features:
         return images.mean(axis=(2, 3))
 
 
-def _measure(images: np.ndarray, masks: np.ndarray, seen, clean=None) -> CaseRecord:
+def _measure(
+    images: np.ndarray, masks: np.ndarray, seen, clean=None, lesion_maps=None
+) -> CaseRecord:
+    if lesion_maps is None:  # no mass effect
+        lesion_maps = np.zeros((len(images), 7, R // 2, R // 2), np.float32)
     return evaluation.measure_case(
         images, masks, np.linspace(0, 1, len(images)), images[0], finding="glioma",
         side="left", location="frontal", features=_Features(), seen=seen, cohort="brain-mri",
         anatomy=BRAIN[None].astype(np.float32), clean=images if clean is None else clean,
+        lesion_maps=lesion_maps,
     )  # fmt: skip
 
 
@@ -167,6 +172,18 @@ def test_the_lesion_side_is_the_patients_not_the_viewers():
 def test_a_clean_mask_is_one_piece_inside_the_body_off_the_border(lesion, clean):
     images, masks = _brain_case(lesion)
     assert _measure(images, masks, masks).mask_clean[-1] == clean
+
+
+def test_a_mask_is_inside_the_brain_as_the_tumours_mass_effect_moved_it():
+    # The brain (centre column 32, radius 24) reaches column 56; the lesion reaches 61.
+    lesion = disc((32, 55), 6)
+    images, masks = _brain_case(lesion)
+    assert not _measure(images, masks, masks).mask_clean[-1]
+    maps = np.zeros((2, 7, R // 2, R // 2), np.float32)
+    maps[-1, -1] = -6 / R  # the last timepoint reads every pixel 6 columns to its left
+    assert _measure(images, masks, masks, lesion_maps=maps).mask_clean[-1]
+    assert not brain_mri.body_masks(BRAIN[None].astype(np.float32), maps)[0, 32, 57]
+    assert brain_mri.body_masks(BRAIN[None].astype(np.float32), maps)[1, 32, 61]
 
 
 def test_identity_is_one_outside_the_lesion_and_falls_when_the_anatomy_changes():
