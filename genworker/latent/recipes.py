@@ -40,6 +40,7 @@ class LatentRecipe:
     anatomy_lr: dict = field(default_factory=lambda: {"stylegan2": 0.002, "cgan": 0.0005})
     anatomy_instance_noise: float = 0.2  # see anatomy_gan.train_anatomy_gan
     anatomy_mode_seeking: float = 1.0  # see anatomy_gan.train_anatomy_gan
+    renderer_contrast: float = 0.0  # weight of the renderer's contrast term (renderer.py)
     cohort_seed: int = 2026
     normals_seed: int = 7001
     timepoints: int = 5
@@ -76,7 +77,10 @@ RECIPES: dict[str, LatentRecipe] = {
         autoencoder_steps=2000,
         anatomy_steps={"stylegan2": 8000, "cgan": 8000},
         detail_steps=1500,
-        renderer_steps=600,
+        renderer_steps=1500,
+        # The pixel term alone drew T1 lesions at half the simulation's contrast: the
+        # contrast term weighs what the reader sees (renderer.contrast_error).
+        renderer_contrast=3.0,
         segmenter_steps=400,
     ),
     "chest-radiograph": LatentRecipe(

@@ -86,11 +86,16 @@ class RendererData:
     # float16 [N, C, R, R]: each image's noise-free pixels minus its track's normal image;
     # with an autoencoder, trains the pixel term (see the module's docstring).
     change: np.ndarray | None = None
+    # bool [N, R, R] each image's lesion mask and float16 [N, C, R, R] its noise-free
+    # pixels; with an autoencoder, they train the contrast term.
+    masks: np.ndarray | None = None
+    clean: np.ndarray | None = None
 
 
 PIXEL_WINDOW = 12  # latent cells decoded around a lesion (96 pixels at 8 per cell)
 PIXEL_MARGIN = 2  # cells at the window's edge left out of the loss (the decoder's reach)
 PIXEL_WEIGHT = 10.0  # of the pixel term against the latent L1
+CONTRAST_FLOOR = 0.02  # a contrast's error is relative to its size, or to this if smaller
 
 
 def lesion_windows(maps: torch.Tensor, grid: int, window: int) -> torch.Tensor:
@@ -146,6 +151,39 @@ def pixel_change_l1(
     return error.mean() + on_lesion_mean.mean()
 
 
+def contrast_error(
+    autoencoder: Autoencoder,
+    rendered: torch.Tensor,  # [n, L, g, g] latents with the lesion
+    image: torch.Tensor,  # [n, C, R, R] the simulation's noise-free image with the lesion
+    masks: torch.Tensor,  # [n, 1, R, R] float, the lesion's mask
+    maps: torch.Tensor,  # [n, M, 4g, 4g]
+    ring_px: int,
+) -> torch.Tensor:
+    """Relative error of each contrast's lesion contrast in the decoded image (its mean in
+    the mask minus its mean in the ring ``ring_px`` around it) against the simulation's:
+    what a reader sees and what contrast-to-noise measures. On a glioma's T1 that contrast is
+    the small difference of two large ones (the white matter the tumour sits in is brighter
+    than its surround; the tumour darkens it by more), so a lesion drawn at 85% of the
+    simulation's change keeps only about half its contrast; weighed relative to its size,
+    T1 counts as much as FLAIR and T1c."""
+    grid = rendered.shape[-1]
+    factor = image.shape[-1] // grid
+    corners = lesion_windows(maps, grid, PIXEL_WINDOW)
+    made, _ = autoencoder.decode(_crop(rendered, corners, PIXEL_WINDOW))
+    wanted = _crop(image, corners, PIXEL_WINDOW, factor)
+    mask = _crop(masks, corners, PIXEL_WINDOW, factor)
+    ring = F.max_pool2d(mask, 2 * ring_px + 1, stride=1, padding=ring_px) - mask
+    inside, around = mask.sum(dim=(2, 3)).clamp(min=1), ring.sum(dim=(2, 3)).clamp(min=1)
+
+    def contrast(x: torch.Tensor) -> torch.Tensor:  # [n, C]
+        return (x * mask).sum(dim=(2, 3)) / inside - (x * ring).sum(dim=(2, 3)) / around
+
+    target = contrast(wanted)
+    relative = (contrast(made) - target).abs() / target.abs().clamp(min=CONTRAST_FLOOR)
+    drawn = mask.sum(dim=(1, 2, 3)) > 0
+    return relative[drawn].mean() if bool(drawn.any()) else relative.sum() * 0
+
+
 def train_renderer(
     data: RendererData,
     config: RendererConfig,
@@ -159,10 +197,14 @@ def train_renderer(
     max_steps: int | None = None,
     ranks: Ranks = ALONE,  # under torchrun: batch_size rows per rank
     autoencoder: Autoencoder | None = None,  # frozen; with ``data.change``, the pixel term
+    contrast_weight: float = 0.0,  # of the contrast term (needs ``data.masks``, ``.clean``)
+    ring_px: int = 0,  # the contrast term's ring around the mask
 ) -> tuple[LesionRenderer, Progress]:
     """L1 between the rendered and the simulated latent, weighted up where the lesion is;
-    plus the pixel term where the data and an autoencoder allow it."""
+    plus the pixel term and the contrast term where the data and an autoencoder allow."""
     pixels = autoencoder is not None and data.change is not None
+    contrasts = pixels and data.masks is not None and data.clean is not None
+    contrasts = contrasts and contrast_weight > 0
     jitter = 0.0
     if autoencoder is not None:
         autoencoder = autoencoder.to(ranks.device).eval().requires_grad_(False)
@@ -190,7 +232,9 @@ def train_renderer(
         near = F.max_pool2d(maps[:, :1], 4) > 0.05  # the lesion's footprint on the grid
         weight = 1.0 + 4.0 * F.max_pool2d(near.float(), 5, stride=1, padding=2)
         latent_l1 = (weight * (out - target).abs()).mean()
-        values = {"l1": latent_l1.item(), **({"pixel_l1": 0.0} if pixels else {})}
+        values = {"l1": latent_l1.item()}
+        values.update({"pixel_l1": 0.0} if pixels else {})
+        values.update({"contrast_error": 0.0} if contrasts else {})
         loss = latent_l1
         lesion = near.flatten(1).any(dim=1)
         if pixels and bool(lesion.any()):
@@ -201,6 +245,19 @@ def train_renderer(
             )
             values["pixel_l1"] = pixel_l1.item()
             loss = loss + PIXEL_WEIGHT * pixel_l1
+            if contrasts:
+                masks = torch.from_numpy(data.masks[rows[picked], None].astype(np.float32))
+                clean = torch.from_numpy(data.clean[rows[picked]].astype(np.float32))
+                error = contrast_error(
+                    autoencoder,
+                    out[lesion],
+                    clean.to(ranks.device),
+                    masks.to(ranks.device),
+                    maps[lesion],
+                    ring_px,
+                )
+                values["contrast_error"] = error.item()
+                loss = loss + contrast_weight * error
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

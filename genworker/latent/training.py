@@ -31,6 +31,7 @@ from genworker.latent.autoencoder import (
     train_autoencoder,
 )
 from genworker.latent.detail import DetailNet, coarse_all, held_out_l1, train_detail
+from genworker.latent.evaluation import RING_MM
 from genworker.latent.recipes import LatentRecipe
 from genworker.latent.renderer import LesionRenderer, RendererData, train_renderer
 from genworker.latent.runs import ALONE, Ranks
@@ -284,6 +285,8 @@ def stage_renderer(
         maps=cohort.lesion_maps[rows],
         track=np.array([index[int(t)] for t in cohort.track[rows]]),
         change=cohort.clean[rows] - cohort.normal[cohort.track[rows]],
+        masks=cohort.masks[rows] if recipe.renderer_contrast > 0 else None,
+        clean=cohort.clean[rows] if recipe.renderer_contrast > 0 else None,
     )
     model, progress = train_renderer(
         data,
@@ -293,6 +296,8 @@ def stage_renderer(
         seed=recipe.train_seed,
         ranks=ranks,
         autoencoder=autoencoder,
+        contrast_weight=recipe.renderer_contrast,
+        ring_px=round(RING_MM / SIMULATORS[recipe.cohort].PIXEL_MM),
         **kw,
     )
     _keep(model, run / FINAL["renderer"], ranks.is_main and progress.step >= recipe.renderer_steps)

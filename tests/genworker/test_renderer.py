@@ -1,10 +1,15 @@
-"""The lesion renderer's pixel term: it judges the change a rendered latent makes in a
-window of pixels around the lesion, and only there."""
+"""The lesion renderer's pixel and contrast terms: they judge the change a rendered latent
+makes in a window of pixels around the lesion, and only there."""
 
 import torch
 
 from genworker.latent.autoencoder import Autoencoder, AutoencoderConfig
-from genworker.latent.renderer import PIXEL_WINDOW, lesion_windows, pixel_change_l1
+from genworker.latent.renderer import (
+    PIXEL_WINDOW,
+    contrast_error,
+    lesion_windows,
+    pixel_change_l1,
+)
 
 GRID = 32
 
@@ -38,3 +43,28 @@ def test_a_change_outside_the_lesion_window_does_not_move_the_pixel_term():
     missed = change.clone()
     missed[0, 0, 40:48, 40:48] = 0.0  # part of the lesion's change the latent must make
     assert pixel_change_l1(autoencoder, rendered, normal, missed, maps) != near
+
+
+def test_the_contrast_term_asks_for_the_lesion_against_its_surround_not_each_pixel():
+    torch.manual_seed(0)
+    config = AutoencoderConfig(image_channels=1, anatomy_channels=0, widths=(4, 8, 8, 8))
+    autoencoder = Autoencoder(config).eval()
+    grid = PIXEL_WINDOW  # the window is the whole grid: decoded as a whole image is
+    rendered = torch.randn(1, config.latent_channels, grid, grid)
+    maps = torch.zeros(1, 1, 4 * grid, 4 * grid)
+    maps[0, 0, 20:28, 20:28] = 1.0
+    mask = torch.zeros(1, 1, 8 * grid, 8 * grid)
+    mask[0, 0, 40:56, 40:56] = 1.0
+    with torch.no_grad():
+        drawn, _ = autoencoder.decode(rendered)
+
+    def error(image: torch.Tensor) -> float:
+        return contrast_error(autoencoder, rendered, image, mask, maps, 4).item()
+
+    as_drawn = error(drawn)
+    darker_lesion = drawn - 0.2 * mask
+    darker_everywhere = drawn.clone()
+    darker_everywhere[..., 20:76, 20:76] -= 0.2  # the lesion and its ring alike
+    assert as_drawn < 1e-5
+    assert 0.9 < error(darker_lesion) < 1.1  # nearly all of a contrast of about 0.2 missed
+    assert abs(error(darker_everywhere) - as_drawn) < 1e-4
