@@ -124,23 +124,26 @@ def _crop(x: torch.Tensor, corners: torch.Tensor, size: int, scale: int = 1) -> 
     )
 
 
+def decode_windows(
+    autoencoder: Autoencoder, latents: torch.Tensor, corners: torch.Tensor
+) -> torch.Tensor:
+    """[n, C, w, w]: the decoder's image of the ``PIXEL_WINDOW``-cell square of each latent
+    [n, L, g, g] whose top-left cell is at ``corners`` (from ``lesion_windows``)."""
+    decoded, _ = autoencoder.decode(_crop(latents, corners, PIXEL_WINDOW))
+    return decoded
+
+
 def pixel_change_l1(
-    autoencoder: Autoencoder,
-    rendered: torch.Tensor,  # [n, L, g, g] latents with the lesion
-    normal: torch.Tensor,  # [n, L, g, g] the same patients' normal latents
+    after: torch.Tensor,  # [n, C, w, w] the decoded windows of the latents with the lesion
+    before: torch.Tensor,  # [n, C, w, w] the same windows of the patients' normal latents
     change: torch.Tensor,  # [n, C, R, R] the simulation's change in pixels
-    maps: torch.Tensor,  # [n, M, 4g, 4g]
+    corners: torch.Tensor,  # [n, 2] the windows' top-left cells
 ) -> torch.Tensor:
     """L1 between the pixel change the rendered latents make and the simulation's, in a
     window around each lesion: its mean over the window plus its mean over the lesion (where
     the simulation changes the image, widened a little), so that a 1 cm nodule counts as
     much as an effusion."""
-    grid = rendered.shape[-1]
-    factor = change.shape[-1] // grid
-    corners = lesion_windows(maps, grid, PIXEL_WINDOW)
-    with torch.no_grad():
-        before, _ = autoencoder.decode(_crop(normal, corners, PIXEL_WINDOW))
-    after, _ = autoencoder.decode(_crop(rendered, corners, PIXEL_WINDOW))
+    factor = after.shape[-1] // PIXEL_WINDOW
     inner = slice(PIXEL_MARGIN * factor, (PIXEL_WINDOW - PIXEL_MARGIN) * factor)
     made = (after - before)[..., inner, inner]
     wanted = _crop(change, corners, PIXEL_WINDOW, factor)[..., inner, inner]
@@ -152,11 +155,10 @@ def pixel_change_l1(
 
 
 def contrast_error(
-    autoencoder: Autoencoder,
-    rendered: torch.Tensor,  # [n, L, g, g] latents with the lesion
+    made: torch.Tensor,  # [n, C, w, w] the decoded windows of the latents with the lesion
     image: torch.Tensor,  # [n, C, R, R] the simulation's noise-free image with the lesion
     masks: torch.Tensor,  # [n, 1, R, R] float, the lesion's mask
-    maps: torch.Tensor,  # [n, M, 4g, 4g]
+    corners: torch.Tensor,  # [n, 2] the windows' top-left cells
     ring_px: int,
 ) -> torch.Tensor:
     """Relative error of each contrast's lesion contrast in the decoded image (its mean in
@@ -166,10 +168,7 @@ def contrast_error(
     than its surround; the tumour darkens it by more), so a lesion drawn at 85% of the
     simulation's change keeps only about half its contrast; weighed relative to its size,
     T1 counts as much as FLAIR and T1c."""
-    grid = rendered.shape[-1]
-    factor = image.shape[-1] // grid
-    corners = lesion_windows(maps, grid, PIXEL_WINDOW)
-    made, _ = autoencoder.decode(_crop(rendered, corners, PIXEL_WINDOW))
+    factor = made.shape[-1] // PIXEL_WINDOW
     wanted = _crop(image, corners, PIXEL_WINDOW, factor)
     mask = _crop(masks, corners, PIXEL_WINDOW, factor)
     ring = F.max_pool2d(mask, 2 * ring_px + 1, stride=1, padding=ring_px) - mask
@@ -239,22 +238,19 @@ def train_renderer(
         lesion = near.flatten(1).any(dim=1)
         if pixels and bool(lesion.any()):
             picked = lesion.cpu().numpy()
+            corners = lesion_windows(maps[lesion], out.shape[-1], PIXEL_WINDOW)
+            after = decode_windows(autoencoder, out[lesion], corners)
+            with torch.no_grad():
+                before = decode_windows(autoencoder, normal[lesion], corners)
             change = torch.from_numpy(data.change[rows[picked]].astype(np.float32))
-            pixel_l1 = pixel_change_l1(
-                autoencoder, out[lesion], normal[lesion], change.to(ranks.device), maps[lesion]
-            )
+            pixel_l1 = pixel_change_l1(after, before, change.to(ranks.device), corners)
             values["pixel_l1"] = pixel_l1.item()
             loss = loss + PIXEL_WEIGHT * pixel_l1
             if contrasts:
                 masks = torch.from_numpy(data.masks[rows[picked], None].astype(np.float32))
                 clean = torch.from_numpy(data.clean[rows[picked]].astype(np.float32))
                 error = contrast_error(
-                    autoencoder,
-                    out[lesion],
-                    clean.to(ranks.device),
-                    masks.to(ranks.device),
-                    maps[lesion],
-                    ring_px,
+                    after, clean.to(ranks.device), masks.to(ranks.device), corners, ring_px
                 )
                 values["contrast_error"] = error.item()
                 loss = loss + contrast_weight * error

@@ -7,6 +7,7 @@ from genworker.latent.autoencoder import Autoencoder, AutoencoderConfig
 from genworker.latent.renderer import (
     PIXEL_WINDOW,
     contrast_error,
+    decode_windows,
     lesion_windows,
     pixel_change_l1,
 )
@@ -36,13 +37,17 @@ def test_a_change_outside_the_lesion_window_does_not_move_the_pixel_term():
     maps = _maps_with_a_lesion_at(20, 20)  # the window spans pixels 0-95
     change = torch.zeros(1, 1, 8 * GRID, 8 * GRID)
     change[0, 0, 36:44, 36:44] = 0.3
-    near = pixel_change_l1(autoencoder, rendered, normal, change, maps)
+    corners = lesion_windows(maps, GRID, PIXEL_WINDOW)
+    with torch.no_grad():
+        after = decode_windows(autoencoder, rendered, corners)
+        before = decode_windows(autoencoder, normal, corners)
+    near = pixel_change_l1(after, before, change, corners)
     far_away = change.clone()
     far_away[0, 0, 200:230, 200:230] = 0.5
-    assert pixel_change_l1(autoencoder, rendered, normal, far_away, maps) == near
+    assert pixel_change_l1(after, before, far_away, corners) == near
     missed = change.clone()
     missed[0, 0, 40:48, 40:48] = 0.0  # part of the lesion's change the latent must make
-    assert pixel_change_l1(autoencoder, rendered, normal, missed, maps) != near
+    assert pixel_change_l1(after, before, missed, corners) != near
 
 
 def test_the_contrast_term_asks_for_the_lesion_against_its_surround_not_each_pixel():
@@ -55,11 +60,12 @@ def test_the_contrast_term_asks_for_the_lesion_against_its_surround_not_each_pix
     maps[0, 0, 20:28, 20:28] = 1.0
     mask = torch.zeros(1, 1, 8 * grid, 8 * grid)
     mask[0, 0, 40:56, 40:56] = 1.0
+    corners = lesion_windows(maps, grid, PIXEL_WINDOW)
     with torch.no_grad():
-        drawn, _ = autoencoder.decode(rendered)
+        drawn = decode_windows(autoencoder, rendered, corners)
 
     def error(image: torch.Tensor) -> float:
-        return contrast_error(autoencoder, rendered, image, mask, maps, 4).item()
+        return contrast_error(drawn, image, mask, corners, 4).item()
 
     as_drawn = error(drawn)
     darker_lesion = drawn - 0.2 * mask
