@@ -202,8 +202,12 @@ def train_renderer(
     """L1 between the rendered and the simulated latent, weighted up where the lesion is;
     plus the pixel term and the contrast term where the data and an autoencoder allow."""
     pixels = autoencoder is not None and data.change is not None
-    contrasts = pixels and data.masks is not None and data.clean is not None
-    contrasts = contrasts and contrast_weight > 0
+    contrasts = contrast_weight > 0
+    if contrasts and not (pixels and data.masks is not None and data.clean is not None):
+        raise ValueError(
+            "the renderer's contrast term needs an autoencoder and the data's change, masks "
+            "and clean images"
+        )
     jitter = 0.0
     if autoencoder is not None:
         autoencoder = autoencoder.to(ranks.device).eval().requires_grad_(False)

@@ -1,15 +1,20 @@
 """The lesion renderer's pixel and contrast terms: they judge the change a rendered latent
 makes in a window of pixels around the lesion, and only there."""
 
+import numpy as np
+import pytest
 import torch
 
 from genworker.latent.autoencoder import Autoencoder, AutoencoderConfig
 from genworker.latent.renderer import (
     PIXEL_WINDOW,
+    RendererConfig,
+    RendererData,
     contrast_error,
     decode_windows,
     lesion_windows,
     pixel_change_l1,
+    train_renderer,
 )
 
 GRID = 32
@@ -74,3 +79,21 @@ def test_the_contrast_term_asks_for_the_lesion_against_its_surround_not_each_pix
     assert as_drawn < 1e-5
     assert 0.9 < error(darker_lesion) < 1.1  # nearly all of a contrast of about 0.2 missed
     assert abs(error(darker_everywhere) - as_drawn) < 1e-4
+
+
+def test_a_contrast_weight_without_masks_to_measure_it_is_refused(tmp_path):
+    grid = 8
+    data = RendererData(
+        normal=np.zeros((1, 8, grid, grid), np.float32),
+        target=np.zeros((1, 8, grid, grid), np.float32),
+        maps=np.zeros((1, 7, 4 * grid, 4 * grid), np.float16),
+        track=np.zeros(1, int),
+    )
+    with pytest.raises(ValueError, match="contrast term needs"):
+        train_renderer(
+            data,
+            RendererConfig(latent_channels=8, map_channels=7),
+            out_dir=tmp_path,
+            steps=1,
+            contrast_weight=3.0,
+        )
