@@ -293,14 +293,14 @@ def polish_decoder(
     tissue around: the lesion loses contrast the simulation gave it. The encoder and the
     latent statistics stay as they are, so whatever is trained on the latents still holds.
     """
+    if data.lesions is None:
+        raise ValueError("polishing the decoder on lesions needs the data's lesion masks")
     torch.manual_seed(seed)
     model = model.to(ranks.device).requires_grad_(False)
     model.decoder.requires_grad_(True)
     codec = ranks.wrap(NoisyCodec(model))
     optimiser = torch.optim.Adam(model.decoder.parameters(), lr=lr, betas=(0.9, 0.99))
     rng = np.random.default_rng(seed)
-    if data.lesions is None:
-        raise ValueError("polishing the decoder on lesions needs the data's lesion masks")
     lesion_rows = np.flatnonzero(data.lesions.any(axis=(1, 2)))
     total = batch_size * ranks.world
     centred = round(lesion_share * total)
