@@ -124,6 +124,7 @@ def train_detail(
     steps: int,
     batch_size: int = 16,
     lr: float = 1e-3,
+    lr_floor: float = 1.0,  # the share of lr left at the end of a cosine decay (1: none)
     seed: int = 0,
     max_minutes: float | None = None,
     max_steps: int | None = None,
@@ -141,6 +142,10 @@ def train_detail(
     rng = np.random.default_rng(seed)
 
     def step(index: int) -> dict[str, float]:
+        decay = lr_floor + (1 - lr_floor) * 0.5 * (1 + np.cos(np.pi * index / steps))
+        for optimiser in (opt, opt_D):
+            for group in optimiser.param_groups:
+                group["lr"] = float(lr * decay)
         rows = rng.integers(len(latents), size=batch_size * ranks.world)
         full = torch.from_numpy(latents[rows[ranks.share(batch_size)]]).to(ranks.device)
         coarse = model.coarse(full)

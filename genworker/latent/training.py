@@ -245,6 +245,7 @@ def stage_detail(
         recipe.detail,
         out_dir=run,
         steps=recipe.detail_steps,
+        lr_floor=recipe.detail_lr_floor,
         seed=recipe.train_seed,
         ranks=ranks,
         **kw,

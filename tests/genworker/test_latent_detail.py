@@ -51,3 +51,18 @@ def test_a_detail_run_resumes_where_it_stopped(tmp_path):
     assert progress.step == 6
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_a_floor_decays_the_learning_rate_to_that_share_and_none_keeps_it(tmp_path):
+    latents = _latents(16, seed=4)
+    options = {"steps": 8, "batch_size": 4, "lr": 1e-3}
+    train_detail(latents, TINY, out_dir=tmp_path / "decayed", lr_floor=0.1, **options)
+    train_detail(latents, TINY, out_dir=tmp_path / "constant", **options)
+
+    def last_lrs(folder: str) -> list[float]:
+        state = torch.load(tmp_path / folder / "detail-state.pt", weights_only=True)
+        return [state["modules"][o]["param_groups"][0]["lr"] for o in ("opt", "opt_D")]
+
+    last = 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * 7 / 8))  # the schedule at the eighth step
+    np.testing.assert_allclose(last_lrs("decayed"), [1e-3 * last] * 2)
+    np.testing.assert_allclose(last_lrs("constant"), [1e-3] * 2)
