@@ -145,52 +145,26 @@ class AutoencoderData:
 LESION_WEIGHT = 4.0  # extra weight of the pixels in and around a lesion: few, but taught on
 
 
-def _random_corners(
-    data: AutoencoderData, rng: np.random.Generator, n: int, crop: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows and top-left corners (on the latent grid) of ``n`` crops anywhere."""
-    rows = rng.integers(len(data.images), size=n)
-    size = data.images.shape[-1]
-    tops = rng.integers(0, size - crop + 1, size=n) // 8 * 8
-    lefts = rng.integers(0, size - crop + 1, size=n) // 8 * 8
-    return rows, tops, lefts
-
-
-def _lesion_corners(
+def _crop_batch(
     data: AutoencoderData,
     rng: np.random.Generator,
-    lesion_rows: np.ndarray,
-    n: int,
+    batch: int,
     crop: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows and corners of ``n`` crops centred (to the latent grid) on a random pixel near
-    a lesion of a random image of ``lesion_rows``."""
-    assert data.lesions is not None
-    rows = rng.choice(lesion_rows, size=n)
-    size = data.images.shape[-1]
-    tops, lefts = np.empty(n, int), np.empty(n, int)
-    for i, row in enumerate(rows):
-        pixels = np.flatnonzero(data.lesions[row])
-        y, x = np.divmod(pixels[rng.integers(len(pixels))], size)
-        tops[i] = np.clip(y - crop // 2, 0, size - crop) // 8 * 8
-        lefts[i] = np.clip(x - crop // 2, 0, size - crop) // 8 * 8
-    return rows, tops, lefts
-
-
-def _crops(
-    data: AutoencoderData,
-    corners: tuple[np.ndarray, np.ndarray, np.ndarray],
-    crop: int,
+    keep: slice = slice(None),  # the rows of the batch this rank trains on
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Images, anatomy maps, whether the maps hold, and pixel weights of the crops."""
-    rows, tops, lefts = corners
-    where = list(zip(rows, tops, lefts, strict=True))
-    images = np.stack([data.images[r, :, t : t + crop, s : s + crop] for r, t, s in where])
-    anatomy = np.stack([data.anatomy[r, :, t : t + crop, s : s + crop] for r, t, s in where])
+    rows = rng.integers(len(data.images), size=batch)
+    size = data.images.shape[-1]
+    tops = rng.integers(0, size - crop + 1, size=batch) // 8 * 8
+    lefts = rng.integers(0, size - crop + 1, size=batch) // 8 * 8
+    rows, tops, lefts = rows[keep], tops[keep], lefts[keep]
+    batch = len(rows)
+    corners = list(zip(rows, tops, lefts, strict=True))
+    images = np.stack([data.images[r, :, t : t + crop, s : s + crop] for r, t, s in corners])
+    anatomy = np.stack([data.anatomy[r, :, t : t + crop, s : s + crop] for r, t, s in corners])
     if data.lesions is None:
-        weight = np.ones((len(rows), 1, crop, crop), np.float32)
+        weight = np.ones((batch, 1, crop, crop), np.float32)
     else:
-        lesions = np.stack([data.lesions[r, t : t + crop, s : s + crop] for r, t, s in where])
+        lesions = np.stack([data.lesions[r, t : t + crop, s : s + crop] for r, t, s in corners])
         weight = 1.0 + LESION_WEIGHT * lesions[:, None].astype(np.float32)
     return (
         torch.from_numpy(images.astype(np.float32)),
@@ -198,24 +172,6 @@ def _crops(
         torch.from_numpy(data.has_anatomy[rows]),
         torch.from_numpy(weight),
     )
-
-
-def _codec_loss(
-    codec: nn.Module, batch: tuple[torch.Tensor, ...], config: AutoencoderConfig
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """Lesion-weighted L1 on pixels, L1 on their gradients, and L1 on the anatomy maps
-    where they describe the image."""
-    images, anatomy, has_anatomy, weight = batch
-    out = codec(images)
-    c = config.image_channels
-    pixel = (weight * (out[:, :c] - images).abs()).mean() / weight.mean()
-    edges = gradient_l1(out[:, :c], images)
-    loss = pixel + edges
-    anatomy_loss = torch.zeros(())
-    if config.anatomy_channels and has_anatomy.any():
-        anatomy_loss = F.l1_loss(out[has_anatomy, c:], anatomy[has_anatomy])
-        loss = loss + 0.5 * anatomy_loss
-    return loss, {"pixel": pixel.item(), "edges": edges.item(), "anatomy": anatomy_loss.item()}
 
 
 def train_autoencoder(
@@ -245,14 +201,21 @@ def train_autoencoder(
     def step(index: int) -> dict[str, float]:
         for group in optimiser.param_groups:  # cosine decay to a tenth
             group["lr"] = float(lr * (0.55 + 0.45 * np.cos(np.pi * index / steps)))
-        corners = _random_corners(data, rng, batch_size * ranks.world, crop)
-        keep = ranks.share(batch_size)
-        batch = _crops(data, tuple(part[keep] for part in corners), crop)
-        loss, values = _codec_loss(codec, tuple(p.to(ranks.device) for p in batch), config)
+        batch = _crop_batch(data, rng, batch_size * ranks.world, crop, ranks.share(batch_size))
+        images, anatomy, has_anatomy, weight = (part.to(ranks.device) for part in batch)
+        out = codec(images)
+        c = config.image_channels
+        pixel = (weight * (out[:, :c] - images).abs()).mean() / weight.mean()
+        edges = gradient_l1(out[:, :c], images)
+        loss = pixel + edges
+        anatomy_loss = torch.zeros(())
+        if config.anatomy_channels and has_anatomy.any():
+            anatomy_loss = F.l1_loss(out[has_anatomy, c:], anatomy[has_anatomy])
+            loss = loss + 0.5 * anatomy_loss
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        return values
+        return {"pixel": pixel.item(), "edges": edges.item(), "anatomy": anatomy_loss.item()}
 
     out_dir.mkdir(parents=True, exist_ok=True)
     progress = run_steps(
@@ -269,68 +232,6 @@ def train_autoencoder(
     model.cpu()
     set_latent_statistics(model, data.images)
     return model, progress
-
-
-def polish_decoder(
-    model: Autoencoder,
-    data: AutoencoderData,
-    *,
-    out_dir: Path,
-    steps: int,
-    lesion_share: float,
-    batch_size: int = 8,
-    crop: int = 128,
-    lr: float = 1e-4,  # where the autoencoder's own schedule ends
-    seed: int = 0,
-    max_minutes: float | None = None,
-    max_steps: int | None = None,
-    ranks: Ranks = ALONE,
-) -> tuple[Autoencoder, Progress]:
-    """Train (or continue training) the decoder of a trained autoencoder alone, on batches
-    of which ``lesion_share`` are crops centred on a lesion and the rest random crops.
-
-    Random crops rarely hold a lesion's edge, and the decoder learns to spread it into the
-    tissue around: the lesion loses contrast the simulation gave it. The encoder and the
-    latent statistics stay as they are, so whatever is trained on the latents still holds.
-    """
-    if data.lesions is None:
-        raise ValueError("polishing the decoder on lesions needs the data's lesion masks")
-    torch.manual_seed(seed)
-    model = model.to(ranks.device).requires_grad_(False)
-    model.decoder.requires_grad_(True)
-    codec = ranks.wrap(NoisyCodec(model))
-    optimiser = torch.optim.Adam(model.decoder.parameters(), lr=lr, betas=(0.9, 0.99))
-    rng = np.random.default_rng(seed)
-    lesion_rows = np.flatnonzero(data.lesions.any(axis=(1, 2)))
-    total = batch_size * ranks.world
-    centred = round(lesion_share * total)
-    config = model.config
-
-    def step(index: int) -> dict[str, float]:
-        anywhere = _random_corners(data, rng, total - centred, crop)
-        near = _lesion_corners(data, rng, lesion_rows, centred, crop)
-        corners = tuple(np.concatenate(pair) for pair in zip(anywhere, near, strict=True))
-        keep = ranks.share(batch_size)
-        batch = _crops(data, tuple(part[keep] for part in corners), crop)
-        loss, values = _codec_loss(codec, tuple(p.to(ranks.device) for p in batch), config)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        return values
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    progress = run_steps(
-        step,
-        total_steps=steps,
-        state_path=out_dir / "decoder-state.pt",
-        modules={"model": model, "optimiser": optimiser},
-        rng=rng,
-        max_minutes=max_minutes,
-        max_steps=max_steps,
-        label="decoder",
-        ranks=ranks,
-    )
-    return model.cpu().requires_grad_(False), progress
 
 
 @torch.no_grad()

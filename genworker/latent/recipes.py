@@ -41,10 +41,6 @@ class LatentRecipe:
     anatomy_instance_noise: float = 0.2  # see anatomy_gan.train_anatomy_gan
     anatomy_mode_seeking: float = 1.0  # see anatomy_gan.train_anatomy_gan
     renderer_contrast: float = 0.0  # weight of the renderer's contrast term (renderer.py)
-    # Steps of the decoder trained alone after the autoencoder, on batches of which
-    # ``decoder_lesion_share`` are crops centred on a lesion (autoencoder.polish_decoder).
-    decoder_steps: int = 0
-    decoder_lesion_share: float = 0.0
     # The detail network's learning rate ends at this share of where it starts (cosine);
     # 1 keeps it constant (detail.train_detail).
     detail_lr_floor: float = 1.0
@@ -89,11 +85,6 @@ RECIPES: dict[str, LatentRecipe] = {
         # contrast term weighs what the reader sees (renderer.contrast_error); at 10 rather
         # than 3, T1c's contrast is nearer the simulation's and fewer plans fail the check.
         renderer_contrast=10.0,
-        # Random crops seldom hold a lesion's edge and the decoder blurred it (FLAIR lesions
-        # kept 0.91 of their contrast through encode and decode); half the crops centred on
-        # lesions for 600 steps keep more, with less error on normal brains too.
-        decoder_steps=600,
-        decoder_lesion_share=0.5,
         # At a constant learning rate the detail network's last weights drew brains that a
         # classifier told from the autoencoder's own at AUC 0.99; decayed to a tenth, 0.53.
         detail_lr_floor=0.1,

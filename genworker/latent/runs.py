@@ -223,8 +223,7 @@ def run_steps(
         if ranks.is_main and time.monotonic() - last_save > save_every_s:
             save_state(state_path, modules, rng, progress)
             last_save = time.monotonic()
-    # A finished stage is left as it is; a stage of no steps leaves a state of none.
-    if ranks.is_main and (progress.step > first_step or not state_path.exists()):
+    if ranks.is_main and progress.step > first_step:  # a finished stage is left as it is
         save_state(state_path, modules, rng, progress)
     ranks.barrier()  # no rank goes on to read what rank 0 has not yet written
     return progress

@@ -28,7 +28,6 @@ from genworker.latent.autoencoder import (
     Autoencoder,
     AutoencoderData,
     encode_all,
-    polish_decoder,
     train_autoencoder,
 )
 from genworker.latent.detail import DetailNet, coarse_all, held_out_l1, train_detail
@@ -145,35 +144,9 @@ def stage_autoencoder(
     return model.eval().requires_grad_(False)
 
 
-def stage_decoder(
-    recipe: LatentRecipe,
-    run: Path,
-    autoencoder: Autoencoder,
-    data: AutoencoderData,
-    *,
-    ranks: Ranks = ALONE,
-    **kw,
-) -> Autoencoder:
-    """The autoencoder with its decoder polished on lesions (none when the recipe has no
-    decoder steps): what the renderer and the shipped model decode with."""
-    model, progress = polish_decoder(
-        autoencoder,
-        data,
-        out_dir=run,
-        steps=recipe.decoder_steps,
-        lesion_share=recipe.decoder_lesion_share,
-        seed=recipe.train_seed,
-        ranks=ranks,
-        **kw,
-    )
-    _keep(model, run / FINAL["decoder"], ranks.is_main and progress.step >= recipe.decoder_steps)
-    return model.eval()
-
-
 # The state file of each stage (resumable training) and the file of its finished network.
 STATES = {
     "autoencoder": "autoencoder-state.pt",
-    "decoder": "decoder-state.pt",
     "renderer": "renderer-state.pt",
     "segmenter": "segmenter-state.pt",
     "detail": "detail-state.pt",
@@ -181,7 +154,6 @@ STATES = {
 }
 FINAL = {
     "autoencoder": "autoencoder.pt",
-    "decoder": "decoder.pt",  # the whole autoencoder, its decoder polished
     "renderer": "renderer.pt",
     "segmenter": "segmenter.pt",
     "detail": "detail.pt",
@@ -384,10 +356,9 @@ def train_recipe(
     ranks.barrier()
     cohort = cohort_for(recipe, run, workers)
     normals = normals_for(recipe, run, workers)
-    data = autoencoder_data(cohort, normals)
-    autoencoder = stage_autoencoder(recipe, run, data, ranks=ranks, max_minutes=left())
-    autoencoder = stage_decoder(recipe, run, autoencoder, data, ranks=ranks, max_minutes=left())
-    del data
+    autoencoder = stage_autoencoder(
+        recipe, run, autoencoder_data(cohort, normals), ranks=ranks, max_minutes=left()
+    )
     parts: dict = {"autoencoder": autoencoder}
     parts["renderer"] = stage_renderer(
         recipe, run, autoencoder, cohort, ranks=ranks, max_minutes=left()
@@ -425,7 +396,7 @@ def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
             f"train {recipe.name} --architectures {architecture}` (it resumes)"
         )
     modules = {
-        "decoder": Autoencoder(recipe.autoencoder),  # ships as the autoencoder
+        "autoencoder": Autoencoder(recipe.autoencoder),
         "renderer": LesionRenderer(recipe.renderer),
         "segmenter": Segmenter(recipe.segmenter),
         "detail": DetailNet(recipe.detail),
@@ -434,7 +405,6 @@ def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
     for stage, module in modules.items():
         module.load_state_dict(torch.load(paths[stage][1], map_location="cpu", weights_only=True))
         module.eval().requires_grad_(False)
-    modules["autoencoder"] = modules.pop("decoder")
     return modules
 
 

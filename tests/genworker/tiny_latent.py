@@ -6,8 +6,6 @@ TINY_LENGTHS = {
     "extra_normals": 2,
     "timepoints": 2,
     "autoencoder_steps": 2,
-    "decoder_steps": 2,
-    "decoder_lesion_share": 0.5,
     "anatomy_steps": {"stylegan2": 2, "cgan": 2},
     "detail_steps": 2,
     "renderer_steps": 2,
