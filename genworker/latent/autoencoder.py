@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genworker.latent.layers import Down, ResBlock, Up, assert_shape, group_norm
-from genworker.latent.runs import ALONE, Progress, Ranks, run_steps
+from genworker.latent.runs import ALONE, Progress, Ranks, cosine_lr, run_steps
 
 
 @dataclass(frozen=True)
@@ -199,8 +199,7 @@ def train_autoencoder(
     rng = np.random.default_rng(seed)
 
     def step(index: int) -> dict[str, float]:
-        for group in optimiser.param_groups:  # cosine decay to a tenth
-            group["lr"] = float(lr * (0.55 + 0.45 * np.cos(np.pi * index / steps)))
+        cosine_lr([optimiser], lr, index, steps)
         batch = _crop_batch(data, rng, batch_size * ranks.world, crop, ranks.share(batch_size))
         images, anatomy, has_anatomy, weight = (part.to(ranks.device) for part in batch)
         out = codec(images)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genworker.latent.layers import ResBlock
-from genworker.latent.runs import ALONE, Progress, Ranks, run_steps
+from genworker.latent.runs import ALONE, Progress, Ranks, cosine_lr, run_steps
 
 ADAM_BETAS = (0.5, 0.99)
 
@@ -142,10 +142,7 @@ def train_detail(
     rng = np.random.default_rng(seed)
 
     def step(index: int) -> dict[str, float]:
-        decay = lr_floor + (1 - lr_floor) * 0.5 * (1 + np.cos(np.pi * index / steps))
-        for optimiser in (opt, opt_D):
-            for group in optimiser.param_groups:
-                group["lr"] = float(lr * decay)
+        cosine_lr([opt, opt_D], lr, index, steps, lr_floor)
         rows = rng.integers(len(latents), size=batch_size * ranks.world)
         full = torch.from_numpy(latents[rows[ranks.share(batch_size)]]).to(ranks.device)
         coarse = model.coarse(full)

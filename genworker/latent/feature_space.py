@@ -29,6 +29,7 @@ from torch import nn
 from genworker import metrics
 from genworker.cohorts.scans import ScanTrack
 from genworker.latent.layers import assert_shape
+from genworker.latent.runs import cosine_lr
 
 FORMAT = "gantry-latent-features/1"
 INPUT_SIZE = 128  # images are area-downsampled to this before the network
@@ -158,8 +159,7 @@ def train_feature_space(
     net = FeatureSpace(config)
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     for step in range(steps):
-        for group in optimiser.param_groups:
-            group["lr"] = float(lr * 0.5 * (1 + np.cos(np.pi * step / steps)))
+        cosine_lr([optimiser], lr, step, steps, floor=0.0)
         rows = rng.integers(len(data.clean), size=batch_size)
         images = np.stack(
             [acquire(data.clean[i].astype(np.float32), data.noise[i], rng) for i in rows]

@@ -27,7 +27,7 @@ from torch import nn
 
 from genworker.latent.autoencoder import Autoencoder
 from genworker.latent.layers import Down, ResBlock, Up, assert_shape
-from genworker.latent.runs import ALONE, Progress, Ranks, run_steps
+from genworker.latent.runs import ALONE, Progress, Ranks, cosine_lr, run_steps
 
 
 @dataclass(frozen=True)
@@ -219,8 +219,7 @@ def train_renderer(
     rng = np.random.default_rng(seed)
 
     def step(index: int) -> dict[str, float]:
-        for group in optimiser.param_groups:
-            group["lr"] = float(lr * (0.55 + 0.45 * np.cos(np.pi * index / steps)))
+        cosine_lr([optimiser], lr, index, steps)
         rows = rng.integers(len(data.target), size=batch_size * ranks.world)
         rows = rows[ranks.share(batch_size)]
         normal = torch.from_numpy(data.normal[data.track[rows]]).to(ranks.device)

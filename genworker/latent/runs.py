@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -180,6 +180,21 @@ def load_state(
         cpu_seconds=float(payload["cpu_seconds"]),
         history={key: list(values) for key, values in payload["history"].items()},
     )
+
+
+def cosine_lr(
+    optimisers: Sequence[torch.optim.Optimizer],
+    lr: float,
+    index: int,
+    steps: int,
+    floor: float = 0.1,
+) -> None:
+    """Set the optimisers' learning rate for step ``index`` of ``steps``: a cosine from
+    ``lr`` down to ``floor`` x ``lr`` at the end (``floor`` 1 keeps it constant)."""
+    rate = float(lr * (floor + (1 - floor) * 0.5 * (1 + np.cos(np.pi * index / steps))))
+    for optimiser in optimisers:
+        for group in optimiser.param_groups:
+            group["lr"] = rate
 
 
 def run_steps(

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genworker.latent.layers import Down, ResBlock, Up, assert_shape
-from genworker.latent.runs import ALONE, Progress, Ranks, run_steps
+from genworker.latent.runs import ALONE, Progress, Ranks, cosine_lr, run_steps
 
 
 @dataclass(frozen=True)
@@ -167,8 +167,7 @@ def train_segmenter(
     rng = np.random.default_rng(seed)
 
     def step(index: int) -> dict[str, float]:
-        for group in optimiser.param_groups:
-            group["lr"] = float(lr * (0.55 + 0.45 * np.cos(np.pi * index / steps)))
+        cosine_lr([optimiser], lr, index, steps)
         rows = rng.integers(len(data.clean), size=batch_size * ranks.world)
         mine = ranks.share(batch_size)
         images = torch.from_numpy(data.acquire(rows, rng)[mine]).to(ranks.device)
