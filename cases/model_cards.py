@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from genworker.latent.report import ROWS  # no torch: the web process imports these
+from genworker.latent.report import (
+    ROWS,
+    over_generations,
+)  # no torch: the web process imports these
 from genworker.report_text import fmt, sizes_line
 
 # A latent model's figures in words (its evaluation names them by key).
@@ -170,8 +173,9 @@ def _latent_evaluation(evaluation: dict[str, Any]) -> str:
         series = ", ".join(f"{count} {finding}" for finding, count in series.items())
     # Cards evaluated before a lesion could be read by its change call it the segmenter check.
     rejected = cases.get("plans_rejected", cases.get("plans_rejected_by_segmenter"))
+    made = f"{cases.get('generated')} of {cases.get('asked')} cases generated"
     return (
-        f"{cases.get('generated')} of {cases.get('asked')} cases generated "
+        f"{made}{over_generations(cases)} "
         f"({series} lesion series of {cases.get('timepoints')} timepoints; "
         f"{cases.get('failed')} failed; {rejected} plans redrawn "
         f"after the image check), against patients simulated fresh (seed "

@@ -17,17 +17,20 @@ of it; the distribution figures (two-sample AUC, Fréchet distance, memorisation
 every image. A lesion is read back from an image the way the model checks its own cases
 (:meth:`LatentModel.read`), on the held-out simulation too. Every figure is computed the
 same way on the generated and the held-out set, so each has the simulation's own value
-beside it. The cases are made once; each evaluation seed draws
-a bootstrap resample of the cases of every set (the spread of a figure is then its
-sampling error over that many cases) and trains its own two-sample classifier on its own
-split. The Fréchet distance uses the fixed, shipped feature space
-(:mod:`genworker.latent.feature_space`).
+beside it. The simulated sets are made once; each evaluation seed generates its own cases
+(its own z and plans for the same conditions), draws a bootstrap resample of the cases of
+both simulated sets and trains its own two-sample classifier on its own split, so the
+spread of a figure is its sampling error over that many cases, the model's own draws
+included: one generation resampled understates it (a lesion's contrast-to-noise moves
+about three times further between generations than between resamples of one). The
+Fréchet distance uses the fixed, shipped feature space (:mod:`genworker.latent.feature_space`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -627,14 +630,14 @@ def seed_figures(
     findings: Sequence[str],
     classifier_epochs: int = CLASSIFIER_EPOCHS,
 ) -> dict[str, float | None]:
-    """Every figure at one evaluation seed: bootstrap resamples of the three sets' cases,
-    and a two-sample classifier of this seed."""
+    """Every figure at one evaluation seed: this seed's generated cases against bootstrap
+    resamples of the simulated sets, and a two-sample classifier of this seed."""
     rng = np.random.default_rng([seed, 3])
 
     def resample(records: Sequence[CaseRecord]) -> list[CaseRecord]:
         return [records[i] for i in rng.integers(len(records), size=len(records))]
 
-    gen, sim, ref = resample(generated), resample(simulated), resample(reference)
+    gen, sim, ref = generated, resample(simulated), resample(reference)
     figures: dict[str, float | None] = {}
     for finding in findings:
         found = finding_figures(
@@ -752,38 +755,44 @@ def evaluate(
     )
     seconds["training_reference"] = time.perf_counter() - started - sum(seconds.values())
     log(f"training reference: {len(reference)} cases, {seconds['training_reference']:.0f} s")
-    rejections = model.rejections
-    generated, made = generated_records(model, conditions, features=features, seed=seeds[0])
-    failed = made.count(False)
-    seconds["generation"] = time.perf_counter() - started - sum(seconds.values())
-    log(f"generated: {len(generated)} cases ({failed} failed), {seconds['generation']:.0f} s")
-    if len(generated) < 2:
-        raise ValueError(f"the model made only {len(generated)} of {len(conditions)} cases")
     findings = lesion_findings(recipe.cohort)
-    by_seed = [
-        seed_figures(
-            generated,
-            held_out,
-            reference,
-            seed=seed,
-            channels=model.domain.channels,
-            findings=findings,
+    rejections, by_seed, made = model.rejections, [], []
+    lesion_series: Counter[str] = Counter()
+    for seed in seeds:
+        started_seed = time.perf_counter()
+        generated, made_now = generated_records(model, conditions, features=features, seed=seed)
+        made += made_now
+        log(
+            f"seed {seed}: generated {len(generated)} cases ({made_now.count(False)} failed), "
+            f"{time.perf_counter() - started_seed:.0f} s"
         )
-        for seed in seeds
-    ]
-    seconds["figures"] = time.perf_counter() - started - sum(seconds.values())
+        if len(generated) < 2:
+            raise ValueError(f"the model made only {len(generated)} of {len(conditions)} cases")
+        by_seed.append(
+            seed_figures(
+                generated,
+                held_out,
+                reference,
+                seed=seed,
+                channels=model.domain.channels,
+                findings=findings,
+            )
+        )
+        lesion_series.update(record.finding for record in generated)
+    seconds["generation_and_figures"] = time.perf_counter() - started - sum(seconds.values())
     figures = combine(by_seed)
     return {
         "figures": figures,
         "targets": check_targets(figures, findings),
         "findings": list(findings),
         "cases": {
-            "asked": len(conditions),
-            "generated": len(generated),
-            "failed": failed,
+            "generations": len(seeds),
+            "asked": len(made),
+            "generated": made.count(True),
+            "failed": made.count(False),
             "plans_rejected": model.rejections - rejections,
-            "lesion_series": {f: sum(r.finding == f for r in generated) for f in findings},
-            "made_by_start": yield_by_start(conditions, made),
+            "lesion_series": {f: lesion_series[f] for f in findings},
+            "made_by_start": yield_by_start(list(conditions) * len(seeds), made),
             "timepoints": timepoints,
             "held_out_seed": EVALUATION_SEED,
             "training_reference": f"{len(reference)} train-split subjects "

@@ -55,6 +55,12 @@ def _table(figures: dict, rows: list[tuple[str, str]]) -> list[str]:
     return lines
 
 
+def over_generations(cases: dict) -> str:
+    """The words for an evaluation that generated its cases more than once."""
+    generations = cases.get("generations", 1)
+    return f" over {generations} generations" if generations > 1 else ""
+
+
 def _yield_table(by_start: dict) -> list[str]:
     if not by_start:
         return []
@@ -85,12 +91,13 @@ def write_report(
         f"Hardware: {hardware}. Wall time: {sum(result['seconds'].values()) / 60:.1f} min "
         f"({', '.join(f'{k} {v:.0f} s' for k, v in result['seconds'].items())}).",
         "",
-        f"{cases['generated']} of {cases['asked']} cases generated ({cases['failed']} failed; "
-        f"{cases['plans_rejected']} plans rejected by the image check), "
-        f"{series} lesion series of {cases['timepoints']} timepoints; held-out "
+        f"{cases['generated']} of {cases['asked']} cases generated{over_generations(cases)} "
+        f"({cases['failed']} failed; {cases['plans_rejected']} plans rejected by the image "
+        f"check), {series} lesion series of {cases['timepoints']} timepoints; held-out "
         f"simulation from seed {cases['held_out_seed']}; training reference: "
         f"{cases['training_reference']}. Figures are mean ± sd over evaluation seeds "
-        f"{result['seeds']} (bootstrap resamples of the cases; a two-sample classifier each).",
+        f"{result['seeds']} (each its own generation of the cases, a bootstrap resample of "
+        "the simulated ones and a two-sample classifier).",
         "",
         "## Targets",
         "",

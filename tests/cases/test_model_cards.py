@@ -38,3 +38,10 @@ def test_the_evaluation_counts_each_findings_series_and_the_redrawn_plans():
     text = card_evaluation(_card())
     assert "2 nodule, 2 effusion lesion series of 4 timepoints" in text
     assert "3 plans redrawn after the image check" in text
+    assert "5 of 5 cases generated (" in text
+
+
+def test_an_evaluation_that_generated_each_seeds_cases_says_over_how_many_generations():
+    card = _card()
+    card["evaluation"]["cases"].update(generations=2, asked=10, generated=9)
+    assert "9 of 10 cases generated over 2 generations (" in card_evaluation(card)

@@ -366,7 +366,9 @@ def test_a_tiny_model_is_evaluated_into_its_card_and_report(tiny_models, plans_o
     assert latent_main([*argv, "--cases", "2", "--seeds", "2", "--timepoints", "2"]) == 0
     card = json.loads((tiny_models / "brain-mri-cgan.card.json").read_text())
     result = card["evaluation"]
-    assert result["cases"]["generated"] == 3  # two lesion series and one normal case
+    # each seed its own generation of two lesion series and one normal case
+    assert result["cases"]["generations"] == 2
+    assert (result["cases"]["asked"], result["cases"]["generated"]) == (6, 6)
     figures = result["figures"]
     assert len(figures["c2st_auc"]["by_seed"]) == 2
     assert 0.0 <= figures["c2st_auc"]["mean"] <= 1.0
@@ -375,13 +377,14 @@ def test_a_tiny_model_is_evaluated_into_its_card_and_report(tiny_models, plans_o
     # the simulation segmented by an untrained segmenter: the reference figures exist too
     assert "glioma.dice_simulation" in figures
     assert "glioma.identity_ssim_simulation" in figures
-    assert result["cases"]["lesion_series"] == {"glioma": 2}
+    assert result["cases"]["lesion_series"] == {"glioma": 4}
     started = result["cases"]["made_by_start"]["glioma"]
-    assert sum(counts["asked"] for counts in started.values()) == 2
+    assert sum(counts["asked"] for counts in started.values()) == 4
     report = (tiny_models / "brain-mri-cgan.report.md").read_text()
     assert "latent evaluate brain-mri --architecture cgan" in report
     assert "| c2st_auc | <= 0.8 |" in report
     assert "| glioma.dice | >= 0.85 |" in report
+    assert "6 of 6 cases generated over 2 generations (" in report
     assert "## Glioma" in report
     assert "## Cases made by the severity they start at" in report
     model.load_latent_model(tiny_models / "brain-mri-cgan.pt")  # the card's sha256 still holds
