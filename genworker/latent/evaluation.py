@@ -19,11 +19,12 @@ every image. A lesion is read back from an image the way the model checks its ow
 same way on the generated and the held-out set, so each has the simulation's own value
 beside it. The simulated sets are made once; each evaluation seed generates its own cases
 (its own z and plans for the same conditions), draws a bootstrap resample of the cases of
-both simulated sets and trains its own two-sample classifier on its own split, so the
-spread of a figure is its sampling error over that many cases, the model's own draws
-included: one generation resampled understates it (a lesion's contrast-to-noise moves
-about three times further between generations than between resamples of one). The
-Fréchet distance uses the fixed, shipped feature space (:mod:`genworker.latent.feature_space`).
+every set (its own generation's too, so that the Fréchet distance's small-sample bias is the
+same in the distance and its reference) and trains its own two-sample classifier on its own
+split, so the spread of a figure counts the model's own draws: one generation resampled
+understates it (a lesion's contrast-to-noise moves about three times further between
+generations than between resamples of one). The Fréchet distance uses the fixed, shipped
+feature space (:mod:`genworker.latent.feature_space`).
 """
 
 from __future__ import annotations
@@ -630,14 +631,14 @@ def seed_figures(
     findings: Sequence[str],
     classifier_epochs: int = CLASSIFIER_EPOCHS,
 ) -> dict[str, float | None]:
-    """Every figure at one evaluation seed: this seed's generated cases against bootstrap
-    resamples of the simulated sets, and a two-sample classifier of this seed."""
+    """Every figure at one evaluation seed: bootstrap resamples of this seed's generated
+    cases and of the simulated sets, and a two-sample classifier of this seed."""
     rng = np.random.default_rng([seed, 3])
 
     def resample(records: Sequence[CaseRecord]) -> list[CaseRecord]:
         return [records[i] for i in rng.integers(len(records), size=len(records))]
 
-    gen, sim, ref = generated, resample(simulated), resample(reference)
+    gen, sim, ref = resample(generated), resample(simulated), resample(reference)
     figures: dict[str, float | None] = {}
     for finding in findings:
         found = finding_figures(

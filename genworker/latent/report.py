@@ -96,8 +96,8 @@ def write_report(
         f"check), {series} lesion series of {cases['timepoints']} timepoints; held-out "
         f"simulation from seed {cases['held_out_seed']}; training reference: "
         f"{cases['training_reference']}. Figures are mean ± sd over evaluation seeds "
-        f"{result['seeds']} (each its own generation of the cases, a bootstrap resample of "
-        "the simulated ones and a two-sample classifier).",
+        f"{result['seeds']} (each its own generation of the cases, bootstrap resamples of "
+        "every set and a two-sample classifier).",
         "",
         "## Targets",
         "",
