@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from genworker.latent.report import (
-    ROWS,
-    over_generations,
-)  # no torch: the web process imports these
+# No torch: the web process imports these.
+from genworker.latent.report import ROWS, over_generations
 from genworker.report_text import fmt, sizes_line
 
 # A latent model's figures in words (its evaluation names them by key).
