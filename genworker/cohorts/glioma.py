@@ -47,7 +47,14 @@ class Compartments:
 
 
 def brain_axes(brain: np.ndarray) -> tuple[float, tuple[float, float]]:
-    """Midline column and the (first, last) rows of a brain mask [R, R]."""
+    """Midline column and the (first, last) rows of a brain mask [R, R], read from its
+    largest connected piece: a generated patient's decoded anatomy maps can carry a stray
+    pixel at the image's corner, which would otherwise stretch the brain's extent to the
+    border and move every lobe boundary with it."""
+    labels, pieces = ndimage.label(brain)
+    if pieces > 1:
+        sizes = ndimage.sum(brain, labels, index=np.arange(1, pieces + 1))
+        brain = labels == 1 + int(np.argmax(sizes))
     rows = np.flatnonzero(brain.any(axis=1))
     midline = float(np.average(np.arange(brain.shape[1]), weights=brain.sum(axis=0) + 1e-6))
     if len(rows) == 0:

@@ -96,6 +96,22 @@ def test_the_tumour_grows_where_it_was_asked_for_in_radiological_orientation(sid
     assert (facts["centroid"][1] > midline) == (side == "left")
 
 
+def test_a_stray_pixel_in_the_anatomy_moves_no_lobe_boundary():
+    """A generated patient's decoded anatomy maps can carry a stray pixel at the image's
+    corner: it must not stretch the brain's extent, or a posterior tumour is read as
+    temporoparietal."""
+    rng = np.random.default_rng(5)
+    subject = brain_mri.draw_subject(rng, 50.0, 1)
+    grown = brain_mri.grow_tumour(subject.tissue, rng, np.array([0.3]), "right", "occipital")
+    mask = grown[0][0] > 0.5
+    speck = subject.tissue.copy()
+    speck[:, -1, 0] = 1.0  # the last row: the posterior edge of the image
+    brain = subject.tissue.sum(0) > 0.5
+    assert glioma.brain_axes(speck.sum(0) > 0.5) == glioma.brain_axes(brain)
+    assert glioma.brain_axes(speck.sum(0) > 0.5)[1][1] < brain.shape[0] - 1
+    assert brain_mri.facts(mask, speck)["location"] == "occipital"
+
+
 def test_outside_the_tumour_the_patient_stays_the_same(track):
     grown = ndimage.binary_dilation(track.masks[-1], iterations=30)
     similarity = ssim_map(track.clean[0][0], track.clean[-1][0])
