@@ -103,6 +103,14 @@ def smooth_displacement(
     return field * (amplitude / max(peak, 1e-8))
 
 
+def largest_piece(mask: np.ndarray) -> np.ndarray:
+    """The largest connected piece of a bool mask (the mask itself when it is one piece)."""
+    labels, pieces = ndimage.label(mask)
+    if pieces < 2:
+        return mask
+    return labels == 1 + int(np.argmax(ndimage.sum(mask, labels, range(1, pieces + 1))))
+
+
 def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur of a 2D image, zero outside it. Wide kernels (sigma > 6 px) go through
     the FFT on a zero-padded copy, whose cost does not grow with sigma; the result matches

@@ -42,6 +42,7 @@ from genworker.cohorts.anatomy import (
     bias_field,
     expansion_displacement,
     identity_grid,
+    largest_piece,
     resize,
     resize_grid,
     rician_noise,
@@ -132,9 +133,7 @@ def _gmm_shares(values: np.ndarray, iterations: int = 40) -> tuple[np.ndarray, n
 def _split_tissue(t1: np.ndarray, source: str) -> BaseSlice:
     """Tissue shares and texture of a T1 slice [R, R] (background 0)."""
     brain = ndimage.binary_fill_holes(ndimage.gaussian_filter(t1, 1.0) > 0.08 * t1.max())
-    labels, count = ndimage.label(brain)
-    if count > 1:
-        brain = labels == 1 + np.argmax(ndimage.sum(brain, labels, range(1, count + 1)))
+    brain = largest_piece(brain)
     values = t1[brain]
     t1 = t1 / np.percentile(values, 95)
     shares, means = _gmm_shares(t1[brain])

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from genworker.cohorts.anatomy import blur
+from genworker.cohorts.anatomy import blur, largest_piece
 
 GROWTH_GRID = 128  # the model runs on a 128² grid of the field of view
 MAX_TUMOUR_AREA_MM2 = 2000.0  # severity 1: a disc of about 25 mm radius
@@ -51,10 +51,7 @@ def brain_axes(brain: np.ndarray) -> tuple[float, tuple[float, float]]:
     largest connected piece: a generated patient's decoded anatomy maps can carry a stray
     pixel at the image's corner, which would otherwise stretch the brain's extent to the
     border and move every lobe boundary with it."""
-    labels, pieces = ndimage.label(brain)
-    if pieces > 1:
-        sizes = ndimage.sum(brain, labels, index=np.arange(1, pieces + 1))
-        brain = labels == 1 + int(np.argmax(sizes))
+    brain = largest_piece(brain)
     rows = np.flatnonzero(brain.any(axis=1))
     midline = float(np.average(np.arange(brain.shape[1]), weights=brain.sum(axis=0) + 1e-6))
     if len(rows) == 0:
