@@ -60,6 +60,7 @@ from genworker.cohorts import sources
 from genworker.cohorts.anatomy import (
     affine_grid,
     antialias,
+    largest_piece,
     resize,
     resize_grid,
     sample,
@@ -471,10 +472,12 @@ def lung_thickness_mm(anatomy: np.ndarray, side: str) -> np.ndarray:
 
 def lung_axes(anatomy: np.ndarray) -> tuple[float, dict[str, tuple[float, float]]]:
     """The midline column (halfway between the lung fields' centres) and each lung field's
-    (first, last) rows: its apex and its lowest point."""
+    (first, last) rows: its apex and its lowest point. Each field is its largest connected
+    piece: a generated patient's decoded maps can carry stray pixels at the image's edge,
+    which would put the apex at the first row and every zone boundary above its place."""
     centres, extents = [], {}
     for side in SIDES:
-        field = lung_thickness_mm(anatomy, side) > LUNG_FIELD_MM
+        field = largest_piece(lung_thickness_mm(anatomy, side) > LUNG_FIELD_MM)
         rows, cols = np.nonzero(field)
         if len(rows) == 0:
             raise ValueError(f"the anatomy shows no {side} lung field")

@@ -61,6 +61,18 @@ def test_a_film_shows_the_thorax_from_apices_to_costophrenic_angles(nodule_track
         assert (lowest - apex) * cr.PIXEL_MM > 180  # an adult's lung height
 
 
+def test_stray_pixels_at_the_edge_move_no_zone_boundary(nodule_track):
+    """A generated patient's decoded anatomy maps can carry stray lung pixels in the image's
+    top corners: they must not lift the apex to the first row, or a nodule drawn in the
+    middle of the lung is planned, stored and read as upper zone."""
+    speck = nodule_track.anatomy.copy()
+    for side in cr.SIDES:
+        speck[cr.SIDES.index(side), 0, (0, -1)] = 1.0  # 100 mm of "lung" in both top corners
+    assert cr.lung_axes(speck) == cr.lung_axes(nodule_track.anatomy)
+    facts = cr.facts(nodule_track.masks[-1], speck)
+    assert facts["location"] == cr.facts(nodule_track.masks[-1], nodule_track.anatomy)["location"]
+
+
 def test_lungs_are_dark_and_the_mediastinum_and_abdomen_bright(nodule_track):
     film = nodule_track.normal[0]
     lungs = nodule_track.anatomy[:2].max(0) * 100 > 60
