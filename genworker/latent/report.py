@@ -97,7 +97,8 @@ def write_report(
         f"simulation from seed {cases['held_out_seed']}; training reference: "
         f"{cases['training_reference']}. Figures are mean ± sd over evaluation seeds "
         f"{result['seeds']} (each its own generation of the cases, bootstrap resamples of "
-        "every set and a two-sample classifier).",
+        "each finding's cases for its figures, the Fréchet distance and the nearest training "
+        "patients on the whole sets, and a two-sample classifier).",
         "",
         "## Targets",
         "",

@@ -105,6 +105,32 @@ def test_the_frechet_distance_is_zero_for_one_set_and_grows_with_a_shift():
     assert far["fd_ratio"] == pytest.approx(far["fd"] / far["fd_reference"])
 
 
+def test_the_set_figures_of_every_seed_are_the_whole_sets_not_a_resample():
+    rng = np.random.default_rng(4)
+
+    def records(shift: float, n: int) -> list[CaseRecord]:
+        return [
+            record(
+                finding="nodule",
+                features=(rng.standard_normal((3, 4)) + shift).astype(np.float32),
+                descriptor=rng.standard_normal(4).astype(np.float32),
+            )
+            for _ in range(n)
+        ]
+
+    generated, simulated, reference = records(0.5, 40), records(0.0, 40), records(0.0, 40)
+    whole = evaluation.distribution(generated, simulated, reference)
+    copies = evaluation.memorisation(generated, simulated, reference)
+    for seed in (0, 1):
+        figures = evaluation.seed_figures(
+            generated, simulated, reference, seed=seed, channels=["DX"], findings=["nodule"],
+            classifier_epochs=1,
+        )  # fmt: skip
+        assert figures["fd"] == pytest.approx(whole["fd"])
+        assert figures["fd_reference"] == pytest.approx(whole["fd_reference"])
+        assert figures["nearest_training_ratio"] == pytest.approx(copies["nearest_training_ratio"])
+
+
 BRAIN = disc((32, 32), 24)
 
 
