@@ -18,9 +18,9 @@ every image. A lesion is read back from an image the way the model checks its ow
 (:meth:`LatentModel.read`), on the held-out simulation too. Every figure is computed the
 same way on the generated and the held-out set, so each has the simulation's own value
 beside it. The simulated sets are made once; each evaluation seed generates its own cases
-(its own z and plans for the same conditions), draws a bootstrap resample of the cases of
-every set for the per-finding figures, and trains its own two-sample classifier on its own
-split, so the spread of a figure counts the model's own draws: one generation resampled
+(its own z and plans for the same conditions), draws a bootstrap resample of the generated
+and the held-out cases for the per-finding figures, and trains its own two-sample classifier
+on its own split, so the spread of a figure counts the model's own draws: one generation resampled
 understates it (a lesion's contrast-to-noise moves about three times further between
 generations than between resamples of one). The Fréchet distance and the memorisation check
 are taken on the whole sets (:func:`seed_figures` says why). The Fréchet distance uses the
