@@ -68,10 +68,13 @@ def _training(training: dict[str, Any]) -> str:
 
 def _stages(training: dict[str, Any]) -> str:
     stages = training.get("stages") or {}
-    return "; ".join(
+    text = "; ".join(
         f"{name} {stage['steps']:,} steps in {_duration(stage['wall_seconds'])}"
         for name, stage in stages.items()
     )
+    if training.get("anatomy_retrained"):
+        text += f" (the anatomy GAN trained anew {training['anatomy_retrained']})"
+    return text
 
 
 def _licence(licence: str | dict[str, str]) -> str:

@@ -5,6 +5,9 @@ python -m genworker latent train brain-mri [--architectures stylegan2,cgan] [--m
     processes, see docs/engine.md)
 python -m genworker latent ship brain-mri --architecture stylegan2
     (export fp16 + model card + grids per finding and channel into genworker/models)
+python -m genworker latent retrain-anatomy chest-radiograph --architecture stylegan2
+    (a shipped model's anatomy GAN trained anew by the recipe on the model's own other
+    networks; resumes; then `latent evaluate` it again)
 python -m genworker latent sample MODEL --finding glioma --out grid.png
 python -m genworker latent features brain-mri [--seeds 5]
     (train the fixed feature space of the Fréchet distance, measure its stability, ship it)
@@ -74,6 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     ship.add_argument("--architecture", choices=ARCHITECTURES, required=True)
     ship.add_argument("--runs", type=Path, default=RUNS_DIR)
     ship.add_argument("--models", type=Path, default=MODELS_DIR)
+    retrain = commands.add_parser(
+        "retrain-anatomy", help="train a shipped model's anatomy GAN anew; resumes its run"
+    )
+    retrain.add_argument("recipe", choices=sorted(RECIPES))
+    retrain.add_argument("--architecture", choices=ARCHITECTURES, required=True)
+    retrain.add_argument("--runs", type=Path, default=RUNS_DIR)
+    retrain.add_argument("--models", type=Path, default=MODELS_DIR)
+    retrain.add_argument("--workers", type=int, default=2, help="processes and threads to use")
+    retrain.add_argument("--max-minutes", type=float, help="stop (resumably) after this long")
     sample = commands.add_parser("sample", help="a grid PNG: rows patients, columns severity")
     sample.add_argument("model", type=Path)
     sample.add_argument("--finding", required=True)
@@ -181,11 +193,16 @@ def _ship(args: argparse.Namespace) -> int:
         card=model_card(recipe, args.architecture, run),
         **parts,
     )
+    write_model_grids(path)
+    print(f"shipped {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def write_model_grids(path: Path) -> None:
+    """The grids of every finding of the model shipped at ``path``, beside it."""
     model = load_latent_model(path)
     for finding in model.domain.findings:
         write_grids(model, finding, path.with_suffix(""), patients=4, seed=0)
-    print(f"shipped {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    return 0
 
 
 def write_grids(model: LatentModel, finding: str, stem: Path, *, patients: int, seed: int) -> None:
@@ -195,6 +212,62 @@ def write_grids(model: LatentModel, finding: str, stem: Path, *, patients: int, 
     for c, channel in enumerate(model.domain.channels):
         save_png(grid.channel(c), Path(f"{stem}.{finding}.{channel}.png"))
     print(f"grids of {finding}: {time.perf_counter() - started:.1f} s")
+
+
+def _retrain_anatomy(args: argparse.Namespace) -> int:
+    recipe = latent_recipe(args.recipe)
+    path = args.models / f"{recipe.name}-{args.architecture}.pt"
+    if not path.exists():
+        print(f"error: {path} is missing: nothing to retrain", file=sys.stderr)
+        return 2
+    model = load_latent_model(path)
+    run = args.runs / f"{recipe.name}-{args.architecture}-anatomy"
+    anatomy, finished = training.retrain_anatomy(
+        recipe,
+        run,
+        model.autoencoder,
+        model.detail,
+        args.architecture,
+        workers=args.workers,
+        max_minutes=args.max_minutes,
+    )
+    if not finished:
+        print(f"{run} is not finished: run the same command again to continue")
+        return 0
+    card = json.loads(card_path(path).read_text())
+    save_latent_model(
+        path,
+        domain=model.domain,
+        autoencoder=model.autoencoder,
+        anatomy=anatomy,
+        detail=model.detail,
+        renderer=model.renderer,
+        segmenter=model.segmenter,
+        card=retrained_card(
+            card, training.stage_records(recipe, run, args.architecture, stages=("anatomy",))
+        ),
+    )
+    path.with_suffix(".report.md").unlink(missing_ok=True)  # it judged the old anatomy
+    write_model_grids(path)
+    print(f"shipped {path}: evaluate it again (`latent evaluate {recipe.name} ...`)")
+    return 0
+
+
+def retrained_card(card: dict, records: dict[str, dict]) -> dict:
+    """The card of a model whose anatomy GAN was trained anew: the new stage's time, the
+    totals again, and no evaluation (it judged the old anatomy)."""
+    kept = {
+        key: value for key, value in card.items() if key not in ("evaluation", "file", "sha256")
+    }
+    stages = {**card["training"]["stages"], "anatomy": records["anatomy"]}
+    kept["training"] = {
+        **card["training"],
+        "stages": stages,
+        "wall_minutes": round(sum(s["wall_seconds"] for s in stages.values()) / 60, 1),
+        "cpu_minutes": round(sum(s["cpu_seconds"] for s in stages.values()) / 60, 1),
+        "anatomy_retrained": "on this model's own autoencoder and detail network",
+    }
+    return kept
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -361,6 +434,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 COMMANDS = {
     "train": _train,
     "ship": _ship,
+    "retrain-anatomy": _retrain_anatomy,
     "sample": _sample,
     "features": _features,
     "evaluate": _evaluate,

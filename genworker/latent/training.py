@@ -376,6 +376,28 @@ def train_recipe(
     return parts
 
 
+def retrain_anatomy(
+    recipe: LatentRecipe,
+    run: Path,
+    autoencoder: Autoencoder,
+    detail: DetailNet,
+    architecture: str,
+    *,
+    workers: int = 2,
+    max_minutes: float | None = None,
+) -> tuple[ConditionalGenerator, bool]:
+    """The anatomy GAN of ``architecture`` trained anew in ``run`` on a finished model's own
+    autoencoder and detail network (the recipe's cohort and normals encoded by them), so that
+    a shipped model's anatomy can follow a changed recipe without training the stages it
+    shares again; returns the generator and whether it is finished."""
+    torch.set_num_threads(workers)
+    run.mkdir(parents=True, exist_ok=True)
+    cohort = cohort_for(recipe, run, workers)
+    latents = normal_latents(run, autoencoder, cohort, normals_for(recipe, run, workers))
+    generator = stage_anatomy(recipe, run, latents, detail, architecture, max_minutes=max_minutes)
+    return generator, (run / architecture / FINAL["anatomy"]).exists()
+
+
 def _stage_paths(run: Path, architecture: str) -> dict[str, tuple[Path, Path]]:
     return {
         stage: (
@@ -408,10 +430,13 @@ def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
     return modules
 
 
-def stage_records(recipe: LatentRecipe, run: Path, architecture: str) -> dict[str, dict]:
-    """Steps, wall and CPU seconds of each stage of the model, from its state files."""
+def stage_records(
+    recipe: LatentRecipe, run: Path, architecture: str, stages: tuple[str, ...] = tuple(STATES)
+) -> dict[str, dict]:
+    """Steps, wall and CPU seconds of each of the model's ``stages``, from its state files."""
     records = {}
-    for stage, (state, _) in _stage_paths(run, architecture).items():
+    for stage in stages:
+        state = _stage_paths(run, architecture)[stage][0]
         saved = torch.load(state, map_location="cpu", weights_only=True)
         records[stage] = {
             "steps": int(saved["step"]),

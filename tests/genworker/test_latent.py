@@ -3,14 +3,17 @@ and series whose ground truth is the plan and whose images pass the image check.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from genworker.checkpoint import card_path
 from genworker.cohorts import sources
 from genworker.latent import anatomy_gan, model, training
+from genworker.latent import cli as latent_cli
 from genworker.latent.autoencoder import AutoencoderData, train_autoencoder
 from genworker.latent.model import CaseRejected, load_latent_model, save_latent_model
 from genworker.latent.planning import PlanningError
@@ -98,6 +101,66 @@ def test_an_unfinished_run_cannot_be_shipped_and_says_what_to_run(tiny_brain_run
     recipe, run = tiny_brain_run
     with pytest.raises(FileNotFoundError, match="latent train brain-mri --architectures stylegan2"):
         training.trained_parts(recipe, run, "stylegan2")
+
+
+def test_retraining_a_shipped_anatomy_gan_keeps_the_other_networks_and_drops_the_evaluation(
+    tiny_brain_run, tmp_path, monkeypatch, plan_on_a_real_brain
+):
+    monkeypatch.setattr(model, "MIN_DICE", -1.0)  # the tiny segmenter finds nothing
+    recipe, run = tiny_brain_run
+    models = tmp_path / "models"
+    path = models / "brain-mri-cgan.pt"
+    old_stages = {
+        s: {"steps": 2, "wall_seconds": 60.0, "cpu_seconds": 30.0} for s in training.STATES
+    }
+    card = {
+        "name": "brain-mri-cgan",
+        "training": {"stages": old_stages, "wall_minutes": 5.0, "cpu_minutes": 2.5},
+        "evaluation": {"figures": {}},
+    }
+    models.mkdir()
+    save_latent_model(
+        path,
+        domain=model.DOMAINS["brain-mri"],
+        card=card,
+        **training.trained_parts(recipe, run, "cgan"),
+    )
+    path.with_suffix(".report.md").write_text("the old anatomy's figures")
+    before = load_latent_model(path)
+    longer = replace(recipe, anatomy_steps={"stylegan2": 2, "cgan": 3})
+    monkeypatch.setattr(latent_cli, "latent_recipe", lambda name: longer)
+    argv = ["retrain-anatomy", "brain-mri", "--architecture", "cgan", "--workers", "1"]
+    where = ["--models", str(models), "--runs", str(tmp_path / "runs")]
+    assert latent_cli.main([*argv, *where]) == 0
+
+    after = load_latent_model(path)  # the new card's sha256 holds
+    for part in ("autoencoder", "detail", "renderer", "segmenter"):
+        for name, value in getattr(before, part).state_dict().items():
+            torch.testing.assert_close(
+                getattr(after, part).state_dict()[name], value, rtol=0, atol=0
+            )
+    assert any(
+        not torch.equal(value, before.anatomy.state_dict()[name])
+        for name, value in after.anatomy.state_dict().items()
+    )
+    written = json.loads(card_path(path).read_text())
+    stages = written["training"]["stages"]
+    assert stages["anatomy"]["steps"] == 3
+    assert {s: stages[s] for s in old_stages if s != "anatomy"} == {
+        s: r for s, r in old_stages.items() if s != "anatomy"
+    }
+    assert written["training"]["wall_minutes"] == round(
+        (4 * 60.0 + stages["anatomy"]["wall_seconds"]) / 60, 1
+    )
+    assert "evaluation" not in written
+    assert not path.with_suffix(".report.md").exists()
+    assert (models / "brain-mri-cgan.glioma.FLAIR.png").exists()
+
+
+def test_retraining_a_model_that_is_not_there_names_the_missing_file(tmp_path, capsys):
+    argv = ["retrain-anatomy", "brain-mri", "--architecture", "cgan", "--models", str(tmp_path)]
+    assert latent_cli.main(argv) == 2
+    assert f"{tmp_path / 'brain-mri-cgan.pt'} is missing" in capsys.readouterr().err
 
 
 def test_the_bundle_loads_from_plain_tensors_and_checks_its_sha256(tiny_model, tmp_path):
