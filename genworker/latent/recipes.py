@@ -78,7 +78,9 @@ RECIPES: dict[str, LatentRecipe] = {
         segmenter=SegmenterConfig(image_channels=3),
         anatomy=_ANATOMY,
         autoencoder_steps=2000,
-        anatomy_steps={"stylegan2": 8000, "cgan": 8000},
+        # The cGAN learns at a quarter of the StyleGAN2's rate: at 8000 steps its Fréchet
+        # ratio was 2.16, at 24000 1.64 (docs/engine.md).
+        anatomy_steps={"stylegan2": 8000, "cgan": 24000},
         detail_steps=1500,
         renderer_steps=1500,
         # The pixel term alone drew T1 lesions at half the simulation's contrast: the

@@ -1,9 +1,15 @@
-"""The shipped models' recipes: what they build fits where it must go."""
+"""The shipped models' recipes: what they build fits where it must go, and each shipped
+latent model was trained by its recipe."""
+
+import json
+from pathlib import Path
 
 import pytest
 
 from genworker.checkpoint import save_generator
 from genworker.cohorts import brain, chest
+from genworker.latent.recipes import ARCHITECTURES, latent_recipe
+from genworker.latent.recipes import RECIPES as LATENT_RECIPES
 from genworker.networks import build_generator
 from genworker.recipes import RECIPES, recipe
 
@@ -28,3 +34,25 @@ def test_an_unknown_recipe_or_device_class_is_named():
         recipe("knee", "gpu")
     with pytest.raises(ValueError, match="no 'tpu' variant"):
         recipe("brain-glioma", "tpu")
+
+
+MODELS = Path(__file__).resolve().parents[2] / "genworker" / "models"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [f"{recipe}-{architecture}" for recipe in LATENT_RECIPES for architecture in ARCHITECTURES],
+)
+def test_a_shipped_latent_model_was_trained_by_its_recipe_within_its_budget(name):
+    card = json.loads((MODELS / f"{name}.card.json").read_text())
+    recipe = latent_recipe(name.removesuffix(f"-{card['architecture']}"))
+    stages = card["training"]["stages"]
+    assert {stage: record["steps"] for stage, record in stages.items()} == {
+        "autoencoder": recipe.autoencoder_steps,
+        "detail": recipe.detail_steps,
+        "renderer": recipe.renderer_steps,
+        "segmenter": recipe.segmenter_steps,
+        "anatomy": recipe.anatomy_steps[card["architecture"]],
+    }
+    wall_minutes = sum(record["wall_seconds"] for record in stages.values()) / 60
+    assert card["training"]["wall_minutes"] == round(wall_minutes, 1) <= recipe.cpu_minutes
