@@ -159,8 +159,7 @@ def model_card(recipe: LatentRecipe, architecture: str, run: Path) -> dict:
         "training": {
             "device": "cpu",
             "stages": stages,
-            "wall_minutes": round(sum(s["wall_seconds"] for s in stages.values()) / 60, 1),
-            "cpu_minutes": round(sum(s["cpu_seconds"] for s in stages.values()) / 60, 1),
+            **stage_totals(stages),
             "budget_wall_minutes_on_two_cores": recipe.cpu_minutes,
         },
         "cohort": {
@@ -170,6 +169,14 @@ def model_card(recipe: LatentRecipe, architecture: str, run: Path) -> dict:
             "seed": recipe.cohort_seed,
             "provenance": cohort_manifest["provenance"],
         },
+    }
+
+
+def stage_totals(stages: dict[str, dict]) -> dict[str, float]:
+    """A model's wall and CPU minutes: its stages' summed."""
+    return {
+        "wall_minutes": round(sum(s["wall_seconds"] for s in stages.values()) / 60, 1),
+        "cpu_minutes": round(sum(s["cpu_seconds"] for s in stages.values()) / 60, 1),
     }
 
 
@@ -263,8 +270,7 @@ def retrained_card(card: dict, records: dict[str, dict]) -> dict:
     kept["training"] = {
         **card["training"],
         "stages": stages,
-        "wall_minutes": round(sum(s["wall_seconds"] for s in stages.values()) / 60, 1),
-        "cpu_minutes": round(sum(s["cpu_seconds"] for s in stages.values()) / 60, 1),
+        **stage_totals(stages),
         "anatomy_retrained": "on this model's own autoencoder and detail network",
     }
     return kept

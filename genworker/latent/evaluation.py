@@ -20,11 +20,11 @@ same way on the generated and the held-out set, so each has the simulation's own
 beside it. The simulated sets are made once; each evaluation seed generates its own cases
 (its own z and plans for the same conditions), draws a bootstrap resample of the generated
 and the held-out cases for the per-finding figures, and trains its own two-sample classifier
-on its own split, so the spread of a figure counts the model's own draws: one generation resampled
-understates it (a lesion's contrast-to-noise moves about three times further between
-generations than between resamples of one). The Fréchet distance and the memorisation check
-are taken on the whole sets (:func:`seed_figures` says why). The Fréchet distance uses the
-fixed, shipped feature space (:mod:`genworker.latent.feature_space`).
+on its own split, so the spread of a figure counts the model's own draws: one generation
+resampled understates it (a lesion's contrast-to-noise moves about three times further
+between generations than between resamples of one). The Fréchet distance and the
+memorisation check are taken on the whole sets (:func:`seed_figures` says why). The Fréchet
+distance uses the fixed, shipped feature space (:mod:`genworker.latent.feature_space`).
 """
 
 from __future__ import annotations

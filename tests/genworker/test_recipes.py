@@ -2,12 +2,12 @@
 latent model was trained by its recipe."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from genworker.checkpoint import save_generator
 from genworker.cohorts import brain, chest
+from genworker.latent.cli import MODELS_DIR
 from genworker.latent.recipes import ARCHITECTURES, latent_recipe
 from genworker.latent.recipes import RECIPES as LATENT_RECIPES
 from genworker.networks import build_generator
@@ -36,15 +36,12 @@ def test_an_unknown_recipe_or_device_class_is_named():
         recipe("brain-glioma", "tpu")
 
 
-MODELS = Path(__file__).resolve().parents[2] / "genworker" / "models"
-
-
 @pytest.mark.parametrize(
     "name",
     [f"{recipe}-{architecture}" for recipe in LATENT_RECIPES for architecture in ARCHITECTURES],
 )
 def test_a_shipped_latent_model_was_trained_by_its_recipe_within_its_budget(name):
-    card = json.loads((MODELS / f"{name}.card.json").read_text())
+    card = json.loads((MODELS_DIR / f"{name}.card.json").read_text())
     recipe = latent_recipe(name.removesuffix(f"-{card['architecture']}"))
     stages = card["training"]["stages"]
     assert {stage: record["steps"] for stage, record in stages.items()} == {
