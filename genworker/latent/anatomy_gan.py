@@ -19,7 +19,8 @@ discriminator's gradients are averaged, and so are the statistics that steer aug
 and path length, so every rank holds the same networks and the same augment probability.
 A step is close to, not exactly, one process's step on the global batch: the minibatch
 standard deviation groups a rank's rows only, path length is judged on half of each rank's
-rows, and mode seeking's shortfall is clipped per rank.
+rows, mode seeking's shortfall is clipped per rank, and the sliced distance compares each
+rank's rows with its own share of the real batch.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ STYLE_MIXING = 0.9
 PL_DECAY = 0.01
 PL_WEIGHT = 2.0
 ADAM_BETAS = (0.0, 0.99)
+SLICED_DIRECTIONS = 128
 ANATOMY_FINDINGS = ("normal",)  # the anatomy GAN draws normal anatomy only
 
 
@@ -106,6 +108,19 @@ def subject_distance(latents: np.ndarray, rng: np.random.Generator, pairs: int =
     return float(np.abs(latents[first] - latents[second]).mean())
 
 
+def sliced_distance(
+    fake: torch.Tensor, real: torch.Tensor, directions: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Sliced Wasserstein-2 distance between two equal batches of grids: both projected on
+    ``directions`` random unit directions of the flattened grid, and each projection's sorted
+    values compared. Every direction mixes all the cells, so the term sees how they vary
+    together, which the discriminator left unlearnt on the chest (docs/engine.md)."""
+    a, b = fake.flatten(1), real.flatten(1)
+    towards = torch.randn(a.shape[1], directions, generator=generator).to(a.device)
+    towards = towards / towards.norm(dim=0, keepdim=True)
+    return ((a @ towards).sort(0).values - (b @ towards).sort(0).values).square().mean()
+
+
 def _agreed(value: torch.Tensor, ranks: Ranks) -> torch.Tensor:
     """A scalar averaged over the ranks, on the CPU: the same on every rank."""
     return torch.tensor(ranks.mean({"value": value.item()})["value"], dtype=value.dtype)
@@ -145,6 +160,34 @@ def _mixed_ws(
     return ws
 
 
+def _spread_terms(
+    G: ConditionalGenerator,
+    fake: torch.Tensor,
+    real: torch.Tensor,
+    cond: torch.Tensor,
+    *,
+    spread: float,
+    mode_seeking: float,
+    sliced: float,
+    generator: torch.Generator,
+    ranks: Ranks = ALONE,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weighted terms that hold the generated latents ``fake`` to the real ones' spread:
+    mode seeking (how far ``fake`` and latents of other z drawn with the same conditions
+    fall short of two subjects' distance ``spread``) and the sliced distance to ``real``.
+    Returns (their weighted sum, the shortfall); a term of weight 0 draws nothing from
+    ``generator``, so runs without it keep their random streams."""
+    loss = shortfall = torch.zeros((), device=fake.device)
+    if mode_seeking > 0:
+        other_z = _shared_randn(len(fake), (G.z_dim,), generator, ranks).to(fake.device)
+        other = G.synthesis_network(G.mapping(other_z, cond), "random")
+        shortfall = diversity_shortfall(fake, other, spread)
+        loss = loss + mode_seeking * shortfall
+    if sliced > 0:
+        loss = loss + sliced * sliced_distance(fake, real, SLICED_DIRECTIONS, generator)
+    return loss, shortfall
+
+
 def _path_length_penalty(
     G: ConditionalGenerator,
     ws: torch.Tensor,
@@ -176,6 +219,7 @@ def train_anatomy_gan(
     r1_gamma: float = 0.05,
     instance_noise: float = 0.0,
     mode_seeking: float = 0.0,
+    sliced: float = 0.0,
     ema_kimg: float = 2.0,
     seed: int = 0,
     max_minutes: float | None = None,
@@ -190,7 +234,9 @@ def train_anatomy_gan(
     discriminator need not judge them. ``mode_seeking`` weighs a term that keeps two
     latents drawn with the same conditions and different z about as far apart as two
     subjects' latents (:func:`genworker.training.diversity_shortfall`), against the
-    collapse to one anatomy for every z that both architectures showed. Neither keeps a
+    collapse to one anatomy for every z that both architectures showed. ``sliced`` weighs
+    the sliced Wasserstein distance between the generated grids and the real batch drawn
+    with the same conditions (:func:`sliced_distance`). Neither of the first two keeps a
     32² grid's discriminator from winning within a few hundred steps on the CPU
     (docs/engine.md); at 8x8 the game stays balanced.
 
@@ -222,10 +268,15 @@ def train_anatomy_gan(
         return x
 
     def generator_loss(
-        G: ConditionalGenerator, index: int, z: torch.Tensor, cond: torch.Tensor, p: float
+        G: ConditionalGenerator,
+        index: int,
+        z: torch.Tensor,
+        cond: torch.Tensor,
+        real: torch.Tensor,
+        p: float,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Non-saturating loss (and, every PL_INTERVAL steps, path length; and mode
-        seeking); returns (loss, shortfall, the generated latents)."""
+        seeking and the sliced distance); returns (loss, shortfall, the generated latents)."""
         ws = _mixed_ws(G, z, cond, generator, ranks)
         fake = G.synthesis_network(ws, "random")
         loss = F.softplus(-D(seen(fake, p), cond)).mean()
@@ -234,12 +285,18 @@ def train_anatomy_gan(
             penalty, new_mean = _path_length_penalty(G, half, pl_mean, generator, ranks)
             pl_mean.copy_(new_mean)
             loss = loss + PL_WEIGHT * PL_INTERVAL * penalty
-        shortfall = torch.zeros((), device=device)
-        if mode_seeking > 0:
-            other_z = _shared_randn(batch_size, z.shape[1:], generator, ranks).to(device)
-            other = G.synthesis_network(G.mapping(other_z, cond), "random")
-            shortfall = diversity_shortfall(fake, other, spread)
-            loss = loss + mode_seeking * shortfall
+        spread_loss, shortfall = _spread_terms(
+            G,
+            fake,
+            real,
+            cond,
+            spread=spread,
+            mode_seeking=mode_seeking,
+            sliced=sliced,
+            generator=generator,
+            ranks=ranks,
+        )
+        loss = loss + spread_loss
         return loss, shortfall, fake
 
     def step(index: int) -> dict[str, float]:
@@ -253,7 +310,7 @@ def train_anatomy_gan(
         z = _shared_randn(batch_size, (config.z_dim,), generator, ranks).to(device)
         G.requires_grad_(True)
         D.requires_grad_(False)
-        loss_G, shortfall, fake = G_net(generator_loss, index, z, cond, p)
+        loss_G, shortfall, fake = G_net(generator_loss, index, z, cond, real, p)
         opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         opt_G.step()

@@ -247,6 +247,7 @@ def stage_anatomy(
         "lr": recipe.anatomy_lr[architecture],
         "instance_noise": recipe.anatomy_instance_noise,
         "mode_seeking": recipe.anatomy_mode_seeking,
+        "sliced": recipe.anatomy_sliced.get(architecture, 0.0),
         **kw,
     }
     generator, progress = anatomy_gan.train_anatomy_gan(

@@ -139,6 +139,7 @@ def _train_anatomy(out_dir, *, max_steps=None, architecture="stylegan2", **kw):
         max_steps=max_steps,
         instance_noise=0.1,
         mode_seeking=1.0,
+        sliced=1.0,
         ema_kimg=0.001,  # the EMA generator all but follows the generator
         **kw,
     )
@@ -158,10 +159,10 @@ def _relative_distance(a, b, start) -> float:
 
 
 def test_the_anatomy_gans_ranks_end_with_one_network_and_resume_it(tmp_path, one_torch_thread):
-    """A StyleGAN2 (style mixing, path length, lazy R1, instance noise, mode seeking): both
-    ranks end with the same EMA generator, which follows the generator, whose steps depend
-    on the discriminator's, so all three agree; and a run stopped and resumed on two ranks
-    ends where the unbroken one does."""
+    """A StyleGAN2 (style mixing, path length, lazy R1, instance noise, mode seeking, the
+    sliced distance): both ranks end with the same EMA generator, which follows the
+    generator, whose steps depend on the discriminator's, so all three agree; and a run
+    stopped and resumed on two ranks ends where the unbroken one does."""
     rank_0, rank_1 = _two_ranks(tmp_path / "ranks", train=_train_anatomy)
     _assert_same(rank_0, rank_1)
     start = _train_anatomy(tmp_path / "start", batch_size=BATCH, max_steps=0)

@@ -69,6 +69,17 @@ def test_the_subject_distance_pairs_two_different_subjects():
     assert anatomy_gan.subject_distance(latents, np.random.default_rng(0)) == 1.0
 
 
+def test_the_sliced_distance_sees_how_cells_vary_together_not_only_each_cell():
+    generator = torch.Generator().manual_seed(0)
+    draw = torch.Generator().manual_seed(1)
+    shared = torch.randn(256, 1, 1, 1, generator=draw).expand(256, 2, 4, 4)  # cells together
+    apart = torch.randn(256, 2, 4, 4, generator=draw)  # the same spread in each, independent
+    other = torch.randn(256, 2, 4, 4, generator=draw)
+    assert anatomy_gan.sliced_distance(shared, shared.flip(0), 64, generator) == 0
+    same = anatomy_gan.sliced_distance(apart, other, 64, generator)
+    assert anatomy_gan.sliced_distance(apart, shared, 64, generator) > 5 * same
+
+
 def test_style_mixing_gives_later_layers_another_w(tiny_brain_run):
     recipe, _ = tiny_brain_run
     config = training.anatomy_config(recipe, "stylegan2")
