@@ -83,6 +83,8 @@ RECIPES: dict[str, LatentRecipe] = {
         # The cGAN learns at a quarter of the StyleGAN2's rate: at 8000 steps its Fréchet
         # ratio was 2.16, at 24000 1.64 (docs/engine.md).
         anatomy_steps={"stylegan2": 8000, "cgan": 24000},
+        # Fréchet ratio 1.89 -> 1.79 with the sliced distance (docs/engine.md).
+        anatomy_sliced={"stylegan2": 30.0},
         detail_steps=1500,
         renderer_steps=1500,
         # The pixel term alone drew T1 lesions at half the simulation's contrast: the
