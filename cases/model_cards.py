@@ -72,9 +72,14 @@ def _stages(training: dict[str, Any]) -> str:
         f"{name} {stage['steps']:,} steps in {_duration(stage['wall_seconds'])}"
         for name, stage in stages.items()
     )
-    if training.get("anatomy_retrained"):
-        text += f" (the anatomy GAN trained anew {training['anatomy_retrained']})"
+    for stage, name in RETRAINED.items():
+        if training.get(f"{stage}_retrained"):
+            text += f" (the {name} trained anew {training[f'{stage}_retrained']})"
     return text
+
+
+# The stages a shipped model may have trained anew on its own other networks, in words.
+RETRAINED = {"renderer": "lesion renderer", "anatomy": "anatomy GAN"}
 
 
 def _licence(licence: str | dict[str, str]) -> str:

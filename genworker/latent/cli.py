@@ -8,6 +8,9 @@ python -m genworker latent ship brain-mri --architecture stylegan2
 python -m genworker latent retrain-anatomy chest-radiograph --architecture stylegan2
     (a shipped model's anatomy GAN trained anew by the recipe on the model's own other
     networks; resumes; then `latent evaluate` it again)
+python -m genworker latent retrain-renderer brain-mri [--architectures stylegan2,cgan]
+    (the same for the lesion renderer, trained once for the shipped models that share their
+    autoencoder and detail network)
 python -m genworker latent sample MODEL --finding glioma --out grid.png
 python -m genworker latent features brain-mri [--seeds 5]
     (train the fixed feature space of the Fréchet distance, measure its stability, ship it)
@@ -18,6 +21,7 @@ python -m genworker latent evaluate brain-mri --architecture stylegan2 [--cases 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -86,6 +90,15 @@ def _parser() -> argparse.ArgumentParser:
     retrain.add_argument("--models", type=Path, default=MODELS_DIR)
     retrain.add_argument("--workers", type=int, default=2, help="processes and threads to use")
     retrain.add_argument("--max-minutes", type=float, help="stop (resumably) after this long")
+    renderer = commands.add_parser(
+        "retrain-renderer", help="train shipped models' lesion renderer anew; resumes its run"
+    )
+    renderer.add_argument("recipe", choices=sorted(RECIPES))
+    renderer.add_argument("--architectures", type=_architectures, default=ARCHITECTURES)
+    renderer.add_argument("--runs", type=Path, default=RUNS_DIR)
+    renderer.add_argument("--models", type=Path, default=MODELS_DIR)
+    renderer.add_argument("--workers", type=int, default=2, help="processes and threads to use")
+    renderer.add_argument("--max-minutes", type=float, help="stop (resumably) after this long")
     sample = commands.add_parser("sample", help="a grid PNG: rows patients, columns severity")
     sample.add_argument("model", type=Path)
     sample.add_argument("--finding", required=True)
@@ -241,37 +254,88 @@ def _retrain_anatomy(args: argparse.Namespace) -> int:
     if not finished:
         print(f"{run} is not finished: run the same command again to continue")
         return 0
-    card = json.loads(card_path(path).read_text())
-    save_latent_model(
-        path,
-        domain=model.domain,
-        autoencoder=model.autoencoder,
-        anatomy=anatomy,
-        detail=model.detail,
-        renderer=model.renderer,
-        segmenter=model.segmenter,
-        card=retrained_card(
-            card, training.stage_records(recipe, run, args.architecture, stages=("anatomy",))
-        ),
-    )
-    path.with_suffix(".report.md").unlink(missing_ok=True)  # it judged the old anatomy
-    write_model_grids(path)
-    print(f"shipped {path}: evaluate it again (`latent evaluate {recipe.name} ...`)")
+    records = training.stage_records(recipe, run, args.architecture, stages=("anatomy",))
+    _ship_retrained(path, model, anatomy=anatomy, records=records)
     return 0
 
 
+def _retrain_renderer(args: argparse.Namespace) -> int:
+    recipe = latent_recipe(args.recipe)
+    paths = [args.models / f"{recipe.name}-{a}.pt" for a in args.architectures]
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        print(f"error: {', '.join(missing)} missing: nothing to retrain", file=sys.stderr)
+        return 2
+    models = [load_latent_model(path) for path in paths]
+    digests = {_digest(model, ("autoencoder", "detail")) for model in models}
+    if len(digests) > 1:
+        print(
+            "error: these models do not share their autoencoder and detail network: retrain "
+            "each one's renderer alone (--architectures)",
+            file=sys.stderr,
+        )
+        return 2
+    # The run is named by what it learns from, so models that share it share the run.
+    run = args.runs / f"{recipe.name}-renderer-{digests.pop()[:12]}"
+    renderer, finished = training.retrain_renderer(
+        recipe,
+        run,
+        models[0].autoencoder,
+        models[0].detail,
+        workers=args.workers,
+        max_minutes=args.max_minutes,
+    )
+    if not finished:
+        print(f"{run} is not finished: run the same command again to continue")
+        return 0
+    records = training.stage_records(recipe, run, "", stages=("renderer",))
+    for path, model in zip(paths, models, strict=True):
+        _ship_retrained(path, model, renderer=renderer, records=records)
+    return 0
+
+
+def _digest(model: LatentModel, parts: Sequence[str]) -> str:
+    """sha256 of the weights of ``model``'s ``parts``."""
+    digest = hashlib.sha256()
+    for part in parts:
+        for name, value in getattr(model, part).state_dict().items():
+            digest.update(f"{part}.{name}".encode())
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _ship_retrained(
+    path: Path, model: LatentModel, *, records: dict[str, dict], **retrained: torch.nn.Module
+) -> None:
+    """Save the model at ``path`` with its ``retrained`` parts, its card updated by their
+    stage ``records``, its grids drawn again and its report (which judged the old parts)
+    removed."""
+    parts = {
+        part: retrained.get(part, getattr(model, part))
+        for part in ("autoencoder", "anatomy", "detail", "renderer", "segmenter")
+    }
+    card = json.loads(card_path(path).read_text())
+    save_latent_model(path, domain=model.domain, card=retrained_card(card, records), **parts)
+    path.with_suffix(".report.md").unlink(missing_ok=True)
+    write_model_grids(path)
+    print(f"shipped {path}: evaluate it again (`latent evaluate ...`)")
+
+
 def retrained_card(card: dict, records: dict[str, dict]) -> dict:
-    """The card of a model whose anatomy GAN was trained anew: the new stage's time, the
-    totals again, and no evaluation (it judged the old anatomy)."""
+    """The card of a model whose stages in ``records`` were trained anew: their times, the
+    totals again, which stages were retrained, and no evaluation (it judged the old ones)."""
     kept = {
         key: value for key, value in card.items() if key not in ("evaluation", "file", "sha256")
     }
-    stages = {**card["training"]["stages"], "anatomy": records["anatomy"]}
+    stages = {**card["training"]["stages"], **records}
     kept["training"] = {
         **card["training"],
         "stages": stages,
         **stage_totals(stages),
-        "anatomy_retrained": "on this model's own autoencoder and detail network",
+        **{
+            f"{stage}_retrained": "on this model's own autoencoder and detail network"
+            for stage in records
+        },
     }
     return kept
 
@@ -441,6 +505,7 @@ COMMANDS = {
     "train": _train,
     "ship": _ship,
     "retrain-anatomy": _retrain_anatomy,
+    "retrain-renderer": _retrain_renderer,
     "sample": _sample,
     "features": _features,
     "evaluate": _evaluate,

@@ -106,6 +106,17 @@ def coarse_all(model: DetailNet, latents: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
+def redraw_all(model: DetailNet, latents: np.ndarray, batch: int = 64) -> np.ndarray:
+    """float32 [N, L, R, R]: each full latent drawn again from its own coarse grid."""
+    return np.concatenate(
+        [
+            model(model.coarse(torch.from_numpy(latents[i : i + batch]))).numpy()
+            for i in range(0, len(latents), batch)
+        ]
+    )
+
+
+@torch.no_grad()
 def held_out_l1(model: DetailNet, latents: np.ndarray) -> tuple[float, float]:
     """Mean |full - detailed(coarse(full))| and the same for plain bilinear upsampling."""
     full = torch.from_numpy(latents)

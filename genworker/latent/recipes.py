@@ -43,6 +43,9 @@ class LatentRecipe:
     # Per architecture, the weight of the sliced distance (anatomy_gan.sliced_distance).
     anatomy_sliced: dict = field(default_factory=dict)
     renderer_contrast: float = 0.0  # weight of the renderer's contrast term (renderer.py)
+    # Learn lesions on the detail network's redraws of the subjects, not on their encoded
+    # latents (RendererData.on_redraws): the renderer then trains after the detail network.
+    renderer_on_redraws: bool = False
     # The detail network's learning rate ends at this share of where it starts (cosine);
     # 1 keeps it constant (detail.train_detail).
     detail_lr_floor: float = 1.0
@@ -91,6 +94,9 @@ RECIPES: dict[str, LatentRecipe] = {
         # contrast term weighs what the reader sees (renderer.contrast_error); at 10 rather
         # than 3, T1c's contrast is nearer the simulation's and fewer plans fail the check.
         renderer_contrast=10.0,
+        # Learnt on encoded subjects, FLAIR lesions kept 0.8 of the simulation's contrast on
+        # sampled brains, whose thinner sulci hold less dark CSF around them (docs/engine.md).
+        renderer_on_redraws=True,
         # At a constant learning rate the detail network's last weights drew brains that a
         # classifier told from the autoencoder's own at AUC 0.99; decayed to a tenth, 0.53.
         detail_lr_floor=0.1,

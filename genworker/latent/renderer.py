@@ -17,7 +17,7 @@ as a sampled patient's latent is never exactly an encoded one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +90,14 @@ class RendererData:
     # pixels; with an autoencoder, they train the contrast term.
     masks: np.ndarray | None = None
     clean: np.ndarray | None = None
+
+    def on_redraws(self, redrawn: np.ndarray) -> RendererData:
+        """The same pairs with each track's normal latent replaced by ``redrawn`` [K, L, 32,
+        32] (the detail network's redraw of its coarse grid, which is what a sampled patient's
+        latent is) and each target moved with it: the lesion is learnt on the patients the
+        sampler draws, whose brains hold less CSF than the encoded subjects'."""
+        shift = redrawn - self.normal
+        return replace(self, normal=redrawn, target=self.target + shift[self.track])
 
 
 PIXEL_WINDOW = 12  # latent cells decoded around a lesion (96 pixels at 8 per cell)

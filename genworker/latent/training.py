@@ -1,8 +1,9 @@
 """Training a latent model end to end, stage by stage, resumable at every point.
 
 ``train_recipe`` simulates (or reads) the recipe's cohort and extra normal subjects into the
-run folder, then trains the autoencoder, the lesion renderer, the segmenter, the detail
-network and the anatomy GAN of each requested architecture; a stage already finished is
+run folder, then trains the autoencoder, the segmenter, the detail network, the lesion
+renderer (which may learn on the detail network's redraws) and the anatomy GAN of each
+requested architecture; a stage already finished is
 skipped and a stage cut short by ``max_minutes`` continues where it stopped when called
 again. Each stage's state records its wall and CPU time, which the model card reports.
 
@@ -30,7 +31,7 @@ from genworker.latent.autoencoder import (
     encode_all,
     train_autoencoder,
 )
-from genworker.latent.detail import DetailNet, coarse_all, held_out_l1, train_detail
+from genworker.latent.detail import DetailNet, coarse_all, held_out_l1, redraw_all, train_detail
 from genworker.latent.evaluation import RING_MM
 from genworker.latent.recipes import LatentRecipe
 from genworker.latent.renderer import LesionRenderer, RendererData, train_renderer
@@ -272,6 +273,7 @@ def stage_renderer(
     recipe: LatentRecipe,
     run: Path,
     autoencoder: Autoencoder,
+    detail: DetailNet,
     cohort: ScanCohort,
     *,
     ranks: Ranks = ALONE,
@@ -290,6 +292,8 @@ def stage_renderer(
         masks=cohort.masks[rows] if recipe.renderer_contrast > 0 else None,
         clean=cohort.clean[rows] if recipe.renderer_contrast > 0 else None,
     )
+    if recipe.renderer_on_redraws:
+        data = data.on_redraws(redraw_all(detail, data.normal))
     model, progress = train_renderer(
         data,
         recipe.renderer,
@@ -361,15 +365,15 @@ def train_recipe(
         recipe, run, autoencoder_data(cohort, normals), ranks=ranks, max_minutes=left()
     )
     parts: dict = {"autoencoder": autoencoder}
-    parts["renderer"] = stage_renderer(
-        recipe, run, autoencoder, cohort, ranks=ranks, max_minutes=left()
-    )
     parts["segmenter"] = stage_segmenter(recipe, run, cohort, ranks=ranks, max_minutes=left())
     if ranks.is_main:
         normal_latents(run, autoencoder, cohort, normals)
     ranks.barrier()
     latents = normal_latents(run, autoencoder, cohort, normals)
     parts["detail"] = stage_detail(recipe, run, latents.latents, ranks=ranks, max_minutes=left())
+    parts["renderer"] = stage_renderer(
+        recipe, run, autoencoder, parts["detail"], cohort, ranks=ranks, max_minutes=left()
+    )
     for architecture in architectures:
         parts[architecture] = stage_anatomy(
             recipe, run, latents, parts["detail"], architecture, ranks=ranks, max_minutes=left()
@@ -397,6 +401,24 @@ def retrain_anatomy(
     latents = normal_latents(run, autoencoder, cohort, normals_for(recipe, run, workers))
     generator = stage_anatomy(recipe, run, latents, detail, architecture, max_minutes=max_minutes)
     return generator, (run / architecture / FINAL["anatomy"]).exists()
+
+
+def retrain_renderer(
+    recipe: LatentRecipe,
+    run: Path,
+    autoencoder: Autoencoder,
+    detail: DetailNet,
+    *,
+    workers: int = 2,
+    max_minutes: float | None = None,
+) -> tuple[LesionRenderer, bool]:
+    """The lesion renderer trained anew in ``run`` on a finished model's own autoencoder and
+    detail network, as ``retrain_anatomy`` does for the anatomy GAN."""
+    torch.set_num_threads(workers)
+    run.mkdir(parents=True, exist_ok=True)
+    cohort = cohort_for(recipe, run, workers)
+    renderer = stage_renderer(recipe, run, autoencoder, detail, cohort, max_minutes=max_minutes)
+    return renderer, (run / FINAL["renderer"]).exists()
 
 
 def _stage_paths(run: Path, architecture: str) -> dict[str, tuple[Path, Path]]:

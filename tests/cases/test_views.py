@@ -231,16 +231,18 @@ def test_a_generators_page_gives_a_latent_models_card_in_words(
     assert f"<td>{met} of {len(targets)}</td>" in listing
 
 
-def test_a_generators_page_says_when_a_models_anatomy_gan_was_trained_anew(
+def test_a_generators_page_says_which_of_a_models_networks_were_trained_anew(
     login, educator, generator_model
 ):
     card = json.loads((ROOT / "genworker/models/chest-radiograph-cgan.card.json").read_text())
     card["training"]["anatomy_retrained"] = "on this model's own autoencoder and detail network"
+    card["training"]["renderer_retrained"] = "on this model's own autoencoder and detail network"
     generator_model.model_card = card
     generator_model.save()
     html = login(educator).get(reverse("generator-detail", args=[generator_model.pk]))
     html = html.content.decode()
     assert "(the anatomy GAN trained anew on this model&#x27;s own autoencoder" in html
+    assert "(the lesion renderer trained anew on this model&#x27;s own autoencoder" in html
 
 
 def test_a_generators_page_gives_a_pixel_models_card_in_words(login, educator, generator_model):

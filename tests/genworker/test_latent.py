@@ -17,7 +17,7 @@ from genworker.latent import cli as latent_cli
 from genworker.latent.autoencoder import AutoencoderData, train_autoencoder
 from genworker.latent.model import CaseRejected, load_latent_model, save_latent_model
 from genworker.latent.planning import PlanningError
-from genworker.latent.recipes import latent_recipe
+from genworker.latent.recipes import ARCHITECTURES, latent_recipe
 from genworker.networks import z_from_seed
 
 pytestmark = pytest.mark.skipif(
@@ -120,23 +120,7 @@ def test_retraining_a_shipped_anatomy_gan_keeps_the_other_networks_and_drops_the
     monkeypatch.setattr(model, "MIN_DICE", -1.0)  # the tiny segmenter finds nothing
     recipe, run = tiny_brain_run
     models = tmp_path / "models"
-    path = models / "brain-mri-cgan.pt"
-    old_stages = {
-        s: {"steps": 2, "wall_seconds": 60.0, "cpu_seconds": 30.0} for s in training.STATES
-    }
-    card = {
-        "name": "brain-mri-cgan",
-        "training": {"stages": old_stages, "wall_minutes": 5.0, "cpu_minutes": 2.5},
-        "evaluation": {"figures": {}},
-    }
-    models.mkdir()
-    save_latent_model(
-        path,
-        domain=model.DOMAINS["brain-mri"],
-        card=card,
-        **training.trained_parts(recipe, run, "cgan"),
-    )
-    path.with_suffix(".report.md").write_text("the old anatomy's figures")
+    path = _ship_evaluated(recipe, run, models / "brain-mri-cgan.pt")
     before = load_latent_model(path)
     longer = replace(recipe, anatomy_steps={"stylegan2": 2, "cgan": 3})
     monkeypatch.setattr(latent_cli, "latent_recipe", lambda name: longer)
@@ -157,8 +141,8 @@ def test_retraining_a_shipped_anatomy_gan_keeps_the_other_networks_and_drops_the
     written = json.loads(card_path(path).read_text())
     stages = written["training"]["stages"]
     assert stages["anatomy"]["steps"] == 3
-    assert {s: stages[s] for s in old_stages if s != "anatomy"} == {
-        s: r for s, r in old_stages.items() if s != "anatomy"
+    assert {s: stages[s] for s in OLD_STAGES if s != "anatomy"} == {
+        s: r for s, r in OLD_STAGES.items() if s != "anatomy"
     }
     assert written["training"]["wall_minutes"] == round(
         (4 * 60.0 + stages["anatomy"]["wall_seconds"]) / 60, 1
@@ -166,6 +150,82 @@ def test_retraining_a_shipped_anatomy_gan_keeps_the_other_networks_and_drops_the
     assert "evaluation" not in written
     assert not path.with_suffix(".report.md").exists()
     assert (models / "brain-mri-cgan.glioma.FLAIR.png").exists()
+
+
+PARTS = ("autoencoder", "anatomy", "detail", "renderer", "segmenter")
+OLD_STAGES = {s: {"steps": 2, "wall_seconds": 60.0, "cpu_seconds": 30.0} for s in training.STATES}
+
+
+def _ship_evaluated(recipe, run, path):
+    """The tiny run's cGAN shipped at ``path`` with an evaluated card and a report."""
+    card = {
+        "name": path.stem,
+        "training": {"stages": OLD_STAGES, "wall_minutes": 5.0, "cpu_minutes": 2.5},
+        "evaluation": {"figures": {}},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_latent_model(
+        path,
+        domain=model.DOMAINS["brain-mri"],
+        card=card,
+        **training.trained_parts(recipe, run, "cgan"),
+    )
+    path.with_suffix(".report.md").write_text("the old figures")
+    return path
+
+
+def test_retraining_the_renderer_ships_it_into_every_model_that_shares_its_inputs(
+    tiny_brain_run, tmp_path, monkeypatch, plan_on_a_real_brain
+):
+    monkeypatch.setattr(model, "MIN_DICE", -1.0)  # the tiny segmenter finds nothing
+    recipe, run = tiny_brain_run
+    models = tmp_path / "models"
+    paths = [_ship_evaluated(recipe, run, models / f"brain-mri-{a}.pt") for a in ARCHITECTURES]
+    before = load_latent_model(paths[0])
+    longer = replace(recipe, renderer_steps=3)
+    monkeypatch.setattr(latent_cli, "latent_recipe", lambda name: longer)
+    argv = ["retrain-renderer", "brain-mri", "--workers", "1"]
+    where = ["--models", str(models), "--runs", str(tmp_path / "runs")]
+    assert latent_cli.main([*argv, *where]) == 0
+
+    assert len(list((tmp_path / "runs").iterdir())) == 1  # one run for both
+    shipped = [load_latent_model(path) for path in paths]
+    for part in ("autoencoder", "detail", "anatomy", "segmenter"):
+        for name, value in getattr(before, part).state_dict().items():
+            for after in shipped:
+                assert torch.equal(getattr(after, part).state_dict()[name], value)
+    renderers = [after.renderer.state_dict() for after in shipped]
+    assert all(torch.equal(renderers[0][k], renderers[1][k]) for k in renderers[0])
+    assert any(not torch.equal(v, before.renderer.state_dict()[k]) for k, v in renderers[0].items())
+    for path in paths:
+        written = json.loads(card_path(path).read_text())
+        assert written["training"]["stages"]["renderer"]["steps"] == 3
+        assert written["training"]["stages"]["anatomy"] == OLD_STAGES["anatomy"]
+        assert written["training"]["renderer_retrained"].startswith("on this model's own")
+        assert "evaluation" not in written
+        assert not path.with_suffix(".report.md").exists()
+    assert (models / "brain-mri-stylegan2.glioma.T1c.png").exists()
+
+
+def test_models_that_do_not_share_an_autoencoder_cannot_share_a_retrained_renderer(
+    tiny_brain_run, tmp_path, capsys
+):
+    recipe, run = tiny_brain_run
+    models = tmp_path / "models"
+    paths = [_ship_evaluated(recipe, run, models / f"brain-mri-{a}.pt") for a in ARCHITECTURES]
+    other = load_latent_model(paths[1])
+    with torch.no_grad():
+        next(other.detail.parameters()).add_(1.0)
+    save_latent_model(
+        paths[1],
+        domain=other.domain,
+        card=other.card,
+        **{p: getattr(other, p) for p in PARTS},
+    )
+    argv = ["retrain-renderer", "brain-mri", "--models", str(models)]
+    assert latent_cli.main([*argv, "--runs", str(tmp_path / "runs")]) == 2
+    assert "do not share their autoencoder and detail network" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_retraining_a_model_that_is_not_there_names_the_missing_file(tmp_path, capsys):

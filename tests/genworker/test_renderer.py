@@ -97,3 +97,24 @@ def test_a_contrast_weight_without_masks_to_measure_it_is_refused(tmp_path):
             steps=1,
             contrast_weight=3.0,
         )
+
+
+def test_on_redraws_the_lesion_a_target_adds_stays_what_the_simulation_added():
+    rng = np.random.default_rng(0)
+    normal = rng.standard_normal((2, 4, GRID, GRID)).astype(np.float32)
+    target = rng.standard_normal((3, 4, GRID, GRID)).astype(np.float32)
+    track = np.array([0, 1, 1])
+    data = RendererData(
+        normal=normal,
+        target=target,
+        maps=np.zeros((3, 1, 4 * GRID, 4 * GRID), np.float16),
+        track=track,
+    )
+    redrawn = rng.standard_normal(normal.shape).astype(np.float32)
+    moved = data.on_redraws(redrawn)
+    assert moved.normal is redrawn
+    np.testing.assert_allclose(
+        moved.target - moved.normal[track], target - normal[track], rtol=0, atol=1e-5
+    )
+    assert moved.maps is data.maps
+    assert data.normal is normal  # the original stays as it was
