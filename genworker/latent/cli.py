@@ -84,21 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     retrain = commands.add_parser(
         "retrain-anatomy", help="train a shipped model's anatomy GAN anew; resumes its run"
     )
-    retrain.add_argument("recipe", choices=sorted(RECIPES))
     retrain.add_argument("--architecture", choices=ARCHITECTURES, required=True)
-    retrain.add_argument("--runs", type=Path, default=RUNS_DIR)
-    retrain.add_argument("--models", type=Path, default=MODELS_DIR)
-    retrain.add_argument("--workers", type=int, default=2, help="processes and threads to use")
-    retrain.add_argument("--max-minutes", type=float, help="stop (resumably) after this long")
+    _retrain_options(retrain)
     renderer = commands.add_parser(
         "retrain-renderer", help="train shipped models' lesion renderer anew; resumes its run"
     )
-    renderer.add_argument("recipe", choices=sorted(RECIPES))
     renderer.add_argument("--architectures", type=_architectures, default=ARCHITECTURES)
-    renderer.add_argument("--runs", type=Path, default=RUNS_DIR)
-    renderer.add_argument("--models", type=Path, default=MODELS_DIR)
-    renderer.add_argument("--workers", type=int, default=2, help="processes and threads to use")
-    renderer.add_argument("--max-minutes", type=float, help="stop (resumably) after this long")
+    _retrain_options(renderer)
     sample = commands.add_parser("sample", help="a grid PNG: rows patients, columns severity")
     sample.add_argument("model", type=Path)
     sample.add_argument("--finding", required=True)
@@ -133,6 +125,14 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--workers", type=int, default=2)
     evaluate.add_argument("--models", type=Path, default=MODELS_DIR)
     return parser
+
+
+def _retrain_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", choices=sorted(RECIPES))
+    parser.add_argument("--runs", type=Path, default=RUNS_DIR)
+    parser.add_argument("--models", type=Path, default=MODELS_DIR)
+    parser.add_argument("--workers", type=int, default=2, help="processes and threads to use")
+    parser.add_argument("--max-minutes", type=float, help="stop (resumably) after this long")
 
 
 def _train(args: argparse.Namespace) -> int:
