@@ -381,6 +381,14 @@ def train_recipe(
     return parts
 
 
+def _retraining_cohort(recipe: LatentRecipe, run: Path, workers: int) -> ScanCohort:
+    """The recipe's cohort in a retrain's ``run`` folder (made if missing), on ``workers``
+    threads."""
+    torch.set_num_threads(workers)
+    run.mkdir(parents=True, exist_ok=True)
+    return cohort_for(recipe, run, workers)
+
+
 def retrain_anatomy(
     recipe: LatentRecipe,
     run: Path,
@@ -395,9 +403,7 @@ def retrain_anatomy(
     autoencoder and detail network (the recipe's cohort and normals encoded by them), so that
     a shipped model's anatomy can follow a changed recipe without training the stages it
     shares again; returns the generator and whether it is finished."""
-    torch.set_num_threads(workers)
-    run.mkdir(parents=True, exist_ok=True)
-    cohort = cohort_for(recipe, run, workers)
+    cohort = _retraining_cohort(recipe, run, workers)
     latents = normal_latents(run, autoencoder, cohort, normals_for(recipe, run, workers))
     generator = stage_anatomy(recipe, run, latents, detail, architecture, max_minutes=max_minutes)
     return generator, (run / architecture / FINAL["anatomy"]).exists()
@@ -414,9 +420,7 @@ def retrain_renderer(
 ) -> tuple[LesionRenderer, bool]:
     """The lesion renderer trained anew in ``run`` on a finished model's own autoencoder and
     detail network, as ``retrain_anatomy`` does for the anatomy GAN."""
-    torch.set_num_threads(workers)
-    run.mkdir(parents=True, exist_ok=True)
-    cohort = cohort_for(recipe, run, workers)
+    cohort = _retraining_cohort(recipe, run, workers)
     renderer = stage_renderer(recipe, run, autoencoder, detail, cohort, max_minutes=max_minutes)
     return renderer, (run / FINAL["renderer"]).exists()
 
