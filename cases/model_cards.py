@@ -75,6 +75,12 @@ def _stages(training: dict[str, Any]) -> str:
     for stage, name in RETRAINED.items():
         if training.get(f"{stage}_retrained"):
             text += f" (the {name} trained anew {training[f'{stage}_retrained']})"
+    calibration = training.get("anatomy_calibration")
+    if calibration:
+        text += (
+            "; the anatomy GAN's grids calibrated to the mean and covariance of its "
+            f"{calibration['training_grids']:,} training grids"
+        )
     return text
 
 

@@ -11,6 +11,9 @@ python -m genworker latent retrain-anatomy chest-radiograph --architecture style
 python -m genworker latent retrain-renderer brain-mri [--architectures stylegan2,cgan]
     (the same for the lesion renderer, trained once for the shipped models that share their
     autoencoder and detail network)
+python -m genworker latent calibrate chest-radiograph --architecture stylegan2
+    (fit a shipped model's anatomy GAN's calibration to the grids it trained on; then
+    `latent evaluate` it again)
 python -m genworker latent sample MODEL --finding glioma --out grid.png
 python -m genworker latent features brain-mri [--seeds 5]
     (train the fixed feature space of the Fréchet distance, measure its stability, ship it)
@@ -91,6 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     renderer.add_argument("--architectures", type=_architectures, default=ARCHITECTURES)
     _retrain_options(renderer)
+    calibrate = commands.add_parser(
+        "calibrate", help="fit a shipped model's anatomy GAN's calibration to its training grids"
+    )
+    calibrate.add_argument("--architecture", choices=ARCHITECTURES, required=True)
+    _retrain_options(calibrate)
     sample = commands.add_parser("sample", help="a grid PNG: rows patients, columns severity")
     sample.add_argument("model", type=Path)
     sample.add_argument("--finding", required=True)
@@ -174,6 +182,11 @@ def model_card(recipe: LatentRecipe, architecture: str, run: Path) -> dict:
             "stages": stages,
             **stage_totals(stages),
             "budget_wall_minutes_on_two_cores": recipe.cpu_minutes,
+            **(
+                {"anatomy_calibration": training.calibration_record(run / architecture)}
+                if recipe.anatomy_calibration
+                else {}
+            ),
         },
         "cohort": {
             "name": recipe.cohort,
@@ -234,14 +247,26 @@ def write_grids(model: LatentModel, finding: str, stem: Path, *, patients: int, 
     print(f"grids of {finding}: {time.perf_counter() - started:.1f} s")
 
 
-def _retrain_anatomy(args: argparse.Namespace) -> int:
+def _shipped(
+    args: argparse.Namespace, doing: str
+) -> tuple[LatentRecipe, Path, LatentModel, Path] | None:
+    """The recipe, the shipped model's path, the model and the run folder of its anatomy GAN
+    (the recipe's cohort and normals, encoded by the model's own networks); None, with the
+    error said, where the model is missing."""
     recipe = latent_recipe(args.recipe)
     path = args.models / f"{recipe.name}-{args.architecture}.pt"
     if not path.exists():
-        print(f"error: {path} is missing: nothing to retrain", file=sys.stderr)
-        return 2
-    model = load_latent_model(path)
+        print(f"error: {path} is missing: nothing to {doing}", file=sys.stderr)
+        return None
     run = args.runs / f"{recipe.name}-{args.architecture}-anatomy"
+    return recipe, path, load_latent_model(path), run
+
+
+def _retrain_anatomy(args: argparse.Namespace) -> int:
+    shipped = _shipped(args, "retrain")
+    if shipped is None:
+        return 2
+    recipe, path, model, run = shipped
     anatomy, finished = training.retrain_anatomy(
         recipe,
         run,
@@ -255,7 +280,35 @@ def _retrain_anatomy(args: argparse.Namespace) -> int:
         print(f"{run} is not finished: run the same command again to continue")
         return 0
     records = training.stage_records(recipe, run, args.architecture, stages=("anatomy",))
-    _ship_retrained(path, model, anatomy=anatomy, records=records)
+    card, calibrated = retrained_card(_card(path), records), None
+    if recipe.anatomy_calibration:  # else the old calibration, fitted to the old GAN, goes
+        card = calibrated_card(card, run / args.architecture)
+        calibrated = training.load_calibration(run / args.architecture / training.CALIBRATION)
+    _ship_retrained(path, model, card, anatomy=anatomy, calibration=calibrated)
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    shipped = _shipped(args, "calibrate")
+    if shipped is None:
+        return 2
+    recipe, path, model, run = shipped
+    folder = run / f"calibration-{_digest(model, ('anatomy', 'detail'))[:12]}"
+    try:
+        fitted = training.calibrate_anatomy(
+            recipe,
+            run,
+            model.autoencoder,
+            model.detail,
+            model.anatomy,
+            folder,
+            workers=args.workers,
+        )
+    except ValueError as error:  # too few subjects for the grid's cells
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    card = calibrated_card(retrained_card(_card(path), {}), folder)
+    _ship_retrained(path, model, card, calibration=fitted)
     return 0
 
 
@@ -290,7 +343,7 @@ def _retrain_renderer(args: argparse.Namespace) -> int:
         return 0
     records = training.stage_records(recipe, run, "", stages=("renderer",))
     for path, model in zip(paths, models, strict=True):
-        _ship_retrained(path, model, renderer=renderer, records=records)
+        _ship_retrained(path, model, retrained_card(_card(path), records), renderer=renderer)
     return 0
 
 
@@ -304,21 +357,30 @@ def _digest(model: LatentModel, parts: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def _card(path: Path) -> dict:
+    return json.loads(card_path(path).read_text())
+
+
 def _ship_retrained(
-    path: Path, model: LatentModel, *, records: dict[str, dict], **retrained: torch.nn.Module
+    path: Path, model: LatentModel, card: dict, **retrained: torch.nn.Module | None
 ) -> None:
-    """Save the model at ``path`` with its ``retrained`` parts, its card updated by their
-    stage ``records``, its grids drawn again and its report (which judged the old parts)
-    removed."""
+    """Save the model at ``path`` with its ``retrained`` parts (a calibration of None drops
+    the model's) and ``card``, its grids drawn again and its report (which judged the old
+    parts) removed."""
     parts = {
         part: retrained.get(part, getattr(model, part))
-        for part in ("autoencoder", "anatomy", "detail", "renderer", "segmenter")
+        for part in ("autoencoder", "anatomy", "detail", "renderer", "segmenter", "calibration")
     }
-    card = json.loads(card_path(path).read_text())
-    save_latent_model(path, domain=model.domain, card=retrained_card(card, records), **parts)
+    save_latent_model(path, domain=model.domain, card=card, **parts)
     path.with_suffix(".report.md").unlink(missing_ok=True)
     write_model_grids(path)
     print(f"shipped {path}: evaluate it again (`latent evaluate ...`)")
+
+
+def calibrated_card(card: dict, folder: Path) -> dict:
+    """``card`` with the record of the calibration fitted into ``folder``."""
+    record = training.calibration_record(folder)
+    return {**card, "training": {**card["training"], "anatomy_calibration": record}}
 
 
 def retrained_card(card: dict, records: dict[str, dict]) -> dict:
@@ -506,6 +568,7 @@ COMMANDS = {
     "ship": _ship,
     "retrain-anatomy": _retrain_anatomy,
     "retrain-renderer": _retrain_renderer,
+    "calibrate": _calibrate,
     "sample": _sample,
     "features": _features,
     "evaluate": _evaluate,

@@ -1,9 +1,11 @@
-"""A shipped latent model: its five networks in one file, and how a case's series is made.
+"""A shipped latent model: its five networks (and the anatomy GAN's calibration, where it
+has one) in one file, and how a case's series is made.
 
 The file is a plain dict (format tag, each part's config and weights, the model card) that
 loads with ``torch.load(weights_only=True)``. :meth:`LatentModel.series` turns a patient
 (z, age, sex) and a request (finding, severities, side, location) into a progression
-series: the anatomy GAN draws the patient's coarse latent grid, the detail network the full
+series: the anatomy GAN draws the patient's coarse latent grid (through its calibration,
+where the model has one: :mod:`genworker.latent.calibration`), the detail network the full
 one, and the series has the same anatomy at every timepoint, the planned lesion drawn at each, the
 scanner's noise added, and each image's lesion read back and checked against its planned mask.
 
@@ -30,6 +32,7 @@ from genworker.cohorts import brain_mri, chest_radiograph
 from genworker.conditions import ConditionSchema
 from genworker.latent import anatomy_gan, planning
 from genworker.latent.autoencoder import Autoencoder, AutoencoderConfig
+from genworker.latent.calibration import GridCalibration
 from genworker.latent.detail import DetailConfig, DetailNet
 from genworker.latent.renderer import LesionRenderer, RendererConfig
 from genworker.latent.segmenter import Segmenter, SegmenterConfig, dice
@@ -117,6 +120,7 @@ class LatentModel:
     renderer: LesionRenderer
     segmenter: Segmenter
     card: dict
+    calibration: GridCalibration | None = None  # of the anatomy GAN's grids, where fitted
     sha256: str = ""
     rejections: int = 0  # plans rejected by the image check since loading
     max_batch: int = 8  # cases a worker groups into one call of progression_batch
@@ -172,9 +176,12 @@ class LatentModel:
     ) -> tuple[torch.Tensor, np.ndarray]:
         """The patient's normal latent [1, L, 32, 32] and its w [w_dim]."""
         z_row = torch.from_numpy(np.asarray(z, np.float32)[None]).to(self.device)
-        ws = self.anatomy.mapping(z_row, self.conditions(age, sex), truncation)
+        cond = self.conditions(age, sex)
+        ws = self.anatomy.mapping(z_row, cond, truncation)
         # Unclamped, as in training: standardised latents reach beyond [-1, 1].
         coarse = self.anatomy.synthesis_network(ws, "const")
+        if self.calibration is not None:
+            coarse = self.calibration(coarse, cond)
         return self.detail(coarse), ws[0, 0].cpu().numpy()
 
     @torch.no_grad()
@@ -306,9 +313,11 @@ def save_latent_model(
     renderer: LesionRenderer,
     segmenter: Segmenter,
     card: dict,
+    calibration: GridCalibration | None = None,
     half: bool = True,
 ) -> str:
-    """Write ``path`` and its sidecar card; returns the file's sha256."""
+    """Write ``path`` and its sidecar card; returns the file's sha256. The calibration is
+    kept in full precision: its map multiplies every cell of the grid."""
     card_json = json.dumps(card, indent=2, sort_keys=True)
     payload = {
         "format": FORMAT,
@@ -322,6 +331,8 @@ def save_latent_model(
         },
         "model_card": json.loads(card_json),
     }
+    if calibration is not None:
+        payload["parts"]["calibration"] = _part(calibration, calibration.config, half=False)
     return write_with_card(payload, path, json.loads(card_json))
 
 
@@ -340,6 +351,10 @@ def load_latent_model(path: Path, device: str = "cpu") -> LatentModel:
     match."""
     payload, digest = read_checked(path, FORMAT)
     parts = payload["parts"]
+    calibration = None
+    if "calibration" in parts:  # models shipped without one draw the grids as the GAN does
+        part = parts["calibration"]
+        calibration = _load(GridCalibration(**part["config"]), part, device)
     return LatentModel(
         domain=DOMAINS[payload["domain"]],
         autoencoder=_load(
@@ -364,6 +379,7 @@ def load_latent_model(path: Path, device: str = "cpu") -> LatentModel:
             device,
         ),
         card=payload["model_card"],
+        calibration=calibration,
         sha256=digest,
         device=str(device),
     )

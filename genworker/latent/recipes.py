@@ -42,6 +42,8 @@ class LatentRecipe:
     anatomy_mode_seeking: float = 1.0  # see anatomy_gan.train_anatomy_gan
     # Per architecture, the weight of the sliced distance (anatomy_gan.sliced_distance).
     anatomy_sliced: dict = field(default_factory=dict)
+    # Fit the anatomy GAN's calibration after it trains (genworker.latent.calibration).
+    anatomy_calibration: bool = False
     renderer_contrast: float = 0.0  # weight of the renderer's contrast term (renderer.py)
     # Learn lesions on the detail network's redraws of the subjects, not on their encoded
     # latents (RendererData.on_redraws): the renderer then trains after the detail network.
@@ -88,6 +90,9 @@ RECIPES: dict[str, LatentRecipe] = {
         anatomy_steps={"stylegan2": 8000, "cgan": 24000},
         # Fréchet ratio 1.89 -> 1.79 with the sliced distance (docs/engine.md).
         anatomy_sliced={"stylegan2": 30.0},
+        # Calibrated, the Fréchet ratio went from 1.80 to 1.47 (StyleGAN2) and from 1.67 to
+        # 1.48 (cGAN), the two-sample AUC from 0.56 to 0.54 and 0.53 (docs/engine.md).
+        anatomy_calibration=True,
         detail_steps=1500,
         renderer_steps=1500,
         # The pixel term alone drew T1 lesions at half the simulation's contrast: the
@@ -125,6 +130,9 @@ RECIPES: dict[str, LatentRecipe] = {
         # steps than it had at 24000 without (docs/engine.md).
         anatomy_steps={"stylegan2": 12000, "cgan": 24000},
         anatomy_sliced={"stylegan2": 30.0},
+        # Not calibrated: its normal films came nearer the simulation's, but the evaluation's
+        # Fréchet ratio did not move (StyleGAN2 5.94 -> 5.91, cGAN 4.48 -> 4.74;
+        # docs/engine.md).
         detail_steps=1500,
         # As for the brain: at a constant learning rate the two-sample classifier told the
         # generated films from simulated ones at AUC 0.85-0.87; decayed to a tenth, 0.59.

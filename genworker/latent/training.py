@@ -3,9 +3,10 @@
 ``train_recipe`` simulates (or reads) the recipe's cohort and extra normal subjects into the
 run folder, then trains the autoencoder, the segmenter, the detail network, the lesion
 renderer (which may learn on the detail network's redraws) and the anatomy GAN of each
-requested architecture; a stage already finished is skipped and a stage cut short by
-``max_minutes`` continues where it stopped when called again. Each stage's state records
-its wall and CPU time, which the model card reports.
+requested architecture (with its calibration, where the recipe asks for one); a stage
+already finished is skipped and a stage cut short by ``max_minutes`` continues where it
+stopped when called again. Each stage's state records its wall and CPU time, which the
+model card reports.
 
 Under torchrun (``ranks``) rank 0 simulates the cohort and writes every file; every stage,
 the anatomy GANs included, trains data-parallel on every rank (:mod:`genworker.latent.runs`).
@@ -24,7 +25,7 @@ import torch
 from scipy import ndimage
 
 from genworker.cohorts.scans import ScanCohort, load_scans, save_scans
-from genworker.latent import anatomy_gan
+from genworker.latent import anatomy_gan, calibration
 from genworker.latent.autoencoder import (
     Autoencoder,
     AutoencoderData,
@@ -261,12 +262,51 @@ def stage_anatomy(
         ranks=ranks,
         **options,
     )
-    _keep(
-        generator,
-        run / architecture / FINAL["anatomy"],
-        ranks.is_main and progress.step >= recipe.anatomy_steps[architecture],
-    )
+    finished = ranks.is_main and progress.step >= recipe.anatomy_steps[architecture]
+    _keep(generator, run / architecture / FINAL["anatomy"], finished)
+    if finished and recipe.anatomy_calibration:
+        stage_calibration(run / architecture, coarse, generator)
     return generator
+
+
+CALIBRATION = "calibration.pt"  # beside the anatomy GAN, with its record in a .json
+
+
+def stage_calibration(
+    folder: Path, coarse: anatomy_gan.AnatomyData, generator: ConditionalGenerator
+) -> calibration.GridCalibration:
+    """The anatomy GAN's calibration to the coarse grids it trained on, fitted once into
+    ``folder``; its record (grids used, seconds taken) beside it."""
+    path = folder / CALIBRATION
+    if path.exists():
+        return load_calibration(path)
+    started, cpu = time.perf_counter(), time.process_time()
+    cond = coarse.conditions(np.arange(len(coarse.latents)))
+    fitted = calibration.calibrate(generator, coarse.latents, cond)
+    record = {
+        "training_grids": len(coarse.latents),
+        "drawn_grids": calibration.DRAWS_PER_GRID * len(coarse.latents),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "cpu_seconds": round(time.process_time() - cpu, 3),
+    }
+    path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    temporary = path.with_suffix(".tmp")
+    torch.save(fitted.state_dict(), temporary)
+    os.replace(temporary, path)
+    return fitted
+
+
+def load_calibration(path: Path) -> calibration.GridCalibration:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    cells, conditions = state["transport"].shape[0], state["training_mean"].shape[0] - 1
+    fitted = calibration.GridCalibration(cells, conditions)
+    fitted.load_state_dict(state)
+    return fitted.eval()
+
+
+def calibration_record(folder: Path) -> dict:
+    """What the model card says of a calibration fitted into ``folder``."""
+    return json.loads((folder / CALIBRATION).with_suffix(".json").read_text())
 
 
 def stage_renderer(
@@ -425,6 +465,26 @@ def retrain_renderer(
     return renderer, (run / FINAL["renderer"]).exists()
 
 
+def calibrate_anatomy(
+    recipe: LatentRecipe,
+    run: Path,
+    autoencoder: Autoencoder,
+    detail: DetailNet,
+    generator: ConditionalGenerator,
+    folder: Path,
+    *,
+    workers: int = 2,
+) -> calibration.GridCalibration:
+    """A finished model's anatomy GAN calibrated into ``folder`` (see ``stage_calibration``)
+    to the coarse grids of the recipe's normal subjects encoded by the model's own
+    autoencoder and detail network, in ``run`` as ``retrain_anatomy`` encodes them."""
+    cohort = _retraining_cohort(recipe, run, workers)
+    latents = normal_latents(run, autoencoder, cohort, normals_for(recipe, run, workers))
+    coarse = anatomy_gan.AnatomyData(coarse_all(detail, latents.latents), latents.age, latents.sex)
+    folder.mkdir(parents=True, exist_ok=True)
+    return stage_calibration(folder, coarse, generator)
+
+
 def _stage_paths(run: Path, architecture: str) -> dict[str, tuple[Path, Path]]:
     return {
         stage: (
@@ -439,6 +499,9 @@ def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
     """The finished networks of a run; an error naming the stages still to train."""
     paths = _stage_paths(run, architecture)
     missing = [stage for stage, (_, final) in paths.items() if not final.exists()]
+    calibrated = run / architecture / CALIBRATION
+    if recipe.anatomy_calibration and not calibrated.exists():
+        missing.append("the anatomy GAN's calibration")
     if missing:
         raise FileNotFoundError(
             f"{run} has not finished {', '.join(missing)}: run `python -m genworker latent "
@@ -454,6 +517,8 @@ def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
     for stage, module in modules.items():
         module.load_state_dict(torch.load(paths[stage][1], map_location="cpu", weights_only=True))
         module.eval().requires_grad_(False)
+    if recipe.anatomy_calibration:
+        modules["calibration"] = load_calibration(calibrated)
     return modules
 
 

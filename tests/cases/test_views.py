@@ -245,6 +245,20 @@ def test_a_generators_page_says_which_of_a_models_networks_were_trained_anew(
     assert "(the lesion renderer trained anew on this model&#x27;s own autoencoder" in html
 
 
+def test_a_generators_page_says_whether_its_anatomy_gan_is_calibrated(
+    login, educator, generator_model
+):
+    card = json.loads((ROOT / "genworker/models/brain-mri-cgan.card.json").read_text())
+    uncalibrated = {**card, "training": dict(card["training"])}
+    del uncalibrated["training"]["anatomy_calibration"]
+    said = "grids calibrated to the mean and covariance of its 2,480 training grids"
+    for shown, calibrated in ((card, True), (uncalibrated, False)):
+        generator_model.model_card = shown
+        generator_model.save()
+        html = login(educator).get(reverse("generator-detail", args=[generator_model.pk]))
+        assert (said in html.content.decode()) is calibrated
+
+
 def test_a_generators_page_gives_a_pixel_models_card_in_words(login, educator, generator_model):
     generator_model.model_card = {
         "recipe": {"name": "chest-xray", "device_class": "cpu", "note": "the CPU recipe"},

@@ -228,6 +228,66 @@ def test_models_that_do_not_share_an_autoencoder_cannot_share_a_retrained_render
     assert not (tmp_path / "runs").exists()
 
 
+def test_calibrating_a_shipped_model_maps_every_grid_its_anatomy_gan_draws(
+    tiny_brain_run, tmp_path, monkeypatch, plan_on_a_real_brain
+):
+    monkeypatch.setattr(model, "MIN_DICE", -1.0)  # the tiny segmenter finds nothing
+    recipe, run = tiny_brain_run
+    models = tmp_path / "models"
+    path = _ship_evaluated(recipe, run, models / "brain-mri-cgan.pt")
+    before = load_latent_model(path)
+    # The tiny run has a handful of normal subjects; a calibration needs more than 512.
+    rng = np.random.default_rng(0)
+    subjects = anatomy_gan.AnatomyData(
+        rng.standard_normal((600, 8, 32, 32)).astype(np.float32),
+        rng.uniform(20, 80, 600).astype(np.float32),
+        rng.integers(0, 2, 600),
+    )
+    monkeypatch.setattr(training, "normal_latents", lambda *args: subjects)
+    monkeypatch.setattr(latent_cli, "latent_recipe", lambda name: recipe)
+    argv = ["calibrate", "brain-mri", "--architecture", "cgan", "--workers", "1"]
+    where = ["--models", str(models), "--runs", str(tmp_path / "runs")]
+    assert latent_cli.main([*argv, *where]) == 0
+
+    after = load_latent_model(path)
+    assert before.calibration is None
+    assert after.calibration is not None
+    for part in PARTS:
+        for name, value in getattr(before, part).state_dict().items():
+            assert torch.equal(getattr(after, part).state_dict()[name], value)
+    z = z_from_seed(3, 1, after.z_dim)[0]
+    latent, _ = after.normal_latent(z, 40.0, "F")
+    with torch.no_grad():
+        cond = after.conditions(40.0, "F")
+        grid = after.anatomy.synthesis_network(
+            after.anatomy.mapping(torch.from_numpy(z[None]), cond), "const"
+        )
+        torch.testing.assert_close(latent, after.detail(after.calibration(grid, cond)))
+        assert not torch.allclose(latent, after.detail(grid), atol=1e-3)
+    written = json.loads(card_path(path).read_text())
+    assert written["training"]["anatomy_calibration"]["training_grids"] == 600
+    assert written["training"]["anatomy_calibration"]["drawn_grids"] == 2400
+    assert written["training"]["stages"] == OLD_STAGES
+    assert "evaluation" not in written
+    assert not path.with_suffix(".report.md").exists()
+    assert (models / "brain-mri-cgan.glioma.FLAIR.png").exists()
+
+
+def test_a_calibration_on_too_few_subjects_is_refused_and_names_why(
+    tiny_brain_run, tmp_path, monkeypatch, capsys
+):
+    recipe, run = tiny_brain_run
+    models = tmp_path / "models"
+    path = _ship_evaluated(recipe, run, models / "brain-mri-cgan.pt")
+    shipped = path.read_bytes()
+    monkeypatch.setattr(latent_cli, "latent_recipe", lambda name: recipe)
+    argv = ["calibrate", "brain-mri", "--architecture", "cgan", "--workers", "1"]
+    where = ["--models", str(models), "--runs", str(tmp_path / "runs")]
+    assert latent_cli.main([*argv, *where]) == 2
+    assert "needs more grids than cells" in capsys.readouterr().err
+    assert path.read_bytes() == shipped
+
+
 def test_retraining_a_model_that_is_not_there_names_the_missing_file(tmp_path, capsys):
     argv = ["retrain-anatomy", "brain-mri", "--architecture", "cgan", "--models", str(tmp_path)]
     assert latent_cli.main(argv) == 2

@@ -11,7 +11,7 @@ import torch
 
 from genworker.cohorts import chest_radiograph as cr
 from genworker.cohorts import sources
-from genworker.latent import model, training
+from genworker.latent import anatomy_gan, model, training
 from genworker.latent.model import load_latent_model, save_latent_model
 from genworker.latent.planning import PLACEMENTS, PlanningError, plan_chest
 from genworker.latent.recipes import latent_recipe
@@ -72,16 +72,33 @@ def test_the_chest_recipe_trains_ships_and_draws_a_planned_series(
     lungs, tmp_path_factory, monkeypatch
 ):
     torch.set_num_threads(1)
-    recipe = replace(latent_recipe("chest-radiograph"), **TINY_LENGTHS)
+    recipe = replace(latent_recipe("chest-radiograph"), **TINY_LENGTHS, anatomy_calibration=True)
+    encoded, grids = training.normal_latents, []
+
+    def with_more_subjects(*args):  # a calibration needs more normal grids than 512 cells
+        found = encoded(*args)
+        grids.append(len(found.latents) + 600)
+        more = np.random.default_rng(0).standard_normal((600, *found.latents.shape[1:]))
+        return anatomy_gan.AnatomyData(
+            np.concatenate([found.latents, more.astype(np.float32)]),
+            np.concatenate([found.age, np.full(600, 50.0, np.float32)]),
+            np.concatenate([found.sex, np.zeros(600, found.sex.dtype)]),
+        )
+
+    monkeypatch.setattr(training, "normal_latents", with_more_subjects)
     run = tmp_path_factory.mktemp("chest-run")
     training.train_recipe(recipe, run, architectures=("cgan",), workers=1)
     parts = training.trained_parts(recipe, run, "cgan")
+    record = training.calibration_record(run / "cgan")
+    assert (record["training_grids"], record["drawn_grids"]) == (grids[-1], 4 * grids[-1])
     path = run / "tiny-chest.pt"
     save_latent_model(
         path, domain=model.DOMAINS["chest-radiograph"], card={"name": "tiny-chest"}, **parts
     )
     loaded = load_latent_model(path)
     assert (loaded.domain.modality, loaded.domain.channels) == ("DX", ("DX",))
+    for name, value in parts["calibration"].state_dict().items():
+        assert torch.equal(loaded.calibration.state_dict()[name], value)  # in full precision
     # The tiny decoder draws no lungs: plan on a simulated subject's, and keep any image.
     plan = model.PLANNERS["chest-radiograph"]
     monkeypatch.setitem(

@@ -53,3 +53,4 @@ def test_a_shipped_latent_model_was_trained_by_its_recipe_within_its_budget(name
     }
     wall_minutes = sum(record["wall_seconds"] for record in stages.values()) / 60
     assert card["training"]["wall_minutes"] == round(wall_minutes, 1) <= recipe.cpu_minutes
+    assert ("anatomy_calibration" in card["training"]) is recipe.anatomy_calibration
