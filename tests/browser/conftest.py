@@ -7,6 +7,8 @@ Without /usr/bin/chromium the browser tests are skipped, unless GANTRY_REQUIRE_B
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +29,11 @@ READ_CANVAS = """
   return grey;
 }
 """
+
+
+# How the live server's ThreadingMixIn names the thread that answers one request.
+REQUEST_THREAD = "(process_request_thread)"
+REQUEST_WAIT_S = 30  # in all: a test that failed may leave a page open
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -51,3 +58,17 @@ def browser() -> Iterator:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item) -> None:
+    """Before any fixture is torn down, let the live server finish the requests it is still
+    answering. A viewer goes on fetching images after a test's last step; such a request
+    would otherwise query tables while the test database is flushed (the two can deadlock,
+    and the flush fails) or open files after MEDIA_ROOT is restored."""
+    if "live_server" not in getattr(item, "fixturenames", ()):
+        return
+    deadline = time.monotonic() + REQUEST_WAIT_S
+    for thread in threading.enumerate():
+        if thread.name.endswith(REQUEST_THREAD):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -61,6 +61,6 @@ def test_an_educator_writes_a_template_generates_its_cases_and_opens_one(
     case_links.first.wait_for()
     assert case_links.count() == 2  # the job's cases, and only those
     case_links.first.click()
-    page.wait_for_selector("#gantry-viewer canvas")
+    page.wait_for_selector("#gantry-viewer[data-rendered]")
     assert errors == []
     context.close()
