@@ -670,7 +670,26 @@ def distribution(
     reference: Sequence[CaseRecord],
 ) -> dict[str, float | None]:
     """Fréchet distance of every image's features: generated vs held-out simulation, and the
-    training reference vs the same held-out simulation."""
+    training reference vs the same held-out simulation; then the same within each finding
+    (``<finding>.fd``, ...), which says where a model's distance lies: a finding whose
+    cases are made on other patients than the simulation's shows there, not in the whole
+    set's figure."""
+    figures = _frechet(generated, simulated, reference)
+    for finding in dict.fromkeys(r.finding for r in simulated):
+        sets = [
+            [r for r in records if r.finding == finding]
+            for records in (generated, simulated, reference)
+        ]
+        if all(sum(len(r.features) for r in found) >= 2 for found in sets):
+            figures.update({f"{finding}.{k}": v for k, v in _frechet(*sets).items()})
+    return figures
+
+
+def _frechet(
+    generated: Sequence[CaseRecord],
+    simulated: Sequence[CaseRecord],
+    reference: Sequence[CaseRecord],
+) -> dict[str, float | None]:
     gen, sim, ref = (
         np.concatenate([r.features for r in records])
         for records in (generated, simulated, reference)

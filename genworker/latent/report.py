@@ -55,6 +55,23 @@ def _table(figures: dict, rows: list[tuple[str, str]]) -> list[str]:
     return lines
 
 
+def _frechet_by_finding(figures: dict) -> list[str]:
+    findings = [key.removesuffix(".fd_ratio") for key in figures if key.endswith(".fd_ratio")]
+    if not findings:
+        return []
+    lines = [
+        "",
+        "## Fréchet distance by finding",
+        "",
+        "| finding | generated vs held-out | training reference vs held-out | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    for finding in findings:
+        row = [figures.get(f"{finding}.{key}") for key in ("fd", "fd_reference", "fd_ratio")]
+        lines.append(f"| {finding} | " + " | ".join(_fmt(figure) for figure in row) + " |")
+    return lines
+
+
 def over_generations(cases: dict) -> str:
     """The words for an evaluation that generated its cases more than once."""
     generations = cases.get("generations", 1)
@@ -111,6 +128,7 @@ def write_report(
         lines.append(f"| {row['figure']} | {row['target']} | {measured} | {met} |")
     lines += _yield_table(cases.get("made_by_start", {}))
     lines += ["", "## Every image", "", *_table(figures, list(SET_ROWS))]
+    lines += _frechet_by_finding(figures)
     for finding in result["findings"]:
         lines += [
             "",

@@ -105,6 +105,31 @@ def test_the_frechet_distance_is_zero_for_one_set_and_grows_with_a_shift():
     assert far["fd_ratio"] == pytest.approx(far["fd"] / far["fd_reference"])
 
 
+def test_the_frechet_distance_within_each_finding_says_which_finding_is_off():
+    rng = np.random.default_rng(5)
+
+    def records(finding: str, n: int, shift: float = 0.0) -> list[CaseRecord]:
+        return [
+            record(
+                finding=finding, features=(rng.standard_normal((3, 4)) + shift).astype(np.float32)
+            )
+            for _ in range(n)
+        ]
+
+    simulated = records("normal", 60) + records("effusion", 60)
+    reference = records("normal", 60) + records("effusion", 60)
+    generated = records("normal", 60) + records("effusion", 60, shift=1.0)
+    figures = evaluation.distribution(generated, simulated, reference)
+    assert figures["normal.fd"] < 0.3
+    assert figures["effusion.fd"] == pytest.approx(4.0, rel=0.25)
+    assert figures["effusion.fd_ratio"] > 10 * figures["normal.fd_ratio"]
+    assert figures["effusion.fd_reference"] < 0.3
+    # a finding the held-out simulation lacks has no distance of its own
+    lone = evaluation.distribution(generated + records("nodule", 1), simulated, reference)
+    assert "nodule.fd" not in lone
+    assert lone["effusion.fd"] == pytest.approx(figures["effusion.fd"])
+
+
 def test_the_set_figures_of_every_seed_are_the_whole_sets_not_a_resample():
     rng = np.random.default_rng(4)
 
@@ -413,6 +438,10 @@ def test_a_tiny_model_is_evaluated_into_its_card_and_report(tiny_models, plans_o
     assert "6 of 6 cases generated over 2 generations (" in report
     assert "## Glioma" in report
     assert "## Cases made by the severity they start at" in report
+    assert figures["glioma.fd_ratio"]["mean"] > 0
+    assert "normal.fd" not in figures  # one normal image a set: no covariance
+    assert "## Fréchet distance by finding" in report
+    assert "| glioma | " in report
     model.load_latent_model(tiny_models / "brain-mri-cgan.pt")  # the card's sha256 still holds
 
 
