@@ -443,8 +443,7 @@ def retrain_anatomy(
     autoencoder and detail network (the recipe's cohort and normals encoded by them), so that
     a shipped model's anatomy can follow a changed recipe without training the stages it
     shares again; returns the generator and whether it is finished."""
-    cohort = _retraining_cohort(recipe, run, workers)
-    latents = normal_latents(run, autoencoder, cohort, normals_for(recipe, run, workers))
+    latents = _encoded_normals(recipe, run, autoencoder, workers)
     generator = stage_anatomy(recipe, run, latents, detail, architecture, max_minutes=max_minutes)
     return generator, (run / architecture / FINAL["anatomy"]).exists()
 
@@ -478,11 +477,18 @@ def calibrate_anatomy(
     """A finished model's anatomy GAN calibrated into ``folder`` (see ``stage_calibration``)
     to the coarse grids of the recipe's normal subjects encoded by the model's own
     autoencoder and detail network, in ``run`` as ``retrain_anatomy`` encodes them."""
-    cohort = _retraining_cohort(recipe, run, workers)
-    latents = normal_latents(run, autoencoder, cohort, normals_for(recipe, run, workers))
+    latents = _encoded_normals(recipe, run, autoencoder, workers)
     coarse = anatomy_gan.AnatomyData(coarse_all(detail, latents.latents), latents.age, latents.sex)
     folder.mkdir(parents=True, exist_ok=True)
     return stage_calibration(folder, coarse, generator)
+
+
+def _encoded_normals(
+    recipe: LatentRecipe, run: Path, autoencoder: Autoencoder, workers: int
+) -> anatomy_gan.AnatomyData:
+    """The recipe's normal subjects in ``run``, encoded by a finished model's autoencoder."""
+    cohort = _retraining_cohort(recipe, run, workers)
+    return normal_latents(run, autoencoder, cohort, normals_for(recipe, run, workers))
 
 
 def _stage_paths(run: Path, architecture: str) -> dict[str, tuple[Path, Path]]:
