@@ -115,13 +115,10 @@ def test_an_unfinished_run_cannot_be_shipped_and_says_what_to_run(tiny_brain_run
 
 
 def test_retraining_a_shipped_anatomy_gan_keeps_the_other_networks_and_drops_the_evaluation(
-    tiny_brain_run, tmp_path, monkeypatch, plan_on_a_real_brain
+    shipped_cgan, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(model, "MIN_DICE", -1.0)  # the tiny segmenter finds nothing
-    recipe, run = tiny_brain_run
-    models = tmp_path / "models"
-    path = _ship_evaluated(recipe, run, models / "brain-mri-cgan.pt")
-    before = load_latent_model(path)
+    recipe, path = shipped_cgan
+    models, before = path.parent, load_latent_model(path)
     longer = replace(recipe, anatomy_steps={"stylegan2": 2, "cgan": 3})
     monkeypatch.setattr(latent_cli, "latent_recipe", lambda name: longer)
     argv = ["retrain-anatomy", "brain-mri", "--architecture", "cgan", "--workers", "1"]
@@ -172,6 +169,15 @@ def _ship_evaluated(recipe, run, path):
     )
     path.with_suffix(".report.md").write_text("the old figures")
     return path
+
+
+@pytest.fixture
+def shipped_cgan(tiny_brain_run, tmp_path, monkeypatch, plan_on_a_real_brain):
+    """(recipe, path): the tiny run's cGAN shipped with an evaluated card in
+    ``tmp_path/models``, sampled without the image check (the tiny segmenter finds nothing)."""
+    monkeypatch.setattr(model, "MIN_DICE", -1.0)
+    recipe, run = tiny_brain_run
+    return recipe, _ship_evaluated(recipe, run, tmp_path / "models" / "brain-mri-cgan.pt")
 
 
 def test_retraining_the_renderer_ships_it_into_every_model_that_shares_its_inputs(
@@ -229,13 +235,10 @@ def test_models_that_do_not_share_an_autoencoder_cannot_share_a_retrained_render
 
 
 def test_calibrating_a_shipped_model_maps_every_grid_its_anatomy_gan_draws(
-    tiny_brain_run, tmp_path, monkeypatch, plan_on_a_real_brain
+    shipped_cgan, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(model, "MIN_DICE", -1.0)  # the tiny segmenter finds nothing
-    recipe, run = tiny_brain_run
-    models = tmp_path / "models"
-    path = _ship_evaluated(recipe, run, models / "brain-mri-cgan.pt")
-    before = load_latent_model(path)
+    recipe, path = shipped_cgan
+    models, before = path.parent, load_latent_model(path)
     # The tiny run has a handful of normal subjects; a calibration needs more than 512.
     rng = np.random.default_rng(0)
     subjects = anatomy_gan.AnatomyData(
