@@ -81,6 +81,12 @@ def _stages(training: dict[str, Any]) -> str:
             "; the anatomy GAN's grids calibrated to the mean and covariance of its "
             f"{calibration['training_grids']:,} training grids"
         )
+    mapped = training.get("anatomy_map")
+    if mapped:
+        text += (
+            f"; lesions planned on the decoded {' and '.join(mapped['channels'])} brought to "
+            f"the simulation's values (quantiles over {mapped['subjects']:,} subjects)"
+        )
     return text
 
 

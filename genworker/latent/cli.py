@@ -14,6 +14,9 @@ python -m genworker latent retrain-renderer brain-mri [--architectures stylegan2
 python -m genworker latent calibrate chest-radiograph --architecture stylegan2
     (fit a shipped model's anatomy GAN's calibration to the grids it trained on; then
     `latent evaluate` it again)
+python -m genworker latent map-anatomy chest-radiograph --architecture stylegan2
+    (fit a shipped model's quantile map of its decoded anatomy, where its recipe has one;
+    then `latent evaluate` it again)
 python -m genworker latent sample MODEL --finding glioma --out grid.png
 python -m genworker latent features brain-mri [--seeds 5]
     (train the fixed feature space of the Fréchet distance, measure its stability, ship it)
@@ -99,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument("--architecture", choices=ARCHITECTURES, required=True)
     _retrain_options(calibrate)
+    mapping = commands.add_parser(
+        "map-anatomy", help="fit a shipped model's quantile map of its decoded anatomy"
+    )
+    mapping.add_argument("--architecture", choices=ARCHITECTURES, required=True)
+    _retrain_options(mapping)
     sample = commands.add_parser("sample", help="a grid PNG: rows patients, columns severity")
     sample.add_argument("model", type=Path)
     sample.add_argument("--finding", required=True)
@@ -185,6 +193,11 @@ def model_card(recipe: LatentRecipe, architecture: str, run: Path) -> dict:
             **(
                 {"anatomy_calibration": training.calibration_record(run / architecture)}
                 if recipe.anatomy_calibration
+                else {}
+            ),
+            **(
+                {"anatomy_map": training.anatomy_map_record(run)}
+                if recipe.anatomy_map_channels
                 else {}
             ),
         },
@@ -312,6 +325,30 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _map_anatomy(args: argparse.Namespace) -> int:
+    recipe = latent_recipe(args.recipe)
+    if not recipe.anatomy_map_channels:
+        print(f"error: the recipe {recipe.name} maps no anatomy channels", file=sys.stderr)
+        return 2
+    shipped = _shipped(args, "map")
+    if shipped is None:
+        return 2
+    _, path, model, _ = shipped
+    # Named by what it is fitted to, so models that share those networks share the fit.
+    folder = (
+        args.runs / f"{recipe.name}-anatomy-map-{_digest(model, ('autoencoder', 'detail'))[:12]}"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.workers)
+    fitted = training.stage_anatomy_map(
+        recipe, folder, model.autoencoder, model.detail, args.workers
+    )
+    card = retrained_card(_card(path), {})
+    card["training"]["anatomy_map"] = training.anatomy_map_record(folder)
+    _ship_retrained(path, model, card, anatomy_map=fitted)
+    return 0
+
+
 def _retrain_renderer(args: argparse.Namespace) -> int:
     recipe = latent_recipe(args.recipe)
     paths = [args.models / f"{recipe.name}-{a}.pt" for a in args.architectures]
@@ -361,16 +398,16 @@ def _card(path: Path) -> dict:
     return json.loads(card_path(path).read_text())
 
 
+PARTS = ("autoencoder", "anatomy", "detail", "renderer", "segmenter", "calibration", "anatomy_map")
+
+
 def _ship_retrained(
     path: Path, model: LatentModel, card: dict, **retrained: torch.nn.Module | None
 ) -> None:
-    """Save the model at ``path`` with its ``retrained`` parts (a calibration of None drops
-    the model's) and ``card``, its grids drawn again and its report (which judged the old
-    parts) removed."""
-    parts = {
-        part: retrained.get(part, getattr(model, part))
-        for part in ("autoencoder", "anatomy", "detail", "renderer", "segmenter", "calibration")
-    }
+    """Save the model at ``path`` with its ``retrained`` parts (a calibration or anatomy map
+    of None drops the model's) and ``card``, its grids drawn again and its report (which
+    judged the old parts) removed."""
+    parts = {part: retrained.get(part, getattr(model, part)) for part in PARTS}
     save_latent_model(path, domain=model.domain, card=card, **parts)
     path.with_suffix(".report.md").unlink(missing_ok=True)
     write_model_grids(path)
@@ -569,6 +606,7 @@ COMMANDS = {
     "retrain-anatomy": _retrain_anatomy,
     "retrain-renderer": _retrain_renderer,
     "calibrate": _calibrate,
+    "map-anatomy": _map_anatomy,
     "sample": _sample,
     "features": _features,
     "evaluate": _evaluate,

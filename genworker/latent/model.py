@@ -1,5 +1,6 @@
-"""A shipped latent model: its five networks (and the anatomy GAN's calibration, where it
-has one) in one file, and how a case's series is made.
+"""A shipped latent model: its five networks (and the anatomy GAN's calibration and the
+decoded anatomy's quantile map, where it has them) in one file, and how a case's series is
+made.
 
 The file is a plain dict (format tag, each part's config and weights, the model card) that
 loads with ``torch.load(weights_only=True)``. :meth:`LatentModel.series` turns a patient
@@ -8,6 +9,8 @@ series: the anatomy GAN draws the patient's coarse latent grid (through its cali
 where the model has one: :mod:`genworker.latent.calibration`), the detail network the full
 one, and the series has the same anatomy at every timepoint, the planned lesion drawn at each, the
 scanner's noise added, and each image's lesion read back and checked against its planned mask.
+The lesion is planned on the anatomy maps the decoder gives back, through the model's
+quantile map where it has one (:mod:`genworker.latent.anatomy_map`).
 
 A lesion is read by the lesion segmenter, or, for a finding in ``Domain.read_by_change``,
 as the region where it changes the noise-free image (the image minus the same patient's
@@ -31,6 +34,7 @@ from genworker.checkpoint import read_checked, write_with_card
 from genworker.cohorts import brain_mri, chest_radiograph
 from genworker.conditions import ConditionSchema
 from genworker.latent import anatomy_gan, planning
+from genworker.latent.anatomy_map import AnatomyMap
 from genworker.latent.autoencoder import Autoencoder, AutoencoderConfig
 from genworker.latent.calibration import GridCalibration
 from genworker.latent.detail import DetailConfig, DetailNet
@@ -121,6 +125,7 @@ class LatentModel:
     segmenter: Segmenter
     card: dict
     calibration: GridCalibration | None = None  # of the anatomy GAN's grids, where fitted
+    anatomy_map: AnatomyMap | None = None  # of the decoded anatomy maps, where fitted
     sha256: str = ""
     rejections: int = 0  # plans rejected by the image check since loading
     max_batch: int = 8  # cases a worker groups into one call of progression_batch
@@ -214,11 +219,11 @@ class LatentModel:
                 if attempt:
                     z = z_from_seed(seed + REDRAW_SEED_OFFSET, 1, self.z_dim)[0]
                 latent, w = self.normal_latent(z, age, sex, truncation)
-                _, anatomy = self.autoencoder.decode(latent)
+                anatomy = self.decoded_anatomy(latent)
             rng = np.random.default_rng([seed, attempt])
             try:
                 plan = PLANNERS[self.domain.cohort](
-                    anatomy[0].cpu().numpy(), finding, severities, rng, side=side, location=location
+                    anatomy, finding, severities, rng, side=side, location=location
                 )
             except planning.PlanningError as error:
                 unplanned = error
@@ -239,9 +244,9 @@ class LatentModel:
                     segmented_dice=scores,
                     attempts=attempt + 1,
                     normal=normal,
-                    anatomy=anatomy[0].cpu().numpy(),
+                    anatomy=anatomy,
                     lesion_maps=plan.maps,
-                    facts=[self.facts(mask, anatomy[0].cpu().numpy()) for mask in plan.masks],
+                    facts=[self.facts(mask, anatomy) for mask in plan.masks],
                 )
             rejected += 1
             self.rejections += 1
@@ -250,6 +255,13 @@ class LatentModel:
         raise CaseRejected(
             f"no plan of this {finding} case passed the image check in {ATTEMPTS} attempts"
         )
+
+    def decoded_anatomy(self, latent: torch.Tensor) -> np.ndarray:
+        """float32 [A, R, R]: the anatomy maps of a latent [1, L, R', R'], as lesions are
+        planned on them."""
+        _, anatomy = self.autoencoder.decode(latent)
+        maps = anatomy[0].cpu().numpy()
+        return maps if self.anatomy_map is None else self.anatomy_map.apply(maps)
 
     def read(
         self,
@@ -314,10 +326,12 @@ def save_latent_model(
     segmenter: Segmenter,
     card: dict,
     calibration: GridCalibration | None = None,
+    anatomy_map: AnatomyMap | None = None,
     half: bool = True,
 ) -> str:
-    """Write ``path`` and its sidecar card; returns the file's sha256. The calibration is
-    kept in full precision: its map multiplies every cell of the grid."""
+    """Write ``path`` and its sidecar card; returns the file's sha256. The calibration and
+    the anatomy map are kept in full precision: the calibration's map multiplies every cell
+    of the grid, and the anatomy map's knots are a few hundred numbers."""
     card_json = json.dumps(card, indent=2, sort_keys=True)
     payload = {
         "format": FORMAT,
@@ -333,6 +347,8 @@ def save_latent_model(
     }
     if calibration is not None:
         payload["parts"]["calibration"] = _part(calibration, calibration.config, half=False)
+    if anatomy_map is not None:
+        payload["parts"]["anatomy_map"] = _part(anatomy_map, anatomy_map.config, half=False)
     return write_with_card(payload, path, json.loads(card_json))
 
 
@@ -355,6 +371,10 @@ def load_latent_model(path: Path, device: str = "cpu") -> LatentModel:
     if "calibration" in parts:  # models shipped without one draw the grids as the GAN does
         part = parts["calibration"]
         calibration = _load(GridCalibration(**part["config"]), part, device)
+    anatomy_map = None
+    if "anatomy_map" in parts:  # models shipped without one plan on the decoded maps as they are
+        part = parts["anatomy_map"]
+        anatomy_map = _load(AnatomyMap(**part["config"]), part, "cpu")
     return LatentModel(
         domain=DOMAINS[payload["domain"]],
         autoencoder=_load(
@@ -380,6 +400,7 @@ def load_latent_model(path: Path, device: str = "cpu") -> LatentModel:
         ),
         card=payload["model_card"],
         calibration=calibration,
+        anatomy_map=anatomy_map,
         sha256=digest,
         device=str(device),
     )

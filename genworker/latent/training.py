@@ -2,8 +2,9 @@
 
 ``train_recipe`` simulates (or reads) the recipe's cohort and extra normal subjects into the
 run folder, then trains the autoencoder, the segmenter, the detail network, the lesion
-renderer (which may learn on the detail network's redraws) and the anatomy GAN of each
-requested architecture (with its calibration, where the recipe asks for one); a stage
+renderer (which may learn on the detail network's redraws), the decoded anatomy's quantile
+map (where the recipe asks for one) and the anatomy GAN of each requested architecture (with
+its calibration, where the recipe asks for one); a stage
 already finished is skipped and a stage cut short by ``max_minutes`` continues where it
 stopped when called again. Each stage's state records its wall and CPU time, which the
 model card reports.
@@ -25,7 +26,7 @@ import torch
 from scipy import ndimage
 
 from genworker.cohorts.scans import ScanCohort, load_scans, save_scans
-from genworker.latent import anatomy_gan, calibration
+from genworker.latent import anatomy_gan, anatomy_map, calibration
 from genworker.latent.autoencoder import (
     Autoencoder,
     AutoencoderData,
@@ -286,6 +287,18 @@ def stage_calibration(
     record = {
         "training_grids": len(coarse.latents),
         "drawn_grids": calibration.DRAWS_PER_GRID * len(coarse.latents),
+    }
+    _save_fitted(path, fitted, record, started, cpu)
+    return fitted
+
+
+def _save_fitted(
+    path: Path, fitted: torch.nn.Module, record: dict, started: float, cpu: float
+) -> None:
+    """Save a fitted part at ``path`` (atomically) and its record, with the wall and CPU
+    seconds since ``started`` and ``cpu``, in a .json beside it."""
+    record = {
+        **record,
         "wall_seconds": round(time.perf_counter() - started, 3),
         "cpu_seconds": round(time.process_time() - cpu, 3),
     }
@@ -293,7 +306,6 @@ def stage_calibration(
     temporary = path.with_suffix(".tmp")
     torch.save(fitted.state_dict(), temporary)
     os.replace(temporary, path)
-    return fitted
 
 
 def load_calibration(path: Path) -> calibration.GridCalibration:
@@ -307,6 +319,53 @@ def load_calibration(path: Path) -> calibration.GridCalibration:
 def calibration_record(folder: Path) -> dict:
     """What the model card says of a calibration fitted into ``folder``."""
     return json.loads((folder / CALIBRATION).with_suffix(".json").read_text())
+
+
+ANATOMY_MAP = "anatomy-map.pt"  # beside the shared stages, with its record in a .json
+
+
+def stage_anatomy_map(
+    recipe: LatentRecipe,
+    folder: Path,
+    autoencoder: Autoencoder,
+    detail: DetailNet,
+    workers: int = 2,
+) -> anatomy_map.AnatomyMap:
+    """The quantile map of the recipe's ``anatomy_map_channels`` as the autoencoder and
+    detail network decode them, fitted once into ``folder`` on simulated normal subjects
+    (:mod:`genworker.latent.anatomy_map`); its record beside it."""
+    path = folder / ANATOMY_MAP
+    if path.exists():
+        return load_anatomy_map(recipe, path)
+    started, cpu = time.perf_counter(), time.process_time()
+    subjects = simulate_normals(
+        recipe.cohort, anatomy_map.FIT_SUBJECTS, anatomy_map.FIT_SEED, workers
+    )
+    channels = list(recipe.anatomy_map_channels)
+    fitted = anatomy_map.fit_anatomy_map(
+        anatomy_map.decoded_anatomy(autoencoder, detail, subjects.clean),
+        subjects.anatomy.astype(np.float32),
+        channels,
+    )
+    names = SIMULATORS[recipe.cohort].ANATOMY_MAPS
+    record = {
+        "subjects": anatomy_map.FIT_SUBJECTS,
+        "seed": anatomy_map.FIT_SEED,
+        "channels": [names[c] for c in channels],
+    }
+    _save_fitted(path, fitted, record, started, cpu)
+    return fitted
+
+
+def load_anatomy_map(recipe: LatentRecipe, path: Path) -> anatomy_map.AnatomyMap:
+    fitted = anatomy_map.AnatomyMap(list(recipe.anatomy_map_channels))
+    fitted.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return fitted.eval()
+
+
+def anatomy_map_record(folder: Path) -> dict:
+    """What the model card says of an anatomy map fitted into ``folder``."""
+    return json.loads((folder / ANATOMY_MAP).with_suffix(".json").read_text())
 
 
 def stage_renderer(
@@ -414,6 +473,8 @@ def train_recipe(
     parts["renderer"] = stage_renderer(
         recipe, run, autoencoder, parts["detail"], cohort, ranks=ranks, max_minutes=left()
     )
+    if recipe.anatomy_map_channels and ranks.is_main and (run / FINAL["detail"]).exists():
+        parts["anatomy_map"] = stage_anatomy_map(recipe, run, autoencoder, parts["detail"], workers)
     for architecture in architectures:
         parts[architecture] = stage_anatomy(
             recipe, run, latents, parts["detail"], architecture, ranks=ranks, max_minutes=left()
@@ -508,6 +569,8 @@ def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
     calibrated = run / architecture / CALIBRATION
     if recipe.anatomy_calibration and not calibrated.exists():
         missing.append("the anatomy GAN's calibration")
+    if recipe.anatomy_map_channels and not (run / ANATOMY_MAP).exists():
+        missing.append("the decoded anatomy's quantile map")
     if missing:
         raise FileNotFoundError(
             f"{run} has not finished {', '.join(missing)}: run `python -m genworker latent "
@@ -525,6 +588,8 @@ def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
         module.eval().requires_grad_(False)
     if recipe.anatomy_calibration:
         modules["calibration"] = load_calibration(calibrated)
+    if recipe.anatomy_map_channels:
+        modules["anatomy_map"] = load_anatomy_map(recipe, run / ANATOMY_MAP)
     return modules
 
 

@@ -231,6 +231,23 @@ def test_a_generators_page_gives_a_latent_models_card_in_words(
     assert f"<td>{met} of {len(targets)}</td>" in listing
 
 
+def test_a_generators_page_says_which_anatomy_maps_lesions_are_planned_on(
+    login, educator, generator_model
+):
+    card = json.loads((ROOT / "genworker/models/chest-radiograph-cgan.card.json").read_text())
+    said = (
+        "lesions planned on the decoded right lung and left lung brought to the "
+        "simulation&#x27;s values (quantiles over 400 subjects)"
+    )
+    for mapped in (True, False):
+        if not mapped:
+            del card["training"]["anatomy_map"]
+        generator_model.model_card = card
+        generator_model.save()
+        html = login(educator).get(reverse("generator-detail", args=[generator_model.pk]))
+        assert (said in html.content.decode()) is mapped
+
+
 def test_a_generators_page_says_which_of_a_models_networks_were_trained_anew(
     login, educator, generator_model
 ):
