@@ -2,11 +2,11 @@
 
 ``train_recipe`` simulates (or reads) the recipe's cohort and extra normal subjects into the
 run folder, then trains the autoencoder, the segmenter, the detail network, the lesion
-renderer (which may learn on the detail network's redraws), the decoded anatomy's quantile
-map (where the recipe asks for one) and the anatomy GAN of each requested architecture (with
-its calibration, where the recipe asks for one); a stage
-already finished is skipped and a stage cut short by ``max_minutes`` continues where it
-stopped when called again. Each stage's state records its wall and CPU time, which the
+renderer (which may learn on the detail network's redraws), fits the decoded anatomy's
+quantile map (where the recipe asks for one) and trains the anatomy GAN of each requested
+architecture (with its calibration, where the recipe asks for one); a stage already
+finished is skipped and a stage cut short by ``max_minutes`` continues where it stopped
+when called again. Each stage's state records its wall and CPU time, which the
 model card reports.
 
 Under torchrun (``ranks``) rank 0 simulates the cohort and writes every file; every stage,
