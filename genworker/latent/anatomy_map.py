@@ -38,17 +38,17 @@ class AnatomyMap(nn.Module):
         self.register_buffer("decoded", knots.clone())
         self.register_buffer("simulated", knots.clone())
 
-    def apply(self, anatomy: np.ndarray) -> np.ndarray:
-        mapped = np.array(anatomy, dtype=np.float32, copy=True)
+    def mapped(self, anatomy: np.ndarray) -> np.ndarray:
+        maps = np.array(anatomy, dtype=np.float32, copy=True)
         for row, channel in enumerate(self.config["channels"]):
             knots, values = _strict_knots(
                 self.decoded[row].double().numpy(), self.simulated[row].double().numpy()
             )
             # Above the top knot (thicker than any fitted pixel) the map shifts by the top
             # knot's offset rather than clamping.
-            above = np.maximum(mapped[channel] - knots[-1], 0.0)
-            mapped[channel] = np.interp(mapped[channel], knots, values) + above
-        return mapped
+            above = np.maximum(maps[channel] - knots[-1], 0.0)
+            maps[channel] = np.interp(maps[channel], knots, values) + above
+        return maps
 
 
 def _strict_knots(decoded: np.ndarray, simulated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -261,7 +261,7 @@ class LatentModel:
         planned on them."""
         _, anatomy = self.autoencoder.decode(latent)
         maps = anatomy[0].cpu().numpy()
-        return maps if self.anatomy_map is None else self.anatomy_map.apply(maps)
+        return maps if self.anatomy_map is None else self.anatomy_map.mapped(maps)
 
     def read(
         self,

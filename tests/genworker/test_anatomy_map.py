@@ -29,7 +29,7 @@ def test_a_fitted_map_gives_decoded_maps_the_simulations_values():
     fitted = fit_anatomy_map(_decoded(simulated), simulated, [0])
     fresh = _lungs(np.random.default_rng(1), 10)
     decoded = _decoded(fresh)
-    mapped = np.stack([fitted.apply(maps) for maps in decoded])
+    mapped = np.stack([fitted.mapped(maps) for maps in decoded])
 
     levels = np.linspace(0.1, 0.99, 12)
     got, wanted = np.quantile(mapped[:, 0], levels), np.quantile(fresh[:, 0], levels)
@@ -45,7 +45,7 @@ def test_the_map_keeps_the_order_of_values_and_shifts_beyond_what_it_was_fitted_
     fitted = fit_anatomy_map(_decoded(simulated), simulated, [0])
     ramp = np.zeros((3, 1, 400), np.float32)
     ramp[0, 0] = np.linspace(0.0, 5.0, 400)
-    mapped = fitted.apply(ramp)[0, 0]
+    mapped = fitted.mapped(ramp)[0, 0]
     assert np.all(np.diff(mapped) >= 0)
     top = float(fitted.decoded[0, -1])
     beyond = ramp[0, 0] > top
@@ -55,4 +55,4 @@ def test_the_map_keeps_the_order_of_values_and_shifts_beyond_what_it_was_fitted_
 
 def test_an_unfitted_map_changes_nothing():
     maps = np.random.default_rng(3).gamma(2.0, 0.5, (3, 8, 8)).astype(np.float32)
-    np.testing.assert_allclose(AnatomyMap([0, 1]).apply(maps), maps, rtol=1e-6)
+    np.testing.assert_allclose(AnatomyMap([0, 1]).mapped(maps), maps, rtol=1e-6)

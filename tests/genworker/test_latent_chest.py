@@ -127,7 +127,7 @@ def test_the_chest_recipe_trains_ships_and_draws_a_planned_series(
     latent, _ = loaded.normal_latent(z_from_seed(4, 1, loaded.z_dim)[0], 60.0, "M")
     with torch.no_grad():
         decoded = loaded.autoencoder.decode(latent)[1][0].numpy()
-    np.testing.assert_array_equal(series.anatomy, loaded.anatomy_map.apply(decoded))
+    np.testing.assert_array_equal(series.anatomy, loaded.anatomy_map.mapped(decoded))
     assert not np.allclose(series.anatomy[:2], decoded[:2], atol=1e-3)
     np.testing.assert_array_equal(series.anatomy[2], decoded[2])
 
