@@ -44,7 +44,13 @@ from scipy import ndimage
 from genworker.checkpoint import card_path, sha256_file
 from genworker.latent import evaluation, feature_space, training
 from genworker.latent.grids import case_grid, save_png
-from genworker.latent.model import DOMAINS, LatentModel, load_latent_model, save_latent_model
+from genworker.latent.model import (
+    DOMAINS,
+    CaseRejected,
+    LatentModel,
+    load_latent_model,
+    save_latent_model,
+)
 from genworker.latent.planning import PLACEMENTS
 from genworker.latent.recipes import ARCHITECTURES, RECIPES, LatentRecipe, latent_recipe
 from genworker.latent.report import write_report
@@ -257,7 +263,10 @@ def write_grids(model: LatentModel, finding: str, stem: Path, *, patients: int, 
     grid = case_grid(model, finding, GRID_SEVERITIES, patients=patients, seed=seed)
     for c, channel in enumerate(model.domain.channels):
         save_png(grid.channel(c), Path(f"{stem}.{finding}.{channel}.png"))
-    print(f"grids of {finding}: {time.perf_counter() - started:.1f} s")
+    print(
+        f"grids of {finding}: {len(grid.images)} patients of {grid.candidates} drawn, "
+        f"{time.perf_counter() - started:.1f} s"
+    )
 
 
 def _shipped(
@@ -448,7 +457,13 @@ def _sample(args: argparse.Namespace) -> int:
     if args.finding not in model.domain.findings:
         print(f"error: finding must be one of {list(model.domain.findings)}", file=sys.stderr)
         return 2
-    grid = case_grid(model, args.finding, GRID_SEVERITIES, patients=args.patients, seed=args.seed)
+    try:
+        grid = case_grid(
+            model, args.finding, GRID_SEVERITIES, patients=args.patients, seed=args.seed
+        )
+    except CaseRejected as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     save_png(grid.channel(model.domain.channels.index(channel)), args.out)
     return 0
 

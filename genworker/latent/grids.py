@@ -14,12 +14,15 @@ from genworker.latent.model import CaseRejected, LatentModel
 from genworker.networks import z_from_seed
 
 GRID_AGE = 55.0
+CANDIDATES_PER_PATIENT = 16  # patients drawn per row at most: a chest nodule of severity 0.25
+# passes the image check in about one series of eight
 
 
 @dataclass
 class Grid:
     images: np.ndarray  # float32 [P, T, C, R, R]
     masks: np.ndarray  # bool [P, T, R, R]
+    candidates: int  # patients drawn to fill the rows; the others' cases were rejected
 
     def channel(self, c: int) -> np.ndarray:
         """uint8 RGB [P * R, T * R, 3] of one channel with lesion outlines."""
@@ -36,10 +39,11 @@ def case_grid(
     model: LatentModel, finding: str, severities: tuple[float, ...], *, patients: int, seed: int
 ) -> Grid:
     """``patients`` series of ``finding`` at ``severities`` (rejected cases are skipped and
-    another patient drawn in their place)."""
+    another patient drawn in their place, up to ``CANDIDATES_PER_PATIENT`` per row; fewer
+    rows where too few pass, CaseRejected where none does)."""
     images, masks = [], []
     candidate = 0
-    while len(images) < patients and candidate < 4 * patients:
+    while len(images) < patients and candidate < CANDIDATES_PER_PATIENT * patients:
         z = z_from_seed(seed * 1000 + candidate, 1, model.z_dim)[0]
         sex = "F" if candidate % 2 else "M"
         try:
@@ -57,7 +61,9 @@ def case_grid(
         images.append(series.images)
         masks.append(series.masks)
         candidate += 1
-    return Grid(np.stack(images), np.stack(masks))
+    if not images:
+        raise CaseRejected(f"none of {candidate} patients drawn made a {finding} series")
+    return Grid(np.stack(images), np.stack(masks), candidate)
 
 
 def save_png(pixels: np.ndarray, path: Path) -> None:
