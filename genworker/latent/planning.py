@@ -16,6 +16,7 @@ import numpy as np
 
 from genworker.cohorts import brain_mri, glioma
 from genworker.cohorts import chest_radiograph as chest
+from genworker.cohorts.anatomy import largest_piece
 
 # Where each domain's planner can put each finding: (sides, locations).
 PLACEMENTS = {
@@ -125,7 +126,7 @@ def plan_chest(
         return _no_lesion(finding, timepoints, 1, anatomy.shape[-1])
     if finding not in PLACEMENTS[chest.NAME]:
         raise PlanningError(f"the chest model plans nodules and effusions, not {finding!r}")
-    thickness = np.clip(anatomy, 0, None)
+    thickness = without_stray_lung(np.clip(anatomy, 0, None))
     try:
         chest.lung_axes(thickness)
     except ValueError as error:  # a drawn patient whose lungs did not come out
@@ -138,6 +139,17 @@ def plan_chest(
     if location not in (None, "", "lower"):
         raise PlanningError("pleural fluid gathers at the lung base: its location is 'lower'")
     return _none_at_zero(_chest_effusion(thickness, targets, sides, rng), targets)
+
+
+def without_stray_lung(anatomy: np.ndarray) -> np.ndarray:
+    """The chest's anatomy maps with each lung field kept to its largest piece: a decoded
+    lung channel carries stray field pixels at the image's edges, which would stretch the
+    field an effusion's meniscus climbs across (its lateral wall) and flatten it."""
+    cleaned = anatomy.copy()
+    for side in chest.SIDES:
+        field = chest.lung_thickness_mm(anatomy, side) > chest.LUNG_FIELD_MM
+        cleaned[chest.SIDES.index(side)][field & ~largest_piece(field)] = 0.0
+    return cleaned
 
 
 def _chest_nodule(

@@ -54,6 +54,17 @@ def test_an_effusion_gathers_at_the_base_of_the_side_asked_for(lungs):
     assert np.all(np.diff(plan.severity) >= 0)
 
 
+def test_stray_lung_at_the_image_edges_leaves_an_effusion_as_planned_without_it(lungs):
+    # A decoded right-lung channel carries stray field pixels at both edges of the image.
+    strayed = lungs.copy()
+    strayed[0, 100:140, :3] = 0.3  # 30 mm of lung on the patient's right edge
+    strayed[0, 100:140, -3:] = 0.3  # and on the left edge
+    clean = plan_chest(lungs, "effusion", SEVERITIES, np.random.default_rng(2), side="right")
+    planned = plan_chest(strayed, "effusion", SEVERITIES, np.random.default_rng(2), side="right")
+    np.testing.assert_array_equal(planned.masks, clean.masks)
+    np.testing.assert_array_equal(planned.maps, clean.maps)
+
+
 def test_what_the_chest_cannot_plan_is_refused_with_the_reason(lungs):
     rng = np.random.default_rng(3)
     with pytest.raises(PlanningError, match="'lower'"):
