@@ -335,7 +335,7 @@ def train_anatomy_gan(
         ada[1] = 0.9 * ada[1] + 0.1 * _agreed(logits_real.detach().sign().mean(), ranks)
         if index % ADA_INTERVAL == 0:
             move = float(torch.sign(ada[1] - ADA_TARGET)) * global_batch * ADA_INTERVAL
-            ada[0] = float(np.clip(ada[0] + move / (ADA_KIMG * 1000), 0.0, 0.8))
+            ada[0] = (ada[0] + move / (ADA_KIMG * 1000)).clamp(0.0, 0.8)
         return {
             "loss_G": loss_G.item(),
             "loss_D": loss_D.item(),
