@@ -459,6 +459,12 @@ def lung_thickness_mm(anatomy: np.ndarray, side: str) -> np.ndarray:
     return anatomy[SIDES.index(side)] * 100.0
 
 
+def lung_field(anatomy: np.ndarray, side: str) -> np.ndarray:
+    """bool [R, R]: where the ray crosses at least ``LUNG_FIELD_MM`` of the ``side`` lung,
+    its largest connected piece."""
+    return largest_piece(lung_thickness_mm(anatomy, side) > LUNG_FIELD_MM)
+
+
 def lung_axes(anatomy: np.ndarray) -> tuple[float, dict[str, tuple[float, float]]]:
     """The midline column (halfway between the lung fields' centres) and each lung field's
     (first, last) rows: its apex and its lowest point. Each field is its largest connected
@@ -466,7 +472,7 @@ def lung_axes(anatomy: np.ndarray) -> tuple[float, dict[str, tuple[float, float]
     which would put the apex at the first row and every zone boundary above its place."""
     centres, extents = [], {}
     for side in SIDES:
-        field = largest_piece(lung_thickness_mm(anatomy, side) > LUNG_FIELD_MM)
+        field = lung_field(anatomy, side)
         rows, cols = np.nonzero(field)
         if len(rows) == 0:
             raise ValueError(f"the anatomy shows no {side} lung field")

@@ -16,7 +16,6 @@ import numpy as np
 
 from genworker.cohorts import brain_mri, glioma
 from genworker.cohorts import chest_radiograph as chest
-from genworker.cohorts.anatomy import largest_piece
 
 # Where each domain's planner can put each finding: (sides, locations).
 PLACEMENTS = {
@@ -148,7 +147,7 @@ def without_stray_lung(anatomy: np.ndarray) -> np.ndarray:
     cleaned = anatomy.copy()
     for side in chest.SIDES:
         field = chest.lung_thickness_mm(anatomy, side) > chest.LUNG_FIELD_MM
-        cleaned[chest.SIDES.index(side)][field & ~largest_piece(field)] = 0.0
+        cleaned[chest.SIDES.index(side)][field & ~chest.lung_field(anatomy, side)] = 0.0
     return cleaned
 
 
