@@ -277,7 +277,7 @@ def tiny_brain_run(tmp_path_factory):
     torch.set_num_threads(1)
     # Its handful of normal subjects are too few to calibrate the anatomy GAN by (the chest
     # recipe's test calibrates one on more).
-    recipe = replace(latent_recipe("brain-mri"), **TINY_LENGTHS, anatomy_calibration=False)
+    recipe = replace(latent_recipe("brain-mri"), **TINY_LENGTHS, anatomy_calibration=())
     run = tmp_path_factory.mktemp("tiny-brain-run")
     training.train_recipe(recipe, run, architectures=("cgan",), workers=1)
     return recipe, run

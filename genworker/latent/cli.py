@@ -198,7 +198,7 @@ def model_card(recipe: LatentRecipe, architecture: str, run: Path) -> dict:
             "budget_wall_minutes_on_two_cores": recipe.cpu_minutes,
             **(
                 {"anatomy_calibration": training.calibration_record(run / architecture)}
-                if recipe.anatomy_calibration
+                if architecture in recipe.anatomy_calibration
                 else {}
             ),
             **(
@@ -303,7 +303,8 @@ def _retrain_anatomy(args: argparse.Namespace) -> int:
         return 0
     records = training.stage_records(recipe, run, args.architecture, stages=("anatomy",))
     card, calibrated = retrained_card(_card(path), records), None
-    if recipe.anatomy_calibration:  # else the old calibration, fitted to the old GAN, goes
+    # Uncalibrated, the old calibration (fitted to the old GAN) goes.
+    if args.architecture in recipe.anatomy_calibration:
         card = calibrated_card(card, run / args.architecture)
         calibrated = training.load_calibration(run / args.architecture / training.CALIBRATION)
     _ship_retrained(path, model, card, anatomy=anatomy, calibration=calibrated)

@@ -265,7 +265,7 @@ def stage_anatomy(
     )
     finished = ranks.is_main and progress.step >= recipe.anatomy_steps[architecture]
     _keep(generator, run / architecture / FINAL["anatomy"], finished)
-    if finished and recipe.anatomy_calibration:
+    if finished and architecture in recipe.anatomy_calibration:
         stage_calibration(run / architecture, coarse, generator)
     return generator
 
@@ -567,7 +567,7 @@ def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
     paths = _stage_paths(run, architecture)
     missing = [stage for stage, (_, final) in paths.items() if not final.exists()]
     calibrated = run / architecture / CALIBRATION
-    if recipe.anatomy_calibration and not calibrated.exists():
+    if architecture in recipe.anatomy_calibration and not calibrated.exists():
         missing.append("the anatomy GAN's calibration")
     if recipe.anatomy_map_channels and not (run / ANATOMY_MAP).exists():
         missing.append("the decoded anatomy's quantile map")
@@ -586,7 +586,7 @@ def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
     for stage, module in modules.items():
         module.load_state_dict(torch.load(paths[stage][1], map_location="cpu", weights_only=True))
         module.eval().requires_grad_(False)
-    if recipe.anatomy_calibration:
+    if architecture in recipe.anatomy_calibration:
         modules["calibration"] = load_calibration(calibrated)
     if recipe.anatomy_map_channels:
         modules["anatomy_map"] = load_anatomy_map(recipe, run / ANATOMY_MAP)

@@ -83,7 +83,9 @@ def test_the_chest_recipe_trains_ships_and_draws_a_planned_series(
     lungs, tmp_path_factory, monkeypatch
 ):
     torch.set_num_threads(1)
-    recipe = replace(latent_recipe("chest-radiograph"), **TINY_LENGTHS, anatomy_calibration=True)
+    recipe = replace(
+        latent_recipe("chest-radiograph"), **TINY_LENGTHS, anatomy_calibration=("cgan",)
+    )
     encoded, grids = training.normal_latents, []
 
     def with_more_subjects(*args):  # a calibration needs more normal grids than 512 cells
