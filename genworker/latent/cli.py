@@ -303,7 +303,8 @@ def _retrain_anatomy(args: argparse.Namespace) -> int:
         return 0
     records = training.stage_records(recipe, run, args.architecture, stages=("anatomy",))
     card, calibrated = retrained_card(_card(path), records), None
-    # Uncalibrated, the old calibration (fitted to the old GAN) goes.
+    # Where the recipe does not calibrate this architecture, the old calibration (fitted
+    # to the old GAN) is dropped.
     if args.architecture in recipe.anatomy_calibration:
         card = calibrated_card(card, run / args.architecture)
         calibrated = training.load_calibration(run / args.architecture / training.CALIBRATION)
