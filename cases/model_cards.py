@@ -69,7 +69,7 @@ def _training(training: dict[str, Any]) -> str:
 def _stages(training: dict[str, Any]) -> str:
     stages = training.get("stages") or {}
     text = "; ".join(
-        f"{name} {stage['steps']:,} steps in {_duration(stage['wall_seconds'])}"
+        f"{name.replace('_', ' ')} {stage['steps']:,} steps in {_duration(stage['wall_seconds'])}"
         for name, stage in stages.items()
     )
     for stage, name in RETRAINED.items():
@@ -81,11 +81,11 @@ def _stages(training: dict[str, Any]) -> str:
             "; the anatomy GAN's grids calibrated to the mean and covariance of its "
             f"{calibration['training_grids']:,} training grids"
         )
-    mapped = training.get("anatomy_map")
-    if mapped:
+    reader = stages.get("anatomy_reader")
+    if reader:
         text += (
-            f"; lesions planned on the decoded {' and '.join(mapped['channels'])} brought to "
-            f"the simulation's values (quantiles over {mapped['subjects']:,} subjects)"
+            f"; lesions planned on the {' and '.join(reader['channels'])} as a network trained "
+            f"on {reader['subjects']:,} simulated subjects reads them from the decoded image"
         )
     return text
 

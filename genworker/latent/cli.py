@@ -14,9 +14,9 @@ python -m genworker latent retrain-renderer brain-mri [--architectures stylegan2
 python -m genworker latent calibrate chest-radiograph --architecture stylegan2
     (fit a shipped model's anatomy GAN's calibration to the grids it trained on; then
     `latent evaluate` it again)
-python -m genworker latent map-anatomy chest-radiograph --architecture stylegan2
-    (fit a shipped model's quantile map of its decoded anatomy, where its recipe has one;
-    then `latent evaluate` it again)
+python -m genworker latent train-anatomy-reader chest-radiograph --architecture stylegan2
+    (train a shipped model's anatomy reader, where its recipe has one, once for the recipe's
+    models; resumes; then `latent evaluate` it again)
 python -m genworker latent sample MODEL --finding glioma --out grid.png
 python -m genworker latent features brain-mri [--seeds 5]
     (train the fixed feature space of the Fréchet distance, measure its stability, ship it)
@@ -108,11 +108,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument("--architecture", choices=ARCHITECTURES, required=True)
     _retrain_options(calibrate)
-    mapping = commands.add_parser(
-        "map-anatomy", help="fit a shipped model's quantile map of its decoded anatomy"
+    reading = commands.add_parser(
+        "train-anatomy-reader",
+        help="train a shipped model's anatomy reader (what lesions are planned on)",
     )
-    mapping.add_argument("--architecture", choices=ARCHITECTURES, required=True)
-    _retrain_options(mapping)
+    reading.add_argument("--architecture", choices=ARCHITECTURES, required=True)
+    _retrain_options(reading)
     sample = commands.add_parser("sample", help="a grid PNG: rows patients, columns severity")
     sample.add_argument("model", type=Path)
     sample.add_argument("--finding", required=True)
@@ -174,6 +175,8 @@ def model_card(recipe: LatentRecipe, architecture: str, run: Path) -> dict:
     """What a shipped model says of itself, from its recipe and its run's records."""
     domain = DOMAINS[recipe.cohort]
     stages = training.stage_records(recipe, run, architecture)
+    if recipe.anatomy_reader_channels:
+        stages["anatomy_reader"] = training.anatomy_reader_record(run)
     cohort_manifest = json.loads((run / "cohort" / "manifest.json").read_text())
     return {
         "name": f"{recipe.name}-{architecture}",
@@ -199,11 +202,6 @@ def model_card(recipe: LatentRecipe, architecture: str, run: Path) -> dict:
             **(
                 {"anatomy_calibration": training.calibration_record(run / architecture)}
                 if architecture in recipe.anatomy_calibration
-                else {}
-            ),
-            **(
-                {"anatomy_map": training.anatomy_map_record(run)}
-                if recipe.anatomy_map_channels
                 else {}
             ),
         },
@@ -336,27 +334,26 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _map_anatomy(args: argparse.Namespace) -> int:
+def _train_anatomy_reader(args: argparse.Namespace) -> int:
     recipe = latent_recipe(args.recipe)
-    if not recipe.anatomy_map_channels:
-        print(f"error: the recipe {recipe.name} maps no anatomy channels", file=sys.stderr)
+    if not recipe.anatomy_reader_channels:
+        print(f"error: the recipe {recipe.name} reads no anatomy from its images", file=sys.stderr)
         return 2
-    shipped = _shipped(args, "map")
+    shipped = _shipped(args, "give a reader")
     if shipped is None:
         return 2
     _, path, model, _ = shipped
-    # Named by what it is fitted to, so models that share those networks share the fit.
-    folder = (
-        args.runs / f"{recipe.name}-anatomy-map-{_digest(model, ('autoencoder', 'detail'))[:12]}"
-    )
+    # It learns from the simulation alone, so the recipe's models share one.
+    folder = args.runs / f"{recipe.name}-anatomy-reader"
     folder.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.workers)
-    fitted = training.stage_anatomy_map(
-        recipe, folder, model.autoencoder, model.detail, args.workers
-    )
-    card = retrained_card(_card(path), {})
-    card["training"]["anatomy_map"] = training.anatomy_map_record(folder)
-    _ship_retrained(path, model, card, anatomy_map=fitted)
+    reader = training.stage_anatomy_reader(recipe, folder, args.workers, args.max_minutes)
+    if not (folder / training.ANATOMY_READER).exists():
+        print(f"the anatomy reader is not finished: run this again to continue ({folder})")
+        return 0
+    record = {"anatomy_reader": training.anatomy_reader_record(folder)}
+    card = retrained_card(_card(path), record, how="on the simulation, after the other stages")
+    _ship_retrained(path, model, card, anatomy_reader=reader)
     return 0
 
 
@@ -409,15 +406,23 @@ def _card(path: Path) -> dict:
     return json.loads(card_path(path).read_text())
 
 
-PARTS = ("autoencoder", "anatomy", "detail", "renderer", "segmenter", "calibration", "anatomy_map")
+PARTS = (
+    "autoencoder",
+    "anatomy",
+    "detail",
+    "renderer",
+    "segmenter",
+    "calibration",
+    "anatomy_reader",
+)
 
 
 def _ship_retrained(
     path: Path, model: LatentModel, card: dict, **retrained: torch.nn.Module | None
 ) -> None:
-    """Save the model at ``path`` with its ``retrained`` parts (a calibration or anatomy map
-    of None drops the model's) and ``card``, its grids drawn again and its report (which
-    judged the old parts) removed."""
+    """Save the model at ``path`` with its ``retrained`` parts (a calibration of None drops
+    the model's) and ``card``, its grids drawn again and its report (which judged the old
+    parts) removed."""
     parts = {part: retrained.get(part, getattr(model, part)) for part in PARTS}
     save_latent_model(path, domain=model.domain, card=card, **parts)
     path.with_suffix(".report.md").unlink(missing_ok=True)
@@ -431,9 +436,14 @@ def calibrated_card(card: dict, folder: Path) -> dict:
     return {**card, "training": {**card["training"], "anatomy_calibration": record}}
 
 
-def retrained_card(card: dict, records: dict[str, dict]) -> dict:
-    """The card of a model whose stages in ``records`` were trained anew: their times, the
-    totals again, which stages were retrained, and no evaluation (it judged the old ones)."""
+def retrained_card(
+    card: dict,
+    records: dict[str, dict],
+    how: str = "on this model's own autoencoder and detail network",
+) -> dict:
+    """The card of a model whose stages in ``records`` were trained anew (``how``): their
+    times, the totals again, which stages were retrained, and no evaluation (it judged the
+    old ones)."""
     kept = {
         key: value for key, value in card.items() if key not in ("evaluation", "file", "sha256")
     }
@@ -442,10 +452,7 @@ def retrained_card(card: dict, records: dict[str, dict]) -> dict:
         **card["training"],
         "stages": stages,
         **stage_totals(stages),
-        **{
-            f"{stage}_retrained": "on this model's own autoencoder and detail network"
-            for stage in records
-        },
+        **{f"{stage}_retrained": how for stage in records},
     }
     return kept
 
@@ -623,7 +630,7 @@ COMMANDS = {
     "retrain-anatomy": _retrain_anatomy,
     "retrain-renderer": _retrain_renderer,
     "calibrate": _calibrate,
-    "map-anatomy": _map_anatomy,
+    "train-anatomy-reader": _train_anatomy_reader,
     "sample": _sample,
     "features": _features,
     "evaluate": _evaluate,

@@ -1,5 +1,5 @@
-"""Convolutional building blocks shared by the autoencoder, the lesion renderer and the
-segmenter: plain PyTorch, sized for two CPU cores."""
+"""Convolutional building blocks shared by the autoencoder, the lesion renderer, the
+segmenter and the anatomy reader: plain PyTorch, sized for two CPU cores."""
 
 from __future__ import annotations
 
@@ -58,6 +58,39 @@ class Up(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [n, c, h, w] -> [n, c', 2h, 2w]
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class UNet(nn.Module):
+    """Images [n, C, R, R] in [0, 1] -> maps [n, outputs, R, R]: a U-Net working at half
+    resolution (R divisible by 16), its output brought back to full size bilinearly."""
+
+    def __init__(self, channels_in: int, outputs: int, widths: tuple[int, ...]) -> None:
+        super().__init__()
+        w = widths
+        self.stem = nn.Conv2d(channels_in, w[0], 3, padding=1)
+        self.encoders = nn.ModuleList([ResBlock(w[0], w[0])])
+        self.downs = nn.ModuleList()
+        for i in range(1, len(w)):
+            self.downs.append(Down(w[i - 1], w[i]))
+            self.encoders.append(ResBlock(w[i], w[i]))
+        self.ups = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        for i in range(len(w) - 1, 0, -1):
+            self.ups.append(Up(w[i], w[i - 1]))
+            self.decoders.append(ResBlock(2 * w[i - 1], w[i - 1]))
+        self.head = nn.Conv2d(w[0], outputs, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        size = images.shape[-1]
+        x = F.interpolate(images, scale_factor=0.5, mode="area") * 2 - 1
+        x = self.encoders[0](self.stem(x))
+        skips = [x]
+        for down, encode in zip(self.downs, self.encoders[1:], strict=True):
+            x = encode(down(x))
+            skips.append(x)
+        for up, decode, skip in zip(self.ups, self.decoders, skips[-2::-1], strict=True):
+            x = decode(torch.cat([up(x), skip], dim=1))
+        return F.interpolate(self.head(x), size=(size, size), mode="bilinear")
 
 
 def assert_shape(tensor: torch.Tensor, shape: list[int | None]) -> None:

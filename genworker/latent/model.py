@@ -1,6 +1,5 @@
 """A shipped latent model: its five networks (and the anatomy GAN's calibration and the
-decoded anatomy's quantile map, where it has them) in one file, and how a case's series is
-made.
+anatomy reader, where it has them) in one file, and how a case's series is made.
 
 The file is a plain dict (format tag, each part's config and weights, the model card) that
 loads with ``torch.load(weights_only=True)``. :meth:`LatentModel.series` turns a patient
@@ -9,8 +8,9 @@ series: the anatomy GAN draws the patient's coarse latent grid (through its cali
 where the model has one: :mod:`genworker.latent.calibration`), the detail network the full
 one, and the series has the same anatomy at every timepoint, the planned lesion drawn at each, the
 scanner's noise added, and each image's lesion read back and checked against its planned mask.
-The lesion is planned on the anatomy maps the decoder gives back, through the model's
-quantile map where it has one (:mod:`genworker.latent.anatomy_map`).
+The lesion is planned on the anatomy maps the decoder gives back, those the model's anatomy
+reader reads from the decoded image in their place where it has one
+(:mod:`genworker.latent.anatomy_reader`).
 
 A lesion is read by the lesion segmenter, or, for a finding in ``Domain.read_by_change``,
 as the region where it changes the noise-free image (the image minus the same patient's
@@ -34,7 +34,7 @@ from genworker.checkpoint import read_checked, write_with_card
 from genworker.cohorts import brain_mri, chest_radiograph
 from genworker.conditions import ConditionSchema
 from genworker.latent import anatomy_gan, planning
-from genworker.latent.anatomy_map import AnatomyMap
+from genworker.latent.anatomy_reader import AnatomyReader, AnatomyReaderConfig
 from genworker.latent.autoencoder import Autoencoder, AutoencoderConfig
 from genworker.latent.calibration import GridCalibration
 from genworker.latent.detail import DetailConfig, DetailNet
@@ -125,7 +125,7 @@ class LatentModel:
     segmenter: Segmenter
     card: dict
     calibration: GridCalibration | None = None  # of the anatomy GAN's grids, where fitted
-    anatomy_map: AnatomyMap | None = None  # of the decoded anatomy maps, where fitted
+    anatomy_reader: AnatomyReader | None = None  # of the decoded image's anatomy, where trained
     sha256: str = ""
     rejections: int = 0  # plans rejected by the image check since loading
     max_batch: int = 8  # cases a worker groups into one call of progression_batch
@@ -259,9 +259,9 @@ class LatentModel:
     def decoded_anatomy(self, latent: torch.Tensor) -> np.ndarray:
         """float32 [A, R, R]: the anatomy maps of a latent [1, L, R', R'], as lesions are
         planned on them."""
-        _, anatomy = self.autoencoder.decode(latent)
+        image, anatomy = self.autoencoder.decode(latent)
         maps = anatomy[0].cpu().numpy()
-        return maps if self.anatomy_map is None else self.anatomy_map.mapped(maps)
+        return maps if self.anatomy_reader is None else self.anatomy_reader.read(image, maps)
 
     def read(
         self,
@@ -326,12 +326,11 @@ def save_latent_model(
     segmenter: Segmenter,
     card: dict,
     calibration: GridCalibration | None = None,
-    anatomy_map: AnatomyMap | None = None,
+    anatomy_reader: AnatomyReader | None = None,
     half: bool = True,
 ) -> str:
-    """Write ``path`` and its sidecar card; returns the file's sha256. The calibration and
-    the anatomy map are kept in full precision: the calibration's map multiplies every cell
-    of the grid, and the anatomy map's knots are a few hundred numbers."""
+    """Write ``path`` and its sidecar card; returns the file's sha256. The calibration is
+    kept in full precision: its map multiplies every cell of the grid."""
     card_json = json.dumps(card, indent=2, sort_keys=True)
     payload = {
         "format": FORMAT,
@@ -347,8 +346,10 @@ def save_latent_model(
     }
     if calibration is not None:
         payload["parts"]["calibration"] = _part(calibration, calibration.config, half=False)
-    if anatomy_map is not None:
-        payload["parts"]["anatomy_map"] = _part(anatomy_map, anatomy_map.config, half=False)
+    if anatomy_reader is not None:
+        payload["parts"]["anatomy_reader"] = _part(
+            anatomy_reader, anatomy_reader.config.to_dict(), half
+        )
     return write_with_card(payload, path, json.loads(card_json))
 
 
@@ -371,10 +372,10 @@ def load_latent_model(path: Path, device: str = "cpu") -> LatentModel:
     if "calibration" in parts:  # models shipped without one draw the grids as the GAN does
         part = parts["calibration"]
         calibration = _load(GridCalibration(**part["config"]), part, device)
-    anatomy_map = None
-    if "anatomy_map" in parts:  # models shipped without one plan on the decoded maps as they are
-        part = parts["anatomy_map"]
-        anatomy_map = _load(AnatomyMap(**part["config"]), part, "cpu")
+    reader = None
+    if "anatomy_reader" in parts:  # models shipped without one plan on the decoded maps
+        part = parts["anatomy_reader"]
+        reader = _load(AnatomyReader(AnatomyReaderConfig.from_dict(part["config"])), part, device)
     return LatentModel(
         domain=DOMAINS[payload["domain"]],
         autoencoder=_load(
@@ -400,7 +401,7 @@ def load_latent_model(path: Path, device: str = "cpu") -> LatentModel:
         ),
         card=payload["model_card"],
         calibration=calibration,
-        anatomy_map=anatomy_map,
+        anatomy_reader=reader,
         sha256=digest,
         device=str(device),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from genworker.cohorts import chest_radiograph
 from genworker.latent.autoencoder import AutoencoderConfig
 from genworker.latent.detail import DetailConfig
 from genworker.latent.renderer import RendererConfig
@@ -45,10 +46,13 @@ class LatentRecipe:
     # The architectures whose anatomy GAN's calibration is fitted after it trains
     # (genworker.latent.calibration).
     anatomy_calibration: tuple[str, ...] = ()
-    # Channels of the decoded anatomy maps brought to the simulation's values before a
-    # lesion is planned on them (genworker.latent.anatomy_map); fitted after the detail
-    # network, shared by the architectures.
-    anatomy_map_channels: tuple[int, ...] = ()
+    # The anatomy maps read from the decoded image before a lesion is planned on them
+    # (genworker.latent.anatomy_reader): their channels, the maps' value at a field's edge
+    # (which the reader's loss weighs again) and its training steps. Trained on simulated
+    # normal subjects alone, shared by the architectures.
+    anatomy_reader_channels: tuple[int, ...] = ()
+    anatomy_reader_edge: float = 0.0
+    anatomy_reader_steps: int = 1000
     renderer_contrast: float = 0.0  # weight of the renderer's contrast term (renderer.py)
     # Learn lesions on the detail network's redraws of the subjects, not on their encoded
     # latents (RendererData.on_redraws): the renderer then trains after the detail network.
@@ -138,11 +142,11 @@ RECIPES: dict[str, LatentRecipe] = {
         # The StyleGAN2 calibrated: Fréchet ratio 3.12 -> 2.75, two-sample AUC 0.64 -> 0.59.
         # The cGAN's effusion films came out further from the simulation's (docs/engine.md).
         anatomy_calibration=("stylegan2",),
-        # The lungs (right, left) mapped: the decoder spreads thin lung past the fields'
-        # edges, so small effusions planned on it failed the image check on broad
-        # patients; mapped, the Fréchet ratio went from 5.94 to 3.50 (StyleGAN2) and from
-        # 4.48 to 2.93 (cGAN) (docs/engine.md).
-        anatomy_map_channels=(0, 1),
+        # The lungs (right, left) read from the decoded film: the decoder's own lung maps
+        # end elsewhere at the bases than the film does, and effusions planned on them
+        # were drawn where the simulation would not put them (docs/engine.md).
+        anatomy_reader_channels=(0, 1),
+        anatomy_reader_edge=chest_radiograph.LUNG_FIELD_MM / 100,  # maps in decimetres
         detail_steps=1500,
         # As for the brain: at a constant learning rate the two-sample classifier told the
         # generated films from simulated ones at AUC 0.85-0.87; decayed to a tenth, 0.59.

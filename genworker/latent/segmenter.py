@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from genworker.latent.layers import Down, ResBlock, Up, assert_shape
+from genworker.latent.layers import UNet, assert_shape
 from genworker.latent.runs import ALONE, Progress, Ranks, cosine_lr, run_steps
 
 
@@ -40,23 +39,10 @@ class SegmenterConfig:
         return cls(data["image_channels"], tuple(data["widths"]))
 
 
-class Segmenter(nn.Module):
+class Segmenter(UNet):
     def __init__(self, config: SegmenterConfig) -> None:
-        super().__init__()
+        super().__init__(config.image_channels, 1, config.widths)
         self.config = config
-        w = config.widths
-        self.stem = nn.Conv2d(config.image_channels, w[0], 3, padding=1)
-        self.encoders = nn.ModuleList([ResBlock(w[0], w[0])])
-        self.downs = nn.ModuleList()
-        for i in range(1, len(w)):
-            self.downs.append(Down(w[i - 1], w[i]))
-            self.encoders.append(ResBlock(w[i], w[i]))
-        self.ups = nn.ModuleList()
-        self.decoders = nn.ModuleList()
-        for i in range(len(w) - 1, 0, -1):
-            self.ups.append(Up(w[i], w[i - 1]))
-            self.decoders.append(ResBlock(2 * w[i - 1], w[i - 1]))
-        self.head = nn.Conv2d(w[0], 1, 1)
         self.register_buffer("threshold", torch.zeros(()))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
@@ -69,17 +55,7 @@ class Segmenter(nn.Module):
         images: torch.Tensor,  # [n, image_channels, R, R] in [0, 1], R divisible by 16
     ) -> torch.Tensor:  # [n, R, R] logits of "lesion"
         assert_shape(images, [None, self.config.image_channels, None, None])
-        size = images.shape[-1]
-        x = F.interpolate(images, scale_factor=0.5, mode="area") * 2 - 1
-        x = self.encoders[0](self.stem(x))
-        skips = [x]
-        for down, encode in zip(self.downs, self.encoders[1:], strict=True):
-            x = encode(down(x))
-            skips.append(x)
-        for up, decode, skip in zip(self.ups, self.decoders, skips[-2::-1], strict=True):
-            x = decode(torch.cat([up(x), skip], dim=1))
-        logits = self.head(x)
-        return F.interpolate(logits, size=(size, size), mode="bilinear")[:, 0]
+        return super().forward(images)[:, 0]
 
     @torch.no_grad()
     def segment(self, images: torch.Tensor) -> torch.Tensor:

@@ -2,12 +2,11 @@
 
 ``train_recipe`` simulates (or reads) the recipe's cohort and extra normal subjects into the
 run folder, then trains the autoencoder, the segmenter, the detail network, the lesion
-renderer (which may learn on the detail network's redraws), fits the decoded anatomy's
-quantile map (where the recipe asks for one) and trains the anatomy GAN of each requested
-architecture (with its calibration, where the recipe asks for one); a stage already
-finished is skipped and a stage cut short by ``max_minutes`` continues where it stopped
-when called again. Each stage's state records its wall and CPU time, which the
-model card reports.
+renderer (which may learn on the detail network's redraws), the anatomy reader (where the
+recipe asks for one) and the anatomy GAN of each requested architecture (with its
+calibration, where the recipe asks for one); a stage already finished is skipped and a
+stage cut short by ``max_minutes`` continues where it stopped when called again. Each
+stage's state records its wall and CPU time, which the model card reports.
 
 Under torchrun (``ranks``) rank 0 simulates the cohort and writes every file; every stage,
 the anatomy GANs included, trains data-parallel on every rank (:mod:`genworker.latent.runs`).
@@ -26,7 +25,7 @@ import torch
 from scipy import ndimage
 
 from genworker.cohorts.scans import ScanCohort, load_scans, save_scans
-from genworker.latent import anatomy_gan, anatomy_map, calibration
+from genworker.latent import anatomy_gan, anatomy_reader, calibration
 from genworker.latent.autoencoder import (
     Autoencoder,
     AutoencoderData,
@@ -321,51 +320,67 @@ def calibration_record(folder: Path) -> dict:
     return json.loads((folder / CALIBRATION).with_suffix(".json").read_text())
 
 
-ANATOMY_MAP = "anatomy-map.pt"  # beside the shared stages, with its record in a .json
+ANATOMY_READER = "anatomy-reader.pt"  # beside the shared stages, with its record in a .json
 
 
-def stage_anatomy_map(
-    recipe: LatentRecipe,
-    folder: Path,
-    autoencoder: Autoencoder,
-    detail: DetailNet,
-    workers: int = 2,
-) -> anatomy_map.AnatomyMap:
-    """The quantile map of the recipe's ``anatomy_map_channels`` as the autoencoder and
-    detail network decode them, fitted once into ``folder`` on simulated normal subjects
-    (:mod:`genworker.latent.anatomy_map`); its record beside it."""
-    path = folder / ANATOMY_MAP
+def stage_anatomy_reader(
+    recipe: LatentRecipe, folder: Path, workers: int = 2, max_minutes: float | None = None
+) -> anatomy_reader.AnatomyReader:
+    """The anatomy reader of the recipe's ``anatomy_reader_channels``, trained into
+    ``folder`` on simulated normal subjects (:mod:`genworker.latent.anatomy_reader`), its
+    record beside it; a reader cut short by ``max_minutes`` continues when called again."""
+    path = folder / ANATOMY_READER
     if path.exists():
-        return load_anatomy_map(recipe, path)
+        return load_anatomy_reader(recipe, path)
     started, cpu = time.perf_counter(), time.process_time()
     subjects = simulate_normals(
-        recipe.cohort, anatomy_map.FIT_SUBJECTS, anatomy_map.FIT_SEED, workers
+        recipe.cohort, anatomy_reader.FIT_SUBJECTS, anatomy_reader.FIT_SEED, workers
     )
-    channels = list(recipe.anatomy_map_channels)
-    fitted = anatomy_map.fit_anatomy_map(
-        anatomy_map.decoded_anatomy(autoencoder, detail, subjects.clean),
-        subjects.anatomy.astype(np.float32),
-        channels,
+    simulated, simulated_cpu = time.perf_counter() - started, time.process_time() - cpu
+    reader, progress = anatomy_reader.train_anatomy_reader(
+        subjects.clean,
+        subjects.anatomy,
+        anatomy_reader_config(recipe),
+        edge_level=recipe.anatomy_reader_edge,
+        state_path=folder / "anatomy-reader-state.pt",
+        steps=recipe.anatomy_reader_steps,
+        seed=recipe.train_seed,
+        max_minutes=max_minutes,
     )
-    names = SIMULATORS[recipe.cohort].ANATOMY_MAPS
-    record = {
-        "subjects": anatomy_map.FIT_SUBJECTS,
-        "seed": anatomy_map.FIT_SEED,
-        "channels": [names[c] for c in channels],
-    }
-    _save_fitted(path, fitted, record, started, cpu)
-    return fitted
+    if progress.step >= recipe.anatomy_reader_steps:
+        names = SIMULATORS[recipe.cohort].ANATOMY_MAPS
+        record = {
+            "subjects": anatomy_reader.FIT_SUBJECTS,
+            "seed": anatomy_reader.FIT_SEED,
+            "channels": [names[c] for c in recipe.anatomy_reader_channels],
+            "steps": progress.step,
+        }
+        # Its seconds: this call's simulation and every call's training steps.
+        _save_fitted(
+            path,
+            reader,
+            record,
+            time.perf_counter() - simulated - progress.seconds,
+            time.process_time() - simulated_cpu - progress.cpu_seconds,
+        )
+    return reader
 
 
-def load_anatomy_map(recipe: LatentRecipe, path: Path) -> anatomy_map.AnatomyMap:
-    fitted = anatomy_map.AnatomyMap(list(recipe.anatomy_map_channels))
-    fitted.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return fitted.eval()
+def anatomy_reader_config(recipe: LatentRecipe) -> anatomy_reader.AnatomyReaderConfig:
+    return anatomy_reader.AnatomyReaderConfig(
+        recipe.autoencoder.image_channels, recipe.anatomy_reader_channels
+    )
 
 
-def anatomy_map_record(folder: Path) -> dict:
-    """What the model card says of an anatomy map fitted into ``folder``."""
-    return json.loads((folder / ANATOMY_MAP).with_suffix(".json").read_text())
+def load_anatomy_reader(recipe: LatentRecipe, path: Path) -> anatomy_reader.AnatomyReader:
+    reader = anatomy_reader.AnatomyReader(anatomy_reader_config(recipe))
+    reader.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return reader.eval().requires_grad_(False)
+
+
+def anatomy_reader_record(folder: Path) -> dict:
+    """What the model card says of an anatomy reader trained into ``folder``."""
+    return json.loads((folder / ANATOMY_READER).with_suffix(".json").read_text())
 
 
 def stage_renderer(
@@ -473,8 +488,8 @@ def train_recipe(
     parts["renderer"] = stage_renderer(
         recipe, run, autoencoder, parts["detail"], cohort, ranks=ranks, max_minutes=left()
     )
-    if recipe.anatomy_map_channels and ranks.is_main and (run / FINAL["detail"]).exists():
-        parts["anatomy_map"] = stage_anatomy_map(recipe, run, autoencoder, parts["detail"], workers)
+    if recipe.anatomy_reader_channels and ranks.is_main:
+        parts["anatomy_reader"] = stage_anatomy_reader(recipe, run, workers, left())
     for architecture in architectures:
         parts[architecture] = stage_anatomy(
             recipe, run, latents, parts["detail"], architecture, ranks=ranks, max_minutes=left()
@@ -569,8 +584,8 @@ def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
     calibrated = run / architecture / CALIBRATION
     if architecture in recipe.anatomy_calibration and not calibrated.exists():
         missing.append("the anatomy GAN's calibration")
-    if recipe.anatomy_map_channels and not (run / ANATOMY_MAP).exists():
-        missing.append("the decoded anatomy's quantile map")
+    if recipe.anatomy_reader_channels and not (run / ANATOMY_READER).exists():
+        missing.append("the anatomy reader")
     if missing:
         raise FileNotFoundError(
             f"{run} has not finished {', '.join(missing)}: run `python -m genworker latent "
@@ -588,8 +603,8 @@ def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
         module.eval().requires_grad_(False)
     if architecture in recipe.anatomy_calibration:
         modules["calibration"] = load_calibration(calibrated)
-    if recipe.anatomy_map_channels:
-        modules["anatomy_map"] = load_anatomy_map(recipe, run / ANATOMY_MAP)
+    if recipe.anatomy_reader_channels:
+        modules["anatomy_reader"] = load_anatomy_reader(recipe, run / ANATOMY_READER)
     return modules
 
 

@@ -231,21 +231,20 @@ def test_a_generators_page_gives_a_latent_models_card_in_words(
     assert f"<td>{met} of {len(targets)}</td>" in listing
 
 
-def test_a_generators_page_says_which_anatomy_maps_lesions_are_planned_on(
-    login, educator, generator_model
-):
+def test_a_generators_page_says_what_its_lesions_are_planned_on(login, educator, generator_model):
     card = json.loads((ROOT / "genworker/models/chest-radiograph-cgan.card.json").read_text())
     said = (
-        "lesions planned on the decoded right lung and left lung brought to the "
-        "simulation&#x27;s values (quantiles over 400 subjects)"
+        "lesions planned on the right lung and left lung as a network trained on 800 "
+        "simulated subjects reads them from the decoded image"
     )
-    for mapped in (True, False):
-        if not mapped:
-            del card["training"]["anatomy_map"]
+    for reading in (True, False):
+        if not reading:
+            del card["training"]["stages"]["anatomy_reader"]
         generator_model.model_card = card
         generator_model.save()
         html = login(educator).get(reverse("generator-detail", args=[generator_model.pk]))
-        assert (said in html.content.decode()) is mapped
+        assert (said in html.content.decode()) is reading
+        assert ("anatomy reader 1,000 steps in" in html.content.decode()) is reading
 
 
 def test_a_generators_page_says_which_of_a_models_networks_were_trained_anew(

@@ -12,7 +12,7 @@ import torch
 
 from genworker.checkpoint import card_path
 from genworker.cohorts import sources
-from genworker.latent import anatomy_gan, anatomy_map, model, training
+from genworker.latent import anatomy_gan, anatomy_reader, model, training
 from genworker.latent import cli as latent_cli
 from genworker.latent.autoencoder import AutoencoderData, train_autoencoder
 from genworker.latent.model import CaseRejected, load_latent_model, save_latent_model
@@ -291,47 +291,57 @@ def test_a_calibration_on_too_few_subjects_is_refused_and_names_why(
     assert path.read_bytes() == shipped
 
 
-def test_mapping_a_shipped_models_anatomy_plans_its_lesions_on_the_mapped_maps(
+def test_a_shipped_model_given_an_anatomy_reader_plans_its_lesions_on_what_it_reads(
     shipped_cgan, tmp_path, monkeypatch
 ):
     recipe, path = shipped_cgan
     models, before = path.parent, load_latent_model(path)
-    mapping = replace(recipe, anatomy_map_channels=(0,))
-    monkeypatch.setattr(latent_cli, "latent_recipe", lambda name: mapping)
-    monkeypatch.setattr(anatomy_map, "FIT_SUBJECTS", 6)
-    argv = ["map-anatomy", "brain-mri", "--architecture", "cgan", "--workers", "1"]
+    reading = replace(recipe, anatomy_reader_channels=(0,), anatomy_reader_edge=0.5)
+    monkeypatch.setattr(latent_cli, "latent_recipe", lambda name: reading)
+    monkeypatch.setattr(anatomy_reader, "FIT_SUBJECTS", 6)
+    argv = ["train-anatomy-reader", "brain-mri", "--architecture", "cgan", "--workers", "1"]
     where = ["--models", str(models), "--runs", str(tmp_path / "runs")]
     assert latent_cli.main([*argv, *where]) == 0
 
     after = load_latent_model(path)
-    assert before.anatomy_map is None
-    assert after.anatomy_map.config["channels"] == [0]
+    assert before.anatomy_reader is None
+    assert after.anatomy_reader.config.channels == (0,)
     for part in PARTS:
         for name, value in getattr(before, part).state_dict().items():
             assert torch.equal(getattr(after, part).state_dict()[name], value)
     [folder] = (tmp_path / "runs").iterdir()
-    assert folder.name.startswith("brain-mri-anatomy-map-")
+    assert folder.name == "brain-mri-anatomy-reader"
     latent, _ = after.normal_latent(z_from_seed(3, 1, after.z_dim)[0], 40.0, "F")
     with torch.no_grad():
-        decoded = after.autoencoder.decode(latent)[1][0].numpy()
-    mapped = after.decoded_anatomy(latent)
-    assert not np.allclose(mapped[0], decoded[0], atol=1e-3)
-    np.testing.assert_array_equal(mapped[1:], decoded[1:])
+        image, decoded = after.autoencoder.decode(latent)
+        read = after.anatomy_reader(image).clamp(min=0)[0, 0].numpy()
+    planned_on = after.decoded_anatomy(latent)
+    np.testing.assert_array_equal(planned_on[0], read)
+    assert not np.allclose(planned_on[0], decoded[0, 0].numpy(), atol=1e-3)
+    np.testing.assert_array_equal(planned_on[1:], decoded[0, 1:].numpy())
     written = json.loads(card_path(path).read_text())
-    record = written["training"]["anatomy_map"]
-    assert (record["subjects"], record["channels"]) == (6, ["csf"])
-    assert written["training"]["stages"] == OLD_STAGES
+    stages = written["training"]["stages"]
+    assert {s: stages[s] for s in OLD_STAGES} == OLD_STAGES
+    assert (stages["anatomy_reader"]["subjects"], stages["anatomy_reader"]["channels"]) == (
+        6,
+        ["csf"],
+    )
+    assert stages["anatomy_reader"]["steps"] == recipe.anatomy_reader_steps
+    assert written["training"]["anatomy_reader_retrained"].startswith("on the simulation")
+    assert written["training"]["wall_minutes"] == round(
+        (5 * 60.0 + stages["anatomy_reader"]["wall_seconds"]) / 60, 1
+    )
     assert "evaluation" not in written
     assert not path.with_suffix(".report.md").exists()
 
 
-def test_mapping_the_anatomy_of_a_recipe_that_maps_none_is_refused(shipped_cgan, tmp_path, capsys):
+def test_a_reader_for_a_recipe_that_reads_no_anatomy_is_refused(shipped_cgan, tmp_path, capsys):
     _, path = shipped_cgan
     shipped = path.read_bytes()
-    argv = ["map-anatomy", "brain-mri", "--architecture", "cgan", "--workers", "1"]
+    argv = ["train-anatomy-reader", "brain-mri", "--architecture", "cgan", "--workers", "1"]
     where = ["--models", str(path.parent), "--runs", str(tmp_path / "runs")]
     assert latent_cli.main([*argv, *where]) == 2
-    assert "the recipe brain-mri maps no anatomy channels" in capsys.readouterr().err
+    assert "the recipe brain-mri reads no anatomy from its images" in capsys.readouterr().err
     assert path.read_bytes() == shipped
 
 

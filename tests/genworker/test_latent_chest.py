@@ -11,7 +11,7 @@ import torch
 
 from genworker.cohorts import chest_radiograph as cr
 from genworker.cohorts import sources
-from genworker.latent import anatomy_gan, anatomy_map, model, training
+from genworker.latent import anatomy_gan, anatomy_reader, model, training
 from genworker.latent.model import load_latent_model, save_latent_model
 from genworker.latent.planning import PLACEMENTS, PlanningError, plan_chest
 from genworker.latent.recipes import latent_recipe
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 SEVERITIES = [0.4, 0.6, 0.9]
+HALF = {"rtol": 1e-3, "atol": 1e-3}  # a part stored in half precision
 
 
 @pytest.fixture(scope="module")
@@ -99,23 +100,25 @@ def test_the_chest_recipe_trains_ships_and_draws_a_planned_series(
         )
 
     monkeypatch.setattr(training, "normal_latents", with_more_subjects)
-    monkeypatch.setattr(anatomy_map, "FIT_SUBJECTS", 12)
+    monkeypatch.setattr(anatomy_reader, "FIT_SUBJECTS", 12)
     run = tmp_path_factory.mktemp("chest-run")
     training.train_recipe(recipe, run, architectures=("cgan",), workers=1)
     parts = training.trained_parts(recipe, run, "cgan")
     record = training.calibration_record(run / "cgan")
     assert (record["training_grids"], record["drawn_grids"]) == (grids[-1], 4 * grids[-1])
-    mapped = training.anatomy_map_record(run)
-    assert (mapped["subjects"], mapped["channels"]) == (12, ["right lung", "left lung"])
+    reader = training.anatomy_reader_record(run)
+    assert (reader["subjects"], reader["channels"]) == (12, ["right lung", "left lung"])
+    assert reader["steps"] == recipe.anatomy_reader_steps
     path = run / "tiny-chest.pt"
     save_latent_model(
         path, domain=model.DOMAINS["chest-radiograph"], card={"name": "tiny-chest"}, **parts
     )
     loaded = load_latent_model(path)
     assert (loaded.domain.modality, loaded.domain.channels) == ("DX", ("DX",))
-    for part in ("calibration", "anatomy_map"):
-        for name, value in parts[part].state_dict().items():
-            assert torch.equal(getattr(loaded, part).state_dict()[name], value)  # full precision
+    for name, value in parts["calibration"].state_dict().items():
+        assert torch.equal(loaded.calibration.state_dict()[name], value)  # full precision
+    for name, value in parts["anatomy_reader"].state_dict().items():
+        torch.testing.assert_close(loaded.anatomy_reader.state_dict()[name], value, **HALF)
     # The tiny decoder draws no lungs: plan on a simulated subject's, and keep any image.
     plan = model.PLANNERS["chest-radiograph"]
     monkeypatch.setitem(
@@ -136,13 +139,15 @@ def test_the_chest_recipe_trains_ships_and_draws_a_planned_series(
     assert (series.side, series.location) == ("left", "lower")
     assert np.all(np.diff(series.masks.sum(axis=(1, 2))) > 0)
     assert series.seen.shape == series.masks.shape
-    # The series' anatomy is the decoded maps with the lungs mapped, the body left alone.
+    # The series' anatomy: the lungs as the reader reads them from the decoded film, the
+    # body as decoded.
     latent, _ = loaded.normal_latent(z_from_seed(4, 1, loaded.z_dim)[0], 60.0, "M")
     with torch.no_grad():
-        decoded = loaded.autoencoder.decode(latent)[1][0].numpy()
-    np.testing.assert_array_equal(series.anatomy, loaded.anatomy_map.mapped(decoded))
-    assert not np.allclose(series.anatomy[:2], decoded[:2], atol=1e-3)
-    np.testing.assert_array_equal(series.anatomy[2], decoded[2])
+        film, decoded = loaded.autoencoder.decode(latent)
+        read = loaded.anatomy_reader(film).clamp(min=0)[0].numpy()
+    np.testing.assert_array_equal(series.anatomy[:2], read)
+    assert not np.allclose(series.anatomy[:2], decoded[0, :2].numpy(), atol=1e-3)
+    np.testing.assert_array_equal(series.anatomy[2], decoded[0, 2].numpy())
 
 
 def test_a_nodule_is_read_from_the_change_it_makes_and_matches_its_mask():

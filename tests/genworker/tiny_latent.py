@@ -10,5 +10,6 @@ TINY_LENGTHS = {
     "detail_steps": 2,
     "renderer_steps": 2,
     "segmenter_steps": 2,
+    "anatomy_reader_steps": 2,
     "anatomy_batch": 4,
 }
