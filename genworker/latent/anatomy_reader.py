@@ -13,6 +13,7 @@ it reads, so a lesion is planned where the image shows the organ. It is part of 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -84,7 +85,7 @@ def train_anatomy_reader(
     config: AnatomyReaderConfig,
     *,
     edge_level: float,
-    state_path,
+    state_path: Path,
     steps: int,
     batch_size: int = 8,
     lr: float = 2e-3,
