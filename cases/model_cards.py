@@ -26,7 +26,7 @@ def card_facts(card: dict[str, Any]) -> list[tuple[str, str]]:
         ("Conditions", _conditions(card.get("conditions") or {})),
         ("Channels", ", ".join(card.get("channels") or [])),
         ("Training", _training(card.get("training") or {})),
-        ("Training stages", _stages(card.get("training") or {})),
+        ("Training stages", _stages(card.get("training") or {}, card.get("channels") or [])),
         ("Recipe", _recipe(card.get("recipe") or {})),
         ("Snapshot", _snapshot(card.get("selection") or {})),
         ("Training cohort", _cohort(card.get("cohort") or {})),
@@ -66,7 +66,7 @@ def _training(training: dict[str, Any]) -> str:
     return text
 
 
-def _stages(training: dict[str, Any]) -> str:
+def _stages(training: dict[str, Any], channels: list[str]) -> str:
     stages = training.get("stages") or {}
     text = "; ".join(
         f"{name.replace('_', ' ')} {stage['steps']:,} steps in {_duration(stage['wall_seconds'])}"
@@ -80,6 +80,16 @@ def _stages(training: dict[str, Any]) -> str:
         text += (
             "; the anatomy GAN's grids calibrated to the mean and covariance of its "
             f"{calibration['training_grids']:,} training grids"
+        )
+    gain = training.get("lesion_gain")
+    if gain:
+        order = {c: i for i, c in enumerate(channels)}  # as the model lists its contrasts
+        by_channel = sorted(gain["gain"].items(), key=lambda item: order.get(item[0], len(order)))
+        factors = ", ".join(f"{g:.2f} ({c})" for c, g in by_channel)
+        text += (
+            f"; each lesion's change in the image multiplied by {factors}, fitted so that "
+            f"{gain['lesions']:,} held-out simulated lesions show the simulation's contrast "
+            "against their surround"
         )
     reader = stages.get("anatomy_reader")
     if reader:

@@ -10,7 +10,10 @@ python -m genworker latent retrain-anatomy chest-radiograph --architecture style
     networks; resumes; then `latent evaluate` it again)
 python -m genworker latent retrain-renderer brain-mri [--architectures stylegan2,cgan]
     (the same for the lesion renderer, trained once for the shipped models that share their
-    autoencoder and detail network)
+    autoencoder and detail network, with its lesion gain where the recipe has one)
+python -m genworker latent fit-lesion-gain brain-mri [--architectures stylegan2,cgan]
+    (fit the shipped models' lesion gain to the renderer they share; then `latent evaluate`
+    them again)
 python -m genworker latent calibrate chest-radiograph --architecture stylegan2
     (fit a shipped model's anatomy GAN's calibration to the grids it trained on; then
     `latent evaluate` it again)
@@ -103,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     renderer.add_argument("--architectures", type=_architectures, default=ARCHITECTURES)
     _retrain_options(renderer)
+    gain = commands.add_parser(
+        "fit-lesion-gain",
+        help="fit shipped models' lesion gain to their renderer on the held-out lesions",
+    )
+    gain.add_argument("--architectures", type=_architectures, default=ARCHITECTURES)
+    _retrain_options(gain)
     calibrate = commands.add_parser(
         "calibrate", help="fit a shipped model's anatomy GAN's calibration to its training grids"
     )
@@ -204,6 +213,7 @@ def model_card(recipe: LatentRecipe, architecture: str, run: Path) -> dict:
                 if architecture in recipe.anatomy_calibration
                 else {}
             ),
+            **({"lesion_gain": training.lesion_gain_record(run)} if recipe.lesion_gain else {}),
         },
         "cohort": {
             "name": recipe.cohort,
@@ -357,24 +367,42 @@ def _train_anatomy_reader(args: argparse.Namespace) -> int:
     return 0
 
 
-def _retrain_renderer(args: argparse.Namespace) -> int:
+def _sharing(
+    args: argparse.Namespace, shared: Sequence[str], doing: str
+) -> tuple[LatentRecipe, list[Path], list[LatentModel], str] | None:
+    """The recipe, the paths and models of ``args.architectures`` and the digest of the
+    ``shared`` parts they have in common; None, with the error said, where a model is missing
+    or their ``shared`` parts differ."""
     recipe = latent_recipe(args.recipe)
     paths = [args.models / f"{recipe.name}-{a}.pt" for a in args.architectures]
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
-        print(f"error: {', '.join(missing)} missing: nothing to retrain", file=sys.stderr)
-        return 2
+        print(f"error: {', '.join(missing)} missing: nothing to {doing}", file=sys.stderr)
+        return None
     models = [load_latent_model(path) for path in paths]
-    digests = {_digest(model, ("autoencoder", "detail")) for model in models}
+    digests = {_digest(model, shared) for model in models}
     if len(digests) > 1:
         print(
-            "error: these models do not share their autoencoder and detail network: retrain "
-            "each one's renderer alone (--architectures)",
+            f"error: these models do not share their {_in_words(shared)}: {doing} each "
+            "one alone (--architectures)",
             file=sys.stderr,
         )
+        return None
+    return recipe, paths, models, digests.pop()
+
+
+def _in_words(parts: Sequence[str]) -> str:
+    words = [{"detail": "detail network", "renderer": "lesion renderer"}.get(p, p) for p in parts]
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else words[0]
+
+
+def _retrain_renderer(args: argparse.Namespace) -> int:
+    sharing = _sharing(args, ("autoencoder", "detail"), "retrain")
+    if sharing is None:
         return 2
+    recipe, paths, models, digest = sharing
     # The run is named by what it learns from, so models that share it share the run.
-    run = args.runs / f"{recipe.name}-renderer-{digests.pop()[:12]}"
+    run = args.runs / f"{recipe.name}-renderer-{digest[:12]}"
     renderer, finished = training.retrain_renderer(
         recipe,
         run,
@@ -387,8 +415,36 @@ def _retrain_renderer(args: argparse.Namespace) -> int:
         print(f"{run} is not finished: run the same command again to continue")
         return 0
     records = training.stage_records(recipe, run, "", stages=("renderer",))
+    # The old gain was fitted to the old renderer: the new one's replaces it, or none.
+    gain = training.load_lesion_gain(run / training.LESION_GAIN) if recipe.lesion_gain else None
     for path, model in zip(paths, models, strict=True):
-        _ship_retrained(path, model, retrained_card(_card(path), records), renderer=renderer)
+        card = gained_card(retrained_card(_card(path), records), run if gain else None)
+        _ship_retrained(path, model, card, renderer=renderer, lesion_gain=gain)
+    return 0
+
+
+def _fit_lesion_gain(args: argparse.Namespace) -> int:
+    recipe = latent_recipe(args.recipe)
+    if not recipe.lesion_gain:
+        print(f"error: the recipe {recipe.name} draws its lesions without a gain", file=sys.stderr)
+        return 2
+    shared = ("autoencoder", "detail", "renderer")
+    sharing = _sharing(args, shared, "fit a lesion gain for")
+    if sharing is None:
+        return 2
+    _, paths, models, digest = sharing
+    run = args.runs / f"{recipe.name}-lesion-gain-{digest[:12]}"
+    first = models[0]
+    try:
+        gain = training.fit_lesion_gain(
+            recipe, run, first.autoencoder, first.detail, first.renderer, workers=args.workers
+        )
+    except ValueError as error:  # no lesion to fit on, or a renderer that draws none
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path, model in zip(paths, models, strict=True):
+        card = gained_card(retrained_card(_card(path), {}), run)
+        _ship_retrained(path, model, card, lesion_gain=gain)
     return 0
 
 
@@ -414,6 +470,7 @@ PARTS = (
     "segmenter",
     "calibration",
     "anatomy_reader",
+    "lesion_gain",
 )
 
 
@@ -434,6 +491,15 @@ def calibrated_card(card: dict, folder: Path) -> dict:
     """``card`` with the record of the calibration fitted into ``folder``."""
     record = training.calibration_record(folder)
     return {**card, "training": {**card["training"], "anatomy_calibration": record}}
+
+
+def gained_card(card: dict, folder: Path | None) -> dict:
+    """``card`` with the record of the lesion gain fitted into ``folder`` (None: without
+    one)."""
+    training_record = {k: v for k, v in card["training"].items() if k != "lesion_gain"}
+    if folder is not None:
+        training_record["lesion_gain"] = training.lesion_gain_record(folder)
+    return {**card, "training": training_record}
 
 
 def retrained_card(
@@ -629,6 +695,7 @@ COMMANDS = {
     "ship": _ship,
     "retrain-anatomy": _retrain_anatomy,
     "retrain-renderer": _retrain_renderer,
+    "fit-lesion-gain": _fit_lesion_gain,
     "calibrate": _calibrate,
     "train-anatomy-reader": _train_anatomy_reader,
     "sample": _sample,

@@ -1,13 +1,16 @@
-"""A shipped latent model: its five networks (and the anatomy GAN's calibration and the
-anatomy reader, where it has them) in one file, and how a case's series is made.
+"""A shipped latent model: its five networks (and the anatomy GAN's calibration, the
+renderer's lesion gain and the anatomy reader, where it has them) in one file, and how a
+case's series is made.
 
 The file is a plain dict (format tag, each part's config and weights, the model card) that
 loads with ``torch.load(weights_only=True)``. :meth:`LatentModel.series` turns a patient
 (z, age, sex) and a request (finding, severities, side, location) into a progression
 series: the anatomy GAN draws the patient's coarse latent grid (through its calibration,
 where the model has one: :mod:`genworker.latent.calibration`), the detail network the full
-one, and the series has the same anatomy at every timepoint, the planned lesion drawn at each, the
-scanner's noise added, and each image's lesion read back and checked against its planned mask.
+one, and the series has the same anatomy at every timepoint, the planned lesion drawn at
+each (the change it makes in the image multiplied by the lesion gain, where the model has
+one: :mod:`genworker.latent.lesion_gain`), the scanner's noise added, and each image's
+lesion read back and checked against its planned mask.
 The lesion is planned on the anatomy maps the decoder gives back, those the model's anatomy
 reader reads from the decoded image in their place where it has one
 (:mod:`genworker.latent.anatomy_reader`).
@@ -38,6 +41,7 @@ from genworker.latent.anatomy_reader import AnatomyReader, AnatomyReaderConfig
 from genworker.latent.autoencoder import Autoencoder, AutoencoderConfig
 from genworker.latent.calibration import GridCalibration
 from genworker.latent.detail import DetailConfig, DetailNet
+from genworker.latent.lesion_gain import LesionGain
 from genworker.latent.renderer import LesionRenderer, RendererConfig
 from genworker.latent.segmenter import Segmenter, SegmenterConfig, dice
 from genworker.latent.simulators import SIMULATORS
@@ -126,6 +130,7 @@ class LatentModel:
     card: dict
     calibration: GridCalibration | None = None  # of the anatomy GAN's grids, where fitted
     anatomy_reader: AnatomyReader | None = None  # of the decoded image's anatomy, where trained
+    lesion_gain: LesionGain | None = None  # on the renderer's change in the image, where fitted
     sha256: str = ""
     rejections: int = 0  # plans rejected by the image check since loading
     max_batch: int = 8  # cases a worker groups into one call of progression_batch
@@ -288,6 +293,9 @@ class LatentModel:
         drawn = self.renderer(latent.expand(timepoints, -1, -1, -1), maps)
         latents = torch.where(has_lesion[:, None, None, None], drawn, latent)
         decoded, _ = self.autoencoder.decode(torch.cat([latents, latent]))
+        if self.lesion_gain is not None:
+            normal = decoded[timepoints:]
+            decoded = torch.cat([self.lesion_gain(decoded[:timepoints], normal), normal])
         clean = decoded.cpu().numpy()
         simulator = SIMULATORS[self.domain.cohort]
         noise = simulator.draw_noise(rng)
@@ -327,10 +335,11 @@ def save_latent_model(
     card: dict,
     calibration: GridCalibration | None = None,
     anatomy_reader: AnatomyReader | None = None,
+    lesion_gain: LesionGain | None = None,
     half: bool = True,
 ) -> str:
-    """Write ``path`` and its sidecar card; returns the file's sha256. The calibration is
-    kept in full precision: its map multiplies every cell of the grid."""
+    """Write ``path`` and its sidecar card; returns the file's sha256. The calibration and
+    the lesion gain are kept in full precision: each multiplies what it is applied to."""
     card_json = json.dumps(card, indent=2, sort_keys=True)
     payload = {
         "format": FORMAT,
@@ -346,6 +355,8 @@ def save_latent_model(
     }
     if calibration is not None:
         payload["parts"]["calibration"] = _part(calibration, calibration.config, half=False)
+    if lesion_gain is not None:
+        payload["parts"]["lesion_gain"] = _part(lesion_gain, lesion_gain.config, half=False)
     if anatomy_reader is not None:
         payload["parts"]["anatomy_reader"] = _part(
             anatomy_reader, anatomy_reader.config.to_dict(), half
@@ -376,6 +387,10 @@ def load_latent_model(path: Path, device: str = "cpu") -> LatentModel:
     if "anatomy_reader" in parts:  # models shipped without one plan on the decoded maps
         part = parts["anatomy_reader"]
         reader = _load(AnatomyReader(AnatomyReaderConfig.from_dict(part["config"])), part, device)
+    gain = None
+    if "lesion_gain" in parts:  # models shipped without one draw the renderer's change as is
+        part = parts["lesion_gain"]
+        gain = _load(LesionGain(**part["config"]), part, device)
     return LatentModel(
         domain=DOMAINS[payload["domain"]],
         autoencoder=_load(
@@ -402,6 +417,7 @@ def load_latent_model(path: Path, device: str = "cpu") -> LatentModel:
         card=payload["model_card"],
         calibration=calibration,
         anatomy_reader=reader,
+        lesion_gain=gain,
         sha256=digest,
         device=str(device),
     )

@@ -2,9 +2,10 @@
 
 ``train_recipe`` simulates (or reads) the recipe's cohort and extra normal subjects into the
 run folder, then trains the autoencoder, the segmenter, the detail network, the lesion
-renderer (which may learn on the detail network's redraws), the anatomy reader (where the
-recipe asks for one) and the anatomy GAN of each requested architecture (with its
-calibration, where the recipe asks for one); a stage already finished is skipped and a
+renderer (which may learn on the detail network's redraws; its lesion gain is fitted after
+it where the recipe asks for one), the anatomy reader (where the recipe asks for one) and
+the anatomy GAN of each requested architecture (with its calibration, where the recipe asks
+for one); a stage already finished is skipped and a
 stage cut short by ``max_minutes`` continues where it stopped when called again. Each
 stage's state records its wall and CPU time, which the model card reports.
 
@@ -25,7 +26,7 @@ import torch
 from scipy import ndimage
 
 from genworker.cohorts.scans import ScanCohort, load_scans, save_scans
-from genworker.latent import anatomy_gan, anatomy_reader, calibration
+from genworker.latent import anatomy_gan, anatomy_reader, calibration, lesion_gain
 from genworker.latent.autoencoder import (
     Autoencoder,
     AutoencoderData,
@@ -424,6 +425,61 @@ def stage_renderer(
     return model.requires_grad_(False)
 
 
+LESION_GAIN = "lesion-gain.pt"  # beside the renderer it was fitted to, with a .json record
+
+
+def stage_lesion_gain(
+    recipe: LatentRecipe,
+    run: Path,
+    autoencoder: Autoencoder,
+    detail: DetailNet,
+    renderer: LesionRenderer,
+    cohort: ScanCohort,
+) -> lesion_gain.LesionGain:
+    """The renderer's lesion gain (:mod:`genworker.latent.lesion_gain`), fitted once into
+    ``run`` on the cohort's held-out lesion tracks (which the renderer never learnt from),
+    each at its most severe timepoint: the lesion at its full extent, where its contrast is
+    read."""
+    path = run / LESION_GAIN
+    if path.exists():
+        return load_lesion_gain(path)
+    started, cpu = time.perf_counter(), time.process_time()
+    simulator = SIMULATORS[recipe.cohort]
+    most_severe: dict[int, int] = {}
+    for row in np.flatnonzero(cohort.held_out & cohort.masks.any(axis=(1, 2))):
+        track = int(cohort.track[row])
+        if track not in most_severe or cohort.severity[row] > cohort.severity[most_severe[track]]:
+            most_severe[track] = int(row)
+    rows = np.array(sorted(most_severe.values()), dtype=np.int64)
+    tracks = cohort.track[rows]
+    fitted, record = lesion_gain.fit_lesion_gain(
+        autoencoder,
+        detail,
+        renderer,
+        normal_latents=encode_all(autoencoder, cohort.normal[tracks]),
+        maps=cohort.lesion_maps[rows],
+        images=cohort.clean[rows],
+        masks=cohort.masks[rows],
+        bodies=[simulator.body_mask(cohort.anatomy[t].astype(np.float32)) for t in tracks],
+        ring_px=round(RING_MM / simulator.PIXEL_MM),
+        channels=cohort.channels,
+    )
+    _save_fitted(path, fitted, record, started, cpu)
+    return fitted
+
+
+def load_lesion_gain(path: Path) -> lesion_gain.LesionGain:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    fitted = lesion_gain.LesionGain(len(state["gain"]))
+    fitted.load_state_dict(state)
+    return fitted.eval()
+
+
+def lesion_gain_record(folder: Path) -> dict:
+    """What the model card says of a lesion gain fitted into ``folder``."""
+    return json.loads((folder / LESION_GAIN).with_suffix(".json").read_text())
+
+
 def stage_segmenter(
     recipe: LatentRecipe, run: Path, cohort: ScanCohort, *, ranks: Ranks = ALONE, **kw
 ) -> Segmenter:
@@ -488,6 +544,10 @@ def train_recipe(
     parts["renderer"] = stage_renderer(
         recipe, run, autoencoder, parts["detail"], cohort, ranks=ranks, max_minutes=left()
     )
+    if recipe.lesion_gain and ranks.is_main and (run / FINAL["renderer"]).exists():
+        parts["lesion_gain"] = stage_lesion_gain(
+            recipe, run, autoencoder, parts["detail"], parts["renderer"], cohort
+        )
     if recipe.anatomy_reader_channels and ranks.is_main:
         parts["anatomy_reader"] = stage_anatomy_reader(recipe, run, workers, left())
     for architecture in architectures:
@@ -534,10 +594,29 @@ def retrain_renderer(
     max_minutes: float | None = None,
 ) -> tuple[LesionRenderer, bool]:
     """The lesion renderer trained anew in ``run`` on a finished model's own autoencoder and
-    detail network, as ``retrain_anatomy`` does for the anatomy GAN."""
+    detail network, as ``retrain_anatomy`` does for the anatomy GAN, and whether it is
+    finished. Finished, its lesion gain is fitted too, where the recipe has one."""
     cohort = _retraining_cohort(recipe, run, workers)
     renderer = stage_renderer(recipe, run, autoencoder, detail, cohort, max_minutes=max_minutes)
-    return renderer, (run / FINAL["renderer"]).exists()
+    finished = (run / FINAL["renderer"]).exists()
+    if finished and recipe.lesion_gain:
+        stage_lesion_gain(recipe, run, autoencoder, detail, renderer, cohort)
+    return renderer, finished
+
+
+def fit_lesion_gain(
+    recipe: LatentRecipe,
+    run: Path,
+    autoencoder: Autoencoder,
+    detail: DetailNet,
+    renderer: LesionRenderer,
+    *,
+    workers: int = 2,
+) -> lesion_gain.LesionGain:
+    """A finished model's lesion gain fitted into ``run`` on the recipe's cohort (see
+    ``stage_lesion_gain``)."""
+    cohort = _retraining_cohort(recipe, run, workers)
+    return stage_lesion_gain(recipe, run, autoencoder, detail, renderer, cohort)
 
 
 def calibrate_anatomy(
@@ -586,6 +665,8 @@ def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
         missing.append("the anatomy GAN's calibration")
     if recipe.anatomy_reader_channels and not (run / ANATOMY_READER).exists():
         missing.append("the anatomy reader")
+    if recipe.lesion_gain and not (run / LESION_GAIN).exists():
+        missing.append("the lesion gain")
     if missing:
         raise FileNotFoundError(
             f"{run} has not finished {', '.join(missing)}: run `python -m genworker latent "
@@ -605,6 +686,8 @@ def trained_parts(recipe: LatentRecipe, run: Path, architecture: str) -> dict:
         modules["calibration"] = load_calibration(calibrated)
     if recipe.anatomy_reader_channels:
         modules["anatomy_reader"] = load_anatomy_reader(recipe, run / ANATOMY_READER)
+    if recipe.lesion_gain:
+        modules["lesion_gain"] = load_lesion_gain(run / LESION_GAIN)
     return modules
 
 

@@ -275,6 +275,24 @@ def test_a_generators_page_says_whether_its_anatomy_gan_is_calibrated(
         assert (said in html.content.decode()) is calibrated
 
 
+def test_a_generators_page_says_how_its_lesions_change_is_multiplied(
+    login, educator, generator_model
+):
+    card = json.loads((ROOT / "genworker/models/brain-mri-stylegan2.card.json").read_text())
+    plain = {**card, "training": dict(card["training"])}
+    del plain["training"]["lesion_gain"]
+    said = (
+        "each lesion&#x27;s change in the image multiplied by 1.04 (T1), 1.27 (FLAIR), "
+        "1.23 (T1c), fitted so that 80 held-out simulated lesions show the simulation&#x27;s "
+        "contrast against their surround"
+    )
+    for shown, gained in ((card, True), (plain, False)):
+        generator_model.model_card = shown
+        generator_model.save()
+        html = login(educator).get(reverse("generator-detail", args=[generator_model.pk]))
+        assert (said in html.content.decode()) is gained
+
+
 def test_a_generators_page_gives_a_pixel_models_card_in_words(login, educator, generator_model):
     generator_model.model_card = {
         "recipe": {"name": "chest-xray", "device_class": "cpu", "note": "the CPU recipe"},

@@ -12,7 +12,7 @@ import torch
 
 from genworker.checkpoint import card_path
 from genworker.cohorts import sources
-from genworker.latent import anatomy_gan, anatomy_reader, model, training
+from genworker.latent import anatomy_gan, anatomy_reader, lesion_gain, model, training
 from genworker.latent import cli as latent_cli
 from genworker.latent.autoencoder import AutoencoderData, train_autoencoder
 from genworker.latent.model import CaseRejected, load_latent_model, save_latent_model
@@ -153,8 +153,9 @@ PARTS = ("autoencoder", "anatomy", "detail", "renderer", "segmenter")
 OLD_STAGES = {s: {"steps": 2, "wall_seconds": 60.0, "cpu_seconds": 30.0} for s in training.STATES}
 
 
-def _ship_evaluated(recipe, run, path):
-    """The tiny run's cGAN shipped at ``path`` with an evaluated card and a report."""
+def _ship_evaluated(recipe, run, path, **extra):
+    """The tiny run's cGAN shipped at ``path`` with an evaluated card and a report (and any
+    ``extra`` parts)."""
     card = {
         "name": path.stem,
         "training": {"stages": OLD_STAGES, "wall_minutes": 5.0, "cpu_minutes": 2.5},
@@ -166,6 +167,7 @@ def _ship_evaluated(recipe, run, path):
         domain=model.DOMAINS["brain-mri"],
         card=card,
         **training.trained_parts(recipe, run, "cgan"),
+        **extra,
     )
     path.with_suffix(".report.md").write_text("the old figures")
     return path
@@ -186,8 +188,14 @@ def test_retraining_the_renderer_ships_it_into_every_model_that_shares_its_input
     monkeypatch.setattr(model, "MIN_DICE", -1.0)  # the tiny segmenter finds nothing
     recipe, run = tiny_brain_run
     models = tmp_path / "models"
-    paths = [_ship_evaluated(recipe, run, models / f"brain-mri-{a}.pt") for a in ARCHITECTURES]
+    old_gain = lesion_gain.LesionGain(3)
+    old_gain.gain.fill_(1.5)
+    paths = [
+        _ship_evaluated(recipe, run, models / f"brain-mri-{a}.pt", lesion_gain=old_gain)
+        for a in ARCHITECTURES
+    ]
     before = load_latent_model(paths[0])
+    assert before.lesion_gain is not None
     longer = replace(recipe, renderer_steps=3)
     monkeypatch.setattr(latent_cli, "latent_recipe", lambda name: longer)
     argv = ["retrain-renderer", "brain-mri", "--workers", "1"]
@@ -203,6 +211,8 @@ def test_retraining_the_renderer_ships_it_into_every_model_that_shares_its_input
     renderers = [after.renderer.state_dict() for after in shipped]
     assert all(torch.equal(renderers[0][k], renderers[1][k]) for k in renderers[0])
     assert any(not torch.equal(v, before.renderer.state_dict()[k]) for k, v in renderers[0].items())
+    # The recipe draws without a gain, and the old one was fitted to the old renderer.
+    assert all(after.lesion_gain is None for after in shipped)
     for path in paths:
         written = json.loads(card_path(path).read_text())
         assert written["training"]["stages"]["renderer"]["steps"] == 3
@@ -211,6 +221,98 @@ def test_retraining_the_renderer_ships_it_into_every_model_that_shares_its_input
         assert "evaluation" not in written
         assert not path.with_suffix(".report.md").exists()
     assert (models / "brain-mri-stylegan2.glioma.T1c.png").exists()
+
+
+def test_a_fitted_lesion_gain_multiplies_the_change_the_renderer_makes_in_every_model(
+    tiny_brain_run, tmp_path, monkeypatch, plan_on_a_real_brain
+):
+    monkeypatch.setattr(model, "MIN_DICE", -1.0)  # the tiny segmenter finds nothing
+    recipe, run = tiny_brain_run
+    models = tmp_path / "models"
+    paths = [_ship_evaluated(recipe, run, models / f"brain-mri-{a}.pt") for a in ARCHITECTURES]
+    before = load_latent_model(paths[0])
+    # The two-step renderer draws no lesion; here it draws each simulated lesion at half its
+    # contrast, on a patient whose image is empty.
+    real_fit = lesion_gain.fit_lesion_gain
+
+    def fit_on_half(*args, images, **kwargs):
+        drawn = (images * 0.5, np.zeros_like(images))
+        monkeypatch.setattr(lesion_gain, "drawn_images", lambda *_: drawn)
+        return real_fit(*args, images=images, **kwargs)
+
+    monkeypatch.setattr(lesion_gain, "fit_lesion_gain", fit_on_half)
+    monkeypatch.setattr(latent_cli, "latent_recipe", lambda name: replace(recipe, lesion_gain=True))
+    argv = ["fit-lesion-gain", "brain-mri", "--workers", "1"]
+    where = ["--models", str(models), "--runs", str(tmp_path / "runs")]
+    assert latent_cli.main([*argv, *where]) == 0
+
+    [folder] = (tmp_path / "runs").iterdir()
+    assert folder.name.startswith("brain-mri-lesion-gain-")
+    for path in paths:
+        after = load_latent_model(path)
+        torch.testing.assert_close(after.lesion_gain.gain, torch.full((3,), 2.0))
+        for part in PARTS:
+            for name, value in getattr(before, part).state_dict().items():
+                assert torch.equal(getattr(after, part).state_dict()[name], value)
+        written = json.loads(card_path(path).read_text())
+        assert written["training"]["lesion_gain"]["gain"] == {"T1": 2.0, "FLAIR": 2.0, "T1c": 2.0}
+        assert written["training"]["lesion_gain"]["lesions"] >= 1
+        assert written["training"]["stages"] == OLD_STAGES
+        assert "evaluation" not in written
+    request = {"age": 60.0, "sex": "F", "finding": "glioma", "severities": [0.0, 0.8], "seed": 4}
+    z = z_from_seed(5, 1, before.z_dim)[0]
+    plain, gained = before.series(z, **request), after.series(z, **request)
+    np.testing.assert_array_equal(gained.clean[0], plain.clean[0])  # no lesion yet
+    change = plain.clean[1] - plain.clean[0]
+    assert np.abs(change).max() > 0.01
+    wanted = np.clip(plain.clean[0] + 2 * change, 0, 1)
+    np.testing.assert_allclose(gained.clean[1], wanted, atol=1e-5)
+
+
+def test_the_lesion_gain_is_fitted_once_on_each_held_out_tracks_most_severe_lesion(
+    tiny_brain_run, tmp_path, monkeypatch
+):
+    recipe, run = tiny_brain_run
+    parts = training.trained_parts(recipe, run, "cgan")
+    cohort = training.cohort_for(recipe, run, 1)
+    fitted_on = []
+    real_fit = lesion_gain.fit_lesion_gain
+
+    def fit_on_half(*args, images, **kwargs):
+        fitted_on.append(images)
+        drawn = (images * 0.5, np.zeros_like(images))
+        monkeypatch.setattr(lesion_gain, "drawn_images", lambda *_: drawn)
+        return real_fit(*args, images=images, **kwargs)
+
+    monkeypatch.setattr(lesion_gain, "fit_lesion_gain", fit_on_half)
+    networks = (parts["autoencoder"], parts["detail"], parts["renderer"])
+    gain = training.stage_lesion_gain(recipe, tmp_path, *networks, cohort)
+
+    held_out = [
+        t for t in np.unique(cohort.track[cohort.held_out]) if cohort.masks[cohort.track == t].any()
+    ]
+    assert held_out  # the tiny cohort holds out a glioma track
+    most_severe = [np.flatnonzero(cohort.track == t)[-1] for t in held_out]  # severity rises
+    [images] = fitted_on
+    np.testing.assert_array_equal(images, cohort.clean[most_severe])
+    torch.testing.assert_close(gain.gain, torch.full((3,), 2.0))
+    record = training.lesion_gain_record(tmp_path)
+    assert record["lesions"] == len(held_out)
+    assert record["wall_seconds"] >= 0
+    # Fitted once: called again, the stage reads what it fitted.
+    monkeypatch.setattr(lesion_gain, "fit_lesion_gain", None)
+    again = training.stage_lesion_gain(recipe, tmp_path, *networks, cohort)
+    torch.testing.assert_close(again.gain, gain.gain)
+
+
+def test_a_recipe_without_a_lesion_gain_refuses_to_fit_one(tiny_brain_run, tmp_path, capsys):
+    recipe, run = tiny_brain_run
+    path = _ship_evaluated(recipe, run, tmp_path / "models" / "brain-mri-cgan.pt")
+    shipped = path.read_bytes()
+    argv = ["fit-lesion-gain", "chest-radiograph", "--architectures", "cgan"]
+    assert latent_cli.main([*argv, "--models", str(path.parent)]) == 2
+    assert "draws its lesions without a gain" in capsys.readouterr().err
+    assert path.read_bytes() == shipped
 
 
 def test_models_that_do_not_share_an_autoencoder_cannot_share_a_retrained_renderer(
