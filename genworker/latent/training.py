@@ -5,9 +5,9 @@ run folder, then trains the autoencoder, the segmenter, the detail network, the 
 renderer (which may learn on the detail network's redraws; its lesion gain is fitted after
 it where the recipe asks for one), the anatomy reader (where the recipe asks for one) and
 the anatomy GAN of each requested architecture (with its calibration, where the recipe asks
-for one); a stage already finished is skipped and a
-stage cut short by ``max_minutes`` continues where it stopped when called again. Each
-stage's state records its wall and CPU time, which the model card reports.
+for one); a stage already finished is skipped and a stage cut short by ``max_minutes``
+continues where it stopped when called again. Each stage's state records its wall and CPU
+time, which the model card reports.
 
 Under torchrun (``ranks``) rank 0 simulates the cohort and writes every file; every stage,
 the anatomy GANs included, trains data-parallel on every rank (:mod:`genworker.latent.runs`).
